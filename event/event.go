@@ -1,0 +1,226 @@
+// Package event defines the versioned JSON events that qoo10hook posts to webhooks.
+package event
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Version is the version of the event envelope and of every data shape below.
+// Fields are only ever added to version 1; a rename or a change of meaning
+// makes version 2.
+const Version = 1
+
+// Type names what happened. The values are part of the public contract.
+type Type string
+
+// Order event types, one per Qoo10 notification category.
+const (
+	OrderPlaced          Type = "order.placed"           // 注文情報: every order, before payment
+	OrderPaid            Type = "order.paid"             // 配送要請: payment confirmed, ship it
+	OrderCompleted       Type = "order.completed"        // 取引完了
+	OrderCancelRequested Type = "order.cancel_requested" // キャンセル要求
+	OrderCancelled       Type = "order.cancelled"        // キャンセル完了
+	MailUnrecognized     Type = "mail.unrecognized"      // stored and reported, never dropped
+)
+
+// Inventory event types, derived from order events.
+const (
+	InventoryAdjusted Type = "inventory.adjusted"
+	InventoryLowStock Type = "inventory.low_stock"
+)
+
+// OrderTypes lists the types a parsed mail can have, in lifecycle order.
+var OrderTypes = []Type{OrderPlaced, OrderPaid, OrderCompleted, OrderCancelRequested, OrderCancelled}
+
+// AllTypes lists every event type qoo10hook emits.
+var AllTypes = []Type{OrderPlaced, OrderPaid, OrderCompleted, OrderCancelRequested, OrderCancelled,
+	MailUnrecognized, InventoryAdjusted, InventoryLowStock}
+
+// Valid reports whether t is a type qoo10hook emits.
+func (t Type) Valid() bool {
+	for _, k := range AllTypes {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is the envelope of every webhook body.
+type Event struct {
+	ID        string    `json:"id"`
+	Type      Type      `json:"type"`
+	Version   int       `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	// Tenant is the name of the route the recipient address matched.
+	Tenant string `json:"tenant,omitempty"`
+	// Data is *Order for order.* and mail.unrecognized events, *Adjustment
+	// for inventory.adjusted and *LowStock for inventory.low_stock.
+	Data any `json:"data"`
+	// Mail describes the mail an order event was read from.
+	Mail *Mail `json:"mail,omitempty"`
+}
+
+// Order is the data of an order event, mirroring Qoo10's own field names.
+// Identifiers are strings; money is integer yen; dates are RFC 3339 in Japan
+// time, or YYYY-MM-DD for date-only values. A field the mail did not carry
+// is omitted.
+type Order struct {
+	SellerID            string `json:"seller_id,omitempty"`
+	PackNo              string `json:"pack_no,omitempty"` // カート番号
+	OrderDate           string `json:"order_date,omitempty"`
+	PaymentDate         string `json:"payment_date,omitempty"`
+	PaymentMethod       string `json:"payment_method,omitempty"`
+	ShippingWay         string `json:"shipping_way,omitempty"`
+	DesiredDeliveryDate string `json:"desired_delivery_date,omitempty"`
+	DesiredTimeSlot     string `json:"desired_time_slot,omitempty"`
+	ShippingMessage     string `json:"shipping_message,omitempty"`
+	ShippingRate        *int64 `json:"shipping_rate,omitempty"`
+	TotalPrice          *int64 `json:"total_price,omitempty"`  // 合計金額 of the cart
+	SettlePrice         *int64 `json:"settle_price,omitempty"` // 購入者決済金額
+	Currency            string `json:"currency,omitempty"`
+	// Claim and completion details of order.cancel_requested,
+	// order.cancelled and order.completed mails.
+	CancelReason      string `json:"cancel_reason,omitempty"`
+	CancelRequestedAt string `json:"cancel_requested_at,omitempty"`
+	CancelledAt       string `json:"cancelled_at,omitempty"`
+	CompletedAt       string `json:"completed_at,omitempty"`
+
+	Buyer    *Person `json:"buyer,omitempty"`
+	Receiver *Person `json:"receiver,omitempty"`
+	Items    []Item  `json:"items"`
+	// Fields holds every label/value pair read from the mail, verbatim and
+	// in mail order, including those that map to no field above.
+	Fields []Field `json:"fields"`
+}
+
+// Person is a buyer (注文者) or a receiver (お届け先).
+type Person struct {
+	Name    string `json:"name,omitempty"`
+	Kana    string `json:"kana,omitempty"`
+	Tel     string `json:"tel,omitempty"`
+	Mobile  string `json:"mobile,omitempty"`
+	Email   string `json:"email,omitempty"`
+	Zip     string `json:"zip,omitempty"`
+	Address string `json:"address,omitempty"`
+}
+
+// IsZero reports whether p carries no value.
+func (p *Person) IsZero() bool { return p == nil || *p == Person{} }
+
+// Item is one order line (注文番号) of a cart.
+type Item struct {
+	OrderNo        string `json:"order_no,omitempty"`
+	ItemNo         string `json:"item_no,omitempty"`
+	Title          string `json:"title,omitempty"`
+	SellerItemCode string `json:"seller_item_code,omitempty"`
+	Option         string `json:"option,omitempty"`
+	OptionCode     string `json:"option_code,omitempty"`
+	Qty            *int64 `json:"qty,omitempty"`
+	Price          *int64 `json:"price,omitempty"`
+	Discount       *int64 `json:"discount,omitempty"`
+	Total          *int64 `json:"total,omitempty"`
+}
+
+// Field is one label/value pair as it stood in the mail.
+type Field struct {
+	Section string `json:"section,omitempty"`
+	Label   string `json:"label"`
+	Value   string `json:"value"`
+}
+
+// Mail describes the mail an event was read from.
+type Mail struct {
+	QueueID    string    `json:"queue_id,omitempty"`
+	MessageID  string    `json:"message_id,omitempty"`
+	Subject    string    `json:"subject"`
+	From       string    `json:"from,omitempty"`
+	To         []string  `json:"to"`
+	ReceivedAt time.Time `json:"received_at"`
+	// Template names the template that read the mail; empty when the
+	// tolerant fallback read it or nothing could.
+	Template string `json:"template,omitempty"`
+	// Parser is "template", "fallback" or "none".
+	Parser   string   `json:"parser,omitempty"`
+	Problems []string `json:"problems,omitempty"`
+	Auth     *Auth    `json:"auth,omitempty"`
+}
+
+// Auth carries the sender-authentication verdicts for the mail.
+type Auth struct {
+	SPF    Verdict `json:"spf"`
+	DKIM   Verdict `json:"dkim"`
+	DMARC  Verdict `json:"dmarc"`
+	Policy string  `json:"policy,omitempty"` // the route's policy that applied
+	Via    string  `json:"via,omitempty"`    // trusted forwarder whose results were used
+}
+
+// Verdict is one check's result and the domain it was made for.
+type Verdict struct {
+	Result string `json:"result"` // pass, fail, softfail, neutral, none, temperror, permerror
+	Domain string `json:"domain,omitempty"`
+}
+
+// Adjustment is the data of an inventory.adjusted event.
+type Adjustment struct {
+	SellerID       string `json:"seller_id"`
+	SKU            string `json:"sku"`
+	ItemNo         string `json:"item_no,omitempty"`
+	SellerItemCode string `json:"seller_item_code,omitempty"`
+	OptionCode     string `json:"option_code,omitempty"`
+	Delta          int64  `json:"delta"`
+	Reason         string `json:"reason"` // "reserve" or "release"
+	OrderNo        string `json:"order_no"`
+	PackNo         string `json:"pack_no,omitempty"`
+	SourceEventID  string `json:"source_event_id"`
+	StockAfter     *int64 `json:"stock_after,omitempty"`
+}
+
+// LowStock is the data of an inventory.low_stock event.
+type LowStock struct {
+	SellerID      string `json:"seller_id"`
+	SKU           string `json:"sku"`
+	Stock         int64  `json:"stock"`
+	Threshold     int64  `json:"threshold"`
+	SourceEventID string `json:"source_event_id,omitempty"`
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// ID derives a stable event id from the parts that identify an event, so
+// that the same order event read from two mails, or replayed, keeps one id.
+func ID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return "evt_" + idEncoding.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Key returns the parts that identify the order event of type t with data o:
+// (type, seller_id, pack_no, order numbers). It is empty when the mail
+// carried no order number, and such events are keyed by their mail instead.
+func Key(t Type, o *Order) []string {
+	if o == nil {
+		return nil
+	}
+	var nos []string
+	for _, it := range o.Items {
+		if it.OrderNo != "" {
+			nos = append(nos, it.OrderNo)
+		}
+	}
+	if len(nos) == 0 {
+		return nil
+	}
+	slices.Sort(nos)
+	return []string{string(t), o.SellerID, o.PackNo, strings.Join(nos, ",")}
+}
+
+// Int returns a pointer to v, for the optional integer fields.
+func Int(v int64) *int64 { return &v }
