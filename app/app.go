@@ -1,0 +1,272 @@
+// Package app wires qoo10hook's parts into the running service and its command line.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+
+	"github.com/qoo10hook/qoo10hook/config"
+	"github.com/qoo10hook/qoo10hook/event"
+	"github.com/qoo10hook/qoo10hook/ingest"
+	"github.com/qoo10hook/qoo10hook/parse"
+	"github.com/qoo10hook/qoo10hook/route"
+	"github.com/qoo10hook/qoo10hook/smtpd"
+	"github.com/qoo10hook/qoo10hook/store"
+	"github.com/qoo10hook/qoo10hook/webhook"
+)
+
+// Service is qoo10hook running: SMTP in, store, webhook workers, HTTP for
+// operators.
+type Service struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	reg       *prometheus.Registry
+	store     *store.Store
+	smtp      *smtpd.Server
+	http      *http.Server
+	httpLn    net.Listener
+	worker    *webhook.Worker
+	endpoints map[string]*webhook.Endpoint
+	pipeline  *ingest.Pipeline
+
+	smtpUp    atomic.Bool
+	workersUp atomic.Bool
+}
+
+// New builds the service and binds its listeners; Run serves.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (*Service, error) {
+	s := &Service{cfg: cfg, log: log, reg: reg, endpoints: map[string]*webhook.Endpoint{}}
+	reg.MustRegister(buildInfo())
+
+	parser, err := NewParser(cfg)
+	if err != nil {
+		return nil, err
+	}
+	eps, err := Endpoints(cfg)
+	if err != nil {
+		return nil, err
+	}
+	workers := river.NewWorkers()
+	queues := map[string]river.QueueConfig{}
+	for _, e := range eps {
+		s.endpoints[e.Name] = e
+		n := e.Concurrency
+		if n == 0 {
+			n = cfg.Delivery.Concurrency
+		}
+		queues[store.QueueName(e.Name)] = river.QueueConfig{MaxWorkers: n}
+	}
+	if len(eps) == 0 {
+		log.Warn("no webhook endpoint is configured: mail is accepted, stored and parsed, but nothing will be delivered" +
+			" (set QOO10HOOK_WEBHOOK_URL and QOO10HOOK_WEBHOOK_SECRET, or endpoints in the config file)")
+	}
+
+	su, _ := config.ParseStoreURL(cfg.Store.URL)
+	st, err := store.Open(ctx, store.Options{
+		URL: su, Logger: log, Registerer: reg, Workers: workers, Queues: queues,
+		JobTimeout: cfg.Delivery.Timeout.D() + 30*time.Second, RescueAfter: cfg.Delivery.RescueAfter.D(),
+		SoftStopTimeout: cfg.Delivery.ShutdownTimeout.D(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+
+	var schedule []time.Duration
+	for _, d := range cfg.Delivery.RetrySchedule {
+		schedule = append(schedule, d.D())
+	}
+	s.worker = webhook.NewWorker(st, eps, webhook.Policy{
+		Schedule: schedule, Jitter: cfg.Delivery.Jitter, MaxRetryAfter: cfg.Delivery.MaxRetryAfter.D(),
+		Timeout: cfg.Delivery.Timeout.D(),
+	}, webhook.NewMetrics(reg), log.With("component", "webhook"), "qoo10hook/"+Version())
+	if len(eps) > 0 {
+		river.AddWorker(workers, s.worker)
+	}
+
+	routes := route.New(cfg)
+	s.pipeline = &ingest.Pipeline{Parser: parser, Routes: routes, Endpoints: endpointSet(s.endpoints),
+		Store: st, Log: log, Metrics: ingest.NewMetrics(reg)}
+	s.smtp = smtpd.New(smtpd.Config{
+		Addr: cfg.SMTP.Addr, Hostname: cfg.SMTP.Hostname, MaxMessageBytes: int64(cfg.SMTP.MaxMessageBytes),
+		MaxRecipients: cfg.SMTP.MaxRecipients, MaxLineLength: cfg.SMTP.MaxLineLength,
+		IdleTimeout: cfg.SMTP.IdleTimeout.D(), DataTimeout: cfg.SMTP.DataTimeout.D(),
+	}, sink{s.pipeline}, recipients{routes}, smtpd.NewMetrics(reg), log.With("component", "smtp"))
+
+	if err := s.smtp.Listen(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
+	}
+	s.httpLn = ln
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// SMTPAddr and HTTPAddr are the bound addresses.
+func (s *Service) SMTPAddr() string { return s.smtp.Addr().String() }
+
+// HTTPAddr is the operators' listener address.
+func (s *Service) HTTPAddr() string { return s.httpLn.Addr().String() }
+
+// Store is the service's store, for tests and tools.
+func (s *Service) Store() *store.Store { return s.store }
+
+// Run serves until ctx ends, then shuts down: stop accepting mail, finish
+// SMTP transactions in progress, let running deliveries finish within the
+// shutdown timeout, then cancel them and close the store.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.store.Start(ctx); err != nil {
+		return err
+	}
+	s.workersUp.Store(true)
+	refreshCtx, stopRefresh := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRefresh()
+	if len(s.endpoints) > 0 {
+		go s.worker.RunRefresh(refreshCtx, 2*time.Second)
+	}
+
+	errc := make(chan error, 2)
+	go func() {
+		if err := s.http.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	s.smtpUp.Store(true)
+	go func() {
+		if err := s.smtp.Serve(); err != nil {
+			errc <- fmt.Errorf("smtp: %w", err)
+		}
+	}()
+	s.log.Info("qoo10hook started", "smtp", s.SMTPAddr(), "http", s.HTTPAddr(), "store", s.store.Kind(),
+		"endpoints", len(s.endpoints), "version", Version())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	s.log.Info("shutting down")
+	s.smtpUp.Store(false)
+	smtpCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if err := s.smtp.Shutdown(smtpCtx); err != nil {
+		s.log.Warn("smtp sessions cut at shutdown", "err", err)
+	}
+	cancel()
+	workCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Delivery.ShutdownTimeout.D())
+	if err := s.store.StopWorkers(workCtx); err != nil {
+		s.log.Warn("stopping workers", "err", err)
+	}
+	cancel()
+	s.workersUp.Store(false)
+	stopRefresh()
+	httpCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	s.http.Shutdown(httpCtx)
+	cancel()
+	if err := s.store.Close(); err != nil {
+		s.log.Warn("closing store", "err", err)
+	}
+	s.log.Info("stopped")
+	return runErr
+}
+
+// NewParser builds the mail parser with the configuration's templates,
+// classification rules and dictionaries.
+func NewParser(cfg *config.Config) (*parse.Parser, error) {
+	var o parse.Options
+	for _, t := range cfg.Parse.Templates {
+		o.Templates = append(o.Templates, parse.TemplateSource{Name: t.Name, Type: event.Type(t.Type), Subject: t.Subject, Body: t.Body})
+	}
+	for _, c := range cfg.Parse.Classes {
+		o.Classes = append(o.Classes, parse.ClassRule{Type: event.Type(c.Type), Subject: c.Subject, Body: c.Body})
+	}
+	o.Labels, o.Placeholders = cfg.Parse.Labels, cfg.Parse.Placeholders
+	p, err := parse.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("config: parse: %w", err)
+	}
+	return p, nil
+}
+
+// Endpoints builds the configured webhook endpoints, the catch-all first.
+func Endpoints(cfg *config.Config) ([]*webhook.Endpoint, error) {
+	var out []*webhook.Endpoint
+	if cfg.Webhook.URL != "" {
+		e, err := webhook.NewEndpoint(config.DefaultEndpoint, cfg.Webhook.URL, cfg.Webhook.Secret.Reveal(), nil, 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	for _, c := range cfg.Endpoints {
+		e, err := webhook.NewEndpoint(c.Name, c.URL, c.Secret.Reveal(), c.Events, c.Concurrency)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+type endpointSet map[string]*webhook.Endpoint
+
+func (e endpointSet) Wants(name, eventType string) bool {
+	ep := e[name]
+	return ep != nil && ep.Wants(eventType)
+}
+
+type recipients struct{ t *route.Table }
+
+func (r recipients) Accepts(rcpt string) bool { return r.t.Match(rcpt) != nil }
+
+// sink hands mail from SMTP sessions to the ingest pipeline.
+type sink struct{ p *ingest.Pipeline }
+
+func (k sink) Deliver(ctx context.Context, env *smtpd.Envelope, raw []byte) error {
+	_, err := k.p.Deliver(ctx, ingest.Envelope{RemoteAddr: env.RemoteAddr, Helo: env.Helo, MailFrom: env.MailFrom,
+		Rcpts: env.Rcpts, ReceivedAt: env.ReceivedAt}, raw)
+	if errors.Is(err, store.ErrBusy) {
+		return fmt.Errorf("%w: %w", smtpd.ErrBusy, err)
+	}
+	return err
+}
+
+// Version is the module version the binary was built from.
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func buildInfo() prometheus.Collector {
+	revision := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "qoo10hook_build_info",
+		Help:        "Always 1; labels tell the version and revision running.",
+		ConstLabels: prometheus.Labels{"version": Version(), "revision": revision},
+	})
+	g.Set(1)
+	return g
+}

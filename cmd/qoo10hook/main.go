@@ -1,0 +1,31 @@
+// Command qoo10hook receives Qoo10 notification mails over SMTP and posts them as signed JSON webhooks.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/qoo10hook/qoo10hook/app"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first signal starts a graceful shutdown; a second one exits
+		// at once.
+		<-ctx.Done()
+		stop()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		<-again
+		fmt.Fprintln(os.Stderr, "qoo10hook: second signal, exiting now")
+		os.Exit(1)
+	}()
+	cli := &app.CLI{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	code := cli.Run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}

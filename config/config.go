@@ -1,0 +1,176 @@
+// Package config loads, validates and prints qoo10hook's configuration.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration. Every scalar setting has an environment
+// twin named in its env tag; the environment wins over the file.
+type Config struct {
+	SMTP     SMTP     `yaml:"smtp"`
+	HTTP     HTTP     `yaml:"http"`
+	Store    Store    `yaml:"store"`
+	Delivery Delivery `yaml:"delivery"`
+	Log      Log      `yaml:"log"`
+
+	// Domains are the recipient domains accepted when no routes are
+	// configured; their mail goes to the webhook below.
+	Domains []string `yaml:"domains" env:"QOO10HOOK_DOMAINS"`
+	// Webhook is a catch-all endpoint named "default": it receives every
+	// event of every route.
+	Webhook   Webhook    `yaml:"webhook"`
+	Endpoints []Endpoint `yaml:"endpoints"`
+	Routes    []Route    `yaml:"routes"`
+	Parse     Parse      `yaml:"parse"`
+
+	// File is the path the configuration was read from, "" for none.
+	File string `yaml:"-"`
+}
+
+// SMTP configures the receiving server.
+type SMTP struct {
+	Addr            string   `yaml:"addr" env:"QOO10HOOK_SMTP_ADDR"`
+	Hostname        string   `yaml:"hostname" env:"QOO10HOOK_SMTP_HOSTNAME"`
+	MaxMessageBytes ByteSize `yaml:"max_message_bytes" env:"QOO10HOOK_SMTP_MAX_MESSAGE_BYTES"`
+	MaxRecipients   int      `yaml:"max_recipients" env:"QOO10HOOK_SMTP_MAX_RECIPIENTS"`
+	// MaxLineLength is raised above go-smtp's 2,000 because some senders
+	// write long unfolded lines.
+	MaxLineLength int `yaml:"max_line_length" env:"QOO10HOOK_SMTP_MAX_LINE_LENGTH"`
+	// IdleTimeout bounds the wait for each command line.
+	IdleTimeout Duration `yaml:"idle_timeout" env:"QOO10HOOK_SMTP_IDLE_TIMEOUT"`
+	// DataTimeout bounds the whole DATA transfer.
+	DataTimeout Duration `yaml:"data_timeout" env:"QOO10HOOK_SMTP_DATA_TIMEOUT"`
+}
+
+// HTTP configures the operators' listener: health, metrics, admin API.
+type HTTP struct {
+	Addr string `yaml:"addr" env:"QOO10HOOK_HTTP_ADDR"`
+}
+
+// Store configures where mail, events and the delivery queue live.
+type Store struct {
+	// URL is "sqlite:PATH" (the embedded default) or a postgres:// URL.
+	URL string `yaml:"url" env:"QOO10HOOK_STORE"`
+}
+
+// Delivery configures webhook delivery.
+type Delivery struct {
+	// Timeout bounds one HTTP attempt, from dial to the last response byte read.
+	Timeout Duration `yaml:"timeout" env:"QOO10HOOK_DELIVERY_TIMEOUT"`
+	// RetrySchedule is the wait before each attempt, the first included;
+	// after the last one fails the delivery is dead-lettered.
+	RetrySchedule []Duration `yaml:"retry_schedule" env:"QOO10HOOK_DELIVERY_RETRY_SCHEDULE"`
+	// Jitter spreads each wait by up to this fraction either way.
+	Jitter float64 `yaml:"jitter" env:"QOO10HOOK_DELIVERY_JITTER"`
+	// MaxRetryAfter caps the wait an endpoint can ask for with Retry-After.
+	MaxRetryAfter Duration `yaml:"max_retry_after" env:"QOO10HOOK_DELIVERY_MAX_RETRY_AFTER"`
+	// Concurrency is the default number of attempts in flight per endpoint.
+	Concurrency int `yaml:"concurrency" env:"QOO10HOOK_DELIVERY_CONCURRENCY"`
+	// ShutdownTimeout is how long running attempts may finish on shutdown.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout" env:"QOO10HOOK_DELIVERY_SHUTDOWN_TIMEOUT"`
+	// RescueAfter is when a delivery left running by a crashed instance is
+	// picked up again.
+	RescueAfter Duration `yaml:"rescue_after" env:"QOO10HOOK_DELIVERY_RESCUE_AFTER"`
+}
+
+// Log configures the structured log.
+type Log struct {
+	Level  string `yaml:"level" env:"QOO10HOOK_LOG_LEVEL"`   // debug, info, warn, error
+	Format string `yaml:"format" env:"QOO10HOOK_LOG_FORMAT"` // json, text, or auto (text on a terminal)
+}
+
+// Webhook is the catch-all endpoint.
+type Webhook struct {
+	URL    string `yaml:"url" env:"QOO10HOOK_WEBHOOK_URL"`
+	Secret Secret `yaml:"secret" env:"QOO10HOOK_WEBHOOK_SECRET"`
+}
+
+// DefaultEndpoint is the name of the endpoint the webhook section defines.
+const DefaultEndpoint = "default"
+
+// Endpoint is a webhook receiver.
+type Endpoint struct {
+	Name   string `yaml:"name"`
+	URL    string `yaml:"url"`
+	Secret Secret `yaml:"secret"`
+	// Events filters the event types sent here; empty means all.
+	Events []string `yaml:"events"`
+	// Concurrency overrides delivery.concurrency for this endpoint.
+	Concurrency int `yaml:"concurrency"`
+}
+
+// Route maps recipient addresses to a tenant and its endpoints.
+type Route struct {
+	// Tenant names the route; it travels in each event as "tenant".
+	Tenant string `yaml:"tenant"`
+	// Recipients are exact addresses ("orders@in.example.com"), plus-tagged
+	// addresses ("orders+shop42@in.example.com") or whole domains
+	// ("in.example.com" or "@in.example.com").
+	Recipients []string `yaml:"recipients"`
+	Endpoints  []string `yaml:"endpoints"`
+}
+
+// Parse extends the built-in mail parser.
+type Parse struct {
+	Templates    []Template        `yaml:"templates"`
+	Classes      []Class           `yaml:"classes"`
+	Labels       map[string]string `yaml:"labels"`
+	Placeholders map[string]string `yaml:"placeholders"`
+}
+
+// Template is J·QSM template text as an operator pasted it.
+type Template struct {
+	Name string `yaml:"name"`
+	// Type is the event type of mails of this template; empty = classify.
+	Type     string `yaml:"type"`
+	Subject  string `yaml:"subject"`
+	Body     string `yaml:"body"`
+	BodyFile string `yaml:"body_file"`
+}
+
+// Class is a classification rule: mails whose subject and body contain
+// these substrings have this event type.
+type Class struct {
+	Type    string `yaml:"type"`
+	Subject string `yaml:"subject"`
+	Body    string `yaml:"body"`
+}
+
+// Default returns the configuration used where nothing else is said.
+func Default() *Config {
+	return &Config{
+		SMTP: SMTP{
+			Addr:            ":2525",
+			MaxMessageBytes: 10 << 20,
+			MaxRecipients:   50,
+			MaxLineLength:   16 << 10,
+			IdleTimeout:     Duration(5 * time.Minute),
+			DataTimeout:     Duration(10 * time.Minute),
+		},
+		HTTP:  HTTP{Addr: ":8080"},
+		Store: Store{URL: "sqlite:qoo10hook.db"},
+		Delivery: Delivery{
+			Timeout:         Duration(30 * time.Second),
+			RetrySchedule:   StandardRetrySchedule(),
+			Jitter:          0.1,
+			MaxRetryAfter:   Duration(24 * time.Hour),
+			Concurrency:     4,
+			ShutdownTimeout: Duration(10 * time.Second),
+			RescueAfter:     Duration(2 * time.Minute),
+		},
+		Log:     Log{Level: "info", Format: "auto"},
+		Domains: []string{"localhost"},
+	}
+}
+
+// StandardRetrySchedule is the schedule the Standard Webhooks spec suggests:
+// immediately, 5 s, 5 m, 30 m, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
+func StandardRetrySchedule() []Duration {
+	var s []Duration
+	for _, d := range []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute,
+		2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour} {
+		s = append(s, Duration(d))
+	}
+	return s
+}

@@ -1,0 +1,265 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/qoo10hook/qoo10hook/event"
+)
+
+// nameRE is the shape of endpoint and tenant names: they become queue
+// names and metric labels.
+var nameRE = regexp.MustCompile(`^[a-z0-9]+([_-][a-z0-9]+)*$`)
+
+var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Validate checks every field and returns all problems at once, each naming
+// the field (and its environment twin where it has one) and the fix.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+
+	checkAddr := func(field, addr string) {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(field, "%q is not host:port (write it like :2525 or 127.0.0.1:2525)", addr)
+		}
+	}
+	checkAddr("smtp.addr (QOO10HOOK_SMTP_ADDR)", c.SMTP.Addr)
+	checkAddr("http.addr (QOO10HOOK_HTTP_ADDR)", c.HTTP.Addr)
+	if c.SMTP.MaxMessageBytes < 1024 {
+		bad("smtp.max_message_bytes", "%d is too small (at least 1KiB; default 10MiB)", c.SMTP.MaxMessageBytes)
+	}
+	if c.SMTP.MaxRecipients < 1 {
+		bad("smtp.max_recipients", "must be at least 1 (default 50)")
+	}
+	if c.SMTP.MaxLineLength < 1000 {
+		bad("smtp.max_line_length", "must be at least 1000, the RFC 5321 line length (default 16384)")
+	}
+	if c.SMTP.IdleTimeout.D() <= 0 || c.SMTP.DataTimeout.D() <= 0 {
+		bad("smtp.idle_timeout / smtp.data_timeout", "must be positive durations like 5m")
+	}
+
+	if _, err := ParseStoreURL(c.Store.URL); err != nil {
+		bad("store.url (QOO10HOOK_STORE)", "%v", err)
+	}
+
+	d := c.Delivery
+	if len(d.RetrySchedule) == 0 {
+		bad("delivery.retry_schedule", "needs at least one wait (the first attempt's, usually 0s)")
+	}
+	for i, w := range d.RetrySchedule {
+		if w < 0 {
+			bad(fmt.Sprintf("delivery.retry_schedule[%d]", i), "must not be negative")
+		}
+	}
+	if d.Jitter < 0 || d.Jitter >= 1 {
+		bad("delivery.jitter", "%v must be a fraction in [0, 1), like 0.1", d.Jitter)
+	}
+	if d.Timeout.D() <= 0 {
+		bad("delivery.timeout", "must be a positive duration like 30s")
+	}
+	if d.Concurrency < 1 || d.Concurrency > 1000 {
+		bad("delivery.concurrency", "%d must be between 1 and 1000", d.Concurrency)
+	}
+	if d.RescueAfter.D() <= d.Timeout.D() {
+		bad("delivery.rescue_after", "must be longer than delivery.timeout (%s), or running attempts would be rescued twice", d.Timeout.D())
+	}
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level (QOO10HOOK_LOG_LEVEL)", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text", "auto":
+	default:
+		bad("log.format (QOO10HOOK_LOG_FORMAT)", "%q is not one of json, text, auto", c.Log.Format)
+	}
+
+	for i, dom := range c.Domains {
+		if !domainRE.MatchString(dom) {
+			bad(fmt.Sprintf("domains[%d] (QOO10HOOK_DOMAINS)", i), "%q is not a domain name", dom)
+		}
+	}
+
+	if c.Webhook.URL != "" || c.Webhook.Secret != "" {
+		if err := checkURL(c.Webhook.URL); err != nil {
+			bad("webhook.url (QOO10HOOK_WEBHOOK_URL)", "%v", err)
+		}
+		if err := CheckSecret(c.Webhook.Secret.Reveal()); err != nil {
+			bad("webhook.secret (QOO10HOOK_WEBHOOK_SECRET)", "%v", err)
+		}
+	}
+
+	names := map[string]bool{}
+	if c.Webhook.URL != "" {
+		names[DefaultEndpoint] = true
+	}
+	for i, e := range c.Endpoints {
+		f := fmt.Sprintf("endpoints[%d]", i)
+		if !nameRE.MatchString(e.Name) || len(e.Name) > 60 {
+			bad(f+".name", "%q must be up to 60 lower-case letters and digits, in words joined by single - or _ (it labels metrics and queues)", e.Name)
+		} else if names[e.Name] {
+			bad(f+".name", "%q is defined twice (the webhook section defines %q)", e.Name, DefaultEndpoint)
+		}
+		names[e.Name] = true
+		if err := checkURL(e.URL); err != nil {
+			bad(f+".url", "%v", err)
+		}
+		if err := CheckSecret(e.Secret.Reveal()); err != nil {
+			bad(f+".secret", "%v", err)
+		}
+		for j, t := range e.Events {
+			if !event.Type(t).Valid() {
+				bad(fmt.Sprintf("%s.events[%d]", f, j), "%q is not an event type (%s)", t, typeList())
+			}
+		}
+		if e.Concurrency < 0 || e.Concurrency > 1000 {
+			bad(f+".concurrency", "%d must be between 0 (use delivery.concurrency) and 1000", e.Concurrency)
+		}
+	}
+
+	tenants := map[string]bool{}
+	for i, r := range c.Routes {
+		f := fmt.Sprintf("routes[%d]", i)
+		if !nameRE.MatchString(r.Tenant) || len(r.Tenant) > 60 {
+			bad(f+".tenant", "%q must be up to 60 lower-case letters and digits, in words joined by single - or _", r.Tenant)
+		} else if tenants[r.Tenant] {
+			bad(f+".tenant", "%q is used by two routes", r.Tenant)
+		}
+		tenants[r.Tenant] = true
+		if len(r.Recipients) == 0 {
+			bad(f+".recipients", "lists no address or domain")
+		}
+		for j, rc := range r.Recipients {
+			if err := checkRecipient(rc); err != nil {
+				bad(fmt.Sprintf("%s.recipients[%d]", f, j), "%v", err)
+			}
+		}
+		for j, name := range r.Endpoints {
+			if !names[name] {
+				bad(fmt.Sprintf("%s.endpoints[%d]", f, j), "%q is not a defined endpoint", name)
+			}
+		}
+	}
+
+	tnames := map[string]bool{}
+	for i, t := range c.Parse.Templates {
+		f := fmt.Sprintf("parse.templates[%d]", i)
+		if t.Name == "" || tnames[t.Name] {
+			bad(f+".name", "%q must be set and unique", t.Name)
+		}
+		tnames[t.Name] = true
+		if t.Type != "" && !isOrderType(t.Type) {
+			bad(f+".type", "%q is not an order event type (%s)", t.Type, orderTypeList())
+		}
+		if strings.TrimSpace(t.Body) == "" {
+			bad(f+".body", "is empty: paste the template text from J·QSM, or name a body_file")
+		}
+	}
+	for i, cl := range c.Parse.Classes {
+		f := fmt.Sprintf("parse.classes[%d]", i)
+		if !isOrderType(cl.Type) {
+			bad(f+".type", "%q is not an order event type (%s)", cl.Type, orderTypeList())
+		}
+		if cl.Subject == "" && cl.Body == "" {
+			bad(f, "needs a subject or a body substring")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CheckSecret reports whether s is a Standard Webhooks secret: "whsec_"
+// followed by the base64 of 24 to 64 random bytes.
+func CheckSecret(s string) error {
+	const fix = `generate one with "qoo10hook secret"`
+	if s == "" {
+		return fmt.Errorf("is required to sign deliveries; %s", fix)
+	}
+	rest, ok := strings.CutPrefix(s, "whsec_")
+	if !ok {
+		return fmt.Errorf(`must start with "whsec_"; %s`, fix)
+	}
+	key, err := base64.StdEncoding.DecodeString(rest)
+	if err != nil {
+		return fmt.Errorf(`the part after "whsec_" is not standard base64; %s`, fix)
+	}
+	if len(key) < 24 || len(key) > 64 {
+		return fmt.Errorf("the key is %d bytes; it must be 24 to 64; %s", len(key), fix)
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", redactURL(s))
+	}
+	return nil
+}
+
+// redactURL keeps a URL's secret parts (user info, query) out of messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return RedactedURL(u)
+}
+
+// RedactedURL returns u without user info and with query values hidden.
+func RedactedURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	if c.RawQuery != "" {
+		c.RawQuery = "<redacted>"
+	}
+	return c.String()
+}
+
+func checkRecipient(r string) error {
+	local, dom, hasAt := strings.Cut(r, "@")
+	if !hasAt {
+		dom = local
+		local = ""
+	}
+	if strings.ContainsAny(local, " <>\"") {
+		return fmt.Errorf("%q is not an address or a domain", r)
+	}
+	if !domainRE.MatchString(dom) {
+		return fmt.Errorf("%q: %q is not a domain name", r, dom)
+	}
+	return nil
+}
+
+func isOrderType(t string) bool {
+	for _, o := range event.OrderTypes {
+		if string(o) == t {
+			return true
+		}
+	}
+	return false
+}
+
+func typeList() string {
+	var s []string
+	for _, t := range event.AllTypes {
+		s = append(s, string(t))
+	}
+	return strings.Join(s, ", ")
+}
+
+func orderTypeList() string {
+	var s []string
+	for _, t := range event.OrderTypes {
+		s = append(s, string(t))
+	}
+	return strings.Join(s, ", ")
+}

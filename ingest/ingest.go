@@ -1,0 +1,277 @@
+// Package ingest turns an accepted SMTP transaction into a stored mail, its events and their deliveries.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/qoo10hook/qoo10hook/event"
+	"github.com/qoo10hook/qoo10hook/parse"
+	"github.com/qoo10hook/qoo10hook/route"
+	"github.com/qoo10hook/qoo10hook/store"
+)
+
+// Envelope is the SMTP side of a mail.
+type Envelope struct {
+	RemoteAddr string
+	Helo       string
+	MailFrom   string
+	Rcpts      []string
+	ReceivedAt time.Time
+	// Auth is the sender-authentication verdict, nil when not checked.
+	Auth *event.Auth
+	// Hold quarantines the mail: stored, not delivered until released.
+	Hold bool
+}
+
+// Endpoints tells which event types an endpoint takes.
+type Endpoints interface {
+	Wants(endpoint, eventType string) bool
+}
+
+// Pipeline parses, routes and stores mail.
+type Pipeline struct {
+	Parser    *parse.Parser
+	Routes    *route.Table
+	Endpoints Endpoints
+	Store     *store.Store
+	Log       *slog.Logger
+	Metrics   *Metrics
+}
+
+// Outcome is what became of a mail.
+type Outcome struct {
+	QueueID   string
+	EventType event.Type
+	Receipt   store.Receipt
+}
+
+// Deliver parses raw, builds one event per route its recipients belong to,
+// and stores everything in one transaction. It returns once the mail is
+// durable; any error means it is not stored.
+func (p *Pipeline) Deliver(ctx context.Context, env Envelope, raw []byte) (Outcome, error) {
+	start := time.Now()
+	res := p.Parser.Parse(raw)
+	p.Metrics.parsed(res, time.Since(start))
+
+	queueID := NewQueueID(env.ReceivedAt)
+	in := &store.Ingest{Hold: env.Hold}
+	m := &in.Mail
+	*m = store.Mail{
+		QueueID: queueID, ReceivedAt: env.ReceivedAt, RemoteAddr: env.RemoteAddr, Helo: env.Helo,
+		MailFrom: env.MailFrom, Rcpts: env.Rcpts, MessageID: res.MessageID, Subject: res.Subject,
+		DedupKey: DedupKey(res, raw, env.Rcpts), Raw: raw, EventType: string(res.Type),
+		Template: res.Template, Parser: res.Parser, Problems: Problems(res),
+		SellerID: res.Order.SellerID, PackNo: res.Order.PackNo, Status: store.MailParsed,
+	}
+	if res.Type == event.MailUnrecognized {
+		m.Status = store.MailUnrecognized
+	}
+	if env.Hold {
+		m.Status = store.MailQuarantined
+	}
+
+	for _, r := range p.routesOf(env.Rcpts) {
+		ev := BuildEvent(res, Meta{Tenant: r.route.Tenant, QueueID: queueID, ReceivedAt: env.ReceivedAt,
+			To: r.rcpts, Auth: env.Auth, DedupKey: m.DedupKey})
+		payload, err := Marshal(ev)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("ingest: encode event: %w", err)
+		}
+		se := store.Event{ID: ev.ID, Type: string(ev.Type), Tenant: r.route.Tenant, SellerID: res.Order.SellerID,
+			PackNo: res.Order.PackNo, OrderNos: orderNos(&res.Order), CreatedAt: ev.CreatedAt, Payload: payload}
+		for _, name := range r.route.Endpoints {
+			if p.Endpoints.Wants(name, string(ev.Type)) {
+				se.Deliveries = append(se.Deliveries, store.NewDelivery{Endpoint: name, OrderKey: OrderKey(&res.Order)})
+			}
+		}
+		if m.Tenant == "" {
+			m.Tenant = r.route.Tenant
+		}
+		in.Events = append(in.Events, se)
+	}
+
+	rc, err := p.Store.Ingest(ctx, in)
+	if err != nil {
+		return Outcome{QueueID: queueID}, err
+	}
+	out := Outcome{QueueID: queueID, EventType: res.Type, Receipt: rc}
+	p.Metrics.stored(res.Type, rc)
+	p.logMail(env, res, m, out)
+	return out, nil
+}
+
+type routed struct {
+	route *route.Route
+	rcpts []string
+}
+
+// routesOf groups the recipients by route, in the order they came.
+func (p *Pipeline) routesOf(rcpts []string) []routed {
+	var out []routed
+	for _, rc := range rcpts {
+		r := p.Routes.Match(rc)
+		if r == nil {
+			continue
+		}
+		i := slices.IndexFunc(out, func(x routed) bool { return x.route == r })
+		if i < 0 {
+			out = append(out, routed{route: r})
+			i = len(out) - 1
+		}
+		out[i].rcpts = append(out[i].rcpts, rc)
+	}
+	return out
+}
+
+// logMail writes the one info line per mail operators read. It names no
+// buyer data.
+func (p *Pipeline) logMail(env Envelope, res *parse.Result, m *store.Mail, out Outcome) {
+	outcome := "accepted"
+	switch {
+	case out.Receipt.DuplicateMail:
+		outcome = "duplicate_mail"
+	case len(out.Receipt.NewEvents) == 0 && len(out.Receipt.DuplicateEvents) > 0:
+		outcome = "duplicate_event"
+	case env.Hold:
+		outcome = "quarantined"
+	}
+	p.Log.Info("mail", "queue_id", out.QueueID, "msg_id", res.MessageID, "event_type", string(res.Type),
+		"tenant", m.Tenant, "template", res.Template, "parser", res.Parser,
+		"deliveries", out.Receipt.Deliveries, "outcome", outcome, "size", len(m.Raw))
+}
+
+// Meta is what the service knows of a mail beyond its text.
+type Meta struct {
+	Tenant     string
+	QueueID    string
+	ReceivedAt time.Time
+	// To is the envelope recipients; empty uses the header To.
+	To       []string
+	Auth     *event.Auth
+	DedupKey string
+}
+
+// BuildEvent wraps a parse result into the event v1 envelope. The id is
+// derived from (tenant, type, seller_id, pack_no, order numbers), so the
+// same order event read from two mails keeps one id; a mail without an
+// order number is keyed by the mail itself.
+func BuildEvent(res *parse.Result, meta Meta) *event.Event {
+	var id string
+	if key := event.Key(res.Type, &res.Order); key != nil {
+		id = event.ID(append([]string{meta.Tenant}, key...)...)
+	} else {
+		id = event.ID(meta.Tenant, "mail", meta.DedupKey)
+	}
+	to := meta.To
+	if len(to) == 0 {
+		to = res.To
+	}
+	if to == nil {
+		to = []string{}
+	}
+	order := res.Order
+	if order.Items == nil {
+		order.Items = []event.Item{}
+	}
+	if order.Fields == nil {
+		order.Fields = []event.Field{}
+	}
+	return &event.Event{
+		ID: id, Type: res.Type, Version: event.Version, CreatedAt: meta.ReceivedAt.UTC(), Tenant: meta.Tenant,
+		Data: &order,
+		Mail: &event.Mail{QueueID: meta.QueueID, MessageID: res.MessageID, Subject: res.Subject, From: res.From,
+			To: to, ReceivedAt: meta.ReceivedAt.UTC(), Template: res.Template, Parser: res.Parser,
+			Problems: Problems(res), Auth: meta.Auth},
+	}
+}
+
+// Problems lists a result's problems, its fatal error first.
+func Problems(res *parse.Result) []string {
+	if res.Err == nil {
+		return res.Problems
+	}
+	return append([]string{res.Err.Error()}, res.Problems...)
+}
+
+// Marshal encodes an event as the webhook body: compact JSON, without
+// HTML escaping, so Japanese text and <> stay as written.
+func Marshal(ev *event.Event) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// OrderKey groups a cart's events for ordered delivery.
+func OrderKey(o *event.Order) string {
+	if o.PackNo == "" && o.SellerID == "" {
+		return ""
+	}
+	return o.SellerID + "|" + o.PackNo
+}
+
+func orderNos(o *event.Order) []string {
+	var nos []string
+	for _, it := range o.Items {
+		if it.OrderNo != "" && !slices.Contains(nos, it.OrderNo) {
+			nos = append(nos, it.OrderNo)
+		}
+	}
+	return nos
+}
+
+// DedupKey identifies a mail across re-sends to the same recipients: its
+// Message-ID, or where it has none a digest of Date, From, Subject and body.
+func DedupKey(res *parse.Result, raw []byte, rcpts []string) string {
+	h := sha256.New()
+	rc := slices.Clone(rcpts)
+	for i := range rc {
+		rc[i] = strings.ToLower(rc[i])
+	}
+	slices.Sort(rc)
+	h.Write([]byte(strings.Join(rc, ",")))
+	h.Write([]byte{0})
+	if res.MessageID != "" {
+		h.Write([]byte("mid:" + res.MessageID))
+	} else {
+		h.Write([]byte("sum:" + res.Date.UTC().Format(time.RFC3339) + "\x00" + res.From + "\x00" + res.Subject + "\x00"))
+		h.Write(body(raw))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:20])
+}
+
+func body(raw []byte) []byte {
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
+		return raw[i+4:]
+	}
+	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
+		return raw[i+2:]
+	}
+	return nil
+}
+
+var queueIDEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// NewQueueID returns a time-ordered id for a mail, as operators see it in
+// logs and the admin API.
+func NewQueueID(t time.Time) string {
+	var b [10]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
+	rand.Read(b[6:])
+	return queueIDEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,5 @@
+package testenv
+
+import "os"
+
+var getenv = os.Getenv

@@ -1,0 +1,88 @@
+// Package testenv gives tests the stores they run against: SQLite always, PostgreSQL when QOO10HOOK_TEST_POSTGRES is set.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"path/filepath"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/qoo10hook/qoo10hook/config"
+)
+
+// PostgresEnv names the variable holding the PostgreSQL URL tests use,
+// e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
+const PostgresEnv = "QOO10HOOK_TEST_POSTGRES"
+
+// Store is a store a test can run against.
+type Store struct {
+	Name string
+	URL  string // as in QOO10HOOK_STORE
+}
+
+// Stores returns a fresh SQLite file and, when QOO10HOOK_TEST_POSTGRES is
+// set, a fresh PostgreSQL schema. Without it, the PostgreSQL case is
+// reported as skipped by the caller through SkipPostgres.
+func Stores(t testing.TB) []Store {
+	t.Helper()
+	out := []Store{{Name: "sqlite", URL: SQLite(t)}}
+	if base := getenv(PostgresEnv); base != "" {
+		out = append(out, Store{Name: "postgres", URL: Postgres(t)})
+	} else {
+		t.Logf("PostgreSQL cases skipped: set %s to run them", PostgresEnv)
+	}
+	return out
+}
+
+// SQLite returns a store URL for a new file in the test's directory.
+func SQLite(t testing.TB) string {
+	return "sqlite:" + filepath.Join(t.TempDir(), "store.db")
+}
+
+// Postgres returns a store URL for a new, empty schema that is dropped
+// when the test ends. It skips the test when QOO10HOOK_TEST_POSTGRES is
+// not set.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	base := getenv(PostgresEnv)
+	if base == "" {
+		t.Skipf("set %s to run PostgreSQL tests", PostgresEnv)
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "t_" + hex.EncodeToString(b[:])
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		db.Close()
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		db.Close()
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// ParseURL parses a store URL the way the service does.
+func ParseURL(t testing.TB, s string) config.StoreURL {
+	u, err := config.ParseStoreURL(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}

@@ -1,0 +1,211 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// committer is the single writer of mail: it gathers the transactions of
+// concurrent SMTP sessions into one database transaction, so that one
+// fsync makes many mails durable, and answers each session after it.
+type committer struct {
+	s      *Store
+	in     chan *commitRequest
+	max    int
+	window time.Duration
+
+	quit     chan struct{}
+	done     chan struct{}
+	started  atomic.Bool
+	stopOnce sync.Once
+}
+
+type commitRequest struct {
+	ctx   context.Context
+	in    *Ingest
+	reply chan commitResult
+}
+
+type commitResult struct {
+	rc  Receipt
+	err error
+}
+
+func newCommitter(s *Store, max int, window time.Duration, backlog int) *committer {
+	if max <= 0 {
+		max = 256
+	}
+	if window <= 0 {
+		window = 2 * time.Millisecond
+	}
+	if backlog <= 0 {
+		backlog = 4096
+	}
+	return &committer{s: s, in: make(chan *commitRequest, backlog), max: max, window: window,
+		quit: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (c *committer) submit(ctx context.Context, in *Ingest) (Receipt, error) {
+	r := &commitRequest{ctx: ctx, in: in, reply: make(chan commitResult, 1)}
+	select {
+	case <-c.quit:
+		return Receipt{}, ErrClosed
+	default:
+	}
+	select {
+	case c.in <- r:
+	default:
+		c.s.metric.busy.Inc()
+		return Receipt{}, ErrBusy
+	}
+	c.s.metric.backlog.Inc()
+	select {
+	case res := <-r.reply:
+		return res.rc, res.err
+	case <-c.done:
+		select {
+		case res := <-r.reply:
+			return res.rc, res.err
+		default:
+			return Receipt{}, ErrClosed
+		}
+	}
+}
+
+func (c *committer) run() {
+	c.started.Store(true)
+	defer close(c.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	batch := make([]*commitRequest, 0, c.max)
+	for {
+		var first *commitRequest
+		select {
+		case first = <-c.in:
+		case <-c.quit:
+			// Mails already handed over are in-flight SMTP transactions:
+			// commit them before stopping.
+			for {
+				select {
+				case r := <-c.in:
+					batch = append(batch, r)
+					if len(batch) == c.max {
+						c.flush(batch)
+						batch = batch[:0]
+					}
+				default:
+					c.flush(batch)
+					return
+				}
+			}
+		}
+		batch = append(batch, first)
+		timer.Reset(c.window)
+	gather:
+		for len(batch) < c.max {
+			select {
+			case r := <-c.in:
+				batch = append(batch, r)
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		c.flush(batch)
+		clear(batch)
+		batch = batch[:0]
+	}
+}
+
+// flush commits a batch in one transaction. If that fails, each mail is
+// tried alone, so one bad mail cannot take the others down with it.
+func (c *committer) flush(batch []*commitRequest) {
+	if len(batch) == 0 {
+		return
+	}
+	c.s.metric.backlog.Sub(float64(len(batch)))
+	live := batch[:0:0]
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			// The session gave up before its mail was written: the client
+			// got no 250, so the mail must not be stored either.
+			r.reply <- commitResult{err: r.ctx.Err()}
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	start := time.Now()
+	results, err := c.s.commitBatch(live)
+	c.s.metric.commitSeconds.Observe(time.Since(start).Seconds())
+	if err == nil {
+		c.s.metric.batchSize.Observe(float64(len(live)))
+		for i, r := range live {
+			r.reply <- commitResult{rc: results[i]}
+		}
+		return
+	}
+	if len(live) == 1 {
+		c.s.log.Error("commit failed", "err", err, "queue_id", live[0].in.Mail.QueueID)
+		live[0].reply <- commitResult{err: err}
+		return
+	}
+	c.s.log.Warn("batch commit failed; committing its mails one by one", "err", err, "mails", len(live))
+	for _, r := range live {
+		res, err := c.s.commitBatch([]*commitRequest{r})
+		if err != nil {
+			c.s.log.Error("commit failed", "err", err, "queue_id", r.in.Mail.QueueID)
+			r.reply <- commitResult{err: err}
+			continue
+		}
+		c.s.metric.batchSize.Observe(1)
+		r.reply <- commitResult{rc: res[0]}
+	}
+}
+
+func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
+	// The batch outlives any one session: it is not cancelled when one
+	// client disconnects, only bounded in time.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: begin: %w", err)
+	}
+	defer tx.Rollback()
+	results := make([]Receipt, len(batch))
+	var jobs []pendingJob
+	for i, r := range batch {
+		rc, j, err := s.ingestTx(ctx, tx, r.in)
+		if err != nil {
+			return nil, fmt.Errorf("store: ingest %s: %w", r.in.Mail.QueueID, err)
+		}
+		results[i] = rc
+		jobs = append(jobs, j...)
+	}
+	if err := s.insertJobs(ctx, tx, jobs); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	return results, nil
+}
+
+// stop commits what was handed over and ends the committer.
+func (c *committer) stop() {
+	c.stopOnce.Do(func() { close(c.quit) })
+	if !c.started.Load() {
+		return
+	}
+	select {
+	case <-c.done:
+	case <-time.After(time.Minute):
+	}
+}
+

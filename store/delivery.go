@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrNotFound is returned for an id that names nothing.
+var ErrNotFound = errors.New("store: not found")
+
+// Delivery is one event's delivery to one endpoint.
+type Delivery struct {
+	ID            int64     `json:"id"`
+	EventID       string    `json:"event_id"`
+	EventType     string    `json:"event_type"`
+	Endpoint      string    `json:"endpoint"`
+	OrderKey      string    `json:"order_key,omitempty"`
+	Status        string    `json:"status"`
+	Attempts      int       `json:"attempts"`
+	RetryBase     int       `json:"-"`
+	JobID         int64     `json:"job_id,omitempty"`
+	LastStatus    int       `json:"last_status,omitempty"`
+	LastError     string    `json:"last_error,omitempty"`
+	ReceivedAt    time.Time `json:"received_at"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+	DeliveredAt   time.Time `json:"delivered_at,omitzero"`
+	// Payload is the event JSON; only DeliveryForWork fills it.
+	Payload []byte `json:"-"`
+}
+
+// ScheduleIndex is the number of attempts made since the delivery was
+// created or last retried by an operator.
+func (d *Delivery) ScheduleIndex() int { return d.Attempts - d.RetryBase }
+
+const deliveryColumns = `d.id, d.event_id, e.type, d.endpoint, d.order_key, d.status, d.attempts, d.retry_base,
+	COALESCE(d.job_id, 0), d.last_status, d.last_error, d.received_at, d.created_at, d.updated_at,
+	COALESCE(d.next_attempt_at, 0), COALESCE(d.delivered_at, 0)`
+
+type scanner interface{ Scan(...any) error }
+
+func scanDelivery(row scanner, extra ...any) (*Delivery, error) {
+	var d Delivery
+	var received, created, updated, next, delivered int64
+	dest := append([]any{&d.ID, &d.EventID, &d.EventType, &d.Endpoint, &d.OrderKey, &d.Status, &d.Attempts,
+		&d.RetryBase, &d.JobID, &d.LastStatus, &d.LastError, &received, &created, &updated, &next, &delivered}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	d.ReceivedAt, d.CreatedAt, d.UpdatedAt = fromMicros(received), fromMicros(created), fromMicros(updated)
+	if next != 0 {
+		d.NextAttemptAt = fromMicros(next)
+	}
+	if delivered != 0 {
+		d.DeliveredAt = fromMicros(delivered)
+	}
+	return &d, nil
+}
+
+// DeliveryForWork loads a delivery with its payload, for an attempt.
+func (s *Store) DeliveryForWork(ctx context.Context, id int64) (*Delivery, error) {
+	var payload []byte
+	d, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, e.payload
+		FROM delivery d JOIN event e ON e.id = d.event_id WHERE d.id = $1`, id), &payload)
+	if err != nil {
+		return nil, fmt.Errorf("store: delivery %d: %w", id, err)
+	}
+	d.Payload = payload
+	return d, nil
+}
+
+// Predecessor reports whether an earlier delivery with the same endpoint
+// and order key is still pending, and when it is next due: d must wait for
+// it so that one cart's events arrive in the order their mails came.
+func (s *Store) Predecessor(ctx context.Context, d *Delivery) (due time.Time, pending bool, err error) {
+	if d.OrderKey == "" {
+		return time.Time{}, false, nil
+	}
+	var next int64
+	err = s.db.QueryRowContext(ctx, `SELECT COALESCE(next_attempt_at, 0) FROM delivery
+		WHERE endpoint = $1 AND order_key = $2 AND status = 'pending' AND id < $3
+		ORDER BY id LIMIT 1`, d.Endpoint, d.OrderKey, d.ID).Scan(&next)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("store: predecessor of %d: %w", d.ID, err)
+	}
+	if next == 0 {
+		return time.Now(), true, nil
+	}
+	return fromMicros(next), true, nil
+}
+
+// Attempt is one HTTP attempt of a delivery.
+type Attempt struct {
+	Number     int           `json:"attempt"`
+	StartedAt  time.Time     `json:"started_at"`
+	Duration   time.Duration `json:"duration_ns"`
+	StatusCode int           `json:"status_code,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	// Response is the start of the response body, for operators.
+	Response string `json:"response,omitempty"`
+}
+
+// Outcome is the state a delivery moves to after an attempt.
+type Outcome struct {
+	Status        string
+	NextAttemptAt time.Time // for DeliveryPending
+}
+
+// RecordAttempt stores an attempt, moves its delivery to the outcome and
+// counts the endpoint's consecutive failures, in one transaction. It
+// returns that count after this attempt (0 after a success).
+func (s *Store) RecordAttempt(ctx context.Context, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("store: record attempt: %w", err)
+	}
+	defer tx.Rollback()
+	t := now()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempt (delivery_id, attempt, started_at, duration_us,
+		status_code, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		d.ID, a.Number, a.StartedAt.UnixMicro(), a.Duration.Microseconds(), a.StatusCode, a.Error, a.Response); err != nil {
+		return 0, fmt.Errorf("store: record attempt: %w", err)
+	}
+	var next, delivered any
+	if !o.NextAttemptAt.IsZero() {
+		next = o.NextAttemptAt.UnixMicro()
+	}
+	if o.Status == DeliveryDelivered {
+		delivered = t
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET status = $1, attempts = attempts + 1, last_status = $2,
+		last_error = $3, next_attempt_at = $4, delivered_at = $5, updated_at = $6 WHERE id = $7`,
+		o.Status, a.StatusCode, a.Error, next, delivered, t, d.ID); err != nil {
+		return 0, fmt.Errorf("store: record attempt: %w", err)
+	}
+	ok := 0
+	if o.Status == DeliveryDelivered {
+		ok = 1
+	}
+	if err := tx.QueryRowContext(ctx, `INSERT INTO endpoint_state (name, consecutive_failures, updated_at)
+		VALUES ($1, 1 - $2, $3)
+		ON CONFLICT (name) DO UPDATE SET updated_at = $3,
+			consecutive_failures = CASE WHEN $2 = 1 THEN 0 ELSE endpoint_state.consecutive_failures + 1 END
+		RETURNING consecutive_failures`, d.Endpoint, ok, t).Scan(&failures); err != nil {
+		return 0, fmt.Errorf("store: record attempt: endpoint state: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("store: record attempt: %w", err)
+	}
+	return failures, nil
+}
+
+// SetNextAttempt records when a pending delivery is next due without an
+// attempt (it waits for a predecessor, or its endpoint is paused).
+func (s *Store) SetNextAttempt(ctx context.Context, id int64, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE delivery SET next_attempt_at = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'`,
+		at.UnixMicro(), now(), id)
+	return err
+}

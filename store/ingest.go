@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// Mail statuses.
+const (
+	MailParsed         = "parsed"          // an order event was read and routed
+	MailUnrecognized   = "unrecognized"    // no order event; reported as mail.unrecognized
+	MailDuplicateEvent = "duplicate_event" // every event it carried was already known from another mail
+	MailQuarantined    = "quarantined"     // stored, not delivered until released
+)
+
+// Delivery statuses.
+const (
+	DeliveryPending   = "pending"   // queued or waiting for its next attempt
+	DeliveryDelivered = "delivered" // the endpoint answered 2xx
+	DeliveryFailed    = "failed"    // the endpoint refused it for good (4xx); kept, visible
+	DeliveryDead      = "dead"      // the retry schedule ran out: a dead letter
+	DeliveryHeld      = "held"      // its mail is quarantined
+)
+
+// Errors Ingest returns; the SMTP session maps them to reply codes.
+var (
+	ErrBusy   = errors.New("store: backlog full")
+	ErrClosed = errors.New("store: closed")
+)
+
+// Mail is one accepted SMTP transaction, as stored.
+type Mail struct {
+	QueueID    string
+	ReceivedAt time.Time
+	RemoteAddr string
+	Helo       string
+	MailFrom   string
+	Rcpts      []string
+	Tenant     string
+	MessageID  string
+	// DedupKey identifies the mail across re-sends: its Message-ID, or a
+	// digest of Date, From, Subject and body where it has none.
+	DedupKey  string
+	Subject   string
+	Raw       []byte
+	Status    string
+	EventType string
+	Template  string
+	Parser    string
+	Problems  []string
+	SellerID  string
+	PackNo    string
+}
+
+// Event is an event read from a mail, with the endpoints it goes to.
+type Event struct {
+	ID        string
+	Type      string
+	Tenant    string
+	SellerID  string
+	PackNo    string
+	OrderNos  []string
+	CreatedAt time.Time
+	// Payload is the webhook body, signed and sent as is on every attempt.
+	Payload    []byte
+	Deliveries []NewDelivery
+}
+
+// NewDelivery is a delivery to create with an event.
+type NewDelivery struct {
+	Endpoint string
+	// OrderKey groups deliveries that must reach the endpoint in the order
+	// their mails were received (one cart: seller_id + pack_no).
+	OrderKey string
+}
+
+// Ingest is what one mail adds to the store, in one transaction.
+type Ingest struct {
+	Mail   Mail
+	Events []Event
+	// Hold stores deliveries as held (quarantine) instead of queueing them.
+	Hold bool
+}
+
+// Receipt tells what Ingest did.
+type Receipt struct {
+	MailID int64
+	// DuplicateMail is set when the same mail was already stored: nothing
+	// was written but its duplicate count.
+	DuplicateMail bool
+	// NewEvents and DuplicateEvents split the mail's events by whether an
+	// earlier mail already carried them.
+	NewEvents       []string
+	DuplicateEvents []string
+	Deliveries      int
+}
+
+// DeliveryArgs is the River job that delivers one delivery row.
+type DeliveryArgs struct {
+	DeliveryID int64 `json:"delivery_id"`
+}
+
+// Kind names the job in River.
+func (DeliveryArgs) Kind() string { return "delivery" }
+
+// QueueName is the River queue of an endpoint's deliveries: one queue per
+// endpoint bounds its concurrency and lets it be paused alone.
+func QueueName(endpoint string) string { return "ep_" + endpoint }
+
+// Ingest stores the mail, its events and their deliveries durably: it
+// returns after the transaction that holds them has committed, with other
+// mails' (group commit). It returns ErrBusy when too many mails are
+// already waiting.
+func (s *Store) Ingest(ctx context.Context, in *Ingest) (Receipt, error) {
+	return s.commit.submit(ctx, in)
+}
+
+// pendingJob is a River job to insert once the batch's rows exist.
+type pendingJob struct {
+	deliveryID int64
+	endpoint   string
+}
+
+// ingestTx writes one mail into tx and returns the jobs its deliveries need.
+func (s *Store) ingestTx(ctx context.Context, tx *sql.Tx, in *Ingest) (Receipt, []pendingJob, error) {
+	var rc Receipt
+	m := &in.Mail
+	problems := ""
+	if len(m.Problems) > 0 {
+		b, _ := json.Marshal(m.Problems)
+		problems = string(b)
+	}
+	eventID := ""
+	if len(in.Events) > 0 {
+		eventID = in.Events[0].ID
+	}
+	err := tx.QueryRowContext(ctx, `INSERT INTO mail (queue_id, received_at, remote_addr, helo, mail_from,
+		rcpt_to, tenant, message_id, dedup_key, subject, size, raw, status, event_id, event_type, template,
+		parser, problems, seller_id, pack_no)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+		ON CONFLICT (dedup_key) DO NOTHING RETURNING id`,
+		m.QueueID, m.ReceivedAt.UnixMicro(), m.RemoteAddr, m.Helo, m.MailFrom, strings.Join(m.Rcpts, ","),
+		m.Tenant, m.MessageID, m.DedupKey, m.Subject, len(m.Raw), m.Raw, m.Status, eventID, m.EventType,
+		m.Template, m.Parser, problems, m.SellerID, m.PackNo).Scan(&rc.MailID)
+	if errors.Is(err, sql.ErrNoRows) {
+		rc.DuplicateMail = true
+		_, err = tx.ExecContext(ctx, `UPDATE mail SET duplicates = duplicates + 1 WHERE dedup_key = $1`, m.DedupKey)
+		return rc, nil, err
+	}
+	if err != nil {
+		return rc, nil, fmt.Errorf("insert mail: %w", err)
+	}
+
+	var jobs []pendingJob
+	status := DeliveryPending
+	if in.Hold {
+		status = DeliveryHeld
+	}
+	created := now()
+	for i := range in.Events {
+		ev := &in.Events[i]
+		var id string
+		err := tx.QueryRowContext(ctx, `INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING RETURNING id`,
+			ev.ID, rc.MailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			rc.DuplicateEvents = append(rc.DuplicateEvents, ev.ID)
+			continue
+		}
+		if err != nil {
+			return rc, nil, fmt.Errorf("insert event: %w", err)
+		}
+		rc.NewEvents = append(rc.NewEvents, ev.ID)
+		for _, no := range ev.OrderNos {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO event_order (order_no, event_id) VALUES ($1, $2)
+				ON CONFLICT DO NOTHING`, no, ev.ID); err != nil {
+				return rc, nil, fmt.Errorf("insert event order: %w", err)
+			}
+		}
+		for _, d := range ev.Deliveries {
+			var did int64
+			if err := tx.QueryRowContext(ctx, `INSERT INTO delivery (event_id, endpoint, order_key, status,
+				received_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`,
+				ev.ID, d.Endpoint, d.OrderKey, status, m.ReceivedAt.UnixMicro(), created).Scan(&did); err != nil {
+				return rc, nil, fmt.Errorf("insert delivery: %w", err)
+			}
+			rc.Deliveries++
+			if !in.Hold {
+				jobs = append(jobs, pendingJob{deliveryID: did, endpoint: d.Endpoint})
+			}
+		}
+	}
+	if len(in.Events) > 0 && len(rc.NewEvents) == 0 && m.Status == MailParsed {
+		if _, err := tx.ExecContext(ctx, `UPDATE mail SET status = $1 WHERE id = $2`, MailDuplicateEvent, rc.MailID); err != nil {
+			return rc, nil, fmt.Errorf("mark duplicate event: %w", err)
+		}
+	}
+	return rc, jobs, nil
+}
+
+// insertJobs queues the River jobs of a batch and links them to their
+// deliveries, in the batch's transaction.
+func (s *Store) insertJobs(ctx context.Context, tx *sql.Tx, jobs []pendingJob) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		params[i] = river.InsertManyParams{
+			Args:       DeliveryArgs{DeliveryID: j.deliveryID},
+			InsertOpts: &river.InsertOpts{Queue: QueueName(j.endpoint)},
+		}
+	}
+	res, err := s.river.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return fmt.Errorf("insert jobs: %w", err)
+	}
+	for i, r := range res {
+		if _, err := tx.ExecContext(ctx, `UPDATE delivery SET job_id = $1 WHERE id = $2`, r.Job.ID, jobs[i].deliveryID); err != nil {
+			return fmt.Errorf("link job: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,37 @@
+package store
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	batchSize     prometheus.Histogram
+	commitSeconds prometheus.Histogram
+	backlog       prometheus.Gauge
+	busy          prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		batchSize: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "qoo10hook_store_commit_batch_size",
+			Help:    "Mails committed per group-commit transaction.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+		commitSeconds: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "qoo10hook_store_commit_duration_seconds",
+			Help:    "Time to write and commit one group-commit transaction.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		backlog: f.NewGauge(prometheus.GaugeOpts{
+			Name: "qoo10hook_store_commit_backlog",
+			Help: "Mails handed to the committer and not yet committed.",
+		}),
+		busy: f.NewCounter(prometheus.CounterOpts{
+			Name: "qoo10hook_store_busy_rejections_total",
+			Help: "Mails refused with a temporary failure because the commit backlog was full.",
+		}),
+	}
+}

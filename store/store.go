@@ -1,0 +1,220 @@
+// Package store keeps mail, events and deliveries durable, in SQLite or PostgreSQL, with River as the delivery queue.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL through database/sql
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	_ "modernc.org/sqlite" // the embedded default store
+
+	"github.com/qoo10hook/qoo10hook/config"
+)
+
+// Options configure Open.
+type Options struct {
+	URL    config.StoreURL
+	Logger *slog.Logger
+	// Registerer receives the store's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Workers and Queues make the store's River client work jobs; without
+	// them the client only inserts (as the CLI does).
+	Workers *river.Workers
+	Queues  map[string]river.QueueConfig
+	// JobTimeout bounds one job run; RescueAfter is when a job left running
+	// by a crash is run again; SoftStopTimeout is how long running jobs may
+	// finish on Stop before they are cancelled.
+	JobTimeout      time.Duration
+	RescueAfter     time.Duration
+	SoftStopTimeout time.Duration
+	// Batch bounds group commit: at most BatchMax mails per transaction,
+	// gathered for at most BatchWindow. Backlog bounds the mails waiting
+	// for a commit; past it Ingest answers ErrBusy.
+	BatchMax    int
+	BatchWindow time.Duration
+	Backlog     int
+	// InstanceID names this process in River's tables and in logs.
+	InstanceID string
+}
+
+// Store is the database behind qoo10hook.
+type Store struct {
+	kind   config.StoreKind
+	db     *sql.DB // writes, and River
+	read   *sql.DB // reads for operators; the same pool on PostgreSQL
+	river  *river.Client[*sql.Tx]
+	log    *slog.Logger
+	metric *metrics
+	commit *committer
+	// working is whether the River client has queues to work.
+	working bool
+}
+
+// Open connects to the store, applies pending migrations (River's and
+// ours, once, whichever instance gets there first) and builds the River
+// client. Start runs the committer and the workers.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{kind: o.URL.Kind, log: o.Logger, metric: newMetrics(o.Registerer)}
+	var driver riverdriver.Driver[*sql.Tx]
+	switch o.URL.Kind {
+	case config.SQLite:
+		if err := os.MkdirAll(filepath.Dir(o.URL.Path), 0o750); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		db, err := sql.Open("sqlite", sqliteDSN(o.URL.Path, false))
+		if err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", o.URL.Path, err)
+		}
+		// SQLite has one writer at a time; one connection avoids
+		// SQLITE_BUSY between River's internals and the committer.
+		db.SetMaxOpenConns(1)
+		s.db = db
+		driver = riversqlite.New(db)
+	case config.Postgres:
+		db, err := sql.Open("pgx", o.URL.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("store: open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(20)
+		db.SetMaxIdleConns(10)
+		s.db, s.read = db, db
+		driver = riverdatabasesql.New(db)
+	default:
+		return nil, fmt.Errorf("store: unknown kind %q", o.URL.Kind)
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	if err := s.migrate(ctx, driver); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	if s.read == nil {
+		read, err := sql.Open("sqlite", sqliteDSN(o.URL.Path, true))
+		if err != nil {
+			s.db.Close()
+			return nil, fmt.Errorf("store: open reader: %w", err)
+		}
+		read.SetMaxOpenConns(4)
+		s.read = read
+	}
+
+	rc, err := river.NewClient(driver, riverConfig(o))
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: river client: %w", err)
+	}
+	s.river = rc
+	s.working = o.Workers != nil && len(o.Queues) > 0
+	s.commit = newCommitter(s, o.BatchMax, o.BatchWindow, o.Backlog)
+	return s, nil
+}
+
+func sqliteDSN(path string, readOnly bool) string {
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	if readOnly {
+		return dsn + "&mode=ro&_pragma=query_only(1)"
+	}
+	// FULL makes every commit durable before we answer 250, even if the
+	// machine loses power; IMMEDIATE takes the write lock at BEGIN so two
+	// writers never deadlock upgrading.
+	return dsn + "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate"
+}
+
+func riverConfig(o Options) *river.Config {
+	cfg := &river.Config{
+		ID:                          o.InstanceID,
+		Logger:                      o.Logger.With("component", "river"),
+		MaxAttempts:                 25,
+		JobTimeout:                  o.JobTimeout,
+		RescueStuckJobsAfter:        o.RescueAfter,
+		SoftStopTimeout:             o.SoftStopTimeout,
+		CompletedJobRetentionPeriod: 24 * time.Hour,
+		// Dead letters are kept in our delivery table; River's cancelled
+		// rows go after a month like its discarded ones.
+		CancelledJobRetentionPeriod: 30 * 24 * time.Hour,
+		DiscardedJobRetentionPeriod: 30 * 24 * time.Hour,
+		FetchPollInterval:           500 * time.Millisecond,
+	}
+	if o.Workers != nil && len(o.Queues) > 0 {
+		cfg.Workers = o.Workers
+		cfg.Queues = o.Queues
+	}
+	return cfg
+}
+
+// River returns the River client, for workers and for the operators' UI.
+func (s *Store) River() *river.Client[*sql.Tx] { return s.river }
+
+// Kind tells which database is behind the store.
+func (s *Store) Kind() config.StoreKind { return s.kind }
+
+// Start runs the group committer and River's workers.
+func (s *Store) Start(ctx context.Context) error {
+	s.commit.started.Store(true)
+	go s.commit.run()
+	if !s.working {
+		return nil
+	}
+	if err := s.river.Start(ctx); err != nil {
+		return fmt.Errorf("store: start river: %w", err)
+	}
+	return nil
+}
+
+// StopWorkers lets running jobs finish until ctx ends, then cancels them.
+func (s *Store) StopWorkers(ctx context.Context) error {
+	if !s.working {
+		return nil
+	}
+	err := s.river.Stop(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		hard, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return s.river.StopAndCancel(hard)
+	}
+	return err
+}
+
+// Close stops the committer (mails still waiting get ErrClosed) and closes
+// the database.
+func (s *Store) Close() error {
+	if s.commit != nil {
+		s.commit.stop()
+	}
+	var errs []error
+	if s.read != nil && s.read != s.db {
+		errs = append(errs, s.read.Close())
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks that the store answers and can write.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE endpoint_state SET updated_at = updated_at WHERE name = ''`)
+	return err
+}
+
+func now() int64 { return time.Now().UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v) }
+
+func microsDuration(us int64) time.Duration { return time.Duration(us) * time.Microsecond }

@@ -1,0 +1,248 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
+)
+
+func open(t *testing.T, url string, o Options) *Store {
+	t.Helper()
+	o.URL = testenv.ParseURL(t, url)
+	s, err := Open(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func mail(n int, eventID string, endpoints ...string) *Ingest {
+	in := &Ingest{Mail: Mail{
+		QueueID: fmt.Sprintf("q%d", n), ReceivedAt: time.Now(), Rcpts: []string{"orders@in.example.test"},
+		DedupKey: fmt.Sprintf("dedup-%d", n), Raw: []byte("Subject: test\r\n\r\nbody\r\n"), Status: MailParsed,
+	}}
+	if eventID != "" {
+		ev := Event{ID: eventID, Type: "order.placed", SellerID: "shop", PackNo: "1", OrderNos: []string{"9"},
+			CreatedAt: time.Now(), Payload: []byte(`{"id":"` + eventID + `"}`)}
+		for _, e := range endpoints {
+			ev.Deliveries = append(ev.Deliveries, NewDelivery{Endpoint: e, OrderKey: "shop|1"})
+		}
+		in.Events = []Event{ev}
+	}
+	return in
+}
+
+func count(t *testing.T, s *Store, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.db.QueryRowContext(t.Context(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// TestGroupCommit: concurrent mails share transactions, each is durable
+// with its event, delivery and River job.
+func TestGroupCommit(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			s := open(t, st.URL, Options{Registerer: reg, BatchWindow: 5 * time.Millisecond})
+			const n = 64
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rc, err := s.Ingest(t.Context(), mail(i, fmt.Sprintf("evt_%d", i), "vendor"))
+					if err == nil && (rc.MailID == 0 || len(rc.NewEvents) != 1 || rc.Deliveries != 1) {
+						err = fmt.Errorf("receipt %+v", rc)
+					}
+					errs <- err
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			for q, want := range map[string]int{
+				`SELECT count(*) FROM mail`:                                           n,
+				`SELECT count(*) FROM event`:                                          n,
+				`SELECT count(*) FROM delivery WHERE job_id IS NOT NULL`:              n,
+				`SELECT count(*) FROM river_job WHERE kind = 'delivery'`:              n,
+				`SELECT count(*) FROM river_job WHERE queue = 'ep_vendor'`:            n,
+				`SELECT count(*) FROM event_order WHERE order_no = '9'`:               n,
+				`SELECT count(*) FROM delivery d JOIN river_job j ON j.id = d.job_id`: n,
+			} {
+				if got := count(t, s, q); got != want {
+					t.Errorf("%s = %d, want %d", q, got, want)
+				}
+			}
+			batches := testutil.CollectAndCount(reg, "qoo10hook_store_commit_batch_size")
+			if batches != 1 {
+				t.Fatalf("batch histogram families = %d", batches)
+			}
+			var sampleCount uint64
+			mfs, _ := reg.Gather()
+			for _, mf := range mfs {
+				if mf.GetName() == "qoo10hook_store_commit_batch_size" {
+					sampleCount = mf.GetMetric()[0].GetHistogram().GetSampleCount()
+				}
+			}
+			if sampleCount >= n {
+				t.Errorf("%d mails took %d transactions: no grouping", n, sampleCount)
+			}
+		})
+	}
+}
+
+// TestIngestDeduplicates: a re-sent mail is stored once; the same event
+// from another mail creates no second delivery.
+func TestIngestDeduplicates(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			s := open(t, st.URL, Options{})
+			ctx := t.Context()
+			first, err := s.Ingest(ctx, mail(1, "evt_a", "vendor"))
+			if err != nil || first.DuplicateMail {
+				t.Fatalf("first: %+v %v", first, err)
+			}
+			again := mail(2, "evt_a", "vendor")
+			again.Mail.DedupKey = "dedup-1"
+			rc, err := s.Ingest(ctx, again)
+			if err != nil || !rc.DuplicateMail {
+				t.Fatalf("re-sent mail: %+v %v", rc, err)
+			}
+			other, err := s.Ingest(ctx, mail(3, "evt_a", "vendor"))
+			if err != nil || other.DuplicateMail || len(other.DuplicateEvents) != 1 || other.Deliveries != 0 {
+				t.Fatalf("same event, other mail: %+v %v", other, err)
+			}
+			if n := count(t, s, `SELECT count(*) FROM mail`); n != 2 {
+				t.Errorf("%d mails stored, want 2", n)
+			}
+			if n := count(t, s, `SELECT duplicates FROM mail WHERE dedup_key = 'dedup-1'`); n != 1 {
+				t.Errorf("duplicates = %d, want 1", n)
+			}
+			var status string
+			s.db.QueryRowContext(ctx, `SELECT status FROM mail WHERE queue_id = 'q3'`).Scan(&status)
+			if status != MailDuplicateEvent {
+				t.Errorf("status of the second mail = %q", status)
+			}
+			if n := count(t, s, `SELECT count(*) FROM delivery`); n != 1 {
+				t.Errorf("%d deliveries, want 1", n)
+			}
+		})
+	}
+}
+
+// TestHoldQueuesNothing: quarantined mail keeps its deliveries held, with
+// no River job.
+func TestHoldQueuesNothing(t *testing.T) {
+	s := open(t, testenv.SQLite(t), Options{})
+	in := mail(1, "evt_h", "vendor")
+	in.Hold = true
+	if _, err := s.Ingest(t.Context(), in); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM delivery WHERE status = 'held' AND job_id IS NULL`); n != 1 {
+		t.Errorf("held deliveries = %d", n)
+	}
+	if n := count(t, s, `SELECT count(*) FROM river_job`); n != 0 {
+		t.Errorf("river jobs = %d", n)
+	}
+}
+
+// TestBusyWhenBacklogFull: while the database is locked, mails wait for
+// their commit; past the backlog limit Ingest answers ErrBusy at once.
+func TestBusyWhenBacklogFull(t *testing.T) {
+	url := testenv.SQLite(t)
+	s := open(t, url, Options{Backlog: 2, BatchMax: 1})
+	locker, err := sql.Open("sqlite", "file:"+strings.TrimPrefix(url, "sqlite:")+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	tx, err := locker.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	results := make(chan error, 10)
+	for i := range 10 {
+		go func() {
+			_, err := s.Ingest(ctx, mail(i, ""))
+			results <- err
+		}()
+	}
+	busy := 0
+	deadline := time.After(5 * time.Second)
+	for busy < 7 {
+		select {
+		case err := <-results:
+			if !errors.Is(err, ErrBusy) {
+				t.Fatalf("got %v while locked, want ErrBusy", err)
+			}
+			busy++
+		case <-deadline:
+			t.Fatalf("only %d of 10 mails were refused as busy", busy)
+		}
+	}
+	tx.Rollback()
+	for range 3 {
+		if err := <-results; err != nil {
+			t.Errorf("after unlocking: %v", err)
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM mail`); n != 3 {
+		t.Errorf("%d mails stored, want 3", n)
+	}
+}
+
+// TestConcurrentMigrations: several instances starting together on one
+// PostgreSQL database migrate it once.
+func TestConcurrentMigrations(t *testing.T) {
+	url := testenv.Postgres(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := Open(t.Context(), Options{URL: testenv.ParseURL(t, url)})
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	s := open(t, url, Options{})
+	if n := count(t, s, `SELECT count(*) FROM qoo10hook_migration`); n != 1 {
+		t.Errorf("%d migration rows, want 1", n)
+	}
+}

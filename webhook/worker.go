@@ -1,0 +1,255 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/qoo10hook/qoo10hook/store"
+)
+
+// Policy is the retry and circuit-breaker policy of deliveries.
+type Policy struct {
+	// Schedule is the wait before each attempt, the first included.
+	Schedule []time.Duration
+	// Jitter spreads each wait by up to this fraction either way.
+	Jitter float64
+	// MaxRetryAfter caps the wait an endpoint may ask for.
+	MaxRetryAfter time.Duration
+	// Timeout bounds one attempt.
+	Timeout time.Duration
+	// BreakerFailures consecutive failures of an endpoint open its breaker
+	// for BreakerCooldown: its queue pauses, so a dead endpoint does not
+	// hold workers that other endpoints need.
+	BreakerFailures int
+	BreakerCooldown time.Duration
+}
+
+// Worker is the River worker that delivers one delivery per job.
+type Worker struct {
+	river.WorkerDefaults[store.DeliveryArgs]
+
+	store     *store.Store
+	endpoints map[string]*Endpoint
+	policy    Policy
+	client    *http.Client
+	log       *slog.Logger
+	metrics   *Metrics
+	userAgent string
+
+	mu       sync.Mutex
+	disabled map[string]bool // endpoints an operator or a 410 disabled
+}
+
+// NewWorker returns a worker delivering to the given endpoints.
+func NewWorker(st *store.Store, endpoints []*Endpoint, p Policy, m *Metrics, log *slog.Logger, userAgent string) *Worker {
+	byName := map[string]*Endpoint{}
+	for _, e := range endpoints {
+		byName[e.Name] = e
+	}
+	if p.BreakerFailures <= 0 {
+		p.BreakerFailures = 10
+	}
+	if p.BreakerCooldown <= 0 {
+		p.BreakerCooldown = time.Minute
+	}
+	return &Worker{store: st, endpoints: byName, policy: p, client: NewClient(p.Timeout), log: log,
+		metrics: m, userAgent: userAgent, disabled: map[string]bool{}}
+}
+
+// Timeout lets River's own job timeout sit above the HTTP timeout.
+func (w *Worker) Timeout(*river.Job[store.DeliveryArgs]) time.Duration {
+	return w.policy.Timeout + 30*time.Second
+}
+
+// Work makes one attempt. It never returns a plain error for a delivery
+// outcome: the retry schedule is ours, kept with the delivery, and River
+// only snoozes the job until the next attempt is due.
+func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) error {
+	d, err := w.store.DeliveryForWork(ctx, job.Args.DeliveryID)
+	if errors.Is(err, store.ErrNotFound) {
+		return river.JobCancel(err)
+	}
+	if err != nil {
+		return err // the store is failing: River retries the job
+	}
+	if d.Status != store.DeliveryPending {
+		return nil // delivered, failed or dead already: nothing to do
+	}
+	log := w.log.With("delivery", d.ID, "event_id", d.EventID, "endpoint", d.Endpoint)
+	ep := w.endpoints[d.Endpoint]
+	if ep == nil {
+		// The endpoint left the configuration: keep the delivery until it
+		// comes back or an operator acts.
+		log.Warn("delivery waits: endpoint is not configured")
+		return river.JobSnooze(time.Hour)
+	}
+	if w.isDisabled(d.Endpoint) {
+		return river.JobSnooze(time.Minute)
+	}
+	if due, pending, err := w.store.Predecessor(ctx, d); err != nil {
+		return err
+	} else if pending {
+		// An earlier event of the same cart is not delivered yet.
+		wait := min(max(time.Until(due), 250*time.Millisecond), time.Minute)
+		return river.JobSnooze(wait)
+	}
+
+	attemptCtx, cancel := context.WithTimeout(ctx, w.policy.Timeout)
+	res := Send(attemptCtx, w.client, ep, d.EventID, d.Payload, w.userAgent)
+	cancel()
+	if ctx.Err() != nil && res.Err != nil {
+		// Shutting down mid-attempt: try again at the next start without
+		// counting this attempt against the schedule.
+		return river.JobSnooze(0)
+	}
+
+	a := store.Attempt{Number: d.Attempts + 1, StartedAt: time.Now().Add(-res.Duration), Duration: res.Duration,
+		StatusCode: res.StatusCode, Response: res.Response}
+	if res.Err != nil {
+		a.Error = res.Err.Error()
+	}
+	outcome, snooze := w.decide(d, res)
+	failures, recErr := w.store.RecordAttempt(context.WithoutCancel(ctx), d, a, outcome)
+	w.metrics.attempt(d.Endpoint, outcome.Status, res)
+	logAttempt(log, a, outcome)
+	if recErr != nil {
+		// The attempt happened but could not be recorded: River retries the
+		// job, and the receiver may see this event twice (same webhook-id).
+		return recErr
+	}
+
+	switch outcome.Status {
+	case store.DeliveryDelivered:
+		w.metrics.delivered(d.Endpoint, time.Since(d.ReceivedAt))
+		return nil
+	case store.DeliveryFailed, store.DeliveryDead:
+		w.metrics.finished(d.Endpoint, outcome.Status)
+		return river.JobCancel(fmt.Errorf("%s: %w", outcome.Status, res.Err))
+	}
+	if res.Gone {
+		w.disable(ctx, log, d.Endpoint, "endpoint answered 410 Gone")
+	} else if failures >= w.policy.BreakerFailures {
+		until := time.Now().Add(w.policy.BreakerCooldown)
+		if err := w.store.OpenCircuit(context.WithoutCancel(ctx), d.Endpoint, until); err != nil {
+			log.Error("could not open circuit", "err", err)
+		} else {
+			log.Warn("endpoint keeps failing: paused", "failures", failures, "until", until)
+		}
+	}
+	return river.JobSnooze(snooze)
+}
+
+// decide maps an attempt's result to the delivery's next state and, for a
+// pending one, how long to wait.
+func (w *Worker) decide(d *store.Delivery, res Result) (store.Outcome, time.Duration) {
+	switch {
+	case res.Err == nil:
+		return store.Outcome{Status: store.DeliveryDelivered}, 0
+	case res.Gone:
+		// The endpoint is disabled; the delivery waits for it, with its
+		// schedule untouched.
+		return store.Outcome{Status: store.DeliveryPending, NextAttemptAt: time.Now().Add(time.Minute)}, time.Minute
+	case !res.Retry:
+		return store.Outcome{Status: store.DeliveryFailed}, 0
+	}
+	next := d.ScheduleIndex() + 1
+	if next >= len(w.policy.Schedule) {
+		return store.Outcome{Status: store.DeliveryDead}, 0
+	}
+	wait := jitter(w.policy.Schedule[next], w.policy.Jitter)
+	if res.RetryAfter > wait {
+		wait = min(res.RetryAfter, w.policy.MaxRetryAfter)
+	}
+	return store.Outcome{Status: store.DeliveryPending, NextAttemptAt: time.Now().Add(wait)}, wait
+}
+
+func jitter(d time.Duration, frac float64) time.Duration {
+	if frac <= 0 || d <= 0 {
+		return d
+	}
+	spread := float64(d) * frac
+	return d + time.Duration((rand.Float64()*2-1)*spread)
+}
+
+func logAttempt(log *slog.Logger, a store.Attempt, o store.Outcome) {
+	attrs := []any{"attempt", a.Number, "status", a.StatusCode, "duration", a.Duration, "outcome", o.Status}
+	if a.Error != "" {
+		attrs = append(attrs, "err", a.Error)
+	}
+	if !o.NextAttemptAt.IsZero() {
+		attrs = append(attrs, "next_attempt_at", o.NextAttemptAt.Format(time.RFC3339))
+	}
+	level := slog.LevelInfo
+	if o.Status == store.DeliveryDead || o.Status == store.DeliveryFailed {
+		level = slog.LevelWarn
+	}
+	log.Log(context.Background(), level, "delivery attempt", attrs...)
+}
+
+func (w *Worker) isDisabled(name string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.disabled[name]
+}
+
+func (w *Worker) disable(ctx context.Context, log *slog.Logger, name, reason string) {
+	if err := w.store.DisableEndpoint(context.WithoutCancel(ctx), name, reason); err != nil {
+		log.Error("could not disable endpoint", "err", err)
+		return
+	}
+	w.mu.Lock()
+	w.disabled[name] = true
+	w.mu.Unlock()
+	log.Warn("endpoint disabled until an operator enables it", "reason", reason)
+}
+
+// Refresh reloads which endpoints are disabled and resumes those whose
+// breaker pause is over. Every instance runs it periodically.
+func (w *Worker) Refresh(ctx context.Context) error {
+	if names, err := w.store.CloseDueCircuits(ctx, time.Now()); err != nil {
+		return err
+	} else {
+		for _, n := range names {
+			w.log.Info("endpoint breaker half-open: resuming", "endpoint", n)
+		}
+	}
+	states, err := w.store.EndpointStates(ctx)
+	if err != nil {
+		return err
+	}
+	disabled := map[string]bool{}
+	for name, st := range states {
+		if st.Disabled {
+			disabled[name] = true
+		}
+	}
+	w.mu.Lock()
+	w.disabled = disabled
+	w.mu.Unlock()
+	w.metrics.states(states, w.endpoints, time.Now())
+	return nil
+}
+
+// RunRefresh calls Refresh every interval until ctx ends.
+func (w *Worker) RunRefresh(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := w.Refresh(ctx); err != nil && ctx.Err() == nil {
+			w.log.Error("endpoint state refresh failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
