@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"golang.org/x/text/width"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Canonical column names. A header maps to at most one of them; the rest of
@@ -75,9 +75,10 @@ func columnNames() []string {
 }
 
 // normHeader folds the differences a person or a spreadsheet introduces into
-// a header name: full-width letters and digits, case, spaces, '_' and '-'.
+// a header name: full-width letters and digits or half-width katakana (NFKC),
+// case, spaces, '_' and '-'.
 func normHeader(s string) string {
-	s = strings.ToLower(width.Fold.String(s))
+	s = strings.ToLower(norm.NFKC.String(s))
 	return strings.Map(func(r rune) rune {
 		switch r {
 		case ' ', '\t', '_', '-', '\ufeff':

@@ -20,6 +20,8 @@ func TestKind(t *testing.T) {
 		{"商品コード,数量", Options{}, KindGoods},
 		{"item_no,qty", Options{}, KindGoods},
 		{"Ｉｔｅｍ　Ｃｏｄｅ,ＱＴＹ", Options{}, KindGoods},
+		{"商品番号,ｵﾌﾟｼｮﾝｺｰﾄﾞ,在庫数", Options{}, KindOptions},
+		{"商品番号,オプション名１,在庫数,Option_Code", Options{}, KindOptions},
 		{"商品番号,オプション名1,オプション値1,オプションコード,在庫数", Options{}, KindOptions},
 		{"ItemCode,Name1,Value1,Name2,Value2,OptionCode,Price,Qty", Options{}, KindOptions},
 		{"ItemCode,option_code,qty", Options{}, KindOptions},
