@@ -46,6 +46,7 @@ type matchState struct {
 	matched int   // lines with placeholders found
 	item    int
 	section string
+	heading string // the literal line just matched, labelling a value on the next line
 }
 
 // matchTemplate reads body with t; ok is false when t does not fit.
@@ -99,8 +100,10 @@ func (s *matchState) matchNodes(nodes, after []node, pos, limit int) (int, bool)
 			}
 			s.skip(pos, found)
 			pos = found + 1
+			s.heading = cleanLabel(s.ml.line(found))
 			if l.section != "" {
 				s.section = sectionName(s.ml.line(found))
+				s.heading = s.section
 			}
 		case l.anchored():
 			found := -1
@@ -261,8 +264,9 @@ func (s *matchState) record(l *lineSpec, vals []string, label string) {
 	s.matched++
 	label = cleanLabel(label)
 	if label == "" {
-		label = s.section
+		label = s.heading
 	}
+	s.heading = ""
 	for i, h := range l.holes {
 		lab := label
 		if lab == "" {
@@ -337,7 +341,7 @@ func (l literal) matchesWhole(line string) bool {
 // "送料", "[注文番号]" -> "注文番号".
 func cleanLabel(s string) string {
 	s = strings.TrimRightFunc(s, func(r rune) bool {
-		return isSpace(r) || r == ':' || r == '：' || r == '¥' || r == '￥' || r == '\\'
+		return isSpace(r) || strings.ContainsRune(":：~〜～〒=＝¥￥\\", r)
 	})
 	s = trimSpace(s)
 	if (strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]")) ||

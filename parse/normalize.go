@@ -433,20 +433,17 @@ func isWeekdayLetter(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
 }
 
-// trimBlankLines trims each line's end and drops blank lines at both ends.
+// trimBlankLines trims each line and drops blank lines at both ends.
 func trimBlankLines(s string) string {
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		lines[i] = strings.TrimRightFunc(l, isSpace)
+		lines[i] = trimSpace(l)
 	}
-	for len(lines) > 0 && trimSpace(lines[0]) == "" {
+	for len(lines) > 0 && lines[0] == "" {
 		lines = lines[1:]
 	}
-	for len(lines) > 0 && trimSpace(lines[len(lines)-1]) == "" {
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
-	}
-	if len(lines) > 0 {
-		lines[0] = trimSpace(lines[0])
 	}
 	return strings.Join(lines, "\n")
 }

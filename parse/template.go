@@ -109,12 +109,12 @@ func (t *template) compileNodes(lines []string, i int, loop string, placeholders
 		optional := false
 		if deleteBlankPattern.MatchString(text) {
 			optional = true
-			text = deleteBlankPattern.ReplaceAllString(text, "")
+			text = deleteBlankPattern.ReplaceAllLiteralString(text, "")
 		}
 		multiline := false
 		if m := loopPattern.FindStringSubmatch(text); m != nil {
 			name := placeholderName(m[1])
-			rest := trimSpace(loopPattern.ReplaceAllString(text, ""))
+			rest := trimSpace(loopPattern.ReplaceAllLiteralString(text, ""))
 			if rest == "" && !optional && hasLoopEnd(lines[i+1:]) {
 				if loop != "" {
 					return nil, 0, fmt.Errorf("parse: template %q line %d: loop %s inside loop %s", t.name, i+1, name, loop)
@@ -129,7 +129,7 @@ func (t *template) compileNodes(lines []string, i int, loop string, placeholders
 			}
 			// An inline loop: the line repeats per element, as one value
 			// of several lines.
-			text = loopPattern.ReplaceAllString(text, "[$_"+name+"_$]")
+			text = loopPattern.ReplaceAllLiteralString(text, "[$_"+name+"_$]")
 			multiline = true
 		}
 		l, err := compileLine(text, i+1, placeholders)
