@@ -148,6 +148,12 @@ type Mail struct {
 	Parser   string   `json:"parser,omitempty"`
 	Problems []string `json:"problems,omitempty"`
 	Auth     *Auth    `json:"auth,omitempty"`
+	// Date is the mail's Date header (the forwarded mail's, when it was
+	// forwarded by hand), when it had a readable one.
+	Date *time.Time `json:"date,omitempty"`
+	// Forwarded is set when the mail was forwarded by hand and the event
+	// was read from the mail inside it.
+	Forwarded bool `json:"forwarded,omitempty"`
 }
 
 // Auth carries the sender-authentication verdicts for the mail.

@@ -1,0 +1,201 @@
+package parse
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/width"
+)
+
+// foldRune maps a rune to the form in which literal template text and
+// labels are compared, absorbing the noise of rendering and re-encoding:
+// full-width ASCII as ASCII, half-width katakana as full-width, the wave
+// dash family as '~', every yen sign (and the JIS X 0201 yen read as a
+// backslash) as '¥', dashes and minus signs as '-', ASCII in lower case.
+func foldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		switch {
+		case 'A' <= r && r <= 'Z':
+			return r + 'a' - 'A'
+		case r == '\\':
+			return '¥'
+		}
+		return r
+	}
+	switch {
+	case r >= 0xFF01 && r <= 0xFF5E: // full-width ASCII
+		return foldRune(r - 0xFEE0)
+	case r >= 0xFF61 && r <= 0xFF9F: // half-width katakana
+		if f := width.LookupRune(r).Folded(); f != 0 {
+			return f
+		}
+	}
+	switch r {
+	case 0x301C, 0x223C, 0x2053, 0x02DC: // wave dash, tilde operator, swung dash, small tilde
+		return '~'
+	case 0xFFE5: // full-width yen
+		return '¥'
+	case 0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212, 0xFE63, 0xFE58:
+		return '-'
+	case 0x2018, 0x2019:
+		return '\''
+	case 0x201C, 0x201D:
+		return '"'
+	}
+	return r
+}
+
+// isSpace reports whether r is white space in mail text, including the
+// ideographic space and no-break space.
+func isSpace(r rune) bool {
+	switch r {
+	case ' ', '\t', '\r', '\n', 0x3000, 0xA0:
+		return true
+	}
+	return r >= 0x80 && unicode.IsSpace(r)
+}
+
+// trimSpace trims white space as isSpace defines it.
+func trimSpace(s string) string {
+	return strings.TrimFunc(s, isSpace)
+}
+
+// foldString folds s and drops its white space, for substring tests.
+func foldString(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if !isSpace(r) {
+			b.WriteRune(foldRune(r))
+		}
+	}
+	return b.String()
+}
+
+// isYenMark reports whether r marks money next to a number and may be
+// missing or different in a rendered mail ("¥ 1,980", "1,980円").
+func isYenMark(r rune) bool {
+	return r == '¥' || r == '円'
+}
+
+// litRune is one rune of a folded literal. An optional rune (a yen mark next
+// to a placeholder) may be absent from the mail.
+type litRune struct {
+	r   rune
+	opt bool
+}
+
+// literal is template text, folded, without white space.
+type literal []litRune
+
+func newLiteral(s string, optLeading, optTrailing bool) literal {
+	var l literal
+	for _, r := range s {
+		if !isSpace(r) {
+			l = append(l, litRune{r: foldRune(r)})
+		}
+	}
+	if optTrailing {
+		for i := len(l) - 1; i >= 0 && isYenMark(l[i].r); i-- {
+			l[i].opt = true
+		}
+	}
+	if optLeading {
+		for i := 0; i < len(l) && isYenMark(l[i].r); i++ {
+			l[i].opt = true
+		}
+	}
+	return l
+}
+
+// required reports whether l has a rune that must be present.
+func (l literal) required() bool {
+	for _, c := range l {
+		if !c.opt {
+			return true
+		}
+	}
+	return false
+}
+
+// matchPrefix matches l at s[i:], ignoring white space, and returns the
+// index just past the match.
+func (l literal) matchPrefix(s string, i int) (int, bool) {
+	for j := 0; j < len(l); {
+		for i < len(s) {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if !isSpace(r) {
+				break
+			}
+			i += n
+		}
+		if i >= len(s) {
+			for ; j < len(l); j++ {
+				if !l[j].opt {
+					return 0, false
+				}
+			}
+			break
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if foldRune(r) == l[j].r {
+			i += n
+			j++
+			continue
+		}
+		if l[j].opt {
+			j++
+			continue
+		}
+		return 0, false
+	}
+	return i, true
+}
+
+// matchSuffix matches l at the end of s[from:], ignoring white space, and
+// returns the index where the match starts.
+func (l literal) matchSuffix(s string, from int) (int, bool) {
+	i := len(s)
+	for j := len(l) - 1; j >= 0; {
+		for i > from {
+			r, n := utf8.DecodeLastRuneInString(s[from:i])
+			if !isSpace(r) {
+				break
+			}
+			i -= n
+		}
+		if i <= from {
+			for ; j >= 0; j-- {
+				if !l[j].opt {
+					return 0, false
+				}
+			}
+			break
+		}
+		r, n := utf8.DecodeLastRuneInString(s[from:i])
+		if foldRune(r) == l[j].r {
+			i -= n
+			j--
+			continue
+		}
+		if l[j].opt {
+			j--
+			continue
+		}
+		return 0, false
+	}
+	return i, true
+}
+
+// index finds the first match of l in s[from:] and returns where it starts
+// and ends.
+func (l literal) index(s string, from int) (start, end int, ok bool) {
+	for k := from; k < len(s); {
+		if e, ok := l.matchPrefix(s, k); ok {
+			return k, e, true
+		}
+		_, n := utf8.DecodeRuneInString(s[k:])
+		k += n
+	}
+	return 0, 0, false
+}

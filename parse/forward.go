@@ -1,0 +1,180 @@
+package parse
+
+import (
+	"regexp"
+	"strings"
+)
+
+// forwardPrefix matches the subject prefixes webmail and mail clients add
+// when a mail is forwarded by hand, repeated as in "Fwd: FW: …".
+var forwardPrefix = regexp.MustCompile(`^(?i:\s*(?:fwd?|fw|転送|tr|wg)\s*[:：]\s*)+`)
+
+// forwardMarkers start the header block of an inline-forwarded mail: Gmail,
+// Thunderbird (English and Japanese), Apple Mail, Outlook.
+var forwardMarkers = []string{
+	"forwardedmessage", "originalmessage", "転送メッセージ", "beginforwardedmessage",
+	"元のメッセージ", "転送されたメッセージ", "forwardedmail",
+}
+
+// forwardHeaders maps the header names of such blocks to their role.
+var forwardHeaders = map[string]string{
+	"from": "from", "差出人": "from", "送信者": "from", "送信元": "from",
+	"date": "date", "sent": "date", "日付": "date", "送信日時": "date", "日時": "date",
+	"subject": "subject", "件名": "subject", "題名": "subject",
+	"to": "to", "宛先": "to", "cc": "cc", "reply-to": "cc", "message-id": "message-id",
+}
+
+// unwrapForward returns the mail forwarded by hand inside m, or nil when m
+// is not such a forward. Forwards nest up to three deep.
+func unwrapForward(m *mailText) *mailText {
+	var inner *mailText
+	for range 3 {
+		next := unwrapOnce(m)
+		if next == nil {
+			break
+		}
+		inner, m = next, next
+	}
+	return inner
+}
+
+func unwrapOnce(m *mailText) *mailText {
+	prefixed := forwardPrefix.MatchString(m.subject)
+	if m.attached != nil && (prefixed || strings.Contains(foldString(m.attached.subject), "qoo10")) {
+		inner := *m.attached
+		if inner.messageID == "" {
+			inner.messageID = m.messageID
+		}
+		return &inner
+	}
+	lines := strings.Split(m.body, "\n")
+	marker := -1
+	for i, l := range lines {
+		if isForwardMarker(dequote(l)) {
+			marker = i
+			break
+		}
+	}
+	if marker < 0 && !prefixed {
+		return nil
+	}
+	region := lines[marker+1:]
+	region = dequoteAll(region)
+	inner := &mailText{
+		subject:   trimSpace(forwardPrefix.ReplaceAllString(m.subject, "")),
+		messageID: m.messageID,
+		to:        m.to,
+		problems:  m.problems,
+	}
+	// The header block: "Key: value" lines after the marker, up to a blank
+	// line or the first line that is not a header.
+	i := 0
+	for i < len(region) && trimSpace(region[i]) == "" {
+		i++
+	}
+	headerStart, seen := i, false
+	for ; i < len(region); i++ {
+		l := trimSpace(region[i])
+		if l == "" {
+			break
+		}
+		k, v, ok := cutHeader(l)
+		role := forwardHeaders[strings.ToLower(k)]
+		if !ok || role == "" {
+			if !seen {
+				i = headerStart
+			}
+			break
+		}
+		seen = true
+		switch role {
+		case "from":
+			inner.from = formatAddress(stripMailto(v))
+		case "date":
+			inner.date = parseMailDate(v)
+		case "subject":
+			inner.subject = trimSpace(forwardPrefix.ReplaceAllString(v, ""))
+		case "to":
+			inner.to = splitAddressList(stripMailto(v))
+		case "message-id":
+			inner.messageID = messageID(v)
+		}
+	}
+	if marker < 0 && !seen {
+		// A prefixed subject without a header block: the body is the
+		// forwarded text itself, perhaps quoted.
+		i = 0
+	}
+	inner.body = strings.Join(region[i:], "\n")
+	return inner
+}
+
+func isForwardMarker(l string) bool {
+	f := foldString(l)
+	if !strings.Contains(f, "--") && !strings.HasPrefix(f, "beginforwarded") {
+		return false
+	}
+	f = strings.Trim(f, "-:")
+	for _, m := range forwardMarkers {
+		if strings.Contains(f, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func cutHeader(l string) (key, value string, ok bool) {
+	i := strings.IndexAny(l, ":：")
+	if i <= 0 {
+		return "", "", false
+	}
+	key = trimSpace(l[:i])
+	value = l[i+1:]
+	if strings.HasPrefix(l[i:], "：") {
+		value = l[i+len("："):]
+	}
+	return key, trimSpace(strings.Trim(value, "*")), true
+}
+
+// stripMailto removes the "[mailto:…]" that Outlook adds after addresses.
+func stripMailto(v string) string {
+	if i := strings.Index(v, "[mailto:"); i >= 0 {
+		if j := strings.IndexByte(v[i:], ']'); j >= 0 {
+			return v[:i] + v[i+j+1:]
+		}
+	}
+	return v
+}
+
+// dequote strips one level of "> " quoting from a line.
+func dequote(l string) string {
+	t := strings.TrimLeft(l, " ")
+	if strings.HasPrefix(t, ">") {
+		t = t[1:]
+		return strings.TrimPrefix(t, " ")
+	}
+	return l
+}
+
+// dequoteAll strips one level of quoting when most non-blank lines have it.
+func dequoteAll(lines []string) []string {
+	quoted, total := 0, 0
+	for _, l := range lines {
+		t := strings.TrimLeft(l, " ")
+		if t == "" {
+			continue
+		}
+		total++
+		if strings.HasPrefix(t, ">") {
+			quoted++
+		}
+	}
+	if total == 0 || quoted*2 < total {
+		return lines
+	}
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = dequote(l)
+	}
+	return out
+}

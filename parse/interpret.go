@@ -1,0 +1,146 @@
+package parse
+
+import (
+	"regexp"
+
+	"github.com/qoo10hook/qoo10hook/event"
+)
+
+// Values of Result.Parser.
+const (
+	parserTemplate = "template"
+	parserFallback = "fallback"
+	parserNone     = "none"
+)
+
+// interpret reads the order out of a decoded mail into res.
+func (p *Parser) interpret(m *mailText, res *Result) {
+	res.Problems = appendUnique(res.Problems, m.problems...)
+	outerID := m.messageID
+	if inner := unwrapForward(m); inner != nil {
+		m = inner
+		res.Forwarded = true
+		res.Problems = appendUnique(res.Problems, m.problems...)
+	}
+	res.MessageID = m.messageID
+	if res.MessageID == "" {
+		res.MessageID = outerID
+	}
+	res.Subject, res.From, res.To, res.Date = m.subject, m.from, m.to, m.date
+	if res.To == nil {
+		res.To = []string{}
+	}
+
+	ml := splitLines(m.body)
+	b := &builder{order: &res.Order, problems: &res.Problems}
+	t, st, subjectVals := p.bestTemplate(m.subject, ml)
+	if t != nil {
+		res.Template, res.Parser = t.name, parserTemplate
+		for _, v := range st.vals {
+			res.Order.Fields = append(res.Order.Fields, event.Field{Section: v.section, Label: v.label, Value: v.value})
+			b.set(v.path, v.value, v.item)
+		}
+		for i, h := range t.subject.holesOrNil() {
+			b.set(h.path, subjectVals[i], 0)
+		}
+		if len(st.extras) > 0 {
+			r := newLabelReader(p.labels, b, &res.Order.Fields)
+			r.fillOnly = true
+			r.read(ml, st.extras)
+		}
+	} else {
+		r := newLabelReader(p.labels, b, &res.Order.Fields)
+		all := make([]int, len(ml.nb))
+		for i := range all {
+			all[i] = i
+		}
+		r.read(ml, all)
+		if len(res.Order.Fields) > 0 {
+			res.Parser = parserFallback
+			p.orderNoFromSubject(m.subject, b)
+		}
+	}
+	res.Type = p.classify(m.subject, m.from, m.body, t)
+	if len(res.Order.Fields) > 0 || len(res.Order.Items) > 0 {
+		res.Order.Currency = "JPY"
+	}
+}
+
+// bestTemplate returns the template that reads the mail best, with its
+// match and the values of its subject line.
+func (p *Parser) bestTemplate(subject string, ml *mailLines) (*template, *matchState, []string) {
+	var best *template
+	var bestState *matchState
+	var bestSubject []string
+	bestScore := 0
+	for _, t := range p.templates {
+		st, ok := matchTemplate(t, ml)
+		if !ok {
+			continue
+		}
+		score := st.score()
+		var vals []string
+		if t.subject != nil {
+			if v, _, ok := extractLine(t.subject, subject); ok {
+				vals = v
+				score += 8
+			}
+		}
+		if best == nil || score > bestScore {
+			best, bestState, bestSubject, bestScore = t, st, vals, score
+		}
+	}
+	if best != nil && bestSubject == nil && best.subject != nil {
+		best = copyWithoutSubject(best)
+	}
+	return best, bestState, bestSubject
+}
+
+// copyWithoutSubject is t for a mail whose subject t's subject line does
+// not read: its subject values are left out.
+func copyWithoutSubject(t *template) *template {
+	c := *t
+	c.subject = nil
+	return &c
+}
+
+func (l *lineSpec) holesOrNil() []hole {
+	if l == nil {
+		return nil
+	}
+	return l.holes
+}
+
+var subjectOrderNo = regexp.MustCompile(`注文番号\s*[:：]\s*([0-9A-Za-z０-９-]+)`)
+
+// orderNoFromSubject takes the order number of a single-line order from
+// the subject when the body did not give it.
+func (p *Parser) orderNoFromSubject(subject string, b *builder) {
+	m := subjectOrderNo.FindStringSubmatch(subject)
+	if m == nil || len(b.order.Items) > 1 {
+		return
+	}
+	no := m[1]
+	if len(b.order.Items) == 1 && b.order.Items[0].OrderNo != "" {
+		return
+	}
+	if b.order.PackNo != "" {
+		if v, _ := b.normalize("pack_no", kindCode, no); v == b.order.PackNo {
+			return
+		}
+	}
+	b.set("items.order_no", no, 0)
+}
+
+func appendUnique(list []string, more ...string) []string {
+next:
+	for _, m := range more {
+		for _, l := range list {
+			if l == m {
+				continue next
+			}
+		}
+		list = append(list, m)
+	}
+	return list
+}

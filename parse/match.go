@@ -1,0 +1,357 @@
+package parse
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// mailLines is a body split into lines; matching works on the non-blank
+// ones, so blank-line differences between template and mail do not matter.
+type mailLines struct {
+	all []string // lines, right-trimmed
+	nb  []int    // indexes into all of the non-blank lines
+}
+
+func splitLines(body string) *mailLines {
+	ml := &mailLines{all: strings.Split(body, "\n")}
+	ml.nb = make([]int, 0, len(ml.all))
+	for i, l := range ml.all {
+		l = strings.TrimRightFunc(l, isSpace)
+		ml.all[i] = l
+		if trimSpace(l) != "" {
+			ml.nb = append(ml.nb, i)
+		}
+	}
+	return ml
+}
+
+func (ml *mailLines) line(k int) string { return ml.all[ml.nb[k]] }
+
+// extracted is one placeholder value read from a mail.
+type extracted struct {
+	path    string
+	name    string // placeholder name
+	label   string // the label as written in the mail
+	section string
+	value   string // exact, trimmed
+	item    int
+}
+
+// matchState is one attempt to read a mail with a template.
+type matchState struct {
+	ml      *mailLines
+	vals    []extracted
+	extras  []int // non-blank line numbers no template line took
+	missing int   // literal lines not found
+	matched int   // lines with placeholders found
+	item    int
+	section string
+	heading string // the literal line just matched, labelling a value on the next line
+}
+
+// matchTemplate reads body with t; ok is false when t does not fit.
+func matchTemplate(t *template, ml *mailLines) (*matchState, bool) {
+	s := &matchState{ml: ml}
+	pos, ok := s.matchNodes(t.body, nil, 0, len(ml.nb))
+	if !ok || s.matched < min(2, t.holes) {
+		return nil, false
+	}
+	s.skip(pos, len(ml.nb))
+	return s, true
+}
+
+// score ranks a successful match: lines read count, lines left over and
+// literal lines missing count against.
+func (s *matchState) score() int {
+	return 4*s.matched - len(s.extras) - 2*s.missing
+}
+
+func (s *matchState) skip(from, to int) {
+	for k := from; k < to; k++ {
+		s.extras = append(s.extras, k)
+	}
+}
+
+// matchNodes matches nodes from non-blank line pos up to limit; after are
+// the template nodes that follow nodes, which end multi-line values.
+func (s *matchState) matchNodes(nodes, after []node, pos, limit int) (int, bool) {
+	for ni, n := range nodes {
+		next := nodes[ni+1:]
+		if n.loop != nil {
+			var ok bool
+			if pos, ok = s.matchLoop(n.loop, next, pos, limit); !ok {
+				return pos, false
+			}
+			continue
+		}
+		l := n.line
+		switch {
+		case len(l.holes) == 0:
+			found := -1
+			for k := pos; k < limit && k < pos+4; k++ {
+				if l.lits[0].matchesWhole(s.ml.line(k)) {
+					found = k
+					break
+				}
+			}
+			if found < 0 {
+				s.missing++
+				continue
+			}
+			s.skip(pos, found)
+			pos = found + 1
+			s.heading = cleanLabel(s.ml.line(found))
+			if l.section != "" {
+				s.section = sectionName(s.ml.line(found))
+				s.heading = s.section
+			}
+		case l.anchored():
+			found := -1
+			var vals []string
+			var labelEnd int
+			for k := pos; k < limit; k++ {
+				if v, le, ok := extractLine(l, s.ml.line(k)); ok {
+					found, vals, labelEnd = k, v, le
+					break
+				}
+			}
+			if found < 0 {
+				if l.optional {
+					continue
+				}
+				return pos, false
+			}
+			s.skip(pos, found)
+			end := found + 1
+			if l.multiline {
+				end = s.continuation(next, after, end, limit)
+				vals[len(vals)-1] = s.joinLines(vals[len(vals)-1], found+1, end)
+			}
+			s.record(l, vals, s.ml.line(found)[:labelEnd])
+			pos = end
+		default:
+			if pos >= limit || s.startsNext(next, after, pos) {
+				if l.optional {
+					continue
+				}
+				return pos, false
+			}
+			vals, labelEnd, ok := extractLine(l, s.ml.line(pos))
+			if !ok {
+				if l.optional {
+					continue
+				}
+				return pos, false
+			}
+			end := pos + 1
+			if l.multiline {
+				end = s.continuation(next, after, end, limit)
+				vals[len(vals)-1] = s.joinLines(vals[len(vals)-1], pos+1, end)
+			}
+			s.record(l, vals, s.ml.line(pos)[:labelEnd])
+			pos = end
+		}
+	}
+	return pos, true
+}
+
+// matchLoop matches a block repeated per element: each repetition starts
+// at a line that matches the block's first anchored line.
+func (s *matchState) matchLoop(loop *loopSpec, after []node, pos, limit int) (int, bool) {
+	head := firstAnchored(loop.body)
+	if head == nil {
+		return pos, false
+	}
+	count := 0
+	for {
+		start := s.find(head, pos, limit)
+		if start < 0 || (count > 0 && s.anyStartsNext(after, pos, start)) {
+			break
+		}
+		end := s.find(head, start+1, limit)
+		if end < 0 {
+			end = limit
+		}
+		s.item = count
+		p, ok := s.matchNodes(loop.body, after, pos, end)
+		if !ok {
+			return pos, false
+		}
+		pos = p
+		count++
+	}
+	s.item = 0
+	return pos, count > 0
+}
+
+// find returns the first non-blank line in [from, limit) that l matches.
+func (s *matchState) find(l *lineSpec, from, limit int) int {
+	for k := from; k < limit; k++ {
+		if s.lineMatches(l, k) {
+			return k
+		}
+	}
+	return -1
+}
+
+func (s *matchState) lineMatches(l *lineSpec, k int) bool {
+	line := s.ml.line(k)
+	if len(l.holes) == 0 {
+		return l.lits[0].matchesWhole(line)
+	}
+	_, _, ok := extractLine(l, line)
+	return ok
+}
+
+// anyStartsNext reports whether a line in [from, to) starts what follows.
+func (s *matchState) anyStartsNext(after []node, from, to int) bool {
+	for k := from; k < to; k++ {
+		if s.startsNext(after, nil, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// startsNext reports whether non-blank line k matches one of the anchored
+// lines that can come next: those of next up to and including the first
+// required one, then those of after.
+func (s *matchState) startsNext(next, after []node, k int) bool {
+	for _, seq := range [2][]node{next, after} {
+		for i, n := range seq {
+			if i >= 6 {
+				break
+			}
+			l := n.line
+			if n.loop != nil {
+				l = firstAnchored(n.loop.body)
+			}
+			if l == nil || !l.anchored() {
+				continue
+			}
+			if s.lineMatches(l, k) {
+				return true
+			}
+			if len(l.holes) > 0 && !l.optional {
+				return false
+			}
+		}
+	}
+	return false
+}
+
+// continuation returns the end of a multi-line value that starts before
+// line from: the next line that starts what follows, or limit.
+func (s *matchState) continuation(next, after []node, from, limit int) int {
+	k := from
+	for k < limit && !s.startsNext(next, after, k) {
+		k++
+	}
+	return k
+}
+
+// joinLines appends the lines of non-blank lines [from, to), with any blank
+// lines between them, to first.
+func (s *matchState) joinLines(first string, from, to int) string {
+	if to <= from {
+		return first
+	}
+	lines := s.ml.all[s.ml.nb[from-1]+1 : s.ml.nb[to-1]+1]
+	return trimBlankLines(first + "\n" + strings.Join(lines, "\n"))
+}
+
+func (s *matchState) record(l *lineSpec, vals []string, label string) {
+	s.matched++
+	label = cleanLabel(label)
+	if label == "" {
+		label = s.heading
+	}
+	s.heading = ""
+	for i, h := range l.holes {
+		lab := label
+		if lab == "" {
+			lab = h.name
+		}
+		s.vals = append(s.vals, extracted{path: h.path, name: h.name, label: lab,
+			section: s.section, value: vals[i], item: s.item})
+	}
+}
+
+func firstAnchored(nodes []node) *lineSpec {
+	for _, n := range nodes {
+		if n.line != nil && n.line.anchored() {
+			return n.line
+		}
+	}
+	return nil
+}
+
+// extractLine reads the placeholder values of l from line; labelEnd is
+// where the first value starts.
+func extractLine(l *lineSpec, line string) (vals []string, labelEnd int, ok bool) {
+	i, ok := l.lits[0].matchPrefix(line, 0)
+	if !ok {
+		return nil, 0, false
+	}
+	labelEnd = i
+	vals = make([]string, len(l.holes))
+	last := len(l.holes) - 1
+	for h := range l.holes {
+		next := l.lits[h+1]
+		if h == last {
+			st := len(line)
+			if len(next) > 0 {
+				if st, ok = next.matchSuffix(line, i); !ok {
+					return nil, 0, false
+				}
+			}
+			vals[h] = trimSpace(line[i:st])
+			break
+		}
+		if !next.required() {
+			// Only white space between two placeholders: the first value
+			// is the first word.
+			v := strings.TrimLeftFunc(line[i:], isSpace)
+			w := strings.IndexFunc(v, isSpace)
+			if w < 0 {
+				return nil, 0, false
+			}
+			st := len(line) - len(v) + w
+			vals[h] = trimSpace(line[i:st])
+			i, _ = next.matchPrefix(line, st)
+			continue
+		}
+		st, e, found := next.index(line, i)
+		if !found {
+			return nil, 0, false
+		}
+		vals[h] = trimSpace(line[i:st])
+		i = e
+	}
+	return vals, labelEnd, true
+}
+
+// matchesWhole reports whether line is exactly the literal l.
+func (l literal) matchesWhole(line string) bool {
+	e, ok := l.matchPrefix(line, 0)
+	return ok && trimSpace(line[e:]) == ""
+}
+
+// cleanLabel turns the text before a value into a label: "送料: ¥" ->
+// "送料", "[注文番号]" -> "注文番号".
+func cleanLabel(s string) string {
+	s = strings.TrimRightFunc(s, func(r rune) bool {
+		return isSpace(r) || strings.ContainsRune(":：~〜～〒=＝¥￥\\", r)
+	})
+	s = trimSpace(s)
+	if (strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]")) ||
+		(strings.HasPrefix(s, "［") && strings.HasSuffix(s, "］")) ||
+		(strings.HasPrefix(s, "【") && strings.HasSuffix(s, "】")) {
+		_, size := utf8.DecodeRuneInString(s)
+		_, lastSize := utf8.DecodeLastRuneInString(s)
+		if size+lastSize <= len(s) {
+			s = trimSpace(s[size : len(s)-lastSize])
+		}
+	}
+	return s
+}

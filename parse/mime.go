@@ -1,0 +1,290 @@
+package parse
+
+import (
+	"bytes"
+	"fmt"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/jhillyerd/enmime/v2"
+	"github.com/jhillyerd/enmime/v2/mediatype"
+)
+
+// mailText is what is read from one mail before interpretation.
+type mailText struct {
+	subject   string
+	from      string
+	to        []string
+	messageID string
+	date      time.Time
+	body      string // text of the preferred body part, LF line ends
+	attached  *mailText
+	problems  []string
+}
+
+// charsetStash prefixes every declared text charset so that enmime, not
+// knowing it, leaves the bytes alone: we decode them ourselves with the
+// Japanese tables above, and no part ever reaches enmime's statistical
+// detection, which it runs on parts without a charset even when detection
+// is disabled.
+const charsetStash = "x-qoo10hook-"
+
+func newMIMEParser() *enmime.Parser {
+	return enmime.NewParser(
+		enmime.DisableCharacterDetection(true),
+		enmime.DisableTextConversion(true),
+		enmime.SkipMalformedParts(true),
+		enmime.MultipartWOBoundaryAsSinglePart(true),
+		enmime.SetReadPartErrorPolicy(enmime.AllowCorruptTextPartErrorPolicy),
+		enmime.SetCustomParseMediaType(stashCharset),
+	)
+}
+
+func stashCharset(ctype string) (string, map[string]string, []string, error) {
+	mtype, params, invalid, err := mediatype.Parse(ctype)
+	if err == nil && strings.HasPrefix(mtype, "text/") {
+		if params == nil {
+			params = map[string]string{}
+		}
+		params["charset"] = charsetStash + params["charset"]
+	}
+	return mtype, params, invalid, err
+}
+
+// readMail reads raw as a mail; depth counts message/rfc822 nesting.
+func (p *Parser) readMail(raw []byte, depth int) (*mailText, error) {
+	raw = bytes.TrimLeft(raw, "\r\n\t ")
+	if bytes.HasPrefix(raw, []byte("From ")) { // mbox separator line
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			raw = raw[i+1:]
+		}
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("parse: read mail: empty input: %w", ErrNotMessage)
+	}
+	if !startsWithHeader(raw) {
+		return nil, fmt.Errorf("parse: read mail: no header: %w", ErrNotMessage)
+	}
+	if err := checkStructure(raw, p.maxParts, p.maxDepth-depth); err != nil {
+		return nil, err
+	}
+	m := &mailText{}
+	root, err := p.mime.ReadParts(bytes.NewReader(raw))
+	if err != nil {
+		// enmime gave up; read the header and take the rest as plain text.
+		m.problems = append(m.problems, "MIME structure unreadable, body read as plain text")
+		return p.readPlain(raw, m), nil
+	}
+	m.setHeader(root.Header)
+	var plain, html *enmime.Part
+	parts := 0
+	var walk func(*enmime.Part)
+	walk = func(pt *enmime.Part) {
+		for ; pt != nil; pt = pt.NextSibling {
+			parts++
+			if parts > p.maxParts {
+				return
+			}
+			ct := pt.ContentType
+			switch {
+			case pt.FirstChild != nil:
+				walk(pt.FirstChild)
+				continue
+			case pt.Disposition == "attachment" && ct != "message/rfc822":
+			case ct == "text/plain" || ct == "":
+				if plain == nil && len(bytes.TrimSpace(pt.Content)) > 0 {
+					plain = pt
+				}
+			case ct == "text/html":
+				if html == nil {
+					html = pt
+				}
+			case ct == "message/rfc822" && m.attached == nil && depth < 3:
+				if inner, err := p.readMail(pt.Content, depth+1); err == nil {
+					m.attached = inner
+				}
+			}
+			for _, e := range pt.Errors {
+				if e.Name != enmime.ErrorCharsetConversion && e.Name != enmime.ErrorMissingContentType {
+					m.addPartProblem(e)
+				}
+			}
+		}
+	}
+	walk(root)
+	if parts > p.maxParts {
+		return nil, fmt.Errorf("parse: read mail: more than %d parts: %w", p.maxParts, ErrTooComplex)
+	}
+	switch {
+	case plain != nil:
+		m.body = partText(plain, m)
+	case html != nil:
+		m.body = htmlToText(partText(html, m))
+	}
+	m.body = normalizeNewlines(m.body)
+	return m, nil
+}
+
+func (m *mailText) addPartProblem(e *enmime.Error) {
+	msg := "MIME: " + e.Name
+	for _, q := range m.problems {
+		if q == msg {
+			return
+		}
+	}
+	m.problems = append(m.problems, msg)
+}
+
+// partText decodes the charset of a text part.
+func partText(pt *enmime.Part, m *mailText) string {
+	label := strings.TrimPrefix(pt.Charset, charsetStash)
+	if pt.ContentType == "text/html" && normalizeCharset(label) == charsetUndeclared {
+		label = metaCharset(pt.Content)
+	}
+	s, problem := decodeCharset(label, pt.Content)
+	if problem != "" {
+		m.problems = append(m.problems, problem)
+	}
+	return s
+}
+
+func (m *mailText) setHeader(h textproto.MIMEHeader) {
+	m.subject = strings.TrimSpace(decodeHeader(h.Get("Subject")))
+	m.from = formatAddress(decodeHeader(h.Get("From")))
+	for _, v := range h.Values("To") {
+		m.to = append(m.to, splitAddressList(decodeHeader(v))...)
+	}
+	m.messageID = messageID(h.Get("Message-Id"))
+	m.date = parseMailDate(h.Get("Date"))
+}
+
+// readPlain is the last resort for mail enmime cannot read: split header
+// and body at the first blank line and take the body as undeclared text.
+func (p *Parser) readPlain(raw []byte, m *mailText) *mailText {
+	text := normalizeNewlines(string(raw))
+	head, body, _ := strings.Cut(text, "\n\n")
+	h := textproto.MIMEHeader{}
+	var last string
+	for _, line := range strings.Split(head, "\n") {
+		if (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) && last != "" {
+			vs := h[last]
+			vs[len(vs)-1] += " " + strings.TrimSpace(line)
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		last = textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(k))
+		h[last] = append(h[last], strings.TrimSpace(v))
+	}
+	m.setHeader(h)
+	m.body, _ = decodeCharset(charsetUndeclared, []byte(body))
+	return m
+}
+
+// startsWithHeader reports whether raw begins with a header field line.
+func startsWithHeader(raw []byte) bool {
+	line := raw
+	if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+		line = raw[:i]
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return false
+	}
+	for _, c := range bytes.TrimRight(line[:colon], " \t") {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func normalizeNewlines(s string) string {
+	if !strings.Contains(s, "\r") {
+		return s
+	}
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	return strings.ReplaceAll(s, "\r", "\n")
+}
+
+// checkStructure bounds the MIME tree before enmime builds it (enmime
+// itself recurses without limit): it follows the boundaries declared in
+// part headers and counts parts and nesting.
+func checkStructure(raw []byte, maxParts, maxDepth int) error {
+	if !bytes.Contains(raw, []byte("--")) {
+		return nil
+	}
+	var stack []string // open boundaries, innermost last
+	parts := 1
+	inHeader := true
+	var ctype []byte
+	endHeader := func() error {
+		inHeader = false
+		if len(ctype) == 0 {
+			return nil
+		}
+		mtype, params, _, err := mediatype.Parse(string(ctype))
+		ctype = ctype[:0]
+		if err != nil || !strings.HasPrefix(mtype, "multipart/") || params["boundary"] == "" {
+			return nil
+		}
+		stack = append(stack, params["boundary"])
+		if len(stack) > maxDepth {
+			return fmt.Errorf("parse: read mail: multipart nesting deeper than %d: %w", maxDepth, ErrTooComplex)
+		}
+		return nil
+	}
+	inCtype := false
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		line = bytes.TrimRight(line, "\r")
+		if inHeader {
+			switch {
+			case len(line) == 0:
+				if err := endHeader(); err != nil {
+					return err
+				}
+			case line[0] == ' ' || line[0] == '\t':
+				if inCtype {
+					ctype = append(ctype, line...)
+				}
+			default:
+				inCtype = len(line) > 13 && strings.EqualFold(string(line[:13]), "content-type:")
+				if inCtype {
+					ctype = append(ctype[:0], line[13:]...)
+				}
+			}
+			continue
+		}
+		if len(stack) == 0 || !bytes.HasPrefix(line, []byte("--")) {
+			continue
+		}
+		for i := len(stack) - 1; i >= 0; i-- {
+			b := stack[i]
+			if !bytes.HasPrefix(line[2:], []byte(b)) {
+				continue
+			}
+			rest := line[2+len(b):]
+			stack = stack[:i+1]
+			if bytes.HasPrefix(rest, []byte("--")) {
+				stack = stack[:i]
+				break
+			}
+			parts++
+			if parts > maxParts {
+				return fmt.Errorf("parse: read mail: more than %d parts: %w", maxParts, ErrTooComplex)
+			}
+			inHeader, inCtype = true, false
+			break
+		}
+	}
+	return nil
+}
