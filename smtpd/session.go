@@ -167,20 +167,28 @@ func (s *Server) track(sess *session, add bool) {
 
 // closeIdle closes the sessions that are between transactions.
 func (s *Server) closeIdle() {
-	s.live.mu.Lock()
-	defer s.live.mu.Unlock()
-	for sess := range s.live.set {
+	for _, sess := range s.liveSessions() {
 		if !sess.inTransaction.Load() {
 			sess.conn.Close()
 		}
 	}
 }
 
-// closeAll closes every session, in a transaction or not.
-func (s *Server) closeAll() {
+// liveSessions copies the set: closing a session calls Logout, which
+// takes the lock.
+func (s *Server) liveSessions() []*session {
 	s.live.mu.Lock()
 	defer s.live.mu.Unlock()
+	out := make([]*session, 0, len(s.live.set))
 	for sess := range s.live.set {
+		out = append(out, sess)
+	}
+	return out
+}
+
+// closeAll closes every session, in a transaction or not.
+func (s *Server) closeAll() {
+	for _, sess := range s.liveSessions() {
 		sess.conn.Close()
 	}
 }
