@@ -27,7 +27,7 @@ func (c *Checker) Check(ctx context.Context, in Input) Result {
 	if len(hdr) == 0 {
 		hdr = msg
 	}
-	fs := fields(headerOf(hdr), "From", "DKIM-Signature")
+	fs := fields(headerOf(hdr), "From", "DKIM-Signature", "Authentication-Results", "ARC-Authentication-Results")
 	hasSig := false
 	for _, f := range fs {
 		hasSig = hasSig || f.name == "DKIM-Signature"
@@ -76,7 +76,23 @@ func (c *Checker) Check(ctx context.Context, in Input) Result {
 	res.SPF, res.DKIM, res.DKIMDomains = spf, dk.verdict, dk.passing
 	res.tempFailed = spf.Result == TempError || dk.temp
 	res.DMARCPolicy = pol.policy
+	var fwdDMARC event.Verdict
+	if f := c.forwarderFor(in.RemoteIP, res.SPF, res.DKIMDomains); f != nil {
+		t, err := forwarderResults(fs, f.AuthServID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mailauth: forwarder %s: %w", f.Name, err))
+		} else {
+			res.SPF, res.DKIM, res.DKIMDomains = merge(res, t)
+			res.Via = f.Name
+			fwdDMARC = t.dmarc
+		}
+	}
 	res.DMARC = evalDMARC(from, pol, res.SPF, res.DKIM, res.DKIMDomains)
+	// A forwarder's own DMARC verdict stands when it is about this From
+	// domain; otherwise ours, computed from its SPF and DKIM results.
+	if fwdDMARC.Result != "" && from != "" && fwdDMARC.Domain == from {
+		res.DMARC = fwdDMARC
+	}
 	res.Err = errors.Join(errs...)
 	return res
 }

@@ -21,8 +21,9 @@ type dkimOutcome struct {
 	err     error
 }
 
-// rank orders results from best to worst when several signatures
-// disagree. A temperror ranks above fail because a retry may still pass.
+// rank orders results from best to worst when several signatures, or
+// several results in a forwarder's header, disagree. A temperror ranks
+// above fail because a retry may still pass.
 var rank = map[string]int{Pass: 0, TempError: 1, Fail: 2, SoftFail: 3, Neutral: 4, PermError: 5, None: 6}
 
 func better(a, b string) bool { return rank[a] < rank[b] }

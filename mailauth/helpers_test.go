@@ -152,9 +152,9 @@ func alterBody(msg []byte) []byte {
 	return bytes.Replace(msg, []byte("数量: 2"), []byte("数量: 9"), 1)
 }
 
-// checker returns a Checker on dns.
-func checker(dns Resolver) *Checker {
-	return New(Options{Resolver: dns})
+// checker returns a Checker on dns with short test bounds.
+func checker(dns Resolver, fw ...Forwarder) *Checker {
+	return New(Options{Resolver: dns, Forwarders: fw})
 }
 
 func verdict(result, domain string) event.Verdict {

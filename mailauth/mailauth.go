@@ -1,4 +1,4 @@
-// Package mailauth authenticates the sender of a mail: DKIM, SPF and DMARC alignment.
+// Package mailauth authenticates the sender of a mail: DKIM, SPF, DMARC alignment and trusted forwarders.
 package mailauth
 
 import (
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/qoo10hook/qoo10hook/event"
@@ -42,6 +43,10 @@ var (
 	// that does not hold exactly one address, so no From domain can be
 	// authenticated (RFC 7489 section 6.6.1).
 	ErrFrom = errors.New("mailauth: no single RFC5322.From address")
+	// ErrForwarderHeader means a trusted forwarder was recognised but it
+	// left no usable Authentication-Results of its own, so the mail's own
+	// checks stand.
+	ErrForwarderHeader = errors.New("mailauth: forwarder results missing or unusable")
 )
 
 // Resolver is the DNS the checks use; *net.Resolver satisfies it. Tests
@@ -79,6 +84,28 @@ type Options struct {
 	// MaxSignatures bounds the DKIM signatures verified per mail (default
 	// 5); each costs a lookup and a public-key operation.
 	MaxSignatures int
+	// Forwarders lists the trusted forwarders.
+	Forwarders []Forwarder
+}
+
+// Forwarder is a relay, such as a seller's webmail forwarding, whose own
+// authentication results are trusted in place of ours: forwarding breaks
+// SPF, and footers or re-encoding can break DKIM.
+//
+// Trust in its Authentication-Results rests on the forwarder removing, at
+// its own border, any such header that claims its AuthServID (RFC 8601
+// section 5), as large providers do. Networks identify it more firmly than
+// Domains: anyone with an account at a webmail provider can send mail that
+// passes SPF or DKIM for the provider's domain.
+type Forwarder struct {
+	Name     string         // e.g. "gmail"; reported in Result.Via
+	Networks []netip.Prefix // connecting IPs that identify it (optional)
+	// Domains are SPF MAIL FROM / DKIM d= domains that identify it when
+	// they pass (optional); subdomains match too.
+	Domains []string
+	// AuthServID is the authserv-id of the Authentication-Results or
+	// ARC-Authentication-Results it adds, e.g. "mx.google.com".
+	AuthServID string
 }
 
 // Input is what Check needs to know about one mail.
@@ -103,6 +130,8 @@ type Result struct {
 	// DMARCPolicy is the policy (p=, or sp= for a subdomain) published for
 	// FromDomain: none, quarantine, reject; "" without a DMARC record.
 	DMARCPolicy string
+	// Via names the trusted forwarder whose results were used.
+	Via string
 	// tempFailed: SPF or some DKIM signature failed temporarily; see
 	// Temporary.
 	tempFailed bool
@@ -145,7 +174,7 @@ func (r Result) Temporary() bool { return r.tempFailed }
 // Auth returns the verdicts for the event, with the route's policy that
 // applied.
 func (r Result) Auth(policy string) *event.Auth {
-	return &event.Auth{SPF: r.SPF, DKIM: r.DKIM, DMARC: r.DMARC, Policy: policy}
+	return &event.Auth{SPF: r.SPF, DKIM: r.DKIM, DMARC: r.DMARC, Policy: policy, Via: r.Via}
 }
 
 // Checker authenticates mails. It is safe for concurrent use and meant to
@@ -154,6 +183,7 @@ type Checker struct {
 	dns           *dnsCache
 	timeout       time.Duration
 	maxSignatures int
+	forwarders    []Forwarder
 }
 
 // New returns a Checker with o's settings, defaults filled in.
@@ -170,6 +200,7 @@ func New(o Options) *Checker {
 			positiveOr(o.CacheSize, DefaultCacheSize)),
 		timeout:       positiveOr(o.Timeout, DefaultTimeout),
 		maxSignatures: positiveOr(o.MaxSignatures, DefaultMaxSignatures),
+		forwarders:    o.Forwarders,
 	}
 }
 
@@ -189,8 +220,8 @@ func zeroOr[T int | time.Duration](v, def T) T {
 	return v
 }
 
-// Validate reports settings that New would otherwise quietly replace,
-// naming the field, for the config loader.
+// Validate reports settings that New would otherwise quietly replace or
+// that could never work, naming the field, for the config loader.
 func (o Options) Validate() error {
 	var errs []error
 	if o.Timeout < 0 {
@@ -204,6 +235,28 @@ func (o Options) Validate() error {
 	}
 	if o.MaxSignatures < 0 {
 		errs = append(errs, fmt.Errorf("mailauth: MaxSignatures: negative (%d)", o.MaxSignatures))
+	}
+	for i, f := range o.Forwarders {
+		at := fmt.Sprintf("mailauth: Forwarders[%d] (%s)", i, f.Name)
+		if f.Name == "" {
+			errs = append(errs, fmt.Errorf("%s: Name is empty", at))
+		}
+		if f.AuthServID == "" {
+			errs = append(errs, fmt.Errorf("%s: AuthServID is empty", at))
+		}
+		if len(f.Networks) == 0 && len(f.Domains) == 0 {
+			errs = append(errs, fmt.Errorf("%s: neither Networks nor Domains identify it", at))
+		}
+		for j, p := range f.Networks {
+			if !p.IsValid() {
+				errs = append(errs, fmt.Errorf("%s: Networks[%d] is not a valid prefix", at, j))
+			}
+		}
+		for j, d := range f.Domains {
+			if normDomain(d) == "" {
+				errs = append(errs, fmt.Errorf("%s: Domains[%d] is empty", at, j))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package mailauth
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -8,15 +9,22 @@ import (
 
 func TestOptionsValidate(t *testing.T) {
 	t.Parallel()
+	good := Forwarder{Name: "gmail", Networks: []netip.Prefix{netip.MustParsePrefix("209.85.128.0/17")}, AuthServID: "mx.google.com"}
 	tests := []struct {
 		name string
 		o    Options
 		want string // substring of the error; "" for none
 	}{
 		{"zero value", Options{}, ""},
+		{"a forwarder", Options{Forwarders: []Forwarder{good, {Name: "fwd", Domains: []string{"fwd.example"}, AuthServID: "mx.fwd.example"}}}, ""},
 		{"negative timeout", Options{Timeout: -time.Second}, "Timeout: negative"},
 		{"negative lookup timeout", Options{LookupTimeout: -1}, "LookupTimeout: negative"},
 		{"negative cache size", Options{CacheSize: -1}, "CacheSize: negative"},
+		{"no authserv-id", Options{Forwarders: []Forwarder{{Name: "x", Domains: []string{"x.example"}}}}, "Forwarders[0] (x): AuthServID is empty"},
+		{"nothing identifies it", Options{Forwarders: []Forwarder{good, {Name: "x", AuthServID: "mx.x.example"}}}, "Forwarders[1] (x): neither Networks nor Domains"},
+		{"zero prefix", Options{Forwarders: []Forwarder{{Name: "x", AuthServID: "a", Networks: []netip.Prefix{{}}}}}, "Networks[0] is not a valid prefix"},
+		{"empty domain", Options{Forwarders: []Forwarder{{Name: "x", AuthServID: "a", Domains: []string{" ."}}}}, "Domains[0] is empty"},
+		{"no name", Options{Forwarders: []Forwarder{{AuthServID: "a", Domains: []string{"x.example"}}}}, "Name is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
