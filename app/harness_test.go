@@ -283,3 +283,12 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func endpointsWithSecret(secret string) (any, error) {
+	cfg := config.Default()
+	cfg.Webhook = config.Webhook{URL: "https://hook.example/x", Secret: config.Secret(secret)}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return Endpoints(cfg)
+}

@@ -228,5 +228,8 @@ func Key(t Type, o *Order) []string {
 	return []string{string(t), o.SellerID, o.PackNo, strings.Join(nos, ",")}
 }
 
+// JST is Japan time, in which every time in an event is written.
+var JST = time.FixedZone("JST", 9*60*60)
+
 // Int returns a pointer to v, for the optional integer fields.
 func Int(v int64) *int64 { return &v }

@@ -174,13 +174,6 @@ func BuildEvent(res *parse.Result, meta Meta) *event.Event {
 	} else {
 		id = event.ID(meta.Tenant, "mail", meta.DedupKey)
 	}
-	to := meta.To
-	if len(to) == 0 {
-		to = res.To
-	}
-	if to == nil {
-		to = []string{}
-	}
 	order := res.Order
 	if order.Items == nil {
 		order.Items = []event.Item{}
@@ -188,12 +181,19 @@ func BuildEvent(res *parse.Result, meta Meta) *event.Event {
 	if order.Fields == nil {
 		order.Fields = []event.Field{}
 	}
+	m := res.MailInfo()
+	at := meta.ReceivedAt.Truncate(time.Millisecond).In(event.JST)
+	m.QueueID, m.ReceivedAt, m.Problems, m.Auth = meta.QueueID, at, Problems(res), meta.Auth
+	if len(meta.To) > 0 {
+		m.To = meta.To
+	}
+	if m.Date != nil {
+		d := m.Date.In(event.JST)
+		m.Date = &d
+	}
 	return &event.Event{
-		ID: id, Type: res.Type, Version: event.Version, CreatedAt: meta.ReceivedAt.UTC(), Tenant: meta.Tenant,
-		Data: &order,
-		Mail: &event.Mail{QueueID: meta.QueueID, MessageID: res.MessageID, Subject: res.Subject, From: res.From,
-			To: to, ReceivedAt: meta.ReceivedAt.UTC(), Template: res.Template, Parser: res.Parser,
-			Problems: Problems(res), Auth: meta.Auth},
+		ID: id, Type: res.Type, Version: event.Version, CreatedAt: at, Tenant: meta.Tenant,
+		Data: &order, Mail: m,
 	}
 }
 

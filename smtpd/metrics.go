@@ -49,7 +49,9 @@ func (m *Metrics) accepted() { m.transactions.WithLabelValues("accepted", "").In
 
 func (m *Metrics) rejected(reason string) { m.transactions.WithLabelValues("rejected", reason).Inc() }
 
-func (m *Metrics) tempfailed(reason string) { m.transactions.WithLabelValues("tempfailed", reason).Inc() }
+func (m *Metrics) tempfailed(reason string) {
+	m.transactions.WithLabelValues("tempfailed", reason).Inc()
+}
 
 func (m *Metrics) reply(e *smtp.SMTPError) { m.replyCode(e.Code) }
 

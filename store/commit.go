@@ -208,4 +208,3 @@ func (c *committer) stop() {
 	case <-time.After(time.Minute):
 	}
 }
-

@@ -21,7 +21,9 @@ type EndpointState struct {
 }
 
 // CircuitOpen reports whether the endpoint is paused by its breaker at t.
-func (e EndpointState) CircuitOpen(t time.Time) bool { return !e.CircuitOpenUntil.IsZero() && t.Before(e.CircuitOpenUntil) }
+func (e EndpointState) CircuitOpen(t time.Time) bool {
+	return !e.CircuitOpenUntil.IsZero() && t.Before(e.CircuitOpenUntil)
+}
 
 // EndpointStates returns the state of every endpoint that has one.
 func (s *Store) EndpointStates(ctx context.Context) (map[string]EndpointState, error) {
@@ -148,4 +150,3 @@ func (s *Store) resumeQueue(ctx context.Context, tx *sql.Tx, endpoint string) er
 	}
 	return err
 }
-

@@ -180,4 +180,3 @@ func NewClient(timeout time.Duration) *http.Client {
 		},
 	}
 }
-

@@ -1,0 +1,84 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	c := &CLI{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	code = c.Run(t.Context(), args)
+	return code, out.String(), errb.String()
+}
+
+// TestParseCommand: one JSON line per mail, the same event the service
+// builds; a file that is not a mail fails with its name.
+func TestParseCommand(t *testing.T) {
+	t.Parallel()
+	code, out, errs := runCLI(t, nil, "parse", "../testdata/stockgear-order-iso2022jp.eml", "../testdata/stockgear-order-utf8.eml")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want 2:\n%s", len(lines), out)
+	}
+	for _, l := range lines {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if get(ev, "type") != "order.placed" || get(ev, "data.items[0].option_code") != "TS-001-NV-L" {
+			t.Errorf("event %s", l)
+		}
+	}
+
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "empty.eml")
+	os.WriteFile(bad, nil, 0o600)
+	other := filepath.Join(dir, "note.eml")
+	os.WriteFile(other, []byte("Subject: hello\r\nFrom: a@example.com\r\n\r\nhi\r\n"), 0o600)
+	code, out, errs = runCLI(t, nil, "parse", other, bad, filepath.Join(dir, "missing.eml"))
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(errs, "empty.eml") || !strings.Contains(errs, "missing.eml") {
+		t.Errorf("stderr does not name the bad files: %s", errs)
+	}
+	if !strings.Contains(out, `"type":"mail.unrecognized"`) {
+		t.Errorf("an unrecognized mail must still print its event: %s", out)
+	}
+}
+
+func TestCheckConfigCommand(t *testing.T) {
+	t.Parallel()
+	code, out, errs := runCLI(t, map[string]string{"QOO10HOOK_WEBHOOK_URL": "https://hook.example/x",
+		"QOO10HOOK_WEBHOOK_SECRET": testSecret}, "check-config", "--config", "../config/testdata/good.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if strings.Contains(out, "MfKQ9r8") || !strings.Contains(out, "<secret>") || !strings.Contains(out, "https://hook.example/x") {
+		t.Errorf("output:\n%s", out)
+	}
+	code, _, errs = runCLI(t, nil, "check-config", "--config", "../config/testdata/bad-secret.yaml")
+	if code != 1 || !strings.Contains(errs, "endpoints[0].secret") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestSecretCommand(t *testing.T) {
+	t.Parallel()
+	code, out, _ := runCLI(t, nil, "secret")
+	if code != 0 || !strings.HasPrefix(out, "whsec_") {
+		t.Fatalf("exit %d: %q", code, out)
+	}
+	if _, err := endpointsWithSecret(strings.TrimSpace(out)); err != nil {
+		t.Errorf("generated secret is refused: %v", err)
+	}
+}
