@@ -99,8 +99,17 @@ type Receipt struct {
 	// earlier mail already carried them.
 	NewEvents       []string
 	DuplicateEvents []string
-	Deliveries      int
+	// DerivedEvents are the new events the store's Deriver added.
+	DerivedEvents []string
+	Deliveries    int
 }
+
+// Deriver returns events derived from a new event (inventory adjustments
+// from an order event), computed and stored in the transaction that
+// stores the event: what it reads and writes through tx is exactly as
+// durable as the event. It is not called for duplicate events, nor for
+// the events it returns.
+type Deriver func(ctx context.Context, tx *sql.Tx, ev *Event) ([]Event, error)
 
 // DeliveryArgs is the River job that delivers one delivery row.
 type DeliveryArgs struct {
@@ -163,37 +172,34 @@ func (s *Store) ingestTx(ctx context.Context, tx *sql.Tx, in *Ingest) (Receipt, 
 	if in.Hold {
 		status = DeliveryHeld
 	}
-	created := now()
 	for i := range in.Events {
 		ev := &in.Events[i]
-		var id string
-		err := tx.QueryRowContext(ctx, `INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING RETURNING id`,
-			ev.ID, rc.MailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
+		isNew, evJobs, err := s.insertEvent(ctx, tx, rc.MailID, m.ReceivedAt, ev, status, &rc)
+		if err != nil {
+			return rc, nil, err
+		}
+		if !isNew {
 			rc.DuplicateEvents = append(rc.DuplicateEvents, ev.ID)
 			continue
 		}
-		if err != nil {
-			return rc, nil, fmt.Errorf("insert event: %w", err)
-		}
 		rc.NewEvents = append(rc.NewEvents, ev.ID)
-		for _, no := range ev.OrderNos {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO event_order (order_no, event_id) VALUES ($1, $2)
-				ON CONFLICT DO NOTHING`, no, ev.ID); err != nil {
-				return rc, nil, fmt.Errorf("insert event order: %w", err)
-			}
+		jobs = append(jobs, evJobs...)
+		if s.derive == nil {
+			continue
 		}
-		for _, d := range ev.Deliveries {
-			var did int64
-			if err := tx.QueryRowContext(ctx, `INSERT INTO delivery (event_id, endpoint, order_key, status,
-				received_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`,
-				ev.ID, d.Endpoint, d.OrderKey, status, m.ReceivedAt.UnixMicro(), created).Scan(&did); err != nil {
-				return rc, nil, fmt.Errorf("insert delivery: %w", err)
+		derived, err := s.derive(ctx, tx, ev)
+		if err != nil {
+			return rc, nil, fmt.Errorf("derive from %s: %w", ev.ID, err)
+		}
+		for j := range derived {
+			d := &derived[j]
+			isNew, dJobs, err := s.insertEvent(ctx, tx, rc.MailID, m.ReceivedAt, d, status, &rc)
+			if err != nil {
+				return rc, nil, err
 			}
-			rc.Deliveries++
-			if !in.Hold {
-				jobs = append(jobs, pendingJob{deliveryID: did, endpoint: d.Endpoint})
+			if isNew {
+				rc.DerivedEvents = append(rc.DerivedEvents, d.ID)
+				jobs = append(jobs, dJobs...)
 			}
 		}
 	}
@@ -203,6 +209,42 @@ func (s *Store) ingestTx(ctx context.Context, tx *sql.Tx, in *Ingest) (Receipt, 
 		}
 	}
 	return rc, jobs, nil
+}
+
+// insertEvent stores an event, its order numbers and its deliveries. It
+// reports false, and writes nothing, for an event id already stored.
+func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt) (bool, []pendingJob, error) {
+	var id string
+	err := tx.QueryRowContext(ctx, `INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING RETURNING id`,
+		ev.ID, mailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil, nil
+	}
+	if err != nil {
+		return false, nil, fmt.Errorf("insert event: %w", err)
+	}
+	for _, no := range ev.OrderNos {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO event_order (order_no, event_id) VALUES ($1, $2)
+			ON CONFLICT DO NOTHING`, no, ev.ID); err != nil {
+			return false, nil, fmt.Errorf("insert event order: %w", err)
+		}
+	}
+	var jobs []pendingJob
+	created := now()
+	for _, d := range ev.Deliveries {
+		var did int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO delivery (event_id, endpoint, order_key, status,
+			received_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`,
+			ev.ID, d.Endpoint, d.OrderKey, status, received.UnixMicro(), created).Scan(&did); err != nil {
+			return false, nil, fmt.Errorf("insert delivery: %w", err)
+		}
+		rc.Deliveries++
+		if status == DeliveryPending {
+			jobs = append(jobs, pendingJob{deliveryID: did, endpoint: d.Endpoint})
+		}
+	}
+	return true, jobs, nil
 }
 
 // insertJobs queues the River jobs of a batch and links them to their

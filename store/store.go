@@ -46,6 +46,8 @@ type Options struct {
 	Backlog     int
 	// InstanceID names this process in River's tables and in logs.
 	InstanceID string
+	// Derive, when set, adds derived events to each new event's transaction.
+	Derive Deriver
 }
 
 // Store is the database behind qoo10hook.
@@ -59,6 +61,7 @@ type Store struct {
 	commit *committer
 	// working is whether the River client has queues to work.
 	working bool
+	derive  Deriver
 }
 
 // Open connects to the store, applies pending migrations (River's and
@@ -68,7 +71,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{kind: o.URL.Kind, log: o.Logger, metric: newMetrics(o.Registerer)}
+	s := &Store{kind: o.URL.Kind, log: o.Logger, metric: newMetrics(o.Registerer), derive: o.Derive}
 	var driver riverdriver.Driver[*sql.Tx]
 	switch o.URL.Kind {
 	case config.SQLite:

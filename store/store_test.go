@@ -246,3 +246,38 @@ func TestConcurrentMigrations(t *testing.T) {
 		t.Errorf("%d migration rows, want 1", n)
 	}
 }
+
+// TestDeriveInSameTransaction: the deriver's events and writes commit with
+// the event they come from, and duplicates derive nothing.
+func TestDeriveInSameTransaction(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			calls := 0
+			derive := func(ctx context.Context, tx *sql.Tx, ev *Event) ([]Event, error) {
+				calls++
+				if _, err := tx.ExecContext(ctx, `UPDATE endpoint_state SET updated_at = 0 WHERE name = 'none'`); err != nil {
+					return nil, err
+				}
+				return []Event{{ID: ev.ID + "_inv", Type: "inventory.adjusted", CreatedAt: ev.CreatedAt,
+					Payload: []byte(`{}`), Deliveries: []NewDelivery{{Endpoint: "stock", OrderKey: "sku:A"}}}}, nil
+			}
+			s := open(t, st.URL, Options{Derive: derive})
+			rc, err := s.Ingest(t.Context(), mail(1, "evt_d", "vendor"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rc.DerivedEvents) != 1 || rc.Deliveries != 2 {
+				t.Fatalf("receipt %+v", rc)
+			}
+			if _, err := s.Ingest(t.Context(), mail(2, "evt_d", "vendor")); err != nil {
+				t.Fatal(err)
+			}
+			if calls != 1 {
+				t.Errorf("deriver called %d times, want once", calls)
+			}
+			if n := count(t, s, `SELECT count(*) FROM river_job WHERE queue = 'ep_stock'`); n != 1 {
+				t.Errorf("%d jobs for the derived delivery, want 1", n)
+			}
+		})
+	}
+}
