@@ -39,6 +39,8 @@ Usage:
   qoo10hook deliveries retry ID...
   qoo10hook deliveries retry-all-failed [--endpoint E]
   qoo10hook healthcheck [--config FILE]    exit 0 when the running service is ready
+  qoo10hook address [--config FILE] [--domain D] SELLER...
+                                           print a seller's vendor-mode address (J·QSM 送信先)
   qoo10hook secret                         print a new webhook signing secret
   qoo10hook version
 
@@ -66,6 +68,8 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		err = c.healthcheck(ctx, args[1:])
 	case "secret":
 		err = c.secret()
+	case "address":
+		err = c.address(args[1:])
 	case "version":
 		fmt.Fprintln(c.Stdout, "qoo10hook", Version())
 	case "help", "-h", "--help":

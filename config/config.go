@@ -24,6 +24,11 @@ type Config struct {
 	Routes    []Route    `yaml:"routes"`
 	Parse     Parse      `yaml:"parse"`
 
+	// Sender, Forwarders and Vendor configure the front door: see smtp.go.
+	Sender     Sender      `yaml:"sender"`
+	Forwarders []Forwarder `yaml:"forwarders"`
+	Vendor     Vendor      `yaml:"vendor"`
+
 	// File is the path the configuration was read from, "" for none.
 	File string `yaml:"-"`
 }
@@ -41,6 +46,17 @@ type SMTP struct {
 	IdleTimeout Duration `yaml:"idle_timeout" env:"QOO10HOOK_SMTP_IDLE_TIMEOUT"`
 	// DataTimeout bounds the whole DATA transfer.
 	DataTimeout Duration `yaml:"data_timeout" env:"QOO10HOOK_SMTP_DATA_TIMEOUT"`
+
+	// The limits below are described in smtp.go.
+	MaxHeaderBytes           ByteSize `yaml:"max_header_bytes" env:"QOO10HOOK_SMTP_MAX_HEADER_BYTES"`
+	MaxMIMEParts             int      `yaml:"max_mime_parts" env:"QOO10HOOK_SMTP_MAX_MIME_PARTS"`
+	MaxMIMEDepth             int      `yaml:"max_mime_depth" env:"QOO10HOOK_SMTP_MAX_MIME_DEPTH"`
+	MaxReceived              int      `yaml:"max_received" env:"QOO10HOOK_SMTP_MAX_RECEIVED"`
+	MaxConnections           int      `yaml:"max_connections" env:"QOO10HOOK_SMTP_MAX_CONNECTIONS"`
+	MaxConnectionsPerIP      int      `yaml:"max_connections_per_ip" env:"QOO10HOOK_SMTP_MAX_CONNECTIONS_PER_IP"`
+	MaxTransactionsPerMinute int      `yaml:"max_transactions_per_minute" env:"QOO10HOOK_SMTP_MAX_TRANSACTIONS_PER_MINUTE"`
+	TLS                      TLS      `yaml:"tls"`
+	Auth                     Auth     `yaml:"auth"`
 }
 
 // HTTP configures the operators' listener: health, metrics, admin API.
@@ -109,6 +125,8 @@ type Route struct {
 	// ("in.example.com" or "@in.example.com").
 	Recipients []string `yaml:"recipients"`
 	Endpoints  []string `yaml:"endpoints"`
+	// SenderPolicy overrides sender.policy for this route's recipients.
+	SenderPolicy string `yaml:"sender_policy"`
 }
 
 // Parse extends the built-in mail parser.
@@ -147,9 +165,19 @@ func Default() *Config {
 			MaxLineLength:   16 << 10,
 			IdleTimeout:     Duration(5 * time.Minute),
 			DataTimeout:     Duration(10 * time.Minute),
+
+			MaxHeaderBytes:           DefaultMaxHeaderBytes,
+			MaxMIMEParts:             DefaultMaxMIMEParts,
+			MaxMIMEDepth:             DefaultMaxMIMEDepth,
+			MaxReceived:              DefaultMaxReceived,
+			MaxConnections:           DefaultMaxConnections,
+			MaxConnectionsPerIP:      DefaultMaxConnectionsPerIP,
+			MaxTransactionsPerMinute: DefaultMaxTransactionsPerMinute,
 		},
-		HTTP:  HTTP{Addr: ":8080"},
-		Store: Store{URL: "sqlite:qoo10hook.db"},
+		Sender: DefaultSender(),
+		Vendor: Vendor{TokenLength: DefaultTokenLength},
+		HTTP:   HTTP{Addr: ":8080"},
+		Store:  Store{URL: "sqlite:qoo10hook.db"},
 		Delivery: Delivery{
 			Timeout:         Duration(30 * time.Second),
 			RetrySchedule:   StandardRetrySchedule(),

@@ -160,6 +160,7 @@ func (c *Config) normalize() {
 			c.Routes[i].Recipients[j] = strings.ToLower(strings.TrimSpace(r))
 		}
 	}
+	c.normalizeFrontDoor()
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	c.Log.Format = strings.ToLower(c.Log.Format)
 }

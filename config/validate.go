@@ -150,6 +150,8 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	c.validateFrontDoor(bad, names)
+
 	tnames := map[string]bool{}
 	for i, t := range c.Parse.Templates {
 		f := fmt.Sprintf("parse.templates[%d]", i)

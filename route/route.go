@@ -3,6 +3,7 @@ package route
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/qoo10hook/qoo10hook/config"
 )
@@ -12,15 +13,22 @@ type Route struct {
 	// Tenant names the route in events; empty for the domains-only setup.
 	Tenant    string
 	Endpoints []string
+	// SenderPolicy is what the route asks of the sender's authentication:
+	// config.PolicyRequire, PolicyQuarantine, PolicyTag or PolicyOff.
+	SenderPolicy string
 }
 
 // Table matches recipient addresses to routes. Its precedence is: the
 // exact address (plus-tag included), then the address without its
-// plus-tag, then the domain. It never matches anything else: qoo10hook
-// is not a relay.
+// plus-tag, then a vendor address (SELLER.TOKEN@DOMAIN) of a vendor
+// domain, then the domain. It never matches anything else: qoo10hook is
+// not a relay. Local parts that only make sense to a relay (source
+// routes, the % and ! hacks, quoted strings) never match, even on a
+// routed domain.
 type Table struct {
 	exact   map[string]*Route
 	domains map[string]*Route
+	vendor  *vendor
 }
 
 // New builds the table from the configuration. With no routes, each of
@@ -32,15 +40,29 @@ func New(cfg *config.Config) *Table {
 	if cfg.Webhook.URL != "" {
 		catchAll = []string{config.DefaultEndpoint}
 	}
+	policy := func(p string) string {
+		if p == "" {
+			p = cfg.Sender.Policy
+		}
+		if p == "" {
+			p = config.PolicyRequire
+		}
+		return p
+	}
+	if cfg.Vendor.Enabled() {
+		t.vendor = newVendor(cfg.Vendor, appendNew(append([]string(nil), cfg.Vendor.Endpoints...), catchAll...),
+			policy(cfg.Vendor.SenderPolicy))
+	}
 	if len(cfg.Routes) == 0 {
-		r := &Route{Endpoints: catchAll}
+		r := &Route{Endpoints: catchAll, SenderPolicy: policy("")}
 		for _, d := range cfg.Domains {
 			t.domains[d] = r
 		}
 		return t
 	}
 	for _, rc := range cfg.Routes {
-		r := &Route{Tenant: rc.Tenant, Endpoints: appendNew(append([]string(nil), rc.Endpoints...), catchAll...)}
+		r := &Route{Tenant: rc.Tenant, Endpoints: appendNew(append([]string(nil), rc.Endpoints...), catchAll...),
+			SenderPolicy: policy(rc.SenderPolicy)}
 		for _, rcpt := range rc.Recipients {
 			local, domain, ok := strings.Cut(rcpt, "@")
 			switch {
@@ -73,7 +95,7 @@ func appendNew(s []string, more ...string) []string {
 func (t *Table) Match(rcpt string) *Route {
 	addr := strings.ToLower(strings.TrimSpace(rcpt))
 	local, domain, ok := strings.Cut(addr, "@")
-	if !ok || local == "" || domain == "" {
+	if !ok || !plainLocal(local) || domain == "" {
 		return nil
 	}
 	if r := t.exact[addr]; r != nil {
@@ -84,5 +106,67 @@ func (t *Table) Match(rcpt string) *Route {
 			return r
 		}
 	}
+	if t.vendor != nil && t.vendor.domains[domain] {
+		return t.vendor.match(local)
+	}
 	return t.domains[domain]
+}
+
+// plainLocal reports whether a local part is a plain mailbox name: not
+// empty, and without the characters relays give meaning to (@ from a
+// quoted string, % and ! routing, quotes, backslashes, spaces, controls).
+func plainLocal(local string) bool {
+	if local == "" || len(local) > 64 {
+		return false
+	}
+	for i := 0; i < len(local); i++ {
+		switch c := local[i]; {
+		case c <= ' ' || c == 0x7f:
+			return false
+		case strings.IndexByte(`@%!"\:;<>()[],`, c) >= 0:
+			return false
+		}
+	}
+	return true
+}
+
+// vendor matches SELLER.TOKEN addresses. Routes are made on first use and
+// kept, so that recipients of one seller share one route; only addresses
+// with a valid token make one, so only real sellers take memory.
+type vendor struct {
+	domains   map[string]bool
+	signer    Signer
+	prefix    string
+	endpoints []string
+	policy    string
+	routes    sync.Map // tenant -> *Route
+}
+
+func newVendor(c config.Vendor, endpoints []string, policy string) *vendor {
+	v := &vendor{domains: map[string]bool{}, signer: NewSigner([]byte(c.Key.Reveal()), c.TokenLength),
+		prefix: c.TenantPrefix, endpoints: endpoints, policy: policy}
+	for _, d := range c.Domains {
+		v.domains[d] = true
+	}
+	return v
+}
+
+func (v *vendor) match(local string) *Route {
+	i := strings.LastIndexByte(local, '.')
+	if i <= 0 {
+		return nil
+	}
+	seller, token := local[:i], local[i+1:]
+	if !v.signer.Verify(seller, token) {
+		return nil
+	}
+	tenant := Tenant(v.prefix, seller)
+	if tenant == "" {
+		return nil
+	}
+	if r, ok := v.routes.Load(tenant); ok {
+		return r.(*Route)
+	}
+	r, _ := v.routes.LoadOrStore(tenant, &Route{Tenant: tenant, Endpoints: v.endpoints, SenderPolicy: v.policy})
+	return r.(*Route)
 }

@@ -1,0 +1,101 @@
+package route
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/qoo10hook/qoo10hook/config"
+)
+
+func vendorConfig() *config.Config {
+	cfg := config.Default()
+	cfg.Webhook = config.Webhook{URL: "http://hook.example/x"}
+	cfg.Sender.Policy = config.PolicyQuarantine
+	cfg.Routes = []config.Route{{Tenant: "direct", Recipients: []string{"orders@in.example.com"}, SenderPolicy: config.PolicyTag}}
+	cfg.Vendor = config.Vendor{Domains: []string{"v.example.com"}, Key: "0123456789abcdef0123", TokenLength: 10,
+		TenantPrefix: "acme-", Endpoints: []string{"vendor"}}
+	return cfg
+}
+
+func TestVendorAddresses(t *testing.T) {
+	t.Parallel()
+	cfg := vendorConfig()
+	tab := New(cfg)
+	s := NewSigner([]byte(cfg.Vendor.Key), 10)
+	addr, err := s.Address("Shop_42", "v.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, _, _ := strings.Cut(addr, "@")
+	if !strings.HasPrefix(addr, "shop_42.") || len(local) != len("shop_42.")+10 {
+		t.Fatalf("address %q is not SELLER.TOKEN@DOMAIN with a 10-character token", addr)
+	}
+	r := tab.Match(addr)
+	if r == nil || r.Tenant != "acme-shop_42" || r.SenderPolicy != config.PolicyQuarantine {
+		t.Fatalf("%s matched %+v", addr, r)
+	}
+	if len(r.Endpoints) != 2 || r.Endpoints[0] != "vendor" || r.Endpoints[1] != config.DefaultEndpoint {
+		t.Errorf("endpoints = %v, want vendor and the catch-all", r.Endpoints)
+	}
+	if again := tab.Match(strings.ToUpper(addr)); again != r {
+		t.Errorf("the same seller in upper case got another route: %p %p", again, r)
+	}
+	token := local[len("shop_42."):]
+	for _, bad := range []string{
+		"shop_42." + strings.Repeat("a", 10) + "@v.example.com", // wrong token
+		"shop_43." + token + "@v.example.com",                   // another seller
+		"shop_42." + token[:9] + "@v.example.com",               // short token
+		"shop_42." + token + "a@v.example.com",                  // long token
+		"shop_42@v.example.com",                                 // no token
+		"." + token + "@v.example.com",                          // no seller
+		"shop_42." + token + "@in.example.com",                  // not a vendor domain
+	} {
+		if r := tab.Match(bad); r != nil {
+			t.Errorf("%s matched %+v", bad, r)
+		}
+	}
+	other := NewSigner([]byte("another-key-0123456789"), 10)
+	if a, _ := other.Address("shop_42", "v.example.com"); tab.Match(a) != nil {
+		t.Errorf("a token made with another key matched: %s", a)
+	}
+	if _, err := s.Address("bad seller", "v.example.com"); err == nil {
+		t.Error("a seller id with a space made an address")
+	}
+	if r := tab.Match("orders@in.example.com"); r == nil || r.SenderPolicy != config.PolicyTag {
+		t.Errorf("a route's own policy is lost: %+v", r)
+	}
+}
+
+func TestTenantShape(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ prefix, seller, want string }{
+		{"", "shop42", "shop42"},
+		{"", "Shop.42", "shop-42"},
+		{"acme-", "_shop__42_", "acme-shop_42"},
+		{"", "a..-_b", "a-b"},
+		{"", "._-", ""},
+		{"", "ショップ", ""},
+		{"", strings.Repeat("ab", 40), strings.Repeat("ab", 30)},
+	} {
+		if got := Tenant(tc.prefix, tc.seller); got != tc.want {
+			t.Errorf("Tenant(%q, %q) = %q, want %q", tc.prefix, tc.seller, got, tc.want)
+		}
+	}
+}
+
+// TestRelayShapesNeverMatch: local parts that only mean something to a
+// relay are refused even on a routed domain.
+func TestRelayShapesNeverMatch(t *testing.T) {
+	t.Parallel()
+	tab := New(&config.Config{Domains: []string{"in.example.com"}})
+	for _, a := range []string{"x%elsewhere.example@in.example.com", "elsewhere.example!x@in.example.com",
+		`"x"@in.example.com`, "x@y@in.example.com", "a b@in.example.com", "x\\y@in.example.com",
+		strings.Repeat("a", 65) + "@in.example.com", "x@[127.0.0.1]"} {
+		if r := tab.Match(a); r != nil {
+			t.Errorf("%s matched %+v", a, r)
+		}
+	}
+	if tab.Match("orders@in.example.com") == nil {
+		t.Error("a plain address of the domain did not match")
+	}
+}
