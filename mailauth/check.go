@@ -77,7 +77,11 @@ func (c *Checker) Check(ctx context.Context, in Input) Result {
 	res.tempFailed = spf.Result == TempError || dk.temp
 	res.DMARCPolicy = pol.policy
 	var fwdDMARC event.Verdict
-	if f := c.forwarderFor(in.RemoteIP, res.SPF, res.DKIMDomains); f != nil {
+	f := in.Forwarder
+	if f == nil || f.AuthServID == "" {
+		f = c.forwarderFor(in.RemoteIP, res.SPF, res.DKIMDomains)
+	}
+	if f != nil {
 		t, err := forwarderResults(fs, f.AuthServID)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("mailauth: forwarder %s: %w", f.Name, err))

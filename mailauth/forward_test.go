@@ -185,3 +185,29 @@ func TestStripComments(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionForwarder: a relay the session vouches for (SMTP AUTH) is
+// trusted from any address, with the authserv-id given for it, and an
+// unset authserv-id leaves our own checks standing.
+func TestSessionForwarder(t *testing.T) {
+	t.Parallel()
+	dns := newWorld(t)
+	c := checker(dns)
+	forwarded := alterBody(sign(t, testMail(`"Qoo10" <no-reply@qoo10.jp>`), "qoo10.jp", "s1", rsaKey()))
+	relayAR := "Authentication-Results: relay.shop.example; dkim=pass header.d=qoo10.jp; spf=pass smtp.mailfrom=bounce@qoo10.jp"
+	msg := prepend(forwarded, relayAR)
+	in := Input{RemoteIP: attackerIP, Helo: "relay.shop.example", MailFrom: "bounce@qoo10.jp", Message: msg}
+
+	if res := c.Check(t.Context(), in); res.Aligned([]string{"qoo10.jp"}) {
+		t.Fatalf("without the session's word the relay's header counted: %+v", res)
+	}
+	in.Forwarder = &Forwarder{Name: "auth", AuthServID: "relay.shop.example"}
+	res := c.Check(t.Context(), in)
+	if !res.Aligned([]string{"qoo10.jp"}) || res.Via != "auth" {
+		t.Fatalf("authenticated relay's results not used: %+v", res)
+	}
+	in.Forwarder = &Forwarder{Name: "auth"}
+	if res := c.Check(t.Context(), in); res.Aligned([]string{"qoo10.jp"}) || res.Via != "" {
+		t.Fatalf("a forwarder without authserv-id was trusted: %+v", res)
+	}
+}

@@ -119,6 +119,10 @@ type Input struct {
 	// Message is the whole raw message, for the DKIM body hashes. Nil
 	// means Header, which then has to hold the whole message.
 	Message []byte
+	// Forwarder, when set, is trusted for this mail whatever its address
+	// and domains: the SMTP session knows the client as one, e.g. a relay
+	// that authenticated with SMTP AUTH. Its AuthServID must be set.
+	Forwarder *Forwarder
 }
 
 // Result holds the verdicts for one mail. It carries domains and result
