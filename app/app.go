@@ -38,15 +38,23 @@ type Service struct {
 	worker    *webhook.Worker
 	endpoints map[string]*webhook.Endpoint
 	pipeline  *ingest.Pipeline
+	opts      options
 
 	smtpUp    atomic.Bool
 	workersUp atomic.Bool
 }
 
 // New builds the service and binds its listeners; Run serves.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (*Service, error) {
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometheus.Registry, opts ...Option) (*Service, error) {
 	s := &Service{cfg: cfg, log: log, reg: reg, endpoints: map[string]*webhook.Endpoint{}}
+	for _, o := range opts {
+		o(&s.opts)
+	}
 	reg.MustRegister(buildInfo())
+	smtpCfg, err := smtpConfig(cfg, s.opts)
+	if err != nil {
+		return nil, err
+	}
 
 	parser, err := NewParser(cfg)
 	if err != nil {
@@ -97,11 +105,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 	routes := route.New(cfg)
 	s.pipeline = &ingest.Pipeline{Parser: parser, Routes: routes, Endpoints: endpointSet(s.endpoints),
 		Store: st, Log: log, Metrics: ingest.NewMetrics(reg)}
-	s.smtp = smtpd.New(smtpd.Config{
-		Addr: cfg.SMTP.Addr, Hostname: cfg.SMTP.Hostname, MaxMessageBytes: int64(cfg.SMTP.MaxMessageBytes),
-		MaxRecipients: cfg.SMTP.MaxRecipients, MaxLineLength: cfg.SMTP.MaxLineLength,
-		IdleTimeout: cfg.SMTP.IdleTimeout.D(), DataTimeout: cfg.SMTP.DataTimeout.D(),
-	}, sink{s.pipeline}, recipients{routes}, smtpd.NewMetrics(reg), log.With("component", "smtp"))
+	s.smtp = smtpd.New(smtpCfg, sink{s.pipeline}, recipients{routes}, smtpd.NewMetrics(reg), log.With("component", "smtp"))
 
 	if err := s.smtp.Listen(); err != nil {
 		st.Close()
@@ -146,6 +150,7 @@ func (s *Service) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
+	s.watchReload(refreshCtx)
 	s.smtpUp.Store(true)
 	go func() {
 		if err := s.smtp.Serve(); err != nil {
@@ -195,6 +200,7 @@ func NewParser(cfg *config.Config) (*parse.Parser, error) {
 		o.Classes = append(o.Classes, parse.ClassRule{Type: event.Type(c.Type), Subject: c.Subject, Body: c.Body})
 	}
 	o.Labels, o.Placeholders = cfg.Parse.Labels, cfg.Parse.Placeholders
+	o.MaxParts, o.MaxDepth = cfg.SMTP.MaxMIMEParts, cfg.SMTP.MaxMIMEDepth
 	p, err := parse.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("config: parse: %w", err)
@@ -227,22 +233,6 @@ type endpointSet map[string]*webhook.Endpoint
 func (e endpointSet) Wants(name, eventType string) bool {
 	ep := e[name]
 	return ep != nil && ep.Wants(eventType)
-}
-
-type recipients struct{ t *route.Table }
-
-func (r recipients) Accepts(rcpt string) bool { return r.t.Match(rcpt) != nil }
-
-// sink hands mail from SMTP sessions to the ingest pipeline.
-type sink struct{ p *ingest.Pipeline }
-
-func (k sink) Deliver(ctx context.Context, env *smtpd.Envelope, raw []byte) error {
-	_, err := k.p.Deliver(ctx, ingest.Envelope{RemoteAddr: env.RemoteAddr, Helo: env.Helo, MailFrom: env.MailFrom,
-		Rcpts: env.Rcpts, ReceivedAt: env.ReceivedAt}, raw)
-	if errors.Is(err, store.ErrBusy) {
-		return fmt.Errorf("%w: %w", smtpd.ErrBusy, err)
-	}
-	return err
 }
 
 // Version is the module version the binary was built from.

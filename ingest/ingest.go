@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -64,6 +65,10 @@ func (p *Pipeline) Deliver(ctx context.Context, env Envelope, raw []byte) (Outco
 	start := time.Now()
 	res := p.Parser.Parse(raw)
 	p.Metrics.parsed(res, time.Since(start))
+	if errors.Is(res.Err, parse.ErrTooComplex) {
+		// Beyond the MIME limits is abusive, not malformed: refused, not stored.
+		return Outcome{}, fmt.Errorf("ingest: %w", res.Err)
+	}
 
 	queueID := NewQueueID(env.ReceivedAt)
 	in := &store.Ingest{Hold: env.Hold}

@@ -7,9 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,38 +19,60 @@ import (
 // Replies. go-smtp sends a plain error's text to the client, so sessions
 // return only these, and the cause goes to the log with the session id.
 var (
-	replyNoSuchUser = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
-	replyTempFail   = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, please try again later"}
-	replyBusy       = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "System busy, please try again later"}
-	replyTooBig     = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
-	replyTimeout    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout waiting for data"}
-	replyBadSender  = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Malformed sender address"}
+	replyNoSuchUser     = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	replyPolicyMismatch = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "Recipient has another sender policy; send it in a transaction of its own"}
+	replyTempFail       = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, please try again later"}
+	replyBusy           = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "System busy, please try again later"}
+	replyTooBig         = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
+	replyHeaderTooBig   = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message header too big"}
+	replyLineTooLong    = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 4, 0}, Message: "Line too long"}
+	replyTooComplex     = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "MIME structure too complex"}
+	replyLoop           = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 4, 6}, Message: "Too many Received headers: mail loop"}
+	replyTimeout        = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout waiting for data"}
+	replyBadSender      = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Malformed sender address"}
+	replyRateLimited    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many transactions from your address, please try again later"}
+	replyTLSRequired    = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
 )
 
 type session struct {
 	s      *Server
 	id     string
 	conn   *smtp.Conn
+	lc     *conn
+	ip     netip.Addr
+	key    netip.Prefix
 	ctx    context.Context
 	cancel context.CancelFunc
 	log    *slog.Logger
 
 	env Envelope
+	// policy is the sender policy of the transaction's recipients: every
+	// recipient of one transaction has the same.
+	policy       Policy
+	user         *User
+	authFailures int
 	// inTransaction is set from MAIL until the transaction's reply has been
 	// written (go-smtp calls Reset after it): shutdown closes only
-	// sessions without one.
+	// connections without one.
 	inTransaction atomic.Bool
 }
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	id := strconv.FormatUint(s.nextID.Add(1), 36) + "-" + strconv.FormatInt(time.Now().Unix()%100000, 36)
 	ctx, cancel := context.WithCancel(context.Background())
-	sess := &session{s: s, id: id, conn: c, ctx: ctx, cancel: cancel,
+	key := clientKey(c.Conn().RemoteAddr())
+	sess := &session{s: s, id: id, conn: c, ctx: ctx, cancel: cancel, key: key, lc: connOf(c.Conn()),
 		log: s.log.With("session", id, "remote", remoteIP(c.Conn().RemoteAddr()))}
+	if ta, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		sess.ip, _ = netip.AddrFromSlice(ta.IP)
+		sess.ip = sess.ip.Unmap()
+	}
 	_, tlsOn := c.TLSConnectionState()
 	sess.env = Envelope{SessionID: id, RemoteAddr: c.Conn().RemoteAddr().String(), TLS: tlsOn}
-	s.track(sess, true)
-	s.metrics.connections.Inc()
+	if sess.lc != nil {
+		sess.lc.sess.Store(sess)
+	}
+	s.metrics.sessions.Inc()
 	return sess, nil
 }
 
@@ -61,25 +83,47 @@ func remoteIP(a net.Addr) string {
 	return a.String()
 }
 
+func (s *session) refuse(reason string, reply *smtp.SMTPError) error {
+	if reply.Code/100 == 4 {
+		s.s.metrics.tempfailed(reason)
+	} else {
+		s.s.metrics.rejected(reason)
+	}
+	s.s.metrics.reply(reply)
+	return reply
+}
+
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	if strings.ContainsAny(from, " <>\r\n") {
-		s.s.metrics.reply(replyBadSender)
-		return replyBadSender
+		return s.refuse("bad_sender", replyBadSender)
+	}
+	if s.s.cfg.RequireTLS && !s.env.TLS {
+		s.log.Info("mail refused", "reason", "tls required")
+		return s.refuse("tls_required", replyTLSRequired)
+	}
+	if !s.s.rate.allow(s.key) {
+		s.log.Info("mail deferred", "reason", "transaction rate")
+		return s.refuse("rate_limited", replyRateLimited)
 	}
 	s.inTransaction.Store(true)
 	s.env.Helo = s.conn.Hostname()
 	s.env.MailFrom = from
 	s.env.Rcpts = s.env.Rcpts[:0]
+	s.policy = ""
 	return nil
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if !s.s.rcpts.Accepts(to) {
-		s.s.metrics.rejected("unknown_recipient")
-		s.s.metrics.reply(replyNoSuchUser)
+	policy, ok := s.s.rcpts.Lookup(to)
+	if !ok {
 		s.log.Info("recipient refused", "reason", "no route")
-		return replyNoSuchUser
+		return s.refuse("unknown_recipient", replyNoSuchUser)
 	}
+	if len(s.env.Rcpts) > 0 && policy != s.policy {
+		s.log.Info("recipient deferred", "reason", "another sender policy", "policy", string(policy), "transaction_policy", string(s.policy))
+		return s.refuse("policy_mismatch", replyPolicyMismatch)
+	}
+	s.policy = policy
 	s.env.Rcpts = append(s.env.Rcpts, to)
 	return nil
 }
@@ -93,102 +137,85 @@ func (s *session) Data(r io.Reader) error {
 	n, err := buf.ReadFrom(r)
 	s.s.metrics.bytes.Add(float64(n))
 	if err != nil {
-		reply := replyTempFail
 		var se *smtp.SMTPError
 		var ne net.Error
+		s.log.Info("data refused", "err", err, "bytes", n)
 		switch {
 		case errors.As(err, &se) && se.Code == smtp.ErrDataTooLarge.Code:
-			reply = replyTooBig
-			s.s.metrics.rejected("too_big")
+			return s.refuse("too_big", replyTooBig)
+		case errors.Is(err, smtp.ErrTooLongLine):
+			return s.refuse("line_too_long", replyLineTooLong)
 		case errors.As(err, &ne) && ne.Timeout():
-			reply = replyTimeout
-			s.s.metrics.tempfailed("data_timeout")
+			return s.refuse("data_timeout", replyTimeout)
 		default:
-			s.s.metrics.tempfailed("read_error")
+			return s.refuse("read_error", replyTempFail)
 		}
-		s.log.Info("data refused", "err", err, "bytes", n)
-		s.s.metrics.reply(reply)
+	}
+	raw := buf.Bytes()
+	if reply, reason := s.checkContent(raw); reply != nil {
+		s.log.Info("mail refused", "reason", reason, "bytes", n)
+		return s.refuse(reason, reply)
+	}
+	auth, hold, reply := s.authenticate(raw)
+	if reply != nil {
 		return reply
 	}
+
 	env := s.env
 	env.Rcpts = append([]string(nil), s.env.Rcpts...)
 	env.ReceivedAt = time.Now()
-	err = s.s.sink.Deliver(s.ctx, &env, buf.Bytes())
+	env.Auth, env.Hold = auth, hold
+	err = s.s.sink.Deliver(s.ctx, &env, raw)
 	s.s.metrics.dataSeconds.Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:
+		if hold {
+			s.s.metrics.quarantined.Inc()
+		}
 		s.s.metrics.accepted()
 		s.s.metrics.replyCode(250)
 		return nil
+	case errors.Is(err, ErrTooComplex):
+		s.log.Info("mail refused", "reason", "mime structure", "err", err)
+		return s.refuse("too_complex", replyTooComplex)
 	case errors.Is(err, ErrBusy):
 		s.log.Warn("mail deferred: busy", "err", err)
-		s.s.metrics.tempfailed("busy")
-		s.s.metrics.reply(replyBusy)
-		return replyBusy
+		return s.refuse("busy", replyBusy)
 	default:
 		s.log.Error("mail deferred: store failed", "err", err)
-		s.s.metrics.tempfailed("store")
-		s.s.metrics.reply(replyTempFail)
-		return replyTempFail
+		return s.refuse("store", replyTempFail)
 	}
+}
+
+// checkContent applies the limits on the message itself and counts its
+// irregular line endings.
+func (s *session) checkContent(raw []byte) (*smtp.SMTPError, string) {
+	for _, k := range scanLineEndings(raw).kinds() {
+		s.s.metrics.lineEndings.WithLabelValues(k).Inc()
+		s.log.Debug("irregular line ending", "kind", k)
+	}
+	h := headerLen(raw)
+	if int64(h) > s.s.cfg.MaxHeaderBytes {
+		return replyHeaderTooBig, "header_too_big"
+	}
+	if countReceived(raw[:h]) > s.s.cfg.MaxReceived {
+		return replyLoop, "loop"
+	}
+	return nil, ""
 }
 
 func (s *session) Reset() {
 	s.env.MailFrom = ""
 	s.env.Rcpts = s.env.Rcpts[:0]
+	s.policy = ""
 	s.inTransaction.Store(false)
 }
 
 func (s *session) Logout() error {
 	s.cancel()
-	s.s.track(s, false)
-	s.s.metrics.connections.Dec()
+	if s.lc != nil {
+		s.lc.sess.CompareAndSwap(s, nil)
+	}
+	s.s.metrics.sessions.Dec()
 	return nil
-}
-
-// sessions is the set of live sessions, for shutdown.
-type sessions struct {
-	mu  sync.Mutex
-	set map[*session]struct{}
-}
-
-func (s *Server) track(sess *session, add bool) {
-	s.live.mu.Lock()
-	defer s.live.mu.Unlock()
-	if s.live.set == nil {
-		s.live.set = map[*session]struct{}{}
-	}
-	if add {
-		s.live.set[sess] = struct{}{}
-	} else {
-		delete(s.live.set, sess)
-	}
-}
-
-// closeIdle closes the sessions that are between transactions.
-func (s *Server) closeIdle() {
-	for _, sess := range s.liveSessions() {
-		if !sess.inTransaction.Load() {
-			sess.conn.Close()
-		}
-	}
-}
-
-// liveSessions copies the set: closing a session calls Logout, which
-// takes the lock.
-func (s *Server) liveSessions() []*session {
-	s.live.mu.Lock()
-	defer s.live.mu.Unlock()
-	out := make([]*session, 0, len(s.live.set))
-	for sess := range s.live.set {
-		out = append(out, sess)
-	}
-	return out
-}
-
-// closeAll closes every session, in a transaction or not.
-func (s *Server) closeAll() {
-	for _, sess := range s.liveSessions() {
-		sess.conn.Close()
-	}
 }

@@ -3,6 +3,7 @@ package smtpd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/qoo10hook/qoo10hook/event"
+	"github.com/qoo10hook/qoo10hook/mailauth"
 )
 
 // Envelope is what the SMTP dialogue told about a mail.
@@ -22,22 +26,51 @@ type Envelope struct {
 	Rcpts      []string
 	ReceivedAt time.Time
 	TLS        bool
+	// AuthUser is the SMTP AUTH account of the session, "" for none.
+	AuthUser string
+	// Auth is the sender-authentication verdict; nil when the policy is off.
+	Auth *event.Auth
+	// Hold quarantines the mail: store it, deliver nothing.
+	Hold bool
 }
 
 // Sink takes a mail from a session and returns once it is durable. An
-// error wrapping ErrBusy asks the client to come back later; any other
-// error is our failure.
+// error wrapping ErrBusy asks the client to come back later; one wrapping
+// ErrTooComplex refuses the mail for good; any other error is our failure.
 type Sink interface {
 	Deliver(ctx context.Context, env *Envelope, raw []byte) error
 }
 
+// Policy is what a recipient's route asks of the sender's authentication.
+type Policy string
+
+// The sender policies; see config.PolicyRequire and the others.
+const (
+	PolicyRequire    Policy = "require"
+	PolicyQuarantine Policy = "quarantine"
+	PolicyTag        Policy = "tag"
+	PolicyOff        Policy = "off"
+)
+
 // Recipients decides at RCPT whether an address is ours.
 type Recipients interface {
-	Accepts(rcpt string) bool
+	// Lookup returns the sender policy of the route rcpt belongs to, and
+	// false when rcpt is not ours.
+	Lookup(rcpt string) (Policy, bool)
 }
 
-// ErrBusy is wrapped by a Sink that cannot take more mail right now.
-var ErrBusy = errors.New("smtpd: busy")
+// SenderChecker authenticates a mail's sender; *mailauth.Checker is one.
+type SenderChecker interface {
+	Check(ctx context.Context, in mailauth.Input) mailauth.Result
+}
+
+var (
+	// ErrBusy is wrapped by a Sink that cannot take more mail right now.
+	ErrBusy = errors.New("smtpd: busy")
+	// ErrTooComplex is wrapped by a Sink refusing a mail whose MIME
+	// structure is beyond its limits: abusive rather than malformed.
+	ErrTooComplex = errors.New("smtpd: message structure too complex")
+)
 
 // Config bounds the server. Zero values take the defaults in parentheses.
 type Config struct {
@@ -45,12 +78,38 @@ type Config struct {
 	Hostname string
 	// MaxMessageBytes is advertised with SIZE and enforced (10 MiB).
 	MaxMessageBytes int64
-	MaxRecipients   int // per transaction (50)
-	MaxLineLength   int // (16 KiB)
+	MaxRecipients   int   // per transaction (50)
+	MaxLineLength   int   // (16 KiB)
+	MaxHeaderBytes  int64 // the header block (128 KiB)
+	MaxReceived     int   // Received: fields before a mail is a loop (100)
 	// IdleTimeout bounds the wait for each command (5m); DataTimeout the
 	// whole DATA transfer (10m).
 	IdleTimeout time.Duration
 	DataTimeout time.Duration
+	// MaxConnections (1000) and MaxConnectionsPerIP (20) bound the open
+	// connections; an IPv6 client counts by its /64.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// MaxTransactionsPerMinute bounds the MAIL commands of one client
+	// address (600).
+	MaxTransactionsPerMinute int
+
+	// Certificate enables STARTTLS; nil for none.
+	Certificate *Certificate
+	// ImplicitTLSAddr, when set, is a second listener speaking TLS from
+	// the first byte. It needs Certificate.
+	ImplicitTLSAddr string
+	// RequireTLS refuses MAIL before STARTTLS.
+	RequireTLS bool
+	// Users enables AUTH PLAIN and LOGIN, offered over TLS only.
+	Users []User
+
+	// Checker authenticates senders for every policy but off; nil makes
+	// no check at all, as if every route's policy were off.
+	Checker SenderChecker
+	// AllowedSenders are the From domains mail must be aligned with
+	// (qoo10.jp).
+	AllowedSenders []string
 }
 
 // Server is the SMTP server.
@@ -63,20 +122,33 @@ type Server struct {
 	metrics *Metrics
 	nextID  atomic.Uint64
 	ln      net.Listener
-	live    sessions
+	tlsLn   net.Listener
+	conns   *connTable
+	rate    *rateLimiter
+	users   map[string]*User
+	// refusing bounds the goroutines writing 421 to refused connections.
+	refusing chan struct{}
 }
 
-// New returns a server; Serve starts it.
+// New returns a server; Listen binds it and Serve starts it.
 func New(cfg Config, sink Sink, rcpts Recipients, m *Metrics, log *slog.Logger) *Server {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 10 << 20
 	}
-	if cfg.MaxRecipients <= 0 {
-		cfg.MaxRecipients = 50
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = 128 << 10
 	}
-	if cfg.MaxLineLength <= 0 {
-		cfg.MaxLineLength = 16 << 10
-	}
+	def(&cfg.MaxRecipients, 50)
+	def(&cfg.MaxLineLength, 16<<10)
+	def(&cfg.MaxReceived, 100)
+	def(&cfg.MaxConnections, 1000)
+	def(&cfg.MaxConnectionsPerIP, 20)
+	def(&cfg.MaxTransactionsPerMinute, 600)
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 5 * time.Minute
 	}
@@ -86,7 +158,18 @@ func New(cfg Config, sink Sink, rcpts Recipients, m *Metrics, log *slog.Logger) 
 	if cfg.Hostname == "" {
 		cfg.Hostname = "localhost"
 	}
-	s := &Server{cfg: cfg, sink: sink, rcpts: rcpts, log: log, metrics: m}
+	if len(cfg.AllowedSenders) == 0 {
+		cfg.AllowedSenders = []string{"qoo10.jp"}
+	}
+	s := &Server{cfg: cfg, sink: sink, rcpts: rcpts, log: log, metrics: m,
+		conns:    newConnTable(cfg.MaxConnections, cfg.MaxConnectionsPerIP),
+		rate:     newRateLimiter(cfg.MaxTransactionsPerMinute),
+		users:    map[string]*User{},
+		refusing: make(chan struct{}, 64),
+	}
+	for i := range cfg.Users {
+		s.users[cfg.Users[i].Name] = &cfg.Users[i]
+	}
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = cfg.Hostname
 	srv.MaxMessageBytes = cfg.MaxMessageBytes
@@ -96,46 +179,107 @@ func New(cfg Config, sink Sink, rcpts Recipients, m *Metrics, log *slog.Logger) 
 	srv.WriteTimeout = time.Minute
 	srv.EnableSMTPUTF8 = true
 	srv.ErrorLog = slogAdapter{log}
+	if cfg.Certificate != nil {
+		srv.TLSConfig = s.tlsConfig()
+		m.certExpiry.Set(float64(cfg.Certificate.NotAfter().Unix()))
+	}
 	s.srv = srv
 	return s
 }
 
-// Listen binds the configured address; Addr then tells the bound address.
+// tlsConfig serves the current certificate: a reload is seen by the next
+// handshake, and sessions already up keep theirs. Session tickets are off:
+// some Microsoft senders fail STARTTLS when they are offered.
+func (s *Server) tlsConfig() *tls.Config {
+	return &tls.Config{
+		GetCertificate:         s.cfg.Certificate.GetCertificate,
+		SessionTicketsDisabled: true,
+		MinVersion:             tls.VersionTLS12,
+	}
+}
+
+// Listen binds the configured addresses; Addr and ImplicitTLSAddr then
+// tell the bound addresses.
 func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("smtpd: listen %s: %w", s.cfg.Addr, err)
 	}
-	s.ln = ln
+	s.ln = &listener{Listener: ln, s: s, greet: true}
+	if s.cfg.ImplicitTLSAddr != "" && s.cfg.Certificate != nil {
+		tln, err := net.Listen("tcp", s.cfg.ImplicitTLSAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("smtpd: listen %s: %w", s.cfg.ImplicitTLSAddr, err)
+		}
+		s.tlsLn = tls.NewListener(&listener{Listener: tln, s: s}, s.tlsConfig())
+	}
 	return nil
 }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Serve accepts connections until Shutdown or Close.
-func (s *Server) Serve() error {
-	err := s.srv.Serve(s.ln)
-	if errors.Is(err, smtp.ErrServerClosed) {
+// ImplicitTLSAddr is the implicit TLS listener's address, nil without one.
+func (s *Server) ImplicitTLSAddr() net.Addr {
+	if s.tlsLn == nil {
 		return nil
 	}
-	return err
+	return s.tlsLn.Addr()
+}
+
+// Serve accepts connections until Shutdown or Close.
+func (s *Server) Serve() error {
+	errc := make(chan error, 2)
+	n := 1
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	if s.tlsLn != nil {
+		n++
+		go func() { errc <- s.srv.Serve(s.tlsLn) }()
+	}
+	var first error
+	for range n {
+		if err := <-errc; err != nil && !errors.Is(err, smtp.ErrServerClosed) && first == nil {
+			first = err
+			s.srv.Close()
+		}
+	}
+	return first
+}
+
+// ReloadTLS reads the certificate and key files again. New handshakes use
+// the new certificate; sessions already up keep theirs. On error the old
+// certificate stays.
+func (s *Server) ReloadTLS() error {
+	c := s.cfg.Certificate
+	if c == nil {
+		return nil
+	}
+	if err := c.Reload(); err != nil {
+		s.metrics.tlsReloads.WithLabelValues("error").Inc()
+		s.log.Error("tls certificate reload failed; keeping the old one", "err", err)
+		return err
+	}
+	s.metrics.tlsReloads.WithLabelValues("ok").Inc()
+	s.metrics.certExpiry.Set(float64(c.NotAfter().Unix()))
+	s.log.Info("tls certificate reloaded", "not_after", c.NotAfter())
+	return nil
 }
 
 // Shutdown stops accepting, lets transactions in progress finish until
-// ctx ends, and closes sessions as soon as they are between transactions.
-// When ctx ends, it closes what is left.
+// ctx ends, and closes connections as soon as they are between
+// transactions. When ctx ends, it closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- s.srv.Shutdown(ctx) }()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		s.closeIdle()
+		s.conns.closeIdle()
 		select {
 		case err := <-done:
 			if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
-				s.closeAll()
+				s.conns.closeAll()
 				return err
 			}
 			return nil

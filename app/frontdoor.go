@@ -1,0 +1,122 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/qoo10hook/qoo10hook/config"
+	"github.com/qoo10hook/qoo10hook/ingest"
+	"github.com/qoo10hook/qoo10hook/mailauth"
+	"github.com/qoo10hook/qoo10hook/parse"
+	"github.com/qoo10hook/qoo10hook/route"
+	"github.com/qoo10hook/qoo10hook/smtpd"
+	"github.com/qoo10hook/qoo10hook/store"
+)
+
+// Option changes how New builds the service.
+type Option func(*options)
+
+type options struct {
+	resolver mailauth.Resolver
+	// tlsReloaded, when set, learns the outcome of each SIGHUP reload.
+	tlsReloaded func(error)
+}
+
+// WithResolver makes sender authentication use r for DNS instead of the
+// system resolver: tests serve SPF, DKIM and DMARC records from it.
+func WithResolver(r mailauth.Resolver) Option {
+	return func(o *options) { o.resolver = r }
+}
+
+// smtpConfig turns the smtp, sender and forwarders settings into the SMTP
+// server's configuration: it reads the TLS certificate and builds the one
+// sender checker (and DNS cache) every session shares.
+func smtpConfig(cfg *config.Config, o options) (smtpd.Config, error) {
+	c := cfg.SMTP
+	sc := smtpd.Config{
+		Addr: c.Addr, Hostname: c.Hostname, MaxMessageBytes: int64(c.MaxMessageBytes),
+		MaxRecipients: c.MaxRecipients, MaxLineLength: c.MaxLineLength, MaxHeaderBytes: int64(c.MaxHeaderBytes),
+		MaxReceived: c.MaxReceived, IdleTimeout: c.IdleTimeout.D(), DataTimeout: c.DataTimeout.D(),
+		MaxConnections: c.MaxConnections, MaxConnectionsPerIP: c.MaxConnectionsPerIP,
+		MaxTransactionsPerMinute: c.MaxTransactionsPerMinute,
+		ImplicitTLSAddr:          c.TLS.ImplicitAddr, RequireTLS: c.TLS.Require,
+		AllowedSenders: cfg.Sender.AllowedDomains,
+	}
+	if c.TLS.CertFile != "" {
+		cert, err := smtpd.LoadCertificate(c.TLS.CertFile, c.TLS.KeyFile)
+		if err != nil {
+			return sc, fmt.Errorf("config: smtp.tls: %w", err)
+		}
+		sc.Certificate = cert
+	}
+	for _, u := range c.Auth.Users {
+		sc.Users = append(sc.Users, smtpd.User{Name: u.Username, Hash: []byte(u.PasswordHash.Reveal()), AuthServID: u.AuthServID})
+	}
+	mo := mailauth.Options{
+		Resolver: o.resolver, Timeout: cfg.Sender.Timeout.D(), LookupTimeout: cfg.Sender.LookupTimeout.D(),
+		CacheTTL: cfg.Sender.CacheTTL.D(), CacheSize: cfg.Sender.CacheSize, MaxSignatures: cfg.Sender.MaxSignatures,
+	}
+	for _, f := range cfg.Forwarders {
+		mo.Forwarders = append(mo.Forwarders, mailauth.Forwarder{Name: f.Name, Networks: f.Prefixes(),
+			Domains: f.Domains, AuthServID: f.AuthServID})
+	}
+	if err := mo.Validate(); err != nil {
+		return sc, fmt.Errorf("config: forwarders: %w", err)
+	}
+	sc.Checker = mailauth.New(mo)
+	return sc, nil
+}
+
+// watchReload reloads the TLS certificate on each SIGHUP until ctx ends.
+// Sessions already up keep their connection and certificate.
+func (s *Service) watchReload(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if s.cfg.SMTP.TLS.CertFile == "" {
+					s.log.Info("SIGHUP: no TLS certificate to reload")
+					continue
+				}
+				err := s.smtp.ReloadTLS()
+				if s.opts.tlsReloaded != nil {
+					s.opts.tlsReloaded(err)
+				}
+			}
+		}
+	}()
+}
+
+type recipients struct{ t *route.Table }
+
+func (r recipients) Lookup(rcpt string) (smtpd.Policy, bool) {
+	rt := r.t.Match(rcpt)
+	if rt == nil {
+		return "", false
+	}
+	return smtpd.Policy(rt.SenderPolicy), true
+}
+
+// sink hands mail from SMTP sessions to the ingest pipeline.
+type sink struct{ p *ingest.Pipeline }
+
+func (k sink) Deliver(ctx context.Context, env *smtpd.Envelope, raw []byte) error {
+	_, err := k.p.Deliver(ctx, ingest.Envelope{RemoteAddr: env.RemoteAddr, Helo: env.Helo, MailFrom: env.MailFrom,
+		Rcpts: env.Rcpts, ReceivedAt: env.ReceivedAt, Auth: env.Auth, Hold: env.Hold}, raw)
+	switch {
+	case errors.Is(err, store.ErrBusy):
+		return fmt.Errorf("%w: %w", smtpd.ErrBusy, err)
+	case errors.Is(err, parse.ErrTooComplex):
+		return fmt.Errorf("%w: %w", smtpd.ErrTooComplex, err)
+	}
+	return err
+}
