@@ -57,11 +57,11 @@ type running struct {
 }
 
 // start runs the service in-process until the test ends (or stop).
-func start(t *testing.T, cfg *config.Config) *running {
+func start(t *testing.T, cfg *config.Config, opts ...Option) *running {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := New(t.Context(), cfg, log, prometheus.NewRegistry())
+	svc, err := New(t.Context(), cfg, log, prometheus.NewRegistry(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

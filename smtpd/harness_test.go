@@ -254,6 +254,7 @@ func testCA(t testing.TB, dir string) (pool *x509.CertPool, issue func(certFile,
 		t.Fatal(err)
 	}
 	ca, _ := x509.ParseCertificate(caDER)
+	writeFile(t, filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
 	pool = x509.NewCertPool()
 	pool.AddCert(ca)
 	serial := int64(100)
