@@ -27,7 +27,7 @@ const (
 	DefaultMaxReceived = 100
 	// DefaultMaxConnections and DefaultMaxConnectionsPerIP bound the open
 	// SMTP connections, in total and from one client address.
-	DefaultMaxConnections      = 1000
+	DefaultMaxConnections      = 2000
 	DefaultMaxConnectionsPerIP = 20
 	// DefaultMaxTransactionsPerMinute bounds the MAIL commands one client
 	// address may give per minute; a busy sale day at Qoo10 stays far below.

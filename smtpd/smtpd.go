@@ -86,7 +86,7 @@ type Config struct {
 	// whole DATA transfer (10m).
 	IdleTimeout time.Duration
 	DataTimeout time.Duration
-	// MaxConnections (1000) and MaxConnectionsPerIP (20) bound the open
+	// MaxConnections (2000) and MaxConnectionsPerIP (20) bound the open
 	// connections; an IPv6 client counts by its /64.
 	MaxConnections      int
 	MaxConnectionsPerIP int
@@ -146,7 +146,7 @@ func New(cfg Config, sink Sink, rcpts Recipients, m *Metrics, log *slog.Logger) 
 	def(&cfg.MaxRecipients, 50)
 	def(&cfg.MaxLineLength, 16<<10)
 	def(&cfg.MaxReceived, 100)
-	def(&cfg.MaxConnections, 1000)
+	def(&cfg.MaxConnections, 2000)
 	def(&cfg.MaxConnectionsPerIP, 20)
 	def(&cfg.MaxTransactionsPerMinute, 600)
 	if cfg.IdleTimeout <= 0 {
