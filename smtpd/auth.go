@@ -1,7 +1,6 @@
 package smtpd
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/emersion/go-sasl"
@@ -34,6 +33,7 @@ var (
 	replyAuthTooMany  = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many failed authentication attempts"}
 	replyAuthNoTLS    = &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11}, Message: "Encryption required for requested authentication mechanism"}
 	replyAuthDisabled = smtp.ErrAuthUnsupported // 502 5.7.0
+	replyAuthSyntax   = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Malformed authentication response"}
 )
 
 // dummyHash is compared against when the user is unknown, so that the
@@ -66,14 +66,14 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	}
 	switch mech {
 	case sasl.Plain:
-		return sasl.NewPlainServer(func(identity, username, password string) error {
+		return ownErrors{sasl.NewPlainServer(func(identity, username, password string) error {
 			if identity != "" && identity != username {
 				return s.authFailed("identity")
 			}
 			return s.login(username, password)
-		}), nil
+		})}, nil
 	case sasl.Login:
-		return &loginServer{login: s.login}, nil
+		return ownErrors{&loginServer{login: s.login}}, nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
@@ -112,6 +112,18 @@ func (s *session) forwarder() *mailauth.Forwarder {
 	return &mailauth.Forwarder{Name: "auth:" + s.user.Name, AuthServID: s.user.AuthServID}
 }
 
+// ownErrors keeps go-sasl's own error texts (malformed responses) from
+// reaching the client: they become 501 5.5.2.
+type ownErrors struct{ sasl.Server }
+
+func (o ownErrors) Next(response []byte) ([]byte, bool, error) {
+	c, done, err := o.Server.Next(response)
+	if _, ours := err.(*smtp.SMTPError); err != nil && !ours {
+		return nil, false, replyAuthSyntax
+	}
+	return c, done, err
+}
+
 // loginServer is the server side of the LOGIN mechanism, which go-sasl
 // only has as a client: "Username:", then "Password:".
 type loginServer struct {
@@ -119,8 +131,6 @@ type loginServer struct {
 	username []byte
 	step     int
 }
-
-var errLoginState = errors.New("smtpd: LOGIN: unexpected response")
 
 func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err error) {
 	switch l.step {
@@ -144,5 +154,5 @@ func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err er
 		}
 		return nil, true, nil
 	}
-	return nil, false, errLoginState
+	return nil, false, replyAuthSyntax
 }

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -216,4 +217,24 @@ func TestCertificateReload(t *testing.T) {
 	if err := old.SendMail("bounce@qoo10.jp", []string{"orders@in.example.test"}, strings.NewReader(mail("old-session"))); err != nil {
 		t.Fatalf("the session from before the reload: %v", err)
 	}
+}
+
+// TestAuthMalformed: a malformed PLAIN response gets our 501 5.5.2, not
+// go-sasl's error text.
+func TestAuthMalformed(t *testing.T) {
+	t.Parallel()
+	srv, tc, _ := tlsServer(t, nil)
+	c, err := tls.Dial("tcp", srv.Addr().String(), tc)
+	if err == nil {
+		c.Close()
+		t.Fatal("the STARTTLS port spoke TLS at connect")
+	}
+	conn, err := tls.Dial("tcp", srv.ImplicitTLSAddr().String(), tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &dialog{t: t, conn: conn, r: bufio.NewReader(conn)}
+	t.Cleanup(func() { conn.Close() })
+	d.greet()
+	d.expect("AUTH PLAIN bm8tbnVscy1oZXJl", "501 5.5.2") // "no-nuls-here"
 }
