@@ -74,8 +74,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 	su, _ := config.ParseStoreURL(cfg.Store.URL)
 	st, err := store.Open(ctx, store.Options{
 		URL: su, Logger: log, Registerer: reg, Workers: workers, Queues: queues,
-		JobTimeout: cfg.Delivery.Timeout.D() + 30*time.Second, RescueAfter: cfg.Delivery.RescueAfter.D(),
+		JobTimeout: cfg.Delivery.Timeout.D() + 5*time.Second, RescueAfter: cfg.Delivery.RescueAfter.D(),
 		SoftStopTimeout: cfg.Delivery.ShutdownTimeout.D(),
+		PollInterval:    cfg.Delivery.PollInterval.D(),
+		BatchMax:        cfg.Store.BatchMax, BatchWindow: cfg.Store.BatchWindow.D(), Backlog: cfg.Store.MaxBacklog,
 	})
 	if err != nil {
 		return nil, err
@@ -88,7 +90,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 	}
 	s.worker = webhook.NewWorker(st, eps, webhook.Policy{
 		Schedule: schedule, Jitter: cfg.Delivery.Jitter, MaxRetryAfter: cfg.Delivery.MaxRetryAfter.D(),
-		Timeout: cfg.Delivery.Timeout.D(),
+		Timeout:         cfg.Delivery.Timeout.D(),
+		BreakerFailures: cfg.Delivery.BreakerFailures, BreakerCooldown: cfg.Delivery.BreakerCooldown.D(),
 	}, webhook.NewMetrics(reg), log.With("component", "webhook"), "qoo10hook/"+Version())
 	if len(eps) > 0 {
 		river.AddWorker(workers, s.worker)

@@ -52,6 +52,13 @@ type HTTP struct {
 type Store struct {
 	// URL is "sqlite:PATH" (the embedded default) or a postgres:// URL.
 	URL string `yaml:"url" env:"QOO10HOOK_STORE"`
+	// BatchMax and BatchWindow bound group commit: at most this many mails
+	// per transaction, gathered for at most this long.
+	BatchMax    int      `yaml:"batch_max" env:"QOO10HOOK_STORE_BATCH_MAX"`
+	BatchWindow Duration `yaml:"batch_window" env:"QOO10HOOK_STORE_BATCH_WINDOW"`
+	// MaxBacklog is how many mails may wait for a commit; past it SMTP
+	// clients get 451 4.3.2 and come back later.
+	MaxBacklog int `yaml:"max_backlog" env:"QOO10HOOK_STORE_MAX_BACKLOG"`
 }
 
 // Delivery configures webhook delivery.
@@ -72,6 +79,14 @@ type Delivery struct {
 	// RescueAfter is when a delivery left running by a crashed instance is
 	// picked up again.
 	RescueAfter Duration `yaml:"rescue_after" env:"QOO10HOOK_DELIVERY_RESCUE_AFTER"`
+	// BreakerFailures consecutive failed attempts pause an endpoint for
+	// BreakerCooldown (circuit breaker); then one attempt tells whether it
+	// is back.
+	BreakerFailures int      `yaml:"breaker_failures" env:"QOO10HOOK_DELIVERY_BREAKER_FAILURES"`
+	BreakerCooldown Duration `yaml:"breaker_cooldown" env:"QOO10HOOK_DELIVERY_BREAKER_COOLDOWN"`
+	// PollInterval is how often each endpoint's queue looks for due
+	// deliveries; it bounds the time from 250 to the first attempt.
+	PollInterval Duration `yaml:"poll_interval" env:"QOO10HOOK_DELIVERY_POLL_INTERVAL"`
 }
 
 // Log configures the structured log.
@@ -149,7 +164,7 @@ func Default() *Config {
 			DataTimeout:     Duration(10 * time.Minute),
 		},
 		HTTP:  HTTP{Addr: ":8080"},
-		Store: Store{URL: "sqlite:qoo10hook.db"},
+		Store: Store{URL: "sqlite:qoo10hook.db", BatchMax: 256, BatchWindow: Duration(2 * time.Millisecond), MaxBacklog: 2048},
 		Delivery: Delivery{
 			Timeout:         Duration(30 * time.Second),
 			RetrySchedule:   StandardRetrySchedule(),
@@ -158,6 +173,9 @@ func Default() *Config {
 			Concurrency:     4,
 			ShutdownTimeout: Duration(10 * time.Second),
 			RescueAfter:     Duration(2 * time.Minute),
+			BreakerFailures: 10,
+			BreakerCooldown: Duration(time.Minute),
+			PollInterval:    Duration(100 * time.Millisecond),
 		},
 		Log:     Log{Level: "info", Format: "auto"},
 		Domains: []string{"localhost"},

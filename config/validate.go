@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/qoo10hook/qoo10hook/event"
 )
@@ -50,6 +51,16 @@ func (c *Config) Validate() error {
 		bad("store.url (QOO10HOOK_STORE)", "%v", err)
 	}
 
+	if c.Store.BatchMax < 1 || c.Store.BatchMax > 10000 {
+		bad("store.batch_max (QOO10HOOK_STORE_BATCH_MAX)", "%d must be between 1 and 10000 (default 256)", c.Store.BatchMax)
+	}
+	if c.Store.BatchWindow < 0 || c.Store.BatchWindow.D() > time.Second {
+		bad("store.batch_window (QOO10HOOK_STORE_BATCH_WINDOW)", "%s must be between 0s and 1s (default 2ms)", c.Store.BatchWindow.D())
+	}
+	if c.Store.MaxBacklog < 1 {
+		bad("store.max_backlog (QOO10HOOK_STORE_MAX_BACKLOG)", "must be at least 1 (default 2048)")
+	}
+
 	d := c.Delivery
 	if len(d.RetrySchedule) == 0 {
 		bad("delivery.retry_schedule", "needs at least one wait (the first attempt's, usually 0s)")
@@ -70,6 +81,17 @@ func (c *Config) Validate() error {
 	}
 	if d.RescueAfter.D() <= d.Timeout.D() {
 		bad("delivery.rescue_after", "must be longer than delivery.timeout (%s), or running attempts would be rescued twice", d.Timeout.D())
+	}
+
+	if d.BreakerFailures < 1 {
+		bad("delivery.breaker_failures (QOO10HOOK_DELIVERY_BREAKER_FAILURES)", "must be at least 1 (default 10)")
+	}
+	if d.BreakerCooldown.D() <= 0 {
+		bad("delivery.breaker_cooldown (QOO10HOOK_DELIVERY_BREAKER_COOLDOWN)", "must be a positive duration like 1m")
+	}
+
+	if d.PollInterval.D() < 10*time.Millisecond || d.PollInterval.D() > time.Minute {
+		bad("delivery.poll_interval (QOO10HOOK_DELIVERY_POLL_INTERVAL)", "%s must be between 10ms and 1m (default 100ms)", d.PollInterval.D())
 	}
 
 	switch c.Log.Level {

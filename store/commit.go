@@ -103,14 +103,28 @@ func (c *committer) run() {
 			}
 		}
 		batch = append(batch, first)
-		timer.Reset(c.window)
-	gather:
+		// Take what is already waiting. Only a mail that came alone waits
+		// up to the window for company: under load the queue refills
+		// while a batch commits, and waiting would idle the disk.
+	drain:
 		for len(batch) < c.max {
 			select {
 			case r := <-c.in:
 				batch = append(batch, r)
-			case <-timer.C:
-				break gather
+			default:
+				break drain
+			}
+		}
+		if len(batch) == 1 && c.window > 0 {
+			timer.Reset(c.window)
+		gather:
+			for len(batch) < c.max {
+				select {
+				case r := <-c.in:
+					batch = append(batch, r)
+				case <-timer.C:
+					break gather
+				}
 			}
 		}
 		timer.Stop()
@@ -178,17 +192,19 @@ func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
 	defer tx.Rollback()
+	b := newBatchTx(tx)
+	defer b.close()
 	results := make([]Receipt, len(batch))
 	var jobs []pendingJob
 	for i, r := range batch {
-		rc, j, err := s.ingestTx(ctx, tx, r.in)
+		rc, j, err := s.ingestTx(ctx, b, r.in)
 		if err != nil {
 			return nil, fmt.Errorf("store: ingest %s: %w", r.in.Mail.QueueID, err)
 		}
 		results[i] = rc
 		jobs = append(jobs, j...)
 	}
-	if err := s.insertJobs(ctx, tx, jobs); err != nil {
+	if err := s.insertJobs(ctx, b, jobs); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

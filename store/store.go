@@ -2,6 +2,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -44,6 +45,8 @@ type Options struct {
 	BatchMax    int
 	BatchWindow time.Duration
 	Backlog     int
+	// PollInterval is how often queues look for due jobs (default 100ms).
+	PollInterval time.Duration
 	// InstanceID names this process in River's tables and in logs.
 	InstanceID string
 	// Derive, when set, adds derived events to each new event's transaction.
@@ -152,7 +155,11 @@ func riverConfig(o Options) *river.Config {
 		// rows go after a month like its discarded ones.
 		CancelledJobRetentionPeriod: 30 * 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 30 * 24 * time.Hour,
-		FetchPollInterval:           500 * time.Millisecond,
+		// Jobs inserted in our own transactions do not wake River's
+		// producers, and neither SQLite nor database/sql PostgreSQL has
+		// LISTEN here: polling bounds the wait for a new delivery.
+		FetchPollInterval: cmp.Or(o.PollInterval, 100*time.Millisecond),
+		FetchCooldown:     min(cmp.Or(o.PollInterval, 100*time.Millisecond), 20*time.Millisecond),
 	}
 	if o.Workers != nil && len(o.Queues) > 0 {
 		cfg.Workers = o.Workers

@@ -66,7 +66,7 @@ func NewWorker(st *store.Store, endpoints []*Endpoint, p Policy, m *Metrics, log
 
 // Timeout lets River's own job timeout sit above the HTTP timeout.
 func (w *Worker) Timeout(*river.Job[store.DeliveryArgs]) time.Duration {
-	return w.policy.Timeout + 30*time.Second
+	return w.policy.Timeout + 5*time.Second
 }
 
 // Work makes one attempt. It never returns a plain error for a delivery
@@ -91,7 +91,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 		log.Warn("delivery waits: endpoint is not configured")
 		return river.JobSnooze(time.Hour)
 	}
-	if w.isDisabled(d.Endpoint) {
+	if w.isDisabled(ctx, d.Endpoint) {
 		return river.JobSnooze(time.Minute)
 	}
 	if due, pending, err := w.store.Predecessor(ctx, d); err != nil {
@@ -194,10 +194,26 @@ func logAttempt(log *slog.Logger, a store.Attempt, o store.Outcome) {
 	log.Log(context.Background(), level, "delivery attempt", attrs...)
 }
 
-func (w *Worker) isDisabled(name string) bool {
+// isDisabled trusts the cache for "enabled", the common case, and checks
+// the store before holding a delivery back: an operator may have enabled
+// the endpoint since the last refresh.
+func (w *Worker) isDisabled(ctx context.Context, name string) bool {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.disabled[name]
+	cached := w.disabled[name]
+	w.mu.Unlock()
+	if !cached {
+		return false
+	}
+	disabled, err := w.store.EndpointDisabled(ctx, name)
+	if err != nil {
+		return true
+	}
+	if !disabled {
+		w.mu.Lock()
+		delete(w.disabled, name)
+		w.mu.Unlock()
+	}
+	return disabled
 }
 
 func (w *Worker) disable(ctx context.Context, log *slog.Logger, name, reason string) {

@@ -1,0 +1,108 @@
+package app
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
+)
+
+// BenchmarkIngest measures accepted mails/s through the real SMTP server
+// into the embedded store, as smtp-source drives it: 20 concurrent
+// sessions, a new connection per 4 KiB Qoo10 order mail, no endpoint.
+func BenchmarkIngest(b *testing.B) {
+	cfg := testConfigB(b, testenv.SQLite(b))
+	svc, reg := startB(b, cfg)
+	raw := orderMail4K(b)
+	const sessions = 20
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.SetBytes(int64(len(raw)))
+	b.ResetTimer()
+	for range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				msg := bytes.Replace(raw, []byte("<bench@qoo10.jp>"), fmt.Appendf(nil, "<bench.%d@qoo10.jp>", i), 1)
+				if err := sendPlain(svc.SMTPAddr(), "orders@in.example.test", msg); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "mails/s")
+	reportHistogramMean(b, reg, "qoo10hook_store_commit_batch_size", "mails/commit")
+	reportHistogramMean(b, reg, "qoo10hook_store_commit_duration_seconds", "s/commit")
+	reportHistogramMean(b, reg, "qoo10hook_smtp_data_duration_seconds", "s/DATA")
+	reportHistogramMean(b, reg, "qoo10hook_parse_duration_seconds", "s/parse")
+}
+
+// orderMail4K is a StockGear order mail padded to about 4 KiB with a
+// realistic shipping note.
+func orderMail4K(b *testing.B) []byte {
+	raw := fixtureB(b, "stockgear-order-utf8.eml")
+	raw = bytes.Replace(raw, []byte("Message-ID: <e2e.utf-8@qoo10.jp>"), []byte("Message-ID: <bench@qoo10.jp>"), 1)
+	if pad := 4096 - len(raw); pad > 0 {
+		raw = append(raw, []byte(strings.Repeat("Qoo10 https://www.qoo10.jp/\r\n", pad/29))...)
+	}
+	return raw
+}
+
+// sendPlain sends one mail on a new connection, as an MTA without TLS does.
+func sendPlain(addr, rcpt string, msg []byte) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("bench.example"); err != nil {
+		return err
+	}
+	if err := c.Mail("qoo10info@qoo10.jp", nil); err != nil {
+		return err
+	}
+	if err := c.Rcpt(rcpt, nil); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+func reportHistogramMean(b *testing.B, reg *prometheus.Registry, name, unit string) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			h := mf.GetMetric()[0].GetHistogram()
+			if h.GetSampleCount() > 0 {
+				b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), unit)
+			}
+		}
+	}
+}
