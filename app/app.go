@@ -74,7 +74,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 	su, _ := config.ParseStoreURL(cfg.Store.URL)
 	st, err := store.Open(ctx, store.Options{
 		URL: su, Logger: log, Registerer: reg, Workers: workers, Queues: queues,
-		JobTimeout: cfg.Delivery.Timeout.D() + 5*time.Second, RescueAfter: cfg.Delivery.RescueAfter.D(),
+		JobTimeout: cfg.Delivery.Timeout.D() + config.JobTimeoutMargin, RescueAfter: cfg.Delivery.RescueAfter.D(),
 		SoftStopTimeout: cfg.Delivery.ShutdownTimeout.D(),
 		PollInterval:    cfg.Delivery.PollInterval.D(),
 		BatchMax:        cfg.Store.BatchMax, BatchWindow: cfg.Store.BatchWindow.D(), Backlog: cfg.Store.MaxBacklog,

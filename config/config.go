@@ -101,6 +101,10 @@ type Webhook struct {
 	Secret Secret `yaml:"secret" env:"QOO10HOOK_WEBHOOK_SECRET"`
 }
 
+// JobTimeoutMargin is how long a delivery job may outlive its HTTP attempt
+// (delivery.timeout) to record the outcome before it counts as stuck.
+const JobTimeoutMargin = 5 * time.Second
+
 // DefaultEndpoint is the name of the endpoint the webhook section defines.
 const DefaultEndpoint = "default"
 

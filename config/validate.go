@@ -79,8 +79,9 @@ func (c *Config) Validate() error {
 	if d.Concurrency < 1 || d.Concurrency > 1000 {
 		bad("delivery.concurrency", "%d must be between 1 and 1000", d.Concurrency)
 	}
-	if d.RescueAfter.D() <= d.Timeout.D() {
-		bad("delivery.rescue_after", "must be longer than delivery.timeout (%s), or running attempts would be rescued twice", d.Timeout.D())
+	if d.RescueAfter.D() < d.Timeout.D()+JobTimeoutMargin {
+		bad("delivery.rescue_after (QOO10HOOK_DELIVERY_RESCUE_AFTER)", "must be at least delivery.timeout + %s (%s), or running attempts would be rescued while still running",
+			JobTimeoutMargin, d.Timeout.D()+JobTimeoutMargin)
 	}
 
 	if d.BreakerFailures < 1 {
