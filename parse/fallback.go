@@ -93,7 +93,15 @@ type labelReader struct {
 	// which number their lines 注文明細番号.
 	cartNo bool
 	open   *event.Field // a value that continues on the following lines
+	more   []string     // the following lines of open
 	path   string       // of open
+	// at holds, per field appended, the non-blank line it was read from.
+	at     []int
+	k      int // the line being read
+	openAt int
+	// sectionAt, when set, gives the section of a line from elsewhere: a
+	// template took the headings.
+	sectionAt func(k int) string
 }
 
 func newLabelReader(labels map[string]string, b *builder, fields *[]event.Field) *labelReader {
@@ -114,6 +122,10 @@ func (r *labelReader) read(ml *mailLines, ks []int) {
 			r.close()
 		}
 		prev = k
+		r.k = k
+		if r.sectionAt != nil {
+			r.setSection(r.sectionAt(k))
+		}
 		r.line(ml.line(k))
 	}
 	r.close()
@@ -132,7 +144,7 @@ func (r *labelReader) line(line string) {
 	label, value, ok := splitLabel(t)
 	if !ok {
 		if r.open != nil {
-			r.open.Value += "\n" + line
+			r.more = append(r.more, line)
 		}
 		return
 	}
@@ -147,29 +159,39 @@ func (r *labelReader) line(line string) {
 		return
 	}
 	if !known {
-		*r.fields = append(*r.fields, event.Field{Section: r.section, Label: label, Value: value})
+		r.addField(event.Field{Section: r.section, Label: label, Value: value}, r.k)
 		return
 	}
 	if kind := fieldKinds[r.resolve(path)]; kind == kindMemo {
 		r.start(label, value, path)
 		return
 	}
-	*r.fields = append(*r.fields, event.Field{Section: r.section, Label: label, Value: value})
+	r.addField(event.Field{Section: r.section, Label: label, Value: value}, r.k)
 	r.set(path, value)
+}
+
+func (r *labelReader) addField(f event.Field, at int) {
+	*r.fields = append(*r.fields, f)
+	r.at = append(r.at, at)
 }
 
 func (r *labelReader) start(label, value, path string) {
 	r.open = &event.Field{Section: r.section, Label: label, Value: value}
+	r.more = r.more[:0]
 	r.path = path
+	r.openAt = r.k
 }
 
 func (r *labelReader) close() {
 	if r.open == nil {
 		return
 	}
+	if len(r.more) > 0 {
+		r.open.Value += "\n" + strings.Join(r.more, "\n")
+	}
 	r.open.Value = trimBlankLines(r.open.Value)
 	if r.open.Value != "" {
-		*r.fields = append(*r.fields, *r.open)
+		r.addField(*r.open, r.openAt)
 		r.set(r.path, r.open.Value)
 	}
 	r.open = nil

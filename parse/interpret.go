@@ -37,17 +37,27 @@ func (p *Parser) interpret(m *mailText, res *Result) {
 	if t != nil {
 		res.Template, res.Parser = t.name, parserTemplate
 		for _, v := range st.vals {
-			res.Order.Fields = append(res.Order.Fields, event.Field{Section: v.section, Label: v.label, Value: v.value})
 			b.set(v.path, v.value, v.item)
 		}
 		for i, h := range t.subject.holesOrNil() {
 			b.set(h.path, subjectVals[i], 0)
 		}
-		if len(st.extras) > 0 {
-			r := newLabelReader(p.labels, b, &res.Order.Fields)
-			r.fillOnly = true
-			r.read(ml, st.extras)
+		// Lines the template did not expect still fill what it left empty,
+		// and their fields take their place in mail order.
+		var extra []event.Field
+		r := newLabelReader(p.labels, b, &extra)
+		r.fillOnly = true
+		r.sectionAt = st.sectionAt
+		r.read(ml, st.extras)
+		res.Order.Fields = make([]event.Field, 0, len(st.vals)+len(extra))
+		j := 0
+		for _, v := range st.vals {
+			for ; j < len(extra) && r.at[j] < v.at; j++ {
+				res.Order.Fields = append(res.Order.Fields, extra[j])
+			}
+			res.Order.Fields = append(res.Order.Fields, event.Field{Section: v.section, Label: v.label, Value: v.value})
 		}
+		res.Order.Fields = append(res.Order.Fields, extra[j:]...)
 	} else {
 		r := newLabelReader(p.labels, b, &res.Order.Fields)
 		all := make([]int, len(ml.nb))

@@ -35,6 +35,7 @@ type extracted struct {
 	section string
 	value   string // exact, trimmed
 	item    int
+	at      int // non-blank line number
 }
 
 // matchState is one attempt to read a mail with a template.
@@ -47,6 +48,26 @@ type matchState struct {
 	item    int
 	section string
 	heading string // the literal line just matched, labelling a value on the next line
+	// sections lists where each section heading matched, for the lines
+	// left over.
+	sections []sectionStart
+}
+
+type sectionStart struct {
+	at   int
+	name string
+}
+
+// sectionAt returns the section in effect at non-blank line k.
+func (s *matchState) sectionAt(k int) string {
+	name := ""
+	for _, st := range s.sections {
+		if st.at > k {
+			break
+		}
+		name = st.name
+	}
+	return name
 }
 
 // matchTemplate reads body with t; ok is false when t does not fit.
@@ -104,6 +125,7 @@ func (s *matchState) matchNodes(nodes, after []node, pos, limit int) (int, bool)
 			if l.section != "" {
 				s.section = sectionName(s.ml.line(found))
 				s.heading = s.section
+				s.sections = append(s.sections, sectionStart{found, s.section})
 			}
 		case l.anchored():
 			found := -1
@@ -127,7 +149,7 @@ func (s *matchState) matchNodes(nodes, after []node, pos, limit int) (int, bool)
 				end = s.continuation(next, after, end, limit)
 				vals[len(vals)-1] = s.joinLines(vals[len(vals)-1], found+1, end)
 			}
-			s.record(l, vals, s.ml.line(found)[:labelEnd])
+			s.record(l, vals, s.ml.line(found)[:labelEnd], found)
 			pos = end
 		default:
 			if pos >= limit || s.startsNext(next, after, pos) {
@@ -148,7 +170,7 @@ func (s *matchState) matchNodes(nodes, after []node, pos, limit int) (int, bool)
 				end = s.continuation(next, after, end, limit)
 				vals[len(vals)-1] = s.joinLines(vals[len(vals)-1], pos+1, end)
 			}
-			s.record(l, vals, s.ml.line(pos)[:labelEnd])
+			s.record(l, vals, s.ml.line(pos)[:labelEnd], pos)
 			pos = end
 		}
 	}
@@ -260,7 +282,7 @@ func (s *matchState) joinLines(first string, from, to int) string {
 	return trimBlankLines(first + "\n" + strings.Join(lines, "\n"))
 }
 
-func (s *matchState) record(l *lineSpec, vals []string, label string) {
+func (s *matchState) record(l *lineSpec, vals []string, label string, at int) {
 	s.matched++
 	label = cleanLabel(label)
 	if label == "" {
@@ -273,7 +295,7 @@ func (s *matchState) record(l *lineSpec, vals []string, label string) {
 			lab = h.name
 		}
 		s.vals = append(s.vals, extracted{path: h.path, name: h.name, label: lab,
-			section: s.section, value: vals[i], item: s.item})
+			section: s.section, value: vals[i], item: s.item, at: at})
 	}
 }
 

@@ -82,7 +82,8 @@ func (m Mail) Bytes() ([]byte, error) {
 			return nil, err
 		}
 	}
-	out := b.Bytes()
+	// The quoted-printable writer ends lines with CRLF; write one kind.
+	out := bytes.ReplaceAll(b.Bytes(), []byte("\r\n"), []byte("\n"))
 	if m.CRLF {
 		out = bytes.ReplaceAll(out, []byte("\n"), []byte("\r\n"))
 	}
