@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"golang.org/x/text/unicode/norm"
-
 	"github.com/qoo10hook/qoo10hook/event"
 )
 
@@ -80,7 +78,7 @@ func (b *builder) set(path, raw string, item int) {
 	case "items":
 		b.setItem(item, name, k, raw)
 	case "buyer", "receiver":
-		b.setPerson(group, name, k, raw)
+		b.setPerson(path, group, name, k, raw)
 	default:
 		b.setOrder(path, k, raw)
 	}
@@ -110,7 +108,7 @@ func (b *builder) setOrder(path string, k kind, raw string) {
 		*dst = event.Int(v)
 		return
 	}
-	v, ok := b.normalize(path, k, raw)
+	v, ok := b.normalize(fieldPath(path), k, raw)
 	if !ok {
 		return
 	}
@@ -125,8 +123,8 @@ func (b *builder) setOrder(path string, k kind, raw string) {
 	*dst = v
 }
 
-func (b *builder) setPerson(group, name string, k kind, raw string) {
-	v, ok := b.normalize(group+"."+name, k, raw)
+func (b *builder) setPerson(path, group, name string, k kind, raw string) {
+	v, ok := b.normalize(fieldPath(path), k, raw)
 	if !ok {
 		return
 	}
@@ -151,7 +149,7 @@ func (b *builder) setPerson(group, name string, k kind, raw string) {
 func (b *builder) setItem(i int, name string, k kind, raw string) {
 	it := b.item(i)
 	b.itemSet[i] |= itemBits[name]
-	where := fmt.Sprintf("items[%d].%s", i, name)
+	where := itemPath{i, name}
 	switch k {
 	case kindMoney, kindQty:
 		var v int64
@@ -207,6 +205,19 @@ func (b *builder) setItem(i int, name string, k kind, raw string) {
 		it.OptionCode = v
 	}
 }
+
+// fieldPath names a field in problems; building the string only when a
+// problem is reported keeps the common path free of allocations.
+type fieldPath string
+
+func (p fieldPath) String() string { return string(p) }
+
+type itemPath struct {
+	item int
+	name string
+}
+
+func (p itemPath) String() string { return fmt.Sprintf("items[%d].%s", p.item, p.name) }
 
 // orderString points at the order-level string field of path, or is nil.
 func orderString(o *event.Order, path string) *string {
@@ -290,20 +301,17 @@ func (b *builder) isSet(path string) bool {
 }
 
 // normalize returns the normalized text of a string field.
-func (b *builder) normalize(where string, k kind, raw string) (string, bool) {
+func (b *builder) normalize(where fmt.Stringer, k kind, raw string) (string, bool) {
 	switch k {
 	case kindCode, kindPhone, kindEmail:
-		return trimSpace(norm.NFKC.String(raw)), true
+		return trimSpace(nfkc(raw)), true
 	case kindZip:
-		z := norm.NFKC.String(raw)
+		z := nfkc(raw)
 		z = strings.NewReplacer("〒", "", "\u3036", "").Replace(z)
 		return trimSpace(z), true
 	case kindDateTime, kindDate:
-		if isNoneWord(raw) {
-			return "", false
-		}
 		v, ok := parseDate(raw, k == kindDate)
-		if !ok {
+		if !ok && !isNoneWord(raw) {
 			b.problem("%s: not a date", where)
 		}
 		return v, ok

@@ -118,6 +118,11 @@ func decodeWith(enc encoding.Encoding, b []byte) string {
 	if enc == nil {
 		return toValidUTF8(b)
 	}
+	if enc == japanese.ISO2022JP {
+		if s, ok := decodeISO2022JP(b); ok {
+			return s
+		}
+	}
 	out, err := enc.NewDecoder().Bytes(b)
 	if err != nil {
 		// The x/text decoders replace bad bytes instead of failing; an

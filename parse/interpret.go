@@ -71,6 +71,12 @@ func (p *Parser) interpret(m *mailText, res *Result) {
 		}
 	}
 	res.Type = p.classify(m.subject, m.from, m.body, t)
+	if res.Parser == parserNone && res.Type != event.MailUnrecognized {
+		// An order event without order data helps no one: report the mail
+		// as unrecognized, saying what it looked like.
+		res.Problems = append(res.Problems, "looks like "+string(res.Type)+" but no order data could be read")
+		res.Type = event.MailUnrecognized
+	}
 	if len(res.Order.Fields) > 0 || len(res.Order.Items) > 0 {
 		res.Order.Currency = "JPY"
 	}
@@ -83,21 +89,38 @@ func (p *Parser) bestTemplate(subject string, ml *mailLines) (*template, *matchS
 	var bestState *matchState
 	var bestSubject []string
 	bestScore := 0
-	for _, t := range p.templates {
-		st, ok := matchTemplate(t, ml)
-		if !ok {
-			continue
-		}
-		score := st.score()
-		var vals []string
-		if t.subject != nil {
-			if v, _, ok := extractLine(t.subject, subject); ok {
-				vals = v
+	// Templates whose subject line reads the subject go first; one of them
+	// that takes every line of the body cannot be beaten, so the others
+	// are not tried.
+	subjects := make([][]string, len(p.templates))
+	for pass := range 2 {
+		for i, t := range p.templates {
+			if pass == 0 {
+				if t.subject == nil {
+					continue
+				}
+				v, _, ok := extractLine(t.subject, subject)
+				if !ok {
+					continue
+				}
+				subjects[i] = v
+			} else if subjects[i] != nil {
+				continue
+			}
+			st, ok := matchTemplate(t, ml)
+			if !ok {
+				continue
+			}
+			score := st.score()
+			if subjects[i] != nil {
 				score += 8
 			}
-		}
-		if best == nil || score > bestScore {
-			best, bestState, bestSubject, bestScore = t, st, vals, score
+			if best == nil || score > bestScore {
+				best, bestState, bestSubject, bestScore = t, st, subjects[i], score
+			}
+			if subjects[i] != nil && len(st.extras) == 0 {
+				return best, bestState, bestSubject
+			}
 		}
 	}
 	if best != nil && bestSubject == nil && best.subject != nil {
@@ -135,7 +158,7 @@ func (p *Parser) orderNoFromSubject(subject string, b *builder) {
 		return
 	}
 	if b.order.PackNo != "" {
-		if v, _ := b.normalize("pack_no", kindCode, no); v == b.order.PackNo {
+		if v, _ := b.normalize(fieldPath("pack_no"), kindCode, no); v == b.order.PackNo {
 			return
 		}
 	}

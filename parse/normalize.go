@@ -8,6 +8,16 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
+// nfkc normalizes s to NFKC; ASCII, the common case, is already.
+func nfkc(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return norm.NFKC.String(s)
+		}
+	}
+	return s
+}
+
 // splitTrailingCode splits "長袖Tシャツ(TS-001)" into the text and the code
 // in its trailing HALF-width parentheses. Full-width （…） belong to the
 // text and stay.
@@ -24,7 +34,7 @@ func splitTrailingCode(s string) (text, code string) {
 		case '(':
 			depth--
 			if depth == 0 {
-				text, code = trimSpace(s[:i]), trimSpace(norm.NFKC.String(s[i+1:len(s)-1]))
+				text, code = trimSpace(s[:i]), trimSpace(nfkc(s[i+1:len(s)-1]))
 				if text == "" || code == "" {
 					return s, ""
 				}
@@ -37,7 +47,10 @@ func splitTrailingCode(s string) (text, code string) {
 
 // parseYen reads "¥ 1,980", "￥1,980", "1,980円" or "\1,980" as yen.
 func parseYen(s string) (int64, bool) {
-	s = norm.NFKC.String(s)
+	if v, ok := parseASCIIYen(s); ok {
+		return v, true
+	}
+	s = nfkc(s)
 	s = strings.TrimSuffix(trimSpace(s), "(税込)")
 	var b strings.Builder
 	for _, r := range s {
@@ -56,9 +69,29 @@ func parseYen(s string) (int64, bool) {
 	return v, true
 }
 
+// parseASCIIYen reads the plain "1,980" form without allocating.
+func parseASCIIYen(s string) (int64, bool) {
+	var v int64
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			if v > (1<<62)/10 {
+				return 0, false
+			}
+			v = v*10 + int64(c-'0')
+			digits++
+		case c == ',' || c == ' ':
+		default:
+			return 0, false
+		}
+	}
+	return v, digits > 0
+}
+
 // parseQty reads a quantity, allowing a counter word after the number.
 func parseQty(s string) (int64, bool) {
-	s = trimSpace(norm.NFKC.String(s))
+	s = trimSpace(nfkc(s))
 	for _, suffix := range []string{"個", "点", "枚", "本", "つ", "pcs", "件"} {
 		s = trimSpace(strings.TrimSuffix(s, suffix))
 	}
@@ -80,8 +113,9 @@ func isNoneWord(s string) bool {
 // 2026年11月25日 (also with a weekday in parentheses) as RFC 3339 in Japan
 // time, or as YYYY-MM-DD when there is no time or dateOnly is set.
 func parseDate(s string, dateOnly bool) (string, bool) {
-	s = norm.NFKC.String(trimSpace(s))
-	var nums []string
+	s = nfkc(trimSpace(s))
+	var numbuf [8]string
+	nums := numbuf[:0]
 	start := -1
 	for i, r := range s + " " {
 		isDigit := r >= '0' && r <= '9'

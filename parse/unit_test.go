@@ -2,10 +2,13 @@ package parse
 
 import (
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/text/encoding/japanese"
 
 	"github.com/qoo10hook/qoo10hook/event"
 )
@@ -263,4 +266,72 @@ func TestParseConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	p, err := New(testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		subject, body string
+		want          event.Type
+	}{
+		{"Qoo10の注文のお知らせです。", "注文番号: 1", event.OrderPlaced},
+		{"ＱＯＯ１０の発注のお知らせです。", "注文番号: 1", event.OrderPaid},
+		{"Qoo10のキャンセル要求のお知らせです。(注文番号: 1)", "注文番号: 1", event.OrderCancelRequested},
+		{"Qoo10のキャンセル完了のお知らせです。", "注文番号: 1", event.OrderCancelled},
+		{"Qoo10の取引完了のお知らせです。", "注文番号: 1", event.OrderCompleted},
+		{"お知らせ", "Qoo10より\n取引が完了しました。\n注文番号: 1", event.OrderCompleted},
+		{"Qoo10 受取確認", "注文番号: 1", event.OrderCompleted},             // operator rule
+		{"ご注文のお知らせ", "注文番号: 1", event.MailUnrecognized},             // not Qoo10
+		{"Qoo10の注文のお知らせです。", "ありがとうございます。", event.MailUnrecognized}, // no data
+	}
+	for _, tt := range tests {
+		r := p.Parse([]byte("From: shop@example.test\nSubject: " + tt.subject + "\nContent-Type: text/plain; charset=utf-8\n\n" + tt.body + "\n"))
+		if r.Type != tt.want {
+			t.Errorf("%q / %q: type %q, want %q (problems %q)", tt.subject, tt.body, r.Type, tt.want, r.Problems)
+		}
+	}
+}
+
+// The quick ISO-2022-JP decoder must agree with x/text wherever it
+// decodes at all.
+func TestDecodeISO2022JPAgrees(t *testing.T) {
+	t.Parallel()
+	pieces := []string{"\x1b$B", "\x1b(B", "\x1b(J", "\x1b(I", "\x1b$@", "\x1b$(D", "\x1b", "!A", "-!", "|b", "$3",
+		"\x7f\x7f", "1", "\\~", "abc ", "\n", "\r\n", "\x0e", "\x80", "\xff", "\x21", "\x7e\x7e", "\x22\x2f"}
+	dec := japanese.ISO2022JP.NewDecoder()
+	rng := rand.New(rand.NewPCG(1, 2))
+	agreed := 0
+	for range 20000 {
+		var b strings.Builder
+		for range 1 + rng.IntN(12) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		in := []byte(b.String())
+		fast, ok := decodeISO2022JP(in)
+		if !ok {
+			continue
+		}
+		agreed++
+		want, err := dec.Bytes(in)
+		if err != nil || fast != string(want) {
+			t.Fatalf("%q: quick %q, x/text %q (%v)", in, fast, want, err)
+		}
+	}
+	if agreed < 1000 {
+		t.Errorf("quick decoder took only %d inputs", agreed)
+	}
+	for r := byte(0x21); r <= 0x7e; r++ {
+		for c := byte(0x21); c <= 0x7e; c++ {
+			in := []byte{0x1b, '$', 'B', r, c, 0x1b, '(', 'B'}
+			if fast, ok := decodeISO2022JP(in); ok {
+				if want, _ := dec.Bytes(in); fast != string(want) {
+					t.Fatalf("%x%x: quick %q, x/text %q", r, c, fast, want)
+				}
+			}
+		}
+	}
 }
