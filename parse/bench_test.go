@@ -20,6 +20,14 @@ var realHeaders = []string{
 	"Received: from gmkt-app-12 (unknown [10.20.30.40])\n\tby mail.qoo10.jp with SMTP id 1a2b3c\n\tFri, 20 Nov 2026 21:05:00 +0900 (JST)",
 	"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=qoo10.jp; s=selector1;\n\tt=1795694700; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\n\th=From:To:Subject:Date:Message-ID:MIME-Version:Content-Type;\n\tb=dGhpcyBpcyBub3QgYSByZWFsIHNpZ25hdHVyZSwganVzdCBieXRlcyBvZiB0aGUgcmlnaHQgbGVuZ3Ro\n\t IHRoYXQgYSAyMDQ4LWJpdCBSU0Egc2lnbmF0dXJlIHdvdWxkIHRha2UgaW4gYSBoZWFkZXIgbGluZS4=",
 	"Authentication-Results: mx.in.example.test; spf=pass smtp.mailfrom=qoo10.jp;\n\tdkim=pass header.d=qoo10.jp header.s=selector1; dmarc=pass header.from=qoo10.jp",
+	"ARC-Seal: i=1; a=rsa-sha256; t=1795694702; cv=none; d=in.example.test; s=arc-2026;\n\tb=c2VhbCBieXRlcyBvZiBhIHJlYWxpc3RpYyBsZW5ndGggZm9yIGFuIEFSQyBzZWFsIGhlYWRlciBsaW5l\n\t IHdoaWNoIGlzIGEgMjA0OC1iaXQgUlNBIHNpZ25hdHVyZSBpbiBiYXNlNjQ=",
+	"ARC-Message-Signature: i=1; a=rsa-sha256; c=relaxed/relaxed; d=in.example.test; s=arc-2026;\n\th=from:to:subject:date:message-id:mime-version:content-type;\n\tbh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\n\tb=bWVzc2FnZSBzaWduYXR1cmUgYnl0ZXMgb2YgYSByZWFsaXN0aWMgbGVuZ3RoIGZvciBhbiBBUkMg\n\t bWVzc2FnZSBzaWduYXR1cmUgaGVhZGVyIGxpbmU=",
+	"ARC-Authentication-Results: i=1; in.example.test; spf=pass smtp.mailfrom=qoo10.jp;\n\tdkim=pass header.d=qoo10.jp; dmarc=pass (p=NONE) header.from=qoo10.jp",
+	"Received-SPF: pass (in.example.test: domain of bounce@qoo10.jp designates 198.51.100.25 as permitted sender)",
+	"Received: from relay.example.test (relay.example.test [192.0.2.20])\n\tby filter.example.test (Postfix) with ESMTPS id 7F3A2B4C5D\n\tfor <orders@in.example.test>; Fri, 20 Nov 2026 21:05:03 +0900 (JST)",
+	"Received: from filter.example.test (localhost [127.0.0.1])\n\tby smtp.in.example.test with LMTP id 6E5D4C3B2A\n\tfor <orders@in.example.test>; Fri, 20 Nov 2026 21:05:04 +0900 (JST)",
+	"X-Spam-Status: No, score=-0.1 required=5.0 tests=DKIM_SIGNED,DKIM_VALID,DKIM_VALID_AU,SPF_PASS autolearn=ham",
+	"Feedback-ID: order-notice:gmkt:qoo10.jp",
 	"Return-Path: <bounce@qoo10.jp>",
 	"X-Mailer: GMKT Mailer 2.0",
 	"X-Priority: 3",
@@ -39,7 +47,8 @@ func benchMail(tb testing.TB, name string) []byte {
 	for k, x := range fields("PAYMENT_TIME", "2026/11/21 09:15:00", "RECEIVER_NM", "髙橋 一郎",
 		"RECEIVER_NM_JA", "タカハシ イチロウ", "ZIP_CODE", "〒150-0001", "ADDRESS", "東京都渋谷区神宮前1-2-3 ㈱サンプル商事内",
 		"RECEIVER_TEL_NO", "03-1234-5678", "DEL_HOPE_DATE", "2026/11/25", "DISCOUNT", "-200",
-		"DEL_MEMO", "置き配を希望します。\n不在の場合は宅配ボックスへお願いします。\nギフト包装をお願いします（のし不要）。") {
+		"DEL_MEMO", "置き配を希望します。\n不在の場合は宅配ボックスへお願いします。\nギフト包装をお願いします（のし不要）。\n"+
+			"平日は19時以降の配達でお願いします。\n土日は終日在宅しております。\n領収書を同梱してください（宛名：㈱サンプル商事）。") {
 		v.Fields[k] = x
 	}
 	if name == "crossmall-order-group" {
