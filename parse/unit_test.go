@@ -239,7 +239,8 @@ func TestParseRecovers(t *testing.T) {
 	t.Parallel()
 	var p Parser // no MIME parser: reading panics
 	r := p.Parse([]byte("Subject: x\n\nbody\n"))
-	if r.Err == nil || !strings.Contains(r.Err.Error(), "internal error") {
+	var ie *InternalError
+	if !errors.As(r.Err, &ie) || len(ie.Stack) == 0 || !strings.Contains(r.Err.Error(), "internal error") {
 		t.Fatalf("Err = %v", r.Err)
 	}
 	if r.Order.Items == nil || r.Order.Fields == nil {
@@ -332,6 +333,24 @@ func TestDecodeISO2022JPAgrees(t *testing.T) {
 					t.Fatalf("%x%x: quick %q, x/text %q", r, c, fast, want)
 				}
 			}
+		}
+	}
+}
+
+func TestHTMLToText(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"送料: &yen; 800<br>数量: 2<BR/>合計: &#165;1,600", "送料: ¥ 800\n数量: 2\n合計: ¥1,600"},
+		{"<p>a</p><p>b</p>", "a\nb\n"},
+		{"<head><title>t</title><style>p{}</style></head><body>x<script>var y;</script></body>", "x"},
+		{"<table><tr><td>販売者ID</td><td>shop</td></tr><tr><td>数量</td><td>2</td></tr></table>", "販売者ID shop \n数量 2 \n"},
+		{"line\n  wrapped   in source<br>next&nbsp;x", "line wrapped in source\nnext\u00a0x"},
+		{"<pre>a\n  b</pre>", "a\n  b\n"},
+		{"<p>unclosed <b>bold", "unclosed bold"},
+	}
+	for _, tt := range tests {
+		if got := htmlToText(tt.in); got != tt.want {
+			t.Errorf("htmlToText(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
