@@ -54,6 +54,12 @@ var builtinLabels = map[string]string{
 	"JANコード": "fields", "規格番号": "fields", "プレゼント贈り主": "fields", "外部広告": "fields", "素材": "fields", "ギフト注文": "fields",
 }
 
+// CROSS MALL mails call the cart 注文番号 and number its lines 注文明細番号.
+var (
+	cartNoKey = labelKey("注文番号")
+	lineNoKey = labelKey("注文明細番号")
+)
+
 // labelKey is the form labels are looked up in.
 func labelKey(label string) string {
 	return strings.TrimRight(foldString(label), ":")
@@ -112,7 +118,7 @@ func newLabelReader(labels map[string]string, b *builder, fields *[]event.Field)
 // lines between them.
 func (r *labelReader) read(ml *mailLines, ks []int) {
 	for _, k := range ks {
-		if labelKey(splitLabelOnly(ml.line(k))) == labelKey("注文明細番号") {
+		if labelKey(splitLabelOnly(ml.line(k))) == lineNoKey {
 			r.cartNo = true
 		}
 	}
@@ -142,14 +148,25 @@ func (r *labelReader) line(line string) {
 		return
 	}
 	label, value, ok := splitLabel(t)
-	if !ok {
-		if r.open != nil {
-			r.more = append(r.more, line)
+	var path string
+	var known bool
+	if ok {
+		key := labelKey(label)
+		path, known = r.labels[key]
+		if r.cartNo && key == cartNoKey && r.item < 0 {
+			path = "pack_no"
 		}
+	}
+	// A value over several lines (a memo, an address) runs on through
+	// lines that merely contain a colon, such as "のし：御歳暮".
+	if !known && r.open != nil {
+		r.more = append(r.more, line)
+		return
+	}
+	if !ok {
 		return
 	}
 	r.close()
-	path, known := r.labels[labelKey(label)]
 	if value == "" && known && strings.HasPrefix(t, "[") {
 		r.start(label, "", path) // "[備考]" followed by the value
 		return
@@ -223,9 +240,6 @@ func containsAny(s string, subs ...string) bool {
 func (r *labelReader) resolve(path string) string {
 	name, ok := strings.CutPrefix(path, "person.")
 	if !ok {
-		if path == "items.order_no" && r.cartNo && r.item < 0 {
-			return "pack_no"
-		}
 		return path
 	}
 	role := r.role

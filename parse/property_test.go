@@ -24,6 +24,7 @@ func TestPropertyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fallbackOnly := fallbackOnlyParser(t)
 	rounds := 60
 	if testing.Short() {
 		rounds = 10
@@ -69,6 +70,12 @@ func TestPropertyRoundTrip(t *testing.T) {
 			}
 			if len(r.Problems) > 0 {
 				t.Errorf("%s: problems %q", where, r.Problems)
+			}
+			// The fallback, which reads real mails that differ from the
+			// templates, must find the same order.
+			if f := fallbackOnly.Parse(raw); orderData(f.Order) != orderData(r.Order) || f.Type != r.Type {
+				t.Errorf("%s: fallback read %s (%s)\ntemplate read %s (%s)\nbody:\n%s", where,
+					orderData(f.Order), f.Type, orderData(r.Order), r.Type, m.Body)
 			}
 		}
 	}
