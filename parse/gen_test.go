@@ -2,7 +2,6 @@ package parse
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,8 +184,4 @@ func stockgearMails() []genMail {
 	m.Charset, m.Encoding = "shift_jis", "base64"
 	out = append(out, genMail{name: "stockgear-transport-sjis-base64", mail: m})
 	return out
-}
-
-func (g genMail) String() string {
-	return fmt.Sprintf("%s (%s/%s)", g.name, g.mail.Charset, g.mail.Encoding)
 }

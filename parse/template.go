@@ -15,7 +15,6 @@ type template struct {
 	typ     event.Type
 	subject *lineSpec // nil when the template has no subject
 	body    []node
-	anchors int // lines with literal text to match, for scoring
 	holes   int // lines with placeholders
 }
 
@@ -146,9 +145,6 @@ func (t *template) compileNodes(lines []string, i int, loop string, placeholders
 		}
 		if len(l.holes) > 0 {
 			t.holes++
-		}
-		if l.anchored() {
-			t.anchors++
 		}
 		nodes = append(nodes, node{line: l})
 	}
