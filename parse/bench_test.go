@@ -9,7 +9,7 @@ import (
 
 	"github.com/jhillyerd/enmime/v2"
 
-	"github.com/qoo10hook/qoo10hook/parse/internal/mailgen"
+	"github.com/qoo10hook/qoo10hook/internal/mailgen"
 )
 
 // realHeaders are the trace and authentication headers a mail from Qoo10

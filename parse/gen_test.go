@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qoo10hook/qoo10hook/parse/internal/mailgen"
+	"github.com/qoo10hook/qoo10hook/internal/mailgen"
 )
 
 var generate = flag.Bool("generate", false, "re-render the generated mails in testdata")

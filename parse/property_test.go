@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/qoo10hook/qoo10hook/event"
-	"github.com/qoo10hook/qoo10hook/parse/internal/mailgen"
+	"github.com/qoo10hook/qoo10hook/internal/mailgen"
 )
 
 // TestPropertyRoundTrip renders every built-in template with random values

@@ -170,14 +170,16 @@ func (s *Store) retryTx(ctx context.Context, tx *sql.Tx, id int64) error {
 		return err
 	}
 	if jobID.Valid {
-		_, err := s.river.JobRetryTx(ctx, tx, jobID.Int64)
-		if err == nil {
+		job, err := s.river.JobRetryTx(ctx, tx, jobID.Int64)
+		switch {
+		case err == nil && job.State != rivertype.JobStateRunning:
 			return nil
-		}
-		if !errors.Is(err, rivertype.ErrNotFound) {
+		case err != nil && !errors.Is(err, rivertype.ErrNotFound):
 			return err
 		}
-		// River removed the job after its retention period: queue anew.
+		// River removed the job after its retention period, or the job is
+		// still finishing its last attempt and will not run again: queue a
+		// new one. A job finding its delivery done does nothing.
 	}
 	return s.queueTx(ctx, tx, id, endpoint)
 }
