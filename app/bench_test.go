@@ -3,10 +3,14 @@ package app
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,4 +109,49 @@ func reportHistogramMean(b *testing.B, reg *prometheus.Registry, name, unit stri
 			}
 		}
 	}
+}
+
+// BenchmarkEndToEnd measures delivered events/s: mails in over SMTP (20
+// sessions), signed webhooks out to a local receiver, on SQLite.
+func BenchmarkEndToEnd(b *testing.B) {
+	var got atomic.Int64
+	done := make(chan struct{})
+	rx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if got.Add(1) == int64(b.N) {
+			close(done)
+		}
+	}))
+	defer rx.Close()
+	cfg := testConfigB(b, testenv.SQLite(b), rx.URL)
+	svc, reg := startB(b, cfg)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				o := order{MessageID: fmt.Sprintf("e2e.%d@qoo10.jp", i), Seller: "bench", Pack: fmt.Sprint(i), OrderNo: fmt.Sprint(i)}
+				if err := sendPlain(svc.SMTPAddr(), "orders@in.example.test", renderMail("placed", o)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("only %d of %d delivered", got.Load(), b.N)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "delivered/s")
+	reportHistogramMean(b, reg, "qoo10hook_webhook_end_to_end_seconds", "s/end-to-end")
 }

@@ -81,7 +81,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(o.URL.Path), 0o750); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		db, err := sql.Open("sqlite", sqliteDSN(o.URL.Path, false))
+		db, err := openSQLite(sqliteDSN(o.URL.Path, false))
 		if err != nil {
 			return nil, fmt.Errorf("store: open %s: %w", o.URL.Path, err)
 		}
@@ -111,7 +111,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	if s.read == nil {
-		read, err := sql.Open("sqlite", sqliteDSN(o.URL.Path, true))
+		read, err := openSQLite(sqliteDSN(o.URL.Path, true))
 		if err != nil {
 			s.db.Close()
 			return nil, fmt.Errorf("store: open reader: %w", err)
@@ -159,7 +159,7 @@ func riverConfig(o Options) *river.Config {
 		// producers, and neither SQLite nor database/sql PostgreSQL has
 		// LISTEN here: polling bounds the wait for a new delivery.
 		FetchPollInterval: cmp.Or(o.PollInterval, 100*time.Millisecond),
-		FetchCooldown:     min(cmp.Or(o.PollInterval, 100*time.Millisecond), 20*time.Millisecond),
+		FetchCooldown:     min(cmp.Or(o.PollInterval, 100*time.Millisecond), 5*time.Millisecond),
 	}
 	if o.Workers != nil && len(o.Queues) > 0 {
 		cfg.Workers = o.Workers

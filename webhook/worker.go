@@ -74,7 +74,7 @@ func (w *Worker) Timeout(*river.Job[store.DeliveryArgs]) time.Duration {
 // outcome: the retry schedule is ours, kept with the delivery, and River
 // only snoozes the job until the next attempt is due.
 func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) error {
-	d, err := w.store.DeliveryForWork(ctx, job.Args.DeliveryID)
+	d, predecessorDue, blocked, err := w.store.DeliveryForWork(ctx, job.Args.DeliveryID)
 	if errors.Is(err, store.ErrNotFound) {
 		return river.JobCancel(err)
 	}
@@ -95,11 +95,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 	if w.isDisabled(ctx, d.Endpoint) {
 		return river.JobSnooze(time.Minute)
 	}
-	if due, pending, err := w.store.Predecessor(ctx, d); err != nil {
-		return err
-	} else if pending {
+	if blocked {
 		// An earlier event of the same cart is not delivered yet.
-		wait := min(max(time.Until(due), 250*time.Millisecond), time.Minute)
+		wait := min(max(time.Until(predecessorDue), 250*time.Millisecond), time.Minute)
 		return river.JobSnooze(wait)
 	}
 
