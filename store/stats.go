@@ -110,3 +110,28 @@ func (c *StatsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age)
 	ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(st.ByStatus[DeliveryDead]))
 }
+
+// EndpointQueues counts each endpoint's deliveries that are not delivered,
+// by status.
+func (s *Store) EndpointQueues(ctx context.Context) (map[string]map[string]int, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT endpoint, status, count(*) FROM delivery
+		WHERE status IN ($1, $2, $3, $4) GROUP BY endpoint, status`,
+		DeliveryPending, DeliveryHeld, DeliveryFailed, DeliveryDead)
+	if err != nil {
+		return nil, fmt.Errorf("store: endpoint queues: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]int{}
+	for rows.Next() {
+		var name, status string
+		var n int
+		if err := rows.Scan(&name, &status, &n); err != nil {
+			return nil, fmt.Errorf("store: endpoint queues: %w", err)
+		}
+		if out[name] == nil {
+			out[name] = map[string]int{}
+		}
+		out[name][status] = n
+	}
+	return out, rows.Err()
+}
