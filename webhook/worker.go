@@ -92,7 +92,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 		return river.JobSnooze(time.Hour)
 	}
 	if w.isDisabled(d.Endpoint) {
-		return river.JobSnooze(time.Minute)
+		// The cached state may be stale (an operator just enabled the
+		// endpoint and retried): ask the store before waiting a minute.
+		if err := w.Refresh(ctx); err != nil || w.isDisabled(d.Endpoint) {
+			return river.JobSnooze(time.Minute)
+		}
 	}
 	if due, pending, err := w.store.Predecessor(ctx, d); err != nil {
 		return err
