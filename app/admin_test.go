@@ -410,3 +410,146 @@ func TestAdminExtraRoutes(t *testing.T) {
 	}()
 	svc.svc.Admin().Handle("/stock", http.NotFoundHandler())
 }
+
+// TestConsoleQuarantineAndEndpoints: the console's Release button
+// delivers a quarantined mail, and Disable / Enable act on an endpoint.
+func TestConsoleQuarantineAndEndpoints(t *testing.T) {
+	rx := newReceiver(t)
+	svc := start(t, adminConfig(t, testenv.SQLite(t), rx.URL))
+	env := ingest.Envelope{RemoteAddr: "192.0.2.1:25", MailFrom: "qoo10info@qoo10.jp",
+		Rcpts: []string{"orders@in.example.test"}, ReceivedAt: time.Now(), Hold: true}
+	out, err := svc.svc.pipeline.Deliver(t.Context(), env, fixture(t, "stockgear-order-utf8.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + svc.svc.HTTPAddr()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	form := func(p string, v url.Values) (*http.Response, string) {
+		t.Helper()
+		resp, err := browser.PostForm(base+p, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	page := func(p string) string {
+		t.Helper()
+		resp, err := browser.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", p, resp.StatusCode)
+		}
+		return string(b)
+	}
+	if resp, _ := form("/admin/login", url.Values{"token": {testAdminToken}}); resp.StatusCode != 200 {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+
+	q := page("/admin/quarantine")
+	if !strings.Contains(q, out.QueueID) || !strings.Contains(q, "held 1") || !strings.Contains(q, ">Release<") {
+		t.Fatalf("quarantine page:\n%s", q)
+	}
+	csrf := csrfRE.FindStringSubmatch(q)[1]
+	resp, body := form("/admin/messages/"+out.QueueID+"/release", url.Values{"csrf": {csrf}, "back": {"/admin/quarantine"}})
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/admin/quarantine" || !strings.Contains(body, "Mail released") || strings.Contains(body, out.QueueID) {
+		t.Errorf("release: %d %s", resp.StatusCode, resp.Request.URL)
+	}
+	verify(t, rx.nextDelivered(t, 10*time.Second))
+
+	if e := page("/admin/endpoints"); !strings.Contains(e, "default") || !strings.Contains(e, ">ok<") || !strings.Contains(e, ">Disable<") {
+		t.Fatalf("endpoints page:\n%s", e)
+	}
+	resp, body = form("/admin/endpoints/default/disable", url.Values{"csrf": {csrf}, "reason": {"receiver maintenance"}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "receiver maintenance") || !strings.Contains(body, ">disabled<") || !strings.Contains(body, ">Enable<") {
+		t.Errorf("disable: %d\n%s", resp.StatusCode, body)
+	}
+	if st, _ := svc.svc.Store().EndpointStates(t.Context()); !st["default"].Disabled {
+		t.Error("the endpoint is not disabled in the store")
+	}
+	resp, body = form("/admin/endpoints/default/enable", url.Values{"csrf": {csrf}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "Endpoint enabled.") {
+		t.Errorf("enable: %d", resp.StatusCode)
+	}
+	if resp, _ := form("/admin/endpoints/nope/disable", url.Values{"csrf": {csrf}}); resp.StatusCode != 404 {
+		t.Errorf("unknown endpoint: %d", resp.StatusCode)
+	}
+}
+
+// TestRiverUI: River's UI and every API endpoint it calls work behind
+// the admin token, on SQLite as on PostgreSQL.
+func TestRiverUI(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			rx := newReceiver(t)
+			svc := start(t, adminConfig(t, st.URL, rx.URL))
+			if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, fixture(t, "stockgear-order-utf8.eml")); err != nil {
+				t.Fatal(err)
+			}
+			d := waitDelivery(t, svc.svc.Store(), store.DeliveryDelivered)
+			base := "http://" + svc.svc.HTTPAddr() + "/admin/river"
+			job := itoa(d.JobID)
+			// River's completer marks jobs in batches: wait for it.
+			completed := func() {
+				t.Helper()
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					_, b := call(t, "GET", base+"/api/jobs/"+job, testAdminToken)
+					if strings.Contains(string(b), `"state":"completed"`) {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("job %s not completed: %s", job, b)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			completed()
+			for _, c := range []struct{ method, path, body, want string }{
+				{"GET", "/", "", "<html"},
+				{"GET", "/api/features", "", "extensions"},
+				{"GET", "/api/version", "", "version"},
+				{"GET", "/api/health-checks/complete", "", `"ok"`},
+				{"GET", "/api/states", "", `"completed"`},
+				{"GET", "/api/queues", "", "ep_default"},
+				{"GET", "/api/queues/ep_default", "", "ep_default"},
+				{"GET", "/api/jobs?state=completed", "", `delivery_id`},
+				{"GET", "/api/jobs/" + job, "", `"kind":"delivery"`},
+				{"GET", "/api/autocomplete?facet=job_kind", "", "delivery"},
+				{"GET", "/api/autocomplete?facet=queue_name", "", "ep_default"},
+				{"PUT", "/api/queues/ep_default/pause", "", "ok"},
+				{"PUT", "/api/queues/ep_default/resume", "", "ok"},
+				{"PATCH", "/api/queues/ep_default", `{"concurrency":null}`, "ep_default"},
+				{"POST", "/api/jobs/retry", `{"ids":["` + job + `"]}`, "ok"},
+				{"WAIT", "", "", ""},
+				{"POST", "/api/jobs/cancel", `{"ids":["` + job + `"]}`, "ok"},
+				{"POST", "/api/jobs/delete", `{"ids":["` + job + `"]}`, "ok"},
+			} {
+				if c.method == "WAIT" {
+					completed() // the retried job ran (and found its delivery delivered)
+					continue
+				}
+				req, _ := http.NewRequestWithContext(t.Context(), c.method, base+c.path, strings.NewReader(c.body))
+				req.Header.Set("Authorization", "Bearer "+testAdminToken)
+				if c.body != "" {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || !strings.Contains(string(b), c.want) {
+					t.Errorf("%s %s: %d %.300s", c.method, c.path, resp.StatusCode, b)
+				}
+			}
+		})
+	}
+}
