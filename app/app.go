@@ -14,7 +14,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"riverqueue.com/riverui"
 
+	"github.com/qoo10hook/qoo10hook/admin"
 	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/ingest"
@@ -38,6 +40,8 @@ type Service struct {
 	worker    *webhook.Worker
 	endpoints map[string]*webhook.Endpoint
 	pipeline  *ingest.Pipeline
+	admin     *admin.Handler
+	riverUI   *riverui.Handler
 
 	smtpUp    atomic.Bool
 	workersUp atomic.Bool
@@ -83,6 +87,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		return nil, err
 	}
 	s.store = st
+	s.registerOperatorMetrics()
 
 	var schedule []time.Duration
 	for _, d := range cfg.Delivery.RetrySchedule {
@@ -106,6 +111,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		IdleTimeout: cfg.SMTP.IdleTimeout.D(), DataTimeout: cfg.SMTP.DataTimeout.D(),
 	}, sink{s.pipeline}, recipients{routes}, smtpd.NewMetrics(reg), log.With("component", "smtp"))
 
+	handler, err := s.routes()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	if err := s.smtp.Listen(); err != nil {
 		st.Close()
 		return nil, err
@@ -116,7 +126,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
 	s.httpLn = ln
-	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
@@ -133,6 +143,9 @@ func (s *Service) Store() *store.Store { return s.store }
 // SMTP transactions in progress, let running deliveries finish within the
 // shutdown timeout, then cancel them and close the store.
 func (s *Service) Run(ctx context.Context) error {
+	if err := s.startOperators(ctx); err != nil {
+		return err
+	}
 	if err := s.store.Start(ctx); err != nil {
 		return err
 	}

@@ -46,6 +46,10 @@ type SMTP struct {
 // HTTP configures the operators' listener: health, metrics, admin API.
 type HTTP struct {
 	Addr string `yaml:"addr" env:"QOO10HOOK_HTTP_ADDR"`
+	// AdminToken turns on the admin API (/api/v1/) and console (/admin/):
+	// clients send it as a bearer token, browsers log in with it. Empty
+	// (the default) leaves both off.
+	AdminToken Secret `yaml:"admin_token" env:"QOO10HOOK_ADMIN_TOKEN"`
 }
 
 // Store configures where mail, events and the delivery queue live.

@@ -19,6 +19,10 @@ var nameRE = regexp.MustCompile(`^[a-z0-9]+([_-][a-z0-9]+)*$`)
 
 var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
+// MinAdminToken is the shortest admin token accepted: the token guards
+// buyer data and replays, so it must not be guessable.
+const MinAdminToken = 24
+
 // Validate checks every field and returns all problems at once, each naming
 // the field (and its environment twin where it has one) and the fix.
 func (c *Config) Validate() error {
@@ -34,6 +38,10 @@ func (c *Config) Validate() error {
 	}
 	checkAddr("smtp.addr (QOO10HOOK_SMTP_ADDR)", c.SMTP.Addr)
 	checkAddr("http.addr (QOO10HOOK_HTTP_ADDR)", c.HTTP.Addr)
+	if tok := c.HTTP.AdminToken.Reveal(); tok != "" && (len(tok) < MinAdminToken || strings.TrimSpace(tok) != tok) {
+		bad("http.admin_token (QOO10HOOK_ADMIN_TOKEN)", "must be at least %d characters without surrounding spaces"+
+			" (make one with: qoo10hook secret), or empty to turn the admin API and console off", MinAdminToken)
+	}
 	if c.SMTP.MaxMessageBytes < 1024 {
 		bad("smtp.max_message_bytes", "%d is too small (at least 1KiB; default 10MiB)", c.SMTP.MaxMessageBytes)
 	}

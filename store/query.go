@@ -172,14 +172,16 @@ func (s *Store) retryTx(ctx context.Context, tx *sql.Tx, id int64) error {
 	if jobID.Valid {
 		job, err := s.river.JobRetryTx(ctx, tx, jobID.Int64)
 		switch {
-		case err == nil && job.State != rivertype.JobStateRunning:
+		case err == nil && (job.State != rivertype.JobStateRunning || status == DeliveryPending):
 			return nil
-		case err != nil && !errors.Is(err, rivertype.ErrNotFound):
+		case err == nil:
+			// The job is still finishing the attempt that failed the
+			// delivery: River leaves a running job alone and then marks
+			// it cancelled, so the retry needs a job of its own.
+		case !errors.Is(err, rivertype.ErrNotFound):
 			return err
 		}
-		// River removed the job after its retention period, or the job is
-		// still finishing its last attempt and will not run again: queue a
-		// new one. A job finding its delivery done does nothing.
+		// Or River removed the job after its retention period: queue anew.
 	}
 	return s.queueTx(ctx, tx, id, endpoint)
 }
