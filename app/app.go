@@ -18,6 +18,7 @@ import (
 	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/ingest"
+	"github.com/qoo10hook/qoo10hook/inventory"
 	"github.com/qoo10hook/qoo10hook/parse"
 	"github.com/qoo10hook/qoo10hook/route"
 	"github.com/qoo10hook/qoo10hook/smtpd"
@@ -38,6 +39,7 @@ type Service struct {
 	worker    *webhook.Worker
 	endpoints map[string]*webhook.Endpoint
 	pipeline  *ingest.Pipeline
+	inventory *inventory.Service
 
 	smtpUp    atomic.Bool
 	workersUp atomic.Bool
@@ -71,16 +73,24 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 			" (set QOO10HOOK_WEBHOOK_URL and QOO10HOOK_WEBHOOK_SECRET, or endpoints in the config file)")
 	}
 
+	deriver, err := newDeriver(cfg, log, reg, endpointSet(s.endpoints))
+	if err != nil {
+		return nil, err
+	}
 	su, _ := config.ParseStoreURL(cfg.Store.URL)
 	st, err := store.Open(ctx, store.Options{
 		URL: su, Logger: log, Registerer: reg, Workers: workers, Queues: queues,
 		JobTimeout: cfg.Delivery.Timeout.D() + 30*time.Second, RescueAfter: cfg.Delivery.RescueAfter.D(),
-		SoftStopTimeout: cfg.Delivery.ShutdownTimeout.D(),
+		SoftStopTimeout: cfg.Delivery.ShutdownTimeout.D(), Derive: deriver.Derive,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
+	if s.inventory, err = inventory.NewService(st, inventorySettings(cfg)); err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	var schedule []time.Duration
 	for _, d := range cfg.Delivery.RetrySchedule {
