@@ -277,14 +277,14 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // behind the same authentication.
 func TestAdminExtraRoutes(t *testing.T) {
 	svc := start(t, adminConfig(t, testenv.SQLite(t), ""))
-	svc.svc.Admin().Handle("GET /api/v1/stock", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	svc.svc.Admin().Handle("GET /api/v1/extra", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte(`{"stock":[]}`))
 	}))
 	base := "http://" + svc.svc.HTTPAddr()
-	if code, _ := call(t, "GET", base+"/api/v1/stock", ""); code != 401 {
+	if code, _ := call(t, "GET", base+"/api/v1/extra", ""); code != 401 {
 		t.Errorf("without token: %d", code)
 	}
-	if code, body := call(t, "GET", base+"/api/v1/stock", testAdminToken); code != 200 || string(body) != `{"stock":[]}` {
+	if code, body := call(t, "GET", base+"/api/v1/extra", testAdminToken); code != 200 || string(body) != `{"stock":[]}` {
 		t.Errorf("with token: %d %s", code, body)
 	}
 	defer func() {

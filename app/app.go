@@ -20,6 +20,7 @@ import (
 	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/ingest"
+	"github.com/qoo10hook/qoo10hook/inventory"
 	"github.com/qoo10hook/qoo10hook/parse"
 	"github.com/qoo10hook/qoo10hook/route"
 	"github.com/qoo10hook/qoo10hook/smtpd"
@@ -42,6 +43,7 @@ type Service struct {
 	pipeline  *ingest.Pipeline
 	admin     *admin.Handler
 	riverUI   *riverui.Handler
+	inventory *inventory.Service
 
 	smtpUp    atomic.Bool
 	workersUp atomic.Bool
@@ -75,6 +77,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 			" (set QOO10HOOK_WEBHOOK_URL and QOO10HOOK_WEBHOOK_SECRET, or endpoints in the config file)")
 	}
 
+	deriver, err := newDeriver(cfg, log, reg, endpointSet(s.endpoints))
+	if err != nil {
+		return nil, err
+	}
 	su, _ := config.ParseStoreURL(cfg.Store.URL)
 	st, err := store.Open(ctx, store.Options{
 		URL: su, Logger: log, Registerer: reg, Workers: workers, Queues: queues,
@@ -82,12 +88,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		SoftStopTimeout: cfg.Delivery.ShutdownTimeout.D(),
 		PollInterval:    cfg.Delivery.PollInterval.D(),
 		BatchMax:        cfg.Store.BatchMax, BatchWindow: cfg.Store.BatchWindow.D(), Backlog: cfg.Store.MaxBacklog,
+		Derive: deriver.Derive,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
 	s.registerOperatorMetrics()
+	if s.inventory, err = inventory.NewService(st, inventorySettings(cfg)); err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	var schedule []time.Duration
 	for _, d := range cfg.Delivery.RetrySchedule {

@@ -15,6 +15,7 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/qoo10hook/qoo10hook/admin"
+	"github.com/qoo10hook/qoo10hook/inventory"
 	"github.com/qoo10hook/qoo10hook/store"
 	"github.com/qoo10hook/qoo10hook/webhook"
 )
@@ -54,6 +55,10 @@ func (s *Service) routes() (http.Handler, error) {
 		return nil, err
 	}
 	s.admin = adm
+	inv := s.InventoryHandler()
+	for _, p := range inventory.Patterns {
+		adm.Handle(p, inv)
+	}
 	mux.Handle(admin.APIPrefix, adm)
 	mux.Handle(admin.ConsolePrefix, adm)
 	mux.Handle("GET /admin", http.RedirectHandler(admin.ConsolePrefix, http.StatusMovedPermanently))

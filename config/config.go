@@ -23,6 +23,7 @@ type Config struct {
 	Endpoints []Endpoint `yaml:"endpoints"`
 	Routes    []Route    `yaml:"routes"`
 	Parse     Parse      `yaml:"parse"`
+	Inventory Inventory  `yaml:"inventory"`
 
 	// File is the path the configuration was read from, "" for none.
 	File string `yaml:"-"`
@@ -132,6 +133,9 @@ type Route struct {
 	// ("in.example.com" or "@in.example.com").
 	Recipients []string `yaml:"recipients"`
 	Endpoints  []string `yaml:"endpoints"`
+	// Inventory overrides, for this route's events, which order event
+	// types reserve and release stock.
+	Inventory *RouteInventory `yaml:"inventory,omitempty"`
 }
 
 // Parse extends the built-in mail parser.
@@ -187,6 +191,8 @@ func Default() *Config {
 		},
 		Log:     Log{Level: "info", Format: "auto"},
 		Domains: []string{"localhost"},
+
+		Inventory: DefaultInventory(),
 	}
 }
 

@@ -204,6 +204,7 @@ func (c *Config) Validate() error {
 			bad(f, "needs a subject or a body substring")
 		}
 	}
+	errs = append(errs, c.validateInventory()...)
 	return errors.Join(errs...)
 }
 
