@@ -137,6 +137,9 @@ log:
   level: info
   format: json
 domains: [in.example.test]
+# One webhook per mail keeps the counts below simple.
+inventory:
+  reserve_on: none
 webhook:
   url: %q
   secret: %q
