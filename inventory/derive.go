@@ -269,13 +269,16 @@ func (x *derivation) emit(id string, t event.Type, a *adjustment, data any) erro
 	se := store.Event{ID: id, Type: string(t), Tenant: x.ev.Tenant, SellerID: a.SellerID, PackNo: a.PackNo,
 		OrderNos: []string{a.OrderNo}, CreatedAt: x.ev.CreatedAt, Payload: payload}
 	for _, name := range x.endpoints(x.ev.Tenant, t) {
-		key := OrderKey(a.SellerID, a.SKU)
+		// One SKU's adjustments arrive in the order they were derived; at
+		// an endpoint that also takes the order event, each also follows
+		// its own order event (its cart's key).
+		nd := store.NewDelivery{Endpoint: name, OrderKey: OrderKey(a.SellerID, a.SKU)}
 		for _, d := range x.ev.Deliveries {
 			if d.Endpoint == name && d.OrderKey != "" {
-				key = d.OrderKey
+				nd = store.NewDelivery{Endpoint: name, OrderKey: d.OrderKey, SecondKey: nd.OrderKey}
 			}
 		}
-		se.Deliveries = append(se.Deliveries, store.NewDelivery{Endpoint: name, OrderKey: key})
+		se.Deliveries = append(se.Deliveries, nd)
 	}
 	x.out = append(x.out, se)
 	return nil

@@ -64,6 +64,20 @@ func scanDelivery(row scanner, extra ...any) (*Delivery, error) {
 	return &d, nil
 }
 
+// predecessorLookups finds, for delivery d, the first earlier pending
+// delivery at its endpoint sharing either of its order keys: four lookups
+// the partial indexes on pending deliveries answer, rather than one OR
+// that would scan every pending delivery.
+const predecessorLookups = `
+	SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id < d.id
+		AND d.order_key <> '' AND order_key = d.order_key) AS id
+	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id < d.id
+		AND d.order_key <> '' AND order_key2 <> '' AND order_key2 = d.order_key)
+	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id < d.id
+		AND d.order_key2 <> '' AND order_key = d.order_key2)
+	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id < d.id
+		AND d.order_key2 <> '' AND order_key2 <> '' AND order_key2 = d.order_key2)`
+
 // DeliveryForWork loads a delivery with its payload, for an attempt, and
 // tells whether an earlier delivery with the same endpoint and order key is
 // still pending, and when that one is next due: d must wait for it so that
@@ -72,9 +86,7 @@ func (s *Store) DeliveryForWork(ctx context.Context, id int64) (d *Delivery, pre
 	var payload []byte
 	var pred sql.NullInt64
 	d, err = scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, e.payload,
-		(SELECT COALESCE(p.next_attempt_at, 0) FROM delivery p
-		 WHERE d.order_key <> '' AND p.endpoint = d.endpoint AND p.order_key = d.order_key
-		   AND p.status = 'pending' AND p.id < d.id ORDER BY p.id LIMIT 1)
+(SELECT COALESCE(p.next_attempt_at, 0) FROM delivery p WHERE p.id = (SELECT min(m.id) FROM (`+predecessorLookups+`) m))
 		FROM delivery d JOIN event e ON e.id = d.event_id WHERE d.id = $1`, id), &payload, &pred)
 	if err != nil {
 		return nil, time.Time{}, false, fmt.Errorf("store: delivery %d: %w", id, err)

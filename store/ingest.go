@@ -79,6 +79,9 @@ type NewDelivery struct {
 	// OrderKey groups deliveries that must reach the endpoint in the order
 	// their mails were received (one cart: seller_id + pack_no).
 	OrderKey string
+	// SecondKey, when set, is another such group the delivery belongs to: it
+	// waits for the earlier pending deliveries of either.
+	SecondKey string
 }
 
 // Ingest is what one mail adds to the store, in one transaction.
@@ -234,9 +237,9 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 	created := now()
 	for _, d := range ev.Deliveries {
 		var did int64
-		if err := b.scan(ctx, `INSERT INTO delivery (event_id, endpoint, order_key, status,
-			received_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`,
-			[]any{ev.ID, d.Endpoint, d.OrderKey, status, received.UnixMicro(), created}, &did); err != nil {
+		if err := b.scan(ctx, `INSERT INTO delivery (event_id, endpoint, order_key, order_key2, status,
+			received_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
+			[]any{ev.ID, d.Endpoint, d.OrderKey, d.SecondKey, status, received.UnixMicro(), created}, &did); err != nil {
 			return false, nil, fmt.Errorf("insert delivery: %w", err)
 		}
 		rc.Deliveries++
