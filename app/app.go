@@ -88,7 +88,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		SoftStopTimeout: cfg.Delivery.ShutdownTimeout.D(),
 		PollInterval:    cfg.Delivery.PollInterval.D(),
 		BatchMax:        cfg.Store.BatchMax, BatchWindow: cfg.Store.BatchWindow.D(), Backlog: cfg.Store.MaxBacklog,
-		Derive: deriver.Derive,
+		BacklogBytes: int64(cfg.Store.MaxBacklogBytes),
+		Derive:       deriver.Derive,
 	})
 	if err != nil {
 		return nil, err

@@ -64,6 +64,9 @@ type Store struct {
 	// MaxBacklog is how many mails may wait for a commit; past it SMTP
 	// clients get 451 4.3.2 and come back later.
 	MaxBacklog int `yaml:"max_backlog" env:"QOO10HOOK_STORE_MAX_BACKLOG"`
+	// MaxBacklogBytes bounds the bytes of those mails, so memory stays
+	// bounded when the disk is slower than the senders.
+	MaxBacklogBytes ByteSize `yaml:"max_backlog_bytes" env:"QOO10HOOK_STORE_MAX_BACKLOG_BYTES"`
 }
 
 // Delivery configures webhook delivery.
@@ -176,7 +179,7 @@ func Default() *Config {
 			DataTimeout:     Duration(10 * time.Minute),
 		},
 		HTTP:  HTTP{Addr: ":8080"},
-		Store: Store{URL: "sqlite:qoo10hook.db", BatchMax: 256, BatchWindow: Duration(2 * time.Millisecond), MaxBacklog: 2048},
+		Store: Store{URL: "sqlite:qoo10hook.db", BatchMax: 256, BatchWindow: Duration(2 * time.Millisecond), MaxBacklog: 2048, MaxBacklogBytes: 256 << 20},
 		Delivery: Delivery{
 			Timeout:         Duration(30 * time.Second),
 			RetrySchedule:   StandardRetrySchedule(),

@@ -65,6 +65,9 @@ func (c *Config) Validate() error {
 	if c.Store.BatchWindow < 0 || c.Store.BatchWindow.D() > time.Second {
 		bad("store.batch_window (QOO10HOOK_STORE_BATCH_WINDOW)", "%s must be between 0s and 1s (default 2ms)", c.Store.BatchWindow.D())
 	}
+	if c.Store.MaxBacklogBytes < c.SMTP.MaxMessageBytes {
+		bad("store.max_backlog_bytes (QOO10HOOK_STORE_MAX_BACKLOG_BYTES)", "must hold at least one message of smtp.max_message_bytes (default 256MiB)")
+	}
 	if c.Store.MaxBacklog < 1 {
 		bad("store.max_backlog (QOO10HOOK_STORE_MAX_BACKLOG)", "must be at least 1 (default 2048)")
 	}

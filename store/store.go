@@ -45,6 +45,8 @@ type Options struct {
 	BatchMax    int
 	BatchWindow time.Duration
 	Backlog     int
+	// BacklogBytes bounds the bytes of the mails waiting (default 256 MiB).
+	BacklogBytes int64
 	// PollInterval is how often queues look for due jobs (default 100ms).
 	PollInterval time.Duration
 	// InstanceID names this process in River's tables and in logs.
@@ -127,7 +129,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s.river = rc
 	s.working = o.Workers != nil && len(o.Queues) > 0
-	s.commit = newCommitter(s, o.BatchMax, o.BatchWindow, o.Backlog)
+	s.commit = newCommitter(s, o.BatchMax, o.BatchWindow, o.Backlog, o.BacklogBytes)
 	return s, nil
 }
 
