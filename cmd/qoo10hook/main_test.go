@@ -105,6 +105,19 @@ func (s *sink) missing(accepted []string) []string {
 	return out
 }
 
+// waitAll waits until every accepted order is delivered and returns those
+// still missing when it gives up.
+func (s *sink) waitAll(accepted []string, within time.Duration) []string {
+	deadline := time.Now().Add(within)
+	for {
+		missing := s.missing(accepted)
+		if len(missing) == 0 || time.Now().After(deadline) {
+			return missing
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // instance is one running qoo10hook process.
 type instance struct {
 	t          *testing.T
@@ -307,15 +320,7 @@ func TestCrashLosesNoAcceptedMail(t *testing.T) {
 			wg.Wait()
 			t.Logf("%d mails accepted before the kill, %d in all", atKill, snd.count())
 
-			deadline := time.Now().Add(90 * time.Second)
-			var missing []string
-			for time.Now().Before(deadline) {
-				if missing = hook.missing(snd.accepted); len(missing) == 0 {
-					break
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-			if len(missing) > 0 {
+			if missing := hook.waitAll(snd.accepted, 90*time.Second); len(missing) > 0 {
 				t.Fatalf("%d accepted mails never delivered, e.g. %v; log: %s", len(missing), missing[:min(5, len(missing))], tail(srv.log.Name()))
 			}
 			hook.mu.Lock()
@@ -376,15 +381,7 @@ func TestTwoInstancesOneKilled(t *testing.T) {
 	}
 	a.kill()
 	wg.Wait()
-	deadline := time.Now().Add(90 * time.Second)
-	var missing []string
-	for time.Now().Before(deadline) {
-		if missing = hook.missing(snd.accepted); len(missing) == 0 {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if len(missing) > 0 {
+	if missing := hook.waitAll(snd.accepted, 90*time.Second); len(missing) > 0 {
 		t.Fatalf("%d accepted mails never delivered, e.g. %v; survivor log: %s", len(missing), missing[:min(5, len(missing))], tail(b.log.Name()))
 	}
 	t.Logf("%d mails accepted by two instances, all delivered", snd.count())
