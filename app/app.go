@@ -14,10 +14,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"riverqueue.com/riverui"
 
+	"github.com/qoo10hook/qoo10hook/admin"
 	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/ingest"
+	"github.com/qoo10hook/qoo10hook/inventory"
 	"github.com/qoo10hook/qoo10hook/parse"
 	"github.com/qoo10hook/qoo10hook/route"
 	"github.com/qoo10hook/qoo10hook/smtpd"
@@ -39,6 +42,9 @@ type Service struct {
 	endpoints map[string]*webhook.Endpoint
 	pipeline  *ingest.Pipeline
 	opts      options
+	admin     *admin.Handler
+	riverUI   *riverui.Handler
+	inventory *inventory.Service
 
 	smtpUp    atomic.Bool
 	workersUp atomic.Bool
@@ -79,16 +85,29 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 			" (set QOO10HOOK_WEBHOOK_URL and QOO10HOOK_WEBHOOK_SECRET, or endpoints in the config file)")
 	}
 
+	deriver, err := newDeriver(cfg, log, reg, endpointSet(s.endpoints))
+	if err != nil {
+		return nil, err
+	}
 	su, _ := config.ParseStoreURL(cfg.Store.URL)
 	st, err := store.Open(ctx, store.Options{
 		URL: su, Logger: log, Registerer: reg, Workers: workers, Queues: queues,
-		JobTimeout: cfg.Delivery.Timeout.D() + 30*time.Second, RescueAfter: cfg.Delivery.RescueAfter.D(),
+		JobTimeout: cfg.Delivery.Timeout.D() + config.JobTimeoutMargin, RescueAfter: cfg.Delivery.RescueAfter.D(),
 		SoftStopTimeout: cfg.Delivery.ShutdownTimeout.D(),
+		PollInterval:    cfg.Delivery.PollInterval.D(),
+		BatchMax:        cfg.Store.BatchMax, BatchWindow: cfg.Store.BatchWindow.D(), Backlog: cfg.Store.MaxBacklog,
+		BacklogBytes: int64(cfg.Store.MaxBacklogBytes),
+		Derive:       deriver.Derive,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
+	s.registerOperatorMetrics()
+	if s.inventory, err = inventory.NewService(st, inventorySettings(cfg)); err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	var schedule []time.Duration
 	for _, d := range cfg.Delivery.RetrySchedule {
@@ -96,7 +115,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 	}
 	s.worker = webhook.NewWorker(st, eps, webhook.Policy{
 		Schedule: schedule, Jitter: cfg.Delivery.Jitter, MaxRetryAfter: cfg.Delivery.MaxRetryAfter.D(),
-		Timeout: cfg.Delivery.Timeout.D(),
+		Timeout:         cfg.Delivery.Timeout.D(),
+		BreakerFailures: cfg.Delivery.BreakerFailures, BreakerCooldown: cfg.Delivery.BreakerCooldown.D(),
 	}, webhook.NewMetrics(reg), log.With("component", "webhook"), "qoo10hook/"+Version())
 	if len(eps) > 0 {
 		river.AddWorker(workers, s.worker)
@@ -107,6 +127,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		Store: st, Log: log, Metrics: ingest.NewMetrics(reg)}
 	s.smtp = smtpd.New(smtpCfg, sink{s.pipeline}, recipients{routes}, smtpd.NewMetrics(reg), log.With("component", "smtp"))
 
+	handler, err := s.routes()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	if err := s.smtp.Listen(); err != nil {
 		st.Close()
 		return nil, err
@@ -117,7 +142,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
 	s.httpLn = ln
-	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
@@ -134,6 +159,9 @@ func (s *Service) Store() *store.Store { return s.store }
 // SMTP transactions in progress, let running deliveries finish within the
 // shutdown timeout, then cancel them and close the store.
 func (s *Service) Run(ctx context.Context) error {
+	if err := s.startOperators(ctx); err != nil {
+		return err
+	}
 	if err := s.store.Start(ctx); err != nil {
 		return err
 	}

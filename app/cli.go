@@ -38,6 +38,12 @@ Usage:
   qoo10hook deliveries show ID
   qoo10hook deliveries retry ID...
   qoo10hook deliveries retry-all-failed [--endpoint E]
+  qoo10hook catalog import --seller ID FILE.csv...
+                                           import QSM's GoodsList.csv / InventoryManagement_gridInventory.csv
+  qoo10hook catalog stock [--seller ID] [--below N] [--json]
+                                           print the running stock per SKU
+  qoo10hook catalog export [--seller ID] [--kind goods|options] [--out FILE]
+                                           write the imported CSV back with the current stock
   qoo10hook healthcheck [--config FILE]    exit 0 when the running service is ready
   qoo10hook address [--config FILE] [--domain D] SELLER...
                                            print a seller's vendor-mode address (J·QSM 送信先)
@@ -64,6 +70,8 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		err = c.checkConfig(args[1:])
 	case "deliveries":
 		err = c.deliveries(ctx, args[1:])
+	case "catalog":
+		err = c.catalog(ctx, args[1:])
 	case "healthcheck":
 		err = c.healthcheck(ctx, args[1:])
 	case "secret":

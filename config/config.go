@@ -23,6 +23,7 @@ type Config struct {
 	Endpoints []Endpoint `yaml:"endpoints"`
 	Routes    []Route    `yaml:"routes"`
 	Parse     Parse      `yaml:"parse"`
+	Inventory Inventory  `yaml:"inventory"`
 
 	// Sender, Forwarders and Vendor configure the front door: see smtp.go.
 	Sender     Sender      `yaml:"sender"`
@@ -62,12 +63,26 @@ type SMTP struct {
 // HTTP configures the operators' listener: health, metrics, admin API.
 type HTTP struct {
 	Addr string `yaml:"addr" env:"QOO10HOOK_HTTP_ADDR"`
+	// AdminToken turns on the admin API (/api/v1/) and console (/admin/):
+	// clients send it as a bearer token, browsers log in with it. Empty
+	// (the default) leaves both off.
+	AdminToken Secret `yaml:"admin_token" env:"QOO10HOOK_ADMIN_TOKEN"`
 }
 
 // Store configures where mail, events and the delivery queue live.
 type Store struct {
 	// URL is "sqlite:PATH" (the embedded default) or a postgres:// URL.
 	URL string `yaml:"url" env:"QOO10HOOK_STORE"`
+	// BatchMax and BatchWindow bound group commit: at most this many mails
+	// per transaction, gathered for at most this long.
+	BatchMax    int      `yaml:"batch_max" env:"QOO10HOOK_STORE_BATCH_MAX"`
+	BatchWindow Duration `yaml:"batch_window" env:"QOO10HOOK_STORE_BATCH_WINDOW"`
+	// MaxBacklog is how many mails may wait for a commit; past it SMTP
+	// clients get 451 4.3.2 and come back later.
+	MaxBacklog int `yaml:"max_backlog" env:"QOO10HOOK_STORE_MAX_BACKLOG"`
+	// MaxBacklogBytes bounds the bytes of those mails, so memory stays
+	// bounded when the disk is slower than the senders.
+	MaxBacklogBytes ByteSize `yaml:"max_backlog_bytes" env:"QOO10HOOK_STORE_MAX_BACKLOG_BYTES"`
 }
 
 // Delivery configures webhook delivery.
@@ -88,6 +103,14 @@ type Delivery struct {
 	// RescueAfter is when a delivery left running by a crashed instance is
 	// picked up again.
 	RescueAfter Duration `yaml:"rescue_after" env:"QOO10HOOK_DELIVERY_RESCUE_AFTER"`
+	// BreakerFailures consecutive failed attempts pause an endpoint for
+	// BreakerCooldown (circuit breaker); then one attempt tells whether it
+	// is back.
+	BreakerFailures int      `yaml:"breaker_failures" env:"QOO10HOOK_DELIVERY_BREAKER_FAILURES"`
+	BreakerCooldown Duration `yaml:"breaker_cooldown" env:"QOO10HOOK_DELIVERY_BREAKER_COOLDOWN"`
+	// PollInterval is how often each endpoint's queue looks for due
+	// deliveries; it bounds the time from 250 to the first attempt.
+	PollInterval Duration `yaml:"poll_interval" env:"QOO10HOOK_DELIVERY_POLL_INTERVAL"`
 }
 
 // Log configures the structured log.
@@ -101,6 +124,10 @@ type Webhook struct {
 	URL    string `yaml:"url" env:"QOO10HOOK_WEBHOOK_URL"`
 	Secret Secret `yaml:"secret" env:"QOO10HOOK_WEBHOOK_SECRET"`
 }
+
+// JobTimeoutMargin is how long a delivery job may outlive its HTTP attempt
+// (delivery.timeout) to record the outcome before it counts as stuck.
+const JobTimeoutMargin = 5 * time.Second
 
 // DefaultEndpoint is the name of the endpoint the webhook section defines.
 const DefaultEndpoint = "default"
@@ -127,6 +154,9 @@ type Route struct {
 	Endpoints  []string `yaml:"endpoints"`
 	// SenderPolicy overrides sender.policy for this route's recipients.
 	SenderPolicy string `yaml:"sender_policy"`
+	// Inventory overrides, for this route's events, which order event
+	// types reserve and release stock.
+	Inventory *RouteInventory `yaml:"inventory,omitempty"`
 }
 
 // Parse extends the built-in mail parser.
@@ -177,7 +207,7 @@ func Default() *Config {
 		Sender: DefaultSender(),
 		Vendor: Vendor{TokenLength: DefaultTokenLength},
 		HTTP:   HTTP{Addr: ":8080"},
-		Store:  Store{URL: "sqlite:qoo10hook.db"},
+		Store:  Store{URL: "sqlite:qoo10hook.db", BatchMax: 256, BatchWindow: Duration(2 * time.Millisecond), MaxBacklog: 2048, MaxBacklogBytes: 256 << 20},
 		Delivery: Delivery{
 			Timeout:         Duration(30 * time.Second),
 			RetrySchedule:   StandardRetrySchedule(),
@@ -186,9 +216,14 @@ func Default() *Config {
 			Concurrency:     4,
 			ShutdownTimeout: Duration(10 * time.Second),
 			RescueAfter:     Duration(2 * time.Minute),
+			BreakerFailures: 10,
+			BreakerCooldown: Duration(time.Minute),
+			PollInterval:    Duration(100 * time.Millisecond),
 		},
 		Log:     Log{Level: "info", Format: "auto"},
 		Domains: []string{"localhost"},
+
+		Inventory: DefaultInventory(),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/qoo10hook/qoo10hook/event"
 )
@@ -17,6 +18,10 @@ import (
 var nameRE = regexp.MustCompile(`^[a-z0-9]+([_-][a-z0-9]+)*$`)
 
 var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// MinAdminToken is the shortest admin token accepted: the token guards
+// buyer data and replays, so it must not be guessable.
+const MinAdminToken = 24
 
 // Validate checks every field and returns all problems at once, each naming
 // the field (and its environment twin where it has one) and the fix.
@@ -33,6 +38,10 @@ func (c *Config) Validate() error {
 	}
 	checkAddr("smtp.addr (QOO10HOOK_SMTP_ADDR)", c.SMTP.Addr)
 	checkAddr("http.addr (QOO10HOOK_HTTP_ADDR)", c.HTTP.Addr)
+	if tok := c.HTTP.AdminToken.Reveal(); tok != "" && (len(tok) < MinAdminToken || strings.TrimSpace(tok) != tok) {
+		bad("http.admin_token (QOO10HOOK_ADMIN_TOKEN)", "must be at least %d characters without surrounding spaces"+
+			" (make one with: qoo10hook secret), or empty to turn the admin API and console off", MinAdminToken)
+	}
 	if c.SMTP.MaxMessageBytes < 1024 {
 		bad("smtp.max_message_bytes", "%d is too small (at least 1KiB; default 10MiB)", c.SMTP.MaxMessageBytes)
 	}
@@ -48,6 +57,19 @@ func (c *Config) Validate() error {
 
 	if _, err := ParseStoreURL(c.Store.URL); err != nil {
 		bad("store.url (QOO10HOOK_STORE)", "%v", err)
+	}
+
+	if c.Store.BatchMax < 1 || c.Store.BatchMax > 10000 {
+		bad("store.batch_max (QOO10HOOK_STORE_BATCH_MAX)", "%d must be between 1 and 10000 (default 256)", c.Store.BatchMax)
+	}
+	if c.Store.BatchWindow < 0 || c.Store.BatchWindow.D() > time.Second {
+		bad("store.batch_window (QOO10HOOK_STORE_BATCH_WINDOW)", "%s must be between 0s and 1s (default 2ms)", c.Store.BatchWindow.D())
+	}
+	if c.Store.MaxBacklogBytes < c.SMTP.MaxMessageBytes {
+		bad("store.max_backlog_bytes (QOO10HOOK_STORE_MAX_BACKLOG_BYTES)", "must hold at least one message of smtp.max_message_bytes (default 256MiB)")
+	}
+	if c.Store.MaxBacklog < 1 {
+		bad("store.max_backlog (QOO10HOOK_STORE_MAX_BACKLOG)", "must be at least 1 (default 2048)")
 	}
 
 	d := c.Delivery
@@ -68,8 +90,20 @@ func (c *Config) Validate() error {
 	if d.Concurrency < 1 || d.Concurrency > 1000 {
 		bad("delivery.concurrency", "%d must be between 1 and 1000", d.Concurrency)
 	}
-	if d.RescueAfter.D() <= d.Timeout.D() {
-		bad("delivery.rescue_after", "must be longer than delivery.timeout (%s), or running attempts would be rescued twice", d.Timeout.D())
+	if d.RescueAfter.D() < d.Timeout.D()+JobTimeoutMargin {
+		bad("delivery.rescue_after (QOO10HOOK_DELIVERY_RESCUE_AFTER)", "must be at least delivery.timeout + %s (%s), or running attempts would be rescued while still running",
+			JobTimeoutMargin, d.Timeout.D()+JobTimeoutMargin)
+	}
+
+	if d.BreakerFailures < 1 {
+		bad("delivery.breaker_failures (QOO10HOOK_DELIVERY_BREAKER_FAILURES)", "must be at least 1 (default 10)")
+	}
+	if d.BreakerCooldown.D() <= 0 {
+		bad("delivery.breaker_cooldown (QOO10HOOK_DELIVERY_BREAKER_COOLDOWN)", "must be a positive duration like 1m")
+	}
+
+	if d.PollInterval.D() < 10*time.Millisecond || d.PollInterval.D() > time.Minute {
+		bad("delivery.poll_interval (QOO10HOOK_DELIVERY_POLL_INTERVAL)", "%s must be between 10ms and 1m (default 100ms)", d.PollInterval.D())
 	}
 
 	switch c.Log.Level {
@@ -175,6 +209,7 @@ func (c *Config) Validate() error {
 			bad(f, "needs a subject or a body substring")
 		}
 	}
+	errs = append(errs, c.validateInventory()...)
 	return errors.Join(errs...)
 }
 

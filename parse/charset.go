@@ -85,6 +85,9 @@ func decodeCharset(label string, b []byte) (s string, problem string) {
 		return toValidUTF8(b), ""
 	}
 	if label == charsetUndeclared {
+		if isISO2022JP(b) {
+			return decodeWith(japanese.ISO2022JP, b), ""
+		}
 		if utf8.Valid(b) {
 			return string(b), ""
 		}
@@ -115,6 +118,11 @@ func decodeWith(enc encoding.Encoding, b []byte) string {
 	if enc == nil {
 		return toValidUTF8(b)
 	}
+	if enc == japanese.ISO2022JP {
+		if s, ok := decodeISO2022JP(b); ok {
+			return s
+		}
+	}
 	out, err := enc.NewDecoder().Bytes(b)
 	if err != nil {
 		// The x/text decoders replace bad bytes instead of failing; an
@@ -137,13 +145,19 @@ func toValidUTF8(b []byte) string {
 // Shift_JIS (far more common in mail from Windows systems). Being cheap, it
 // replaces enmime's statistical detection, which costs most of a parse.
 func detectJapanese(b []byte) encoding.Encoding {
-	if bytes.Contains(b, []byte("\x1b$B")) || bytes.Contains(b, []byte("\x1b$@")) {
+	if isISO2022JP(b) {
 		return japanese.ISO2022JP
 	}
 	if sjisErrors(b) <= eucErrors(b) {
 		return japanese.ShiftJIS
 	}
 	return japanese.EUCJP
+}
+
+// isISO2022JP reports whether b switches to JIS X 0208 with an escape
+// sequence; such text is 7-bit and so also valid UTF-8.
+func isISO2022JP(b []byte) bool {
+	return bytes.Contains(b, []byte("\x1b$B")) || bytes.Contains(b, []byte("\x1b$@"))
 }
 
 func sjisErrors(b []byte) int {

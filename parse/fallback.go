@@ -54,6 +54,12 @@ var builtinLabels = map[string]string{
 	"JANコード": "fields", "規格番号": "fields", "プレゼント贈り主": "fields", "外部広告": "fields", "素材": "fields", "ギフト注文": "fields",
 }
 
+// CROSS MALL mails call the cart 注文番号 and number its lines 注文明細番号.
+var (
+	cartNoKey = labelKey("注文番号")
+	lineNoKey = labelKey("注文明細番号")
+)
+
 // labelKey is the form labels are looked up in.
 func labelKey(label string) string {
 	return strings.TrimRight(foldString(label), ":")
@@ -93,7 +99,15 @@ type labelReader struct {
 	// which number their lines 注文明細番号.
 	cartNo bool
 	open   *event.Field // a value that continues on the following lines
+	more   []string     // the following lines of open
 	path   string       // of open
+	// at holds, per field appended, the non-blank line it was read from.
+	at     []int
+	k      int // the line being read
+	openAt int
+	// sectionAt, when set, gives the section of a line from elsewhere: a
+	// template took the headings.
+	sectionAt func(k int) string
 }
 
 func newLabelReader(labels map[string]string, b *builder, fields *[]event.Field) *labelReader {
@@ -104,7 +118,7 @@ func newLabelReader(labels map[string]string, b *builder, fields *[]event.Field)
 // lines between them.
 func (r *labelReader) read(ml *mailLines, ks []int) {
 	for _, k := range ks {
-		if labelKey(splitLabelOnly(ml.line(k))) == labelKey("注文明細番号") {
+		if labelKey(splitLabelOnly(ml.line(k))) == lineNoKey {
 			r.cartNo = true
 		}
 	}
@@ -114,6 +128,10 @@ func (r *labelReader) read(ml *mailLines, ks []int) {
 			r.close()
 		}
 		prev = k
+		r.k = k
+		if r.sectionAt != nil {
+			r.setSection(r.sectionAt(k))
+		}
 		r.line(ml.line(k))
 	}
 	r.close()
@@ -130,14 +148,25 @@ func (r *labelReader) line(line string) {
 		return
 	}
 	label, value, ok := splitLabel(t)
-	if !ok {
-		if r.open != nil {
-			r.open.Value += "\n" + line
+	var path string
+	var known bool
+	if ok {
+		key := labelKey(label)
+		path, known = r.labels[key]
+		if r.cartNo && key == cartNoKey && r.item < 0 {
+			path = "pack_no"
 		}
+	}
+	// A value over several lines (a memo, an address) runs on through
+	// lines that merely contain a colon, such as "のし：御歳暮".
+	if !known && r.open != nil {
+		r.more = append(r.more, line)
+		return
+	}
+	if !ok {
 		return
 	}
 	r.close()
-	path, known := r.labels[labelKey(label)]
 	if value == "" && known && strings.HasPrefix(t, "[") {
 		r.start(label, "", path) // "[備考]" followed by the value
 		return
@@ -147,29 +176,39 @@ func (r *labelReader) line(line string) {
 		return
 	}
 	if !known {
-		*r.fields = append(*r.fields, event.Field{Section: r.section, Label: label, Value: value})
+		r.addField(event.Field{Section: r.section, Label: label, Value: value}, r.k)
 		return
 	}
 	if kind := fieldKinds[r.resolve(path)]; kind == kindMemo {
 		r.start(label, value, path)
 		return
 	}
-	*r.fields = append(*r.fields, event.Field{Section: r.section, Label: label, Value: value})
+	r.addField(event.Field{Section: r.section, Label: label, Value: value}, r.k)
 	r.set(path, value)
+}
+
+func (r *labelReader) addField(f event.Field, at int) {
+	*r.fields = append(*r.fields, f)
+	r.at = append(r.at, at)
 }
 
 func (r *labelReader) start(label, value, path string) {
 	r.open = &event.Field{Section: r.section, Label: label, Value: value}
+	r.more = r.more[:0]
 	r.path = path
+	r.openAt = r.k
 }
 
 func (r *labelReader) close() {
 	if r.open == nil {
 		return
 	}
+	if len(r.more) > 0 {
+		r.open.Value += "\n" + strings.Join(r.more, "\n")
+	}
 	r.open.Value = trimBlankLines(r.open.Value)
 	if r.open.Value != "" {
-		*r.fields = append(*r.fields, *r.open)
+		r.addField(*r.open, r.openAt)
 		r.set(r.path, r.open.Value)
 	}
 	r.open = nil
@@ -201,9 +240,6 @@ func containsAny(s string, subs ...string) bool {
 func (r *labelReader) resolve(path string) string {
 	name, ok := strings.CutPrefix(path, "person.")
 	if !ok {
-		if path == "items.order_no" && r.cartNo && r.item < 0 {
-			return "pack_no"
-		}
 		return path
 	}
 	role := r.role

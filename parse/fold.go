@@ -58,7 +58,37 @@ func isSpace(r rune) bool {
 
 // trimSpace trims white space as isSpace defines it.
 func trimSpace(s string) string {
-	return strings.TrimFunc(s, isSpace)
+	for len(s) > 0 {
+		c := s[0]
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+			s = s[1:]
+			continue
+		}
+		if c < utf8.RuneSelf {
+			break
+		}
+		r, n := utf8.DecodeRuneInString(s)
+		if !isSpace(r) {
+			break
+		}
+		s = s[n:]
+	}
+	for len(s) > 0 {
+		c := s[len(s)-1]
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+			s = s[:len(s)-1]
+			continue
+		}
+		if c < utf8.RuneSelf {
+			break
+		}
+		r, n := utf8.DecodeLastRuneInString(s)
+		if !isSpace(r) {
+			break
+		}
+		s = s[:len(s)-n]
+	}
+	return s
 }
 
 // foldString folds s and drops its white space, for substring tests.

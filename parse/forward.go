@@ -47,6 +47,9 @@ func unwrapOnce(m *mailText) *mailText {
 		}
 		return &inner
 	}
+	if !prefixed && !mayHaveMarker(m.body) {
+		return nil
+	}
 	lines := strings.Split(m.body, "\n")
 	marker := -1
 	for i, l := range lines {
@@ -109,7 +112,20 @@ func unwrapOnce(m *mailText) *mailText {
 	return inner
 }
 
+// mayHaveMarker is a cheap test that body may hold a forward marker line.
+func mayHaveMarker(body string) bool {
+	for _, w := range []string{"orward", "riginal", "転送", "元のメッセージ", "ORWARD", "RIGINAL"} {
+		if strings.Contains(body, w) {
+			return true
+		}
+	}
+	return false
+}
+
 func isForwardMarker(l string) bool {
+	if !strings.Contains(l, "--") && !strings.Contains(l, "orward") && !strings.Contains(l, "－") && !strings.Contains(l, "―") {
+		return false
+	}
 	f := foldString(l)
 	if !strings.Contains(f, "--") && !strings.HasPrefix(f, "beginforwarded") {
 		return false

@@ -5,7 +5,7 @@ import (
 	"html"
 	"strings"
 
-	"github.com/qoo10hook/qoo10hook/parse/internal/mailgen"
+	"github.com/qoo10hook/qoo10hook/internal/mailgen"
 )
 
 // cmGroup are CROSS MALL group values with n order lines.

@@ -1,9 +1,10 @@
 package parse
 
 import (
+	"encoding/base64"
 	"strings"
 
-	"github.com/qoo10hook/qoo10hook/parse/internal/mailgen"
+	"github.com/qoo10hook/qoo10hook/internal/mailgen"
 )
 
 func plainMail(id, subject, body string) mailgen.Mail {
@@ -126,6 +127,13 @@ Eメールアドレス: hanako@example.jp
 		"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n" +
 		mustBase64("販売者ID: shop_alpha\nカート番号: 612345678\n注文番号: 987654321\n数量: 1\n") + "\n!!!not base64***\n" +
 		"--b1\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAAA\n"})
+
+	// A Content-Type enmime rejects: the header is read and the body taken
+	// as the text it declares, after its transfer encoding.
+	jis, _ := mailgen.Encode("iso-2022-jp", "販売者ID: shop_alpha\nカート番号: 612345678\n注文番号: 987654321\n商品名: ボトル(BTL-001)\n数量: 1\n")
+	out = append(out, genMail{name: "broken-content-type", raw: "From: Qoo10 <qoo10info@qoo10.jp>\nTo: orders@in.example.test\n" +
+		"Subject: =?ISO-2022-JP?B?UW9vMTAbJEIkTkNtSjgkTiQqQ04kaSQ7JEckOSEjGyhC?=\nMessage-ID: <broken-ct@qoo10.jp>\n" +
+		"Content-Type: te xt/plain; charset=\"ISO-2022-JP\"\nContent-Transfer-Encoding: base64\n\n" + base64.StdEncoding.EncodeToString(jis) + "\n"})
 
 	out = append(out, genMail{name: "not-a-message", raw: "ご注文ありがとうございます\nthis has no header\n"})
 

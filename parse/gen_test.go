@@ -2,14 +2,13 @@ package parse
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/qoo10hook/qoo10hook/parse/internal/mailgen"
+	"github.com/qoo10hook/qoo10hook/internal/mailgen"
 )
 
 var generate = flag.Bool("generate", false, "re-render the generated mails in testdata")
@@ -160,6 +159,17 @@ func stockgearMails() []genMail {
 	m.Charset, m.Encoding = "utf-8", "quoted-printable"
 	out = append(out, genMail{name: "stockgear-order-fullwidth", mail: m})
 
+	// Lines the template does not have, a greeting line missing, more
+	// blank lines: still read by the template; the extra lines land in
+	// fields, and fill the fields the template left empty.
+	m = render("stockgear-order-unit", sgOrder(), "sg-extra")
+	m.Body = strings.NewReplacer(
+		"いつもQoo10をご利用いただきまして誠にありがとうございます。\n", "",
+		"送料: ¥ 800\n", "送料: ¥ 800\nポイント利用: 120\n入金日時: 2026/11/20 21:10:00\n\n",
+		"販売価格: ¥ 1,980\n", "販売価格: ¥ 1,980\nクーポン割引: ¥ 100\n",
+		"配送方法: 宅配便\n", "配送方法: 宅配便\n配送会社: ヤマト運輸\n\n\n").Replace(m.Body)
+	out = append(out, genMail{name: "stockgear-order-extra-lines", mail: m})
+
 	// The transport (配送要請) template: receiver, zip with 〒, mobile.
 	tv := sgOrder()
 	for k, x := range fields("PAYMENT_TIME", "2026-11-21 09:15", "RECEIVER_NM", "髙橋 一郎",
@@ -174,8 +184,4 @@ func stockgearMails() []genMail {
 	m.Charset, m.Encoding = "shift_jis", "base64"
 	out = append(out, genMail{name: "stockgear-transport-sjis-base64", mail: m})
 	return out
-}
-
-func (g genMail) String() string {
-	return fmt.Sprintf("%s (%s/%s)", g.name, g.mail.Charset, g.mail.Encoding)
 }

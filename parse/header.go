@@ -142,6 +142,19 @@ func formatAddress(v string) string {
 	if v == "" {
 		return ""
 	}
+	if !strings.ContainsAny(v, "\"(),;\\") {
+		// No quoting or comments: "Name <addr>" or addr as it stands.
+		if lt := strings.IndexByte(v, '<'); lt >= 0 && strings.HasSuffix(v, ">") && strings.Count(v, "<") == 1 {
+			name, addr := strings.TrimSpace(v[:lt]), strings.TrimSpace(v[lt+1:len(v)-1])
+			if name == "" {
+				return addr
+			}
+			return name + " <" + addr + ">"
+		}
+		if !strings.ContainsAny(v, "<> \t") {
+			return v
+		}
+	}
 	if a, err := mail.ParseAddress(v); err == nil {
 		if a.Name == "" {
 			return a.Address
@@ -192,7 +205,7 @@ func splitAddressList(v string) []string {
 
 // messageID strips the angle brackets and anything after the first id.
 func messageID(v string) string {
-	v = strings.TrimSpace(v)
+	v = strings.ToValidUTF8(strings.TrimSpace(v), "\uFFFD")
 	if i := strings.IndexByte(v, '>'); i >= 0 && strings.HasPrefix(v, "<") {
 		return v[1:i]
 	}
@@ -227,6 +240,16 @@ func parseMailDate(v string) time.Time {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return time.Time{}
+	}
+	// The usual RFC 5322 form first, without the errors net/mail makes
+	// while trying its layouts one by one.
+	if i := strings.LastIndexByte(v, '('); i > 0 && strings.HasSuffix(v, ")") {
+		v = strings.TrimSpace(v[:i]) // a trailing "(JST)" comment
+	}
+	if len(v) > 5 && v[3] == ',' {
+		if t, err := time.Parse("Mon, 2 Jan 2006 15:04:05 -0700", v); err == nil {
+			return t
+		}
 	}
 	if t, err := mail.ParseDate(v); err == nil {
 		return t

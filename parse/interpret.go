@@ -37,17 +37,27 @@ func (p *Parser) interpret(m *mailText, res *Result) {
 	if t != nil {
 		res.Template, res.Parser = t.name, parserTemplate
 		for _, v := range st.vals {
-			res.Order.Fields = append(res.Order.Fields, event.Field{Section: v.section, Label: v.label, Value: v.value})
 			b.set(v.path, v.value, v.item)
 		}
 		for i, h := range t.subject.holesOrNil() {
 			b.set(h.path, subjectVals[i], 0)
 		}
-		if len(st.extras) > 0 {
-			r := newLabelReader(p.labels, b, &res.Order.Fields)
-			r.fillOnly = true
-			r.read(ml, st.extras)
+		// Lines the template did not expect still fill what it left empty,
+		// and their fields take their place in mail order.
+		var extra []event.Field
+		r := newLabelReader(p.labels, b, &extra)
+		r.fillOnly = true
+		r.sectionAt = st.sectionAt
+		r.read(ml, st.extras)
+		res.Order.Fields = make([]event.Field, 0, len(st.vals)+len(extra))
+		j := 0
+		for _, v := range st.vals {
+			for ; j < len(extra) && r.at[j] < v.at; j++ {
+				res.Order.Fields = append(res.Order.Fields, extra[j])
+			}
+			res.Order.Fields = append(res.Order.Fields, event.Field{Section: v.section, Label: v.label, Value: v.value})
 		}
+		res.Order.Fields = append(res.Order.Fields, extra[j:]...)
 	} else {
 		r := newLabelReader(p.labels, b, &res.Order.Fields)
 		all := make([]int, len(ml.nb))
@@ -61,6 +71,12 @@ func (p *Parser) interpret(m *mailText, res *Result) {
 		}
 	}
 	res.Type = p.classify(m.subject, m.from, m.body, t)
+	if res.Parser == parserNone && res.Type != event.MailUnrecognized {
+		// An order event without order data helps no one: report the mail
+		// as unrecognized, saying what it looked like.
+		res.Problems = append(res.Problems, "looks like "+string(res.Type)+" but no order data could be read")
+		res.Type = event.MailUnrecognized
+	}
 	if len(res.Order.Fields) > 0 || len(res.Order.Items) > 0 {
 		res.Order.Currency = "JPY"
 	}
@@ -73,21 +89,38 @@ func (p *Parser) bestTemplate(subject string, ml *mailLines) (*template, *matchS
 	var bestState *matchState
 	var bestSubject []string
 	bestScore := 0
-	for _, t := range p.templates {
-		st, ok := matchTemplate(t, ml)
-		if !ok {
-			continue
-		}
-		score := st.score()
-		var vals []string
-		if t.subject != nil {
-			if v, _, ok := extractLine(t.subject, subject); ok {
-				vals = v
+	// Templates whose subject line reads the subject go first; one of them
+	// that takes every line of the body cannot be beaten, so the others
+	// are not tried.
+	subjects := make([][]string, len(p.templates))
+	for pass := range 2 {
+		for i, t := range p.templates {
+			if pass == 0 {
+				if t.subject == nil {
+					continue
+				}
+				v, _, ok := extractLine(t.subject, subject)
+				if !ok {
+					continue
+				}
+				subjects[i] = v
+			} else if subjects[i] != nil {
+				continue
+			}
+			st, ok := matchTemplate(t, ml)
+			if !ok {
+				continue
+			}
+			score := st.score()
+			if subjects[i] != nil {
 				score += 8
 			}
-		}
-		if best == nil || score > bestScore {
-			best, bestState, bestSubject, bestScore = t, st, vals, score
+			if best == nil || score > bestScore {
+				best, bestState, bestSubject, bestScore = t, st, subjects[i], score
+			}
+			if subjects[i] != nil && len(st.extras) == 0 {
+				return best, bestState, bestSubject
+			}
 		}
 	}
 	if best != nil && bestSubject == nil && best.subject != nil {
@@ -125,7 +158,7 @@ func (p *Parser) orderNoFromSubject(subject string, b *builder) {
 		return
 	}
 	if b.order.PackNo != "" {
-		if v, _ := b.normalize("pack_no", kindCode, no); v == b.order.PackNo {
+		if v, _ := b.normalize(fieldPath("pack_no"), kindCode, no); v == b.order.PackNo {
 			return
 		}
 	}

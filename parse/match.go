@@ -35,6 +35,7 @@ type extracted struct {
 	section string
 	value   string // exact, trimmed
 	item    int
+	at      int // non-blank line number
 }
 
 // matchState is one attempt to read a mail with a template.
@@ -46,12 +47,33 @@ type matchState struct {
 	matched int   // lines with placeholders found
 	item    int
 	section string
-	heading string // the literal line just matched, labelling a value on the next line
+	heading int      // the literal line just matched, labelling a value on the next line; -1 for none
+	scratch []string // reused for the values of one line
+	// sections lists where each section heading matched, for the lines
+	// left over.
+	sections []sectionStart
+}
+
+type sectionStart struct {
+	at   int
+	name string
+}
+
+// sectionAt returns the section in effect at non-blank line k.
+func (s *matchState) sectionAt(k int) string {
+	name := ""
+	for _, st := range s.sections {
+		if st.at > k {
+			break
+		}
+		name = st.name
+	}
+	return name
 }
 
 // matchTemplate reads body with t; ok is false when t does not fit.
 func matchTemplate(t *template, ml *mailLines) (*matchState, bool) {
-	s := &matchState{ml: ml}
+	s := &matchState{ml: ml, vals: make([]extracted, 0, t.holes+4), heading: -1, scratch: make([]string, 0, 4)}
 	pos, ok := s.matchNodes(t.body, nil, 0, len(ml.nb))
 	if !ok || s.matched < min(2, t.holes) {
 		return nil, false
@@ -89,7 +111,7 @@ func (s *matchState) matchNodes(nodes, after []node, pos, limit int) (int, bool)
 		case len(l.holes) == 0:
 			found := -1
 			for k := pos; k < limit && k < pos+4; k++ {
-				if l.lits[0].matchesWhole(s.ml.line(k)) {
+				if l.matchesWhole(s.ml.line(k)) {
 					found = k
 					break
 				}
@@ -100,17 +122,17 @@ func (s *matchState) matchNodes(nodes, after []node, pos, limit int) (int, bool)
 			}
 			s.skip(pos, found)
 			pos = found + 1
-			s.heading = cleanLabel(s.ml.line(found))
+			s.heading = found
 			if l.section != "" {
 				s.section = sectionName(s.ml.line(found))
-				s.heading = s.section
+				s.sections = append(s.sections, sectionStart{found, s.section})
 			}
 		case l.anchored():
 			found := -1
 			var vals []string
 			var labelEnd int
 			for k := pos; k < limit; k++ {
-				if v, le, ok := extractLine(l, s.ml.line(k)); ok {
+				if v, le, ok := extractInto(l, s.ml.line(k), s.scratch); ok {
 					found, vals, labelEnd = k, v, le
 					break
 				}
@@ -127,7 +149,7 @@ func (s *matchState) matchNodes(nodes, after []node, pos, limit int) (int, bool)
 				end = s.continuation(next, after, end, limit)
 				vals[len(vals)-1] = s.joinLines(vals[len(vals)-1], found+1, end)
 			}
-			s.record(l, vals, s.ml.line(found)[:labelEnd])
+			s.record(l, vals, s.ml.line(found)[:labelEnd], found)
 			pos = end
 		default:
 			if pos >= limit || s.startsNext(next, after, pos) {
@@ -136,7 +158,7 @@ func (s *matchState) matchNodes(nodes, after []node, pos, limit int) (int, bool)
 				}
 				return pos, false
 			}
-			vals, labelEnd, ok := extractLine(l, s.ml.line(pos))
+			vals, labelEnd, ok := extractInto(l, s.ml.line(pos), s.scratch)
 			if !ok {
 				if l.optional {
 					continue
@@ -148,7 +170,7 @@ func (s *matchState) matchNodes(nodes, after []node, pos, limit int) (int, bool)
 				end = s.continuation(next, after, end, limit)
 				vals[len(vals)-1] = s.joinLines(vals[len(vals)-1], pos+1, end)
 			}
-			s.record(l, vals, s.ml.line(pos)[:labelEnd])
+			s.record(l, vals, s.ml.line(pos)[:labelEnd], pos)
 			pos = end
 		}
 	}
@@ -197,9 +219,17 @@ func (s *matchState) find(l *lineSpec, from, limit int) int {
 func (s *matchState) lineMatches(l *lineSpec, k int) bool {
 	line := s.ml.line(k)
 	if len(l.holes) == 0 {
-		return l.lits[0].matchesWhole(line)
+		return l.matchesWhole(line)
 	}
-	_, _, ok := extractLine(l, line)
+	i, ok := l.matchPrefix(line)
+	if !ok {
+		return false
+	}
+	if len(l.holes) == 1 {
+		_, ok = l.matchSuffix(line, i)
+		return ok
+	}
+	_, _, ok = extractLine(l, line)
 	return ok
 }
 
@@ -260,20 +290,25 @@ func (s *matchState) joinLines(first string, from, to int) string {
 	return trimBlankLines(first + "\n" + strings.Join(lines, "\n"))
 }
 
-func (s *matchState) record(l *lineSpec, vals []string, label string) {
+func (s *matchState) record(l *lineSpec, vals []string, label string, at int) {
 	s.matched++
-	label = cleanLabel(label)
-	if label == "" {
-		label = s.heading
+	if label != "" {
+		label = cleanLabel(label)
 	}
-	s.heading = ""
+	if label == "" && s.heading >= 0 {
+		label = sectionName(s.ml.line(s.heading))
+		if label == "" {
+			label = cleanLabel(s.ml.line(s.heading))
+		}
+	}
+	s.heading = -1
 	for i, h := range l.holes {
 		lab := label
 		if lab == "" {
 			lab = h.name
 		}
 		s.vals = append(s.vals, extracted{path: h.path, name: h.name, label: lab,
-			section: s.section, value: vals[i], item: s.item})
+			section: s.section, value: vals[i], item: s.item, at: at})
 	}
 }
 
@@ -289,12 +324,26 @@ func firstAnchored(nodes []node) *lineSpec {
 // extractLine reads the placeholder values of l from line; labelEnd is
 // where the first value starts.
 func extractLine(l *lineSpec, line string) (vals []string, labelEnd int, ok bool) {
-	i, ok := l.lits[0].matchPrefix(line, 0)
+	return extractInto(l, line, nil)
+}
+
+// extractInto is extractLine appending the values to dst[:0].
+func extractInto(l *lineSpec, line string, dst []string) (vals []string, labelEnd int, ok bool) {
+	i, ok := l.matchPrefix(line)
 	if !ok {
 		return nil, 0, false
 	}
 	labelEnd = i
-	vals = make([]string, len(l.holes))
+	if len(l.holes) == 1 {
+		// The common line: a label and one value; no search, no slice
+		// until it matched.
+		st, ok := l.matchSuffix(line, i)
+		if !ok {
+			return nil, 0, false
+		}
+		return append(dst[:0], trimSpace(line[i:st])), labelEnd, true
+	}
+	vals = append(dst[:0], make([]string, len(l.holes))...)
 	last := len(l.holes) - 1
 	for h := range l.holes {
 		next := l.lits[h+1]
@@ -331,18 +380,55 @@ func extractLine(l *lineSpec, line string) (vals []string, labelEnd int, ok bool
 	return vals, labelEnd, true
 }
 
+// matchPrefix matches the text before the first placeholder: exactly as
+// written first, which is how most mails have it, then folded.
+func (l *lineSpec) matchPrefix(line string) (int, bool) {
+	if strings.HasPrefix(line, l.raws[0]) {
+		return len(l.raws[0]), true
+	}
+	return l.lits[0].matchPrefix(line, 0)
+}
+
+// matchSuffix matches the text after the last placeholder at the end of
+// line[from:], returning where it starts.
+func (l *lineSpec) matchSuffix(line string, from int) (int, bool) {
+	last := len(l.lits) - 1
+	if len(l.lits[last]) == 0 {
+		return len(line), true
+	}
+	if raw := l.raws[last]; strings.HasSuffix(line[from:], raw) {
+		return len(line) - len(raw), true
+	}
+	return l.lits[last].matchSuffix(line, from)
+}
+
+// matchesWhole reports whether line is the literal line l.
+func (l *lineSpec) matchesWhole(line string) bool {
+	if trimSpace(line) == l.raws[0] {
+		return true
+	}
+	return l.lits[0].matchesWhole(line)
+}
+
 // matchesWhole reports whether line is exactly the literal l.
 func (l literal) matchesWhole(line string) bool {
 	e, ok := l.matchPrefix(line, 0)
 	return ok && trimSpace(line[e:]) == ""
 }
 
+// isLabelEnd reports whether r separates a label from its value.
+func isLabelEnd(r rune) bool {
+	switch r {
+	case ':', '：', '~', '〜', '～', '〒', '=', '＝', '¥', '￥', '\\':
+		return true
+	}
+	return isSpace(r)
+}
+
 // cleanLabel turns the text before a value into a label: "送料: ¥" ->
 // "送料", "[注文番号]" -> "注文番号".
 func cleanLabel(s string) string {
-	s = strings.TrimRightFunc(s, func(r rune) bool {
-		return isSpace(r) || strings.ContainsRune(":：~〜～〒=＝¥￥\\", r)
-	})
+	s = strings.TrimRightFunc(s, isLabelEnd)
 	s = trimSpace(s)
 	if (strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]")) ||
 		(strings.HasPrefix(s, "［") && strings.HasSuffix(s, "］")) ||

@@ -2,7 +2,10 @@ package parse
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
+	"io"
+	"mime/quotedprintable"
 	"net/textproto"
 	"strings"
 	"time"
@@ -180,8 +183,34 @@ func (p *Parser) readPlain(raw []byte, m *mailText) *mailText {
 		h[last] = append(h[last], strings.TrimSpace(v))
 	}
 	m.setHeader(h)
-	m.body, _ = decodeCharset(charsetUndeclared, []byte(body))
+	content := []byte(body)
+	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
+	case "base64":
+		if b, err := io.ReadAll(base64.NewDecoder(base64.StdEncoding, strings.NewReader(stripSpace(body)))); err == nil {
+			content = b
+		}
+	case "quoted-printable":
+		if b, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body))); err == nil {
+			content = b
+		}
+	}
+	label := charsetUndeclared
+	if _, v, ok := strings.Cut(strings.ToLower(h.Get("Content-Type")), "charset="); ok {
+		if f := strings.FieldsFunc(v, func(r rune) bool { return r == ';' || r == ' ' }); len(f) > 0 {
+			label = strings.Trim(f[0], `"'`)
+		}
+	}
+	m.body, _ = decodeCharset(label, content)
 	return m
+}
+
+func stripSpace(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // startsWithHeader reports whether raw begins with a header field line.

@@ -27,6 +27,15 @@ var (
 	ErrTooComplex = errors.New("mail structure too complex")
 )
 
+// InternalError reports a panic inside Parse, recovered: a bug to fix,
+// never the mail's fault. The stack is kept for the log, out of Error.
+type InternalError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *InternalError) Error() string { return fmt.Sprintf("parse: internal error: %v", e.Value) }
+
 // Options configure a Parser. The zero value gives the built-in behaviour.
 type Options struct {
 	// Templates are operator templates: added, or replacing a built-in of
@@ -83,19 +92,19 @@ type Result struct {
 	Forwarded bool
 
 	// Err is non-nil when raw cannot be read as a message at all; it wraps
-	// ErrNotMessage or ErrTooComplex.
+	// ErrNotMessage or ErrTooComplex, or is an *InternalError when Parse
+	// recovered from a panic.
 	Err error
 }
 
 // Parser reads mails. It is safe for concurrent use.
 type Parser struct {
-	templates    []*template // operator templates first, then built-ins
-	classes      []ClassRule // operator rules, folded
-	labels       map[string]string
-	maxParts     int
-	maxDepth     int
-	mime         *enmime.Parser
-	placeholders map[string]string
+	templates []*template // operator templates first, then built-ins
+	classes   []ClassRule // operator rules, folded
+	labels    map[string]string
+	maxParts  int
+	maxDepth  int
+	mime      *enmime.Parser
 }
 
 // New compiles the templates and rules of opts. Its errors name the
@@ -112,7 +121,6 @@ func New(opts Options) (*Parser, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.placeholders = placeholders
 	labels, err := labelTable(opts.Labels)
 	if err != nil {
 		return nil, err
@@ -163,7 +171,7 @@ func (p *Parser) Parse(raw []byte) (res *Result) {
 	defer func() {
 		if r := recover(); r != nil {
 			*res = Result{Type: event.MailUnrecognized, Parser: parserNone,
-				Err: fmt.Errorf("parse: internal error: %v\n%s", r, debug.Stack())}
+				Err: &InternalError{Value: r, Stack: debug.Stack()}}
 		}
 		if res.Order.Items == nil {
 			res.Order.Items = []event.Item{}

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/qoo10hook/qoo10hook/event"
-	"github.com/qoo10hook/qoo10hook/parse/internal/mailgen"
+	"github.com/qoo10hook/qoo10hook/internal/mailgen"
 )
 
 // smokeBody is the StockGear order mail that the contract smoke check

@@ -15,7 +15,6 @@ type template struct {
 	typ     event.Type
 	subject *lineSpec // nil when the template has no subject
 	body    []node
-	anchors int // lines with literal text to match, for scoring
 	holes   int // lines with placeholders
 }
 
@@ -34,6 +33,7 @@ type loopSpec struct {
 type lineSpec struct {
 	no        int       // line number in the template body, for errors
 	lits      []literal // len(holes)+1: before, between and after the holes
+	raws      []string  // the same text as written, for a quick exact test first
 	holes     []hole
 	optional  bool   // ##DELETE_BLANK_ROW##: absent when its values are empty
 	multiline bool   // the value runs until the next template line
@@ -146,9 +146,6 @@ func (t *template) compileNodes(lines []string, i int, loop string, placeholders
 		if len(l.holes) > 0 {
 			t.holes++
 		}
-		if l.anchored() {
-			t.anchors++
-		}
 		nodes = append(nodes, node{line: l})
 	}
 	if loop != "" {
@@ -197,6 +194,15 @@ func compileLine(text string, no int, placeholders map[string]string) (*lineSpec
 		optLeading := i > 0            // after a placeholder: "円"
 		optTrailing := i < len(raws)-1 // before a placeholder: "¥ "
 		l.lits = append(l.lits, newLiteral(r, optLeading, optTrailing))
+		switch {
+		case len(raws) == 1:
+			r = trimSpace(r)
+		case i == 0:
+			r = strings.TrimLeftFunc(r, isSpace)
+		case i == len(raws)-1:
+			r = strings.TrimRightFunc(r, isSpace)
+		}
+		l.raws = append(l.raws, r)
 		if i > 0 && i < len(raws)-1 && r == "" {
 			return nil, fmt.Errorf("placeholders %s and %s need text or a space between them",
 				l.holes[i-1].name, l.holes[i].name)

@@ -29,8 +29,40 @@ type Metrics struct {
 	certExpiry    prometheus.Gauge
 }
 
-// NewMetrics registers the SMTP metrics on reg.
+// NewMetrics registers the SMTP metrics on reg. Every label set a counter
+// can take is exported from the start, at 0, so that rates and alerts see
+// the first event.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := newMetrics(reg)
+	for _, r := range []string{"total", "per_ip"} {
+		m.connRefused.WithLabelValues(r)
+	}
+	for _, k := range []string{"lf", "cr", "fake_end"} {
+		m.lineEndings.WithLabelValues(k)
+	}
+	for _, check := range []string{"spf", "dkim", "dmarc"} {
+		for r := range knownResults {
+			m.senderAuth.WithLabelValues(check, r)
+		}
+	}
+	for policy, outcomes := range map[Policy][]string{
+		PolicyRequire: {"aligned", "deferred", "rejected"}, PolicyQuarantine: {"aligned", "deferred", "quarantined"},
+		PolicyTag: {"aligned", "tagged"}, PolicyOff: {"unchecked"},
+	} {
+		for _, o := range outcomes {
+			m.policy.WithLabelValues(string(policy), o)
+		}
+	}
+	for _, o := range []string{"success", "failure", "too_many"} {
+		m.auth.WithLabelValues(o)
+	}
+	for _, o := range []string{"ok", "error"} {
+		m.tlsReloads.WithLabelValues(o)
+	}
+	return m
+}
+
+func newMetrics(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
 	return &Metrics{
 		connections: f.NewGauge(prometheus.GaugeOpts{
@@ -67,9 +99,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Messages with irregular line endings, by kind: lf (bare LF), cr (bare CR), fake_end (a '.' line with a bare ending: a smuggling attempt).",
 		}, []string{"kind"}),
 		senderAuth: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "qoo10hook_smtp_sender_auth_total",
-			Help: "Sender authentication verdicts by check (spf, dkim, dmarc) and result.",
-		}, []string{"check", "result"}),
+			Name: "qoo10hook_mailauth_verdicts_total",
+			Help: "Sender authentication verdicts of each checked mail by method (spf, dkim, dmarc) and result.",
+		}, []string{"method", "result"}),
 		policy: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "qoo10hook_smtp_sender_policy_total",
 			Help: "Mails by the sender policy applied and its outcome (aligned, tagged, quarantined, deferred, rejected, unchecked).",
@@ -115,11 +147,11 @@ var knownResults = map[string]bool{mailauth.Pass: true, mailauth.Fail: true, mai
 	mailauth.Neutral: true, mailauth.None: true, mailauth.TempError: true, mailauth.PermError: true}
 
 func (m *Metrics) verdicts(r mailauth.Result) {
-	for _, v := range []struct{ check, result string }{{"spf", r.SPF.Result}, {"dkim", r.DKIM.Result}, {"dmarc", r.DMARC.Result}} {
+	for _, v := range []struct{ method, result string }{{"spf", r.SPF.Result}, {"dkim", r.DKIM.Result}, {"dmarc", r.DMARC.Result}} {
 		res := v.result
 		if !knownResults[res] {
 			res = "other"
 		}
-		m.senderAuth.WithLabelValues(v.check, res).Inc()
+		m.senderAuth.WithLabelValues(v.method, res).Inc()
 	}
 }

@@ -16,6 +16,10 @@ type committer struct {
 	in     chan *commitRequest
 	max    int
 	window time.Duration
+	// maxBytes bounds the message bytes waiting for a commit, so memory
+	// stays bounded when the disk is slower than the senders.
+	maxBytes int64
+	bytes    atomic.Int64
 
 	quit     chan struct{}
 	done     chan struct{}
@@ -34,7 +38,7 @@ type commitResult struct {
 	err error
 }
 
-func newCommitter(s *Store, max int, window time.Duration, backlog int) *committer {
+func newCommitter(s *Store, max int, window time.Duration, backlog int, backlogBytes int64) *committer {
 	if max <= 0 {
 		max = 256
 	}
@@ -44,7 +48,10 @@ func newCommitter(s *Store, max int, window time.Duration, backlog int) *committ
 	if backlog <= 0 {
 		backlog = 4096
 	}
-	return &committer{s: s, in: make(chan *commitRequest, backlog), max: max, window: window,
+	if backlogBytes <= 0 {
+		backlogBytes = 256 << 20
+	}
+	return &committer{s: s, in: make(chan *commitRequest, backlog), max: max, window: window, maxBytes: backlogBytes,
 		quit: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -55,9 +62,16 @@ func (c *committer) submit(ctx context.Context, in *Ingest) (Receipt, error) {
 		return Receipt{}, ErrClosed
 	default:
 	}
+	size := int64(len(in.Mail.Raw))
+	if c.bytes.Add(size) > c.maxBytes {
+		c.bytes.Add(-size)
+		c.s.metric.busy.Inc()
+		return Receipt{}, ErrBusy
+	}
 	select {
 	case c.in <- r:
 	default:
+		c.bytes.Add(-size)
 		c.s.metric.busy.Inc()
 		return Receipt{}, ErrBusy
 	}
@@ -103,14 +117,28 @@ func (c *committer) run() {
 			}
 		}
 		batch = append(batch, first)
-		timer.Reset(c.window)
-	gather:
+		// Take what is already waiting. Only a mail that came alone waits
+		// up to the window for company: under load the queue refills
+		// while a batch commits, and waiting would idle the disk.
+	drain:
 		for len(batch) < c.max {
 			select {
 			case r := <-c.in:
 				batch = append(batch, r)
-			case <-timer.C:
-				break gather
+			default:
+				break drain
+			}
+		}
+		if len(batch) == 1 && c.window > 0 {
+			timer.Reset(c.window)
+		gather:
+			for len(batch) < c.max {
+				select {
+				case r := <-c.in:
+					batch = append(batch, r)
+				case <-timer.C:
+					break gather
+				}
 			}
 		}
 		timer.Stop()
@@ -127,6 +155,9 @@ func (c *committer) flush(batch []*commitRequest) {
 		return
 	}
 	c.s.metric.backlog.Sub(float64(len(batch)))
+	for _, r := range batch {
+		c.bytes.Add(-int64(len(r.in.Mail.Raw)))
+	}
 	live := batch[:0:0]
 	for _, r := range batch {
 		if r.ctx.Err() != nil {
@@ -178,17 +209,19 @@ func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
 	defer tx.Rollback()
+	b := newBatchTx(tx)
+	defer b.close()
 	results := make([]Receipt, len(batch))
 	var jobs []pendingJob
 	for i, r := range batch {
-		rc, j, err := s.ingestTx(ctx, tx, r.in)
+		rc, j, err := s.ingestTx(ctx, b, r.in)
 		if err != nil {
 			return nil, fmt.Errorf("store: ingest %s: %w", r.in.Mail.QueueID, err)
 		}
 		results[i] = rc
 		jobs = append(jobs, j...)
 	}
-	if err := s.insertJobs(ctx, tx, jobs); err != nil {
+	if err := s.insertJobs(ctx, b, jobs); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

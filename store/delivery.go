@@ -64,39 +64,42 @@ func scanDelivery(row scanner, extra ...any) (*Delivery, error) {
 	return &d, nil
 }
 
-// DeliveryForWork loads a delivery with its payload, for an attempt.
-func (s *Store) DeliveryForWork(ctx context.Context, id int64) (*Delivery, error) {
+// predecessorLookups finds, for delivery d, the first earlier pending
+// delivery at its endpoint sharing either of its order keys: four lookups
+// the partial indexes on pending deliveries answer, rather than one OR
+// that would scan every pending delivery.
+const predecessorLookups = `
+	SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id < d.id
+		AND d.order_key <> '' AND order_key = d.order_key) AS id
+	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id < d.id
+		AND d.order_key <> '' AND order_key2 <> '' AND order_key2 = d.order_key)
+	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id < d.id
+		AND d.order_key2 <> '' AND order_key = d.order_key2)
+	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id < d.id
+		AND d.order_key2 <> '' AND order_key2 <> '' AND order_key2 = d.order_key2)`
+
+// DeliveryForWork loads a delivery with its payload, for an attempt, and
+// tells whether an earlier delivery with the same endpoint and order key is
+// still pending, and when that one is next due: d must wait for it so that
+// one cart's events arrive in the order their mails came.
+func (s *Store) DeliveryForWork(ctx context.Context, id int64) (d *Delivery, predecessorDue time.Time, blocked bool, err error) {
 	var payload []byte
-	d, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, e.payload
-		FROM delivery d JOIN event e ON e.id = d.event_id WHERE d.id = $1`, id), &payload)
+	var pred sql.NullInt64
+	d, err = scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, e.payload,
+(SELECT COALESCE(p.next_attempt_at, 0) FROM delivery p WHERE p.id = (SELECT min(m.id) FROM (`+predecessorLookups+`) m))
+		FROM delivery d JOIN event e ON e.id = d.event_id WHERE d.id = $1`, id), &payload, &pred)
 	if err != nil {
-		return nil, fmt.Errorf("store: delivery %d: %w", id, err)
+		return nil, time.Time{}, false, fmt.Errorf("store: delivery %d: %w", id, err)
 	}
 	d.Payload = payload
-	return d, nil
-}
-
-// Predecessor reports whether an earlier delivery with the same endpoint
-// and order key is still pending, and when it is next due: d must wait for
-// it so that one cart's events arrive in the order their mails came.
-func (s *Store) Predecessor(ctx context.Context, d *Delivery) (due time.Time, pending bool, err error) {
-	if d.OrderKey == "" {
-		return time.Time{}, false, nil
+	switch {
+	case !pred.Valid:
+		return d, time.Time{}, false, nil
+	case pred.Int64 == 0:
+		return d, time.Now(), true, nil
+	default:
+		return d, fromMicros(pred.Int64), true, nil
 	}
-	var next int64
-	err = s.db.QueryRowContext(ctx, `SELECT COALESCE(next_attempt_at, 0) FROM delivery
-		WHERE endpoint = $1 AND order_key = $2 AND status = 'pending' AND id < $3
-		ORDER BY id LIMIT 1`, d.Endpoint, d.OrderKey, d.ID).Scan(&next)
-	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, false, nil
-	}
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("store: predecessor of %d: %w", d.ID, err)
-	}
-	if next == 0 {
-		return time.Now(), true, nil
-	}
-	return fromMicros(next), true, nil
 }
 
 // Attempt is one HTTP attempt of a delivery.
@@ -118,7 +121,8 @@ type Outcome struct {
 
 // RecordAttempt stores an attempt, moves its delivery to the outcome and
 // counts the endpoint's consecutive failures, in one transaction. It
-// returns that count after this attempt (0 after a success).
+// returns the endpoint's consecutive failures after this attempt (0 after
+// a success).
 func (s *Store) RecordAttempt(ctx context.Context, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -143,15 +147,17 @@ func (s *Store) RecordAttempt(ctx context.Context, d *Delivery, a Attempt, o Out
 		o.Status, a.StatusCode, a.Error, next, delivered, t, d.ID); err != nil {
 		return 0, fmt.Errorf("store: record attempt: %w", err)
 	}
-	ok := 0
 	if o.Status == DeliveryDelivered {
-		ok = 1
+		// The common case writes nothing when the endpoint was healthy.
+		_, err = tx.ExecContext(ctx, `UPDATE endpoint_state SET consecutive_failures = 0, updated_at = $1
+			WHERE name = $2 AND consecutive_failures <> 0`, t, d.Endpoint)
+	} else {
+		err = tx.QueryRowContext(ctx, `INSERT INTO endpoint_state (name, consecutive_failures, updated_at)
+			VALUES ($1, 1, $2) ON CONFLICT (name) DO UPDATE SET updated_at = $2,
+			consecutive_failures = endpoint_state.consecutive_failures + 1
+			RETURNING consecutive_failures`, d.Endpoint, t).Scan(&failures)
 	}
-	if err := tx.QueryRowContext(ctx, `INSERT INTO endpoint_state (name, consecutive_failures, updated_at)
-		VALUES ($1, 1 - $2, $3)
-		ON CONFLICT (name) DO UPDATE SET updated_at = $3,
-			consecutive_failures = CASE WHEN $2 = 1 THEN 0 ELSE endpoint_state.consecutive_failures + 1 END
-		RETURNING consecutive_failures`, d.Endpoint, ok, t).Scan(&failures); err != nil {
+	if err != nil {
 		return 0, fmt.Errorf("store: record attempt: endpoint state: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

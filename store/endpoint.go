@@ -65,6 +65,7 @@ func (s *Store) DisableEndpoint(ctx context.Context, name, reason string) error 
 }
 
 // EnableEndpoint resumes an endpoint's deliveries and resets its breaker.
+// The deliveries that waited for it are due at once.
 func (s *Store) EnableEndpoint(ctx context.Context, name string) error {
 	return s.endpointTx(ctx, name, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO endpoint_state (name, updated_at) VALUES ($1, $2)
@@ -72,8 +73,41 @@ func (s *Store) EnableEndpoint(ctx context.Context, name string) error {
 			consecutive_failures = 0, updated_at = $2`, name, now()); err != nil {
 			return err
 		}
-		return s.resumeQueue(ctx, tx, name)
+		if err := s.resumeQueue(ctx, tx, name); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT job_id FROM delivery
+			WHERE endpoint = $1 AND status = 'pending' AND job_id IS NOT NULL ORDER BY id`, name)
+		if err != nil {
+			return err
+		}
+		var jobs []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			jobs = append(jobs, id)
+		}
+		rows.Close()
+		for _, id := range jobs {
+			if _, err := s.river.JobRetryTx(ctx, tx, id); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
 	})
+}
+
+// EndpointDisabled reads whether an endpoint is disabled now.
+func (s *Store) EndpointDisabled(ctx context.Context, name string) (bool, error) {
+	var disabled int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(disabled_at, 0) FROM endpoint_state WHERE name = $1`, name).Scan(&disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return disabled != 0, err
 }
 
 // OpenCircuit pauses an endpoint that keeps failing until the given time.

@@ -79,6 +79,9 @@ type NewDelivery struct {
 	// OrderKey groups deliveries that must reach the endpoint in the order
 	// their mails were received (one cart: seller_id + pack_no).
 	OrderKey string
+	// SecondKey, when set, is another such group the delivery belongs to: it
+	// waits for the earlier pending deliveries of either.
+	SecondKey string
 }
 
 // Ingest is what one mail adds to the store, in one transaction.
@@ -138,7 +141,7 @@ type pendingJob struct {
 }
 
 // ingestTx writes one mail into tx and returns the jobs its deliveries need.
-func (s *Store) ingestTx(ctx context.Context, tx *sql.Tx, in *Ingest) (Receipt, []pendingJob, error) {
+func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, []pendingJob, error) {
 	var rc Receipt
 	m := &in.Mail
 	problems := ""
@@ -150,17 +153,17 @@ func (s *Store) ingestTx(ctx context.Context, tx *sql.Tx, in *Ingest) (Receipt, 
 	if len(in.Events) > 0 {
 		eventID = in.Events[0].ID
 	}
-	err := tx.QueryRowContext(ctx, `INSERT INTO mail (queue_id, received_at, remote_addr, helo, mail_from,
+	err := b.scan(ctx, `INSERT INTO mail (queue_id, received_at, remote_addr, helo, mail_from,
 		rcpt_to, tenant, message_id, dedup_key, subject, size, raw, status, event_id, event_type, template,
 		parser, problems, seller_id, pack_no)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 		ON CONFLICT (dedup_key) DO NOTHING RETURNING id`,
-		m.QueueID, m.ReceivedAt.UnixMicro(), m.RemoteAddr, m.Helo, m.MailFrom, strings.Join(m.Rcpts, ","),
-		m.Tenant, m.MessageID, m.DedupKey, m.Subject, len(m.Raw), m.Raw, m.Status, eventID, m.EventType,
-		m.Template, m.Parser, problems, m.SellerID, m.PackNo).Scan(&rc.MailID)
+		[]any{m.QueueID, m.ReceivedAt.UnixMicro(), m.RemoteAddr, m.Helo, m.MailFrom, strings.Join(m.Rcpts, ","),
+			m.Tenant, m.MessageID, m.DedupKey, m.Subject, len(m.Raw), m.Raw, m.Status, eventID, m.EventType,
+			m.Template, m.Parser, problems, m.SellerID, m.PackNo}, &rc.MailID)
 	if errors.Is(err, sql.ErrNoRows) {
 		rc.DuplicateMail = true
-		_, err = tx.ExecContext(ctx, `UPDATE mail SET duplicates = duplicates + 1 WHERE dedup_key = $1`, m.DedupKey)
+		err = b.exec(ctx, `UPDATE mail SET duplicates = duplicates + 1 WHERE dedup_key = $1`, m.DedupKey)
 		return rc, nil, err
 	}
 	if err != nil {
@@ -174,7 +177,7 @@ func (s *Store) ingestTx(ctx context.Context, tx *sql.Tx, in *Ingest) (Receipt, 
 	}
 	for i := range in.Events {
 		ev := &in.Events[i]
-		isNew, evJobs, err := s.insertEvent(ctx, tx, rc.MailID, m.ReceivedAt, ev, status, &rc)
+		isNew, evJobs, err := s.insertEvent(ctx, b, rc.MailID, m.ReceivedAt, ev, status, &rc)
 		if err != nil {
 			return rc, nil, err
 		}
@@ -187,13 +190,13 @@ func (s *Store) ingestTx(ctx context.Context, tx *sql.Tx, in *Ingest) (Receipt, 
 		if s.derive == nil {
 			continue
 		}
-		derived, err := s.derive(ctx, tx, ev)
+		derived, err := s.derive(ctx, b.tx, ev)
 		if err != nil {
 			return rc, nil, fmt.Errorf("derive from %s: %w", ev.ID, err)
 		}
 		for j := range derived {
 			d := &derived[j]
-			isNew, dJobs, err := s.insertEvent(ctx, tx, rc.MailID, m.ReceivedAt, d, status, &rc)
+			isNew, dJobs, err := s.insertEvent(ctx, b, rc.MailID, m.ReceivedAt, d, status, &rc)
 			if err != nil {
 				return rc, nil, err
 			}
@@ -204,7 +207,7 @@ func (s *Store) ingestTx(ctx context.Context, tx *sql.Tx, in *Ingest) (Receipt, 
 		}
 	}
 	if len(in.Events) > 0 && len(rc.NewEvents) == 0 && m.Status == MailParsed {
-		if _, err := tx.ExecContext(ctx, `UPDATE mail SET status = $1 WHERE id = $2`, MailDuplicateEvent, rc.MailID); err != nil {
+		if err := b.exec(ctx, `UPDATE mail SET status = $1 WHERE id = $2`, MailDuplicateEvent, rc.MailID); err != nil {
 			return rc, nil, fmt.Errorf("mark duplicate event: %w", err)
 		}
 	}
@@ -213,11 +216,11 @@ func (s *Store) ingestTx(ctx context.Context, tx *sql.Tx, in *Ingest) (Receipt, 
 
 // insertEvent stores an event, its order numbers and its deliveries. It
 // reports false, and writes nothing, for an event id already stored.
-func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt) (bool, []pendingJob, error) {
+func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt) (bool, []pendingJob, error) {
 	var id string
-	err := tx.QueryRowContext(ctx, `INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
+	err := b.scan(ctx, `INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING RETURNING id`,
-		ev.ID, mailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload).Scan(&id)
+		[]any{ev.ID, mailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload}, &id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil, nil
 	}
@@ -225,7 +228,7 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, mailID int64, recei
 		return false, nil, fmt.Errorf("insert event: %w", err)
 	}
 	for _, no := range ev.OrderNos {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO event_order (order_no, event_id) VALUES ($1, $2)
+		if err := b.exec(ctx, `INSERT INTO event_order (order_no, event_id) VALUES ($1, $2)
 			ON CONFLICT DO NOTHING`, no, ev.ID); err != nil {
 			return false, nil, fmt.Errorf("insert event order: %w", err)
 		}
@@ -234,9 +237,9 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, mailID int64, recei
 	created := now()
 	for _, d := range ev.Deliveries {
 		var did int64
-		if err := tx.QueryRowContext(ctx, `INSERT INTO delivery (event_id, endpoint, order_key, status,
-			received_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`,
-			ev.ID, d.Endpoint, d.OrderKey, status, received.UnixMicro(), created).Scan(&did); err != nil {
+		if err := b.scan(ctx, `INSERT INTO delivery (event_id, endpoint, order_key, order_key2, status,
+			received_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
+			[]any{ev.ID, d.Endpoint, d.OrderKey, d.SecondKey, status, received.UnixMicro(), created}, &did); err != nil {
 			return false, nil, fmt.Errorf("insert delivery: %w", err)
 		}
 		rc.Deliveries++
@@ -249,7 +252,7 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, mailID int64, recei
 
 // insertJobs queues the River jobs of a batch and links them to their
 // deliveries, in the batch's transaction.
-func (s *Store) insertJobs(ctx context.Context, tx *sql.Tx, jobs []pendingJob) error {
+func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) error {
 	if len(jobs) == 0 {
 		return nil
 	}
@@ -260,12 +263,12 @@ func (s *Store) insertJobs(ctx context.Context, tx *sql.Tx, jobs []pendingJob) e
 			InsertOpts: &river.InsertOpts{Queue: QueueName(j.endpoint)},
 		}
 	}
-	res, err := s.river.InsertManyTx(ctx, tx, params)
+	res, err := s.river.InsertManyTx(ctx, b.tx, params)
 	if err != nil {
 		return fmt.Errorf("insert jobs: %w", err)
 	}
 	for i, r := range res {
-		if _, err := tx.ExecContext(ctx, `UPDATE delivery SET job_id = $1 WHERE id = $2`, r.Job.ID, jobs[i].deliveryID); err != nil {
+		if err := b.exec(ctx, `UPDATE delivery SET job_id = $1 WHERE id = $2`, r.Job.ID, jobs[i].deliveryID); err != nil {
 			return fmt.Errorf("link job: %w", err)
 		}
 	}

@@ -170,14 +170,18 @@ func (s *Store) retryTx(ctx context.Context, tx *sql.Tx, id int64) error {
 		return err
 	}
 	if jobID.Valid {
-		_, err := s.river.JobRetryTx(ctx, tx, jobID.Int64)
-		if err == nil {
+		job, err := s.river.JobRetryTx(ctx, tx, jobID.Int64)
+		switch {
+		case err == nil && (job.State != rivertype.JobStateRunning || status == DeliveryPending):
 			return nil
-		}
-		if !errors.Is(err, rivertype.ErrNotFound) {
+		case err == nil:
+			// The job is still finishing the attempt that failed the
+			// delivery: River leaves a running job alone and then marks
+			// it cancelled, so the retry needs a job of its own.
+		case !errors.Is(err, rivertype.ErrNotFound):
 			return err
 		}
-		// River removed the job after its retention period: queue anew.
+		// Or River removed the job after its retention period: queue anew.
 	}
 	return s.queueTx(ctx, tx, id, endpoint)
 }

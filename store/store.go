@@ -2,6 +2,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -44,6 +45,10 @@ type Options struct {
 	BatchMax    int
 	BatchWindow time.Duration
 	Backlog     int
+	// BacklogBytes bounds the bytes of the mails waiting (default 256 MiB).
+	BacklogBytes int64
+	// PollInterval is how often queues look for due jobs (default 100ms).
+	PollInterval time.Duration
 	// InstanceID names this process in River's tables and in logs.
 	InstanceID string
 	// Derive, when set, adds derived events to each new event's transaction.
@@ -78,7 +83,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(o.URL.Path), 0o750); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		db, err := sql.Open("sqlite", sqliteDSN(o.URL.Path, false))
+		db, err := openSQLite(sqliteDSN(o.URL.Path, false))
 		if err != nil {
 			return nil, fmt.Errorf("store: open %s: %w", o.URL.Path, err)
 		}
@@ -108,7 +113,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	if s.read == nil {
-		read, err := sql.Open("sqlite", sqliteDSN(o.URL.Path, true))
+		read, err := openSQLite(sqliteDSN(o.URL.Path, true))
 		if err != nil {
 			s.db.Close()
 			return nil, fmt.Errorf("store: open reader: %w", err)
@@ -124,7 +129,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s.river = rc
 	s.working = o.Workers != nil && len(o.Queues) > 0
-	s.commit = newCommitter(s, o.BatchMax, o.BatchWindow, o.Backlog)
+	s.commit = newCommitter(s, o.BatchMax, o.BatchWindow, o.Backlog, o.BacklogBytes)
 	return s, nil
 }
 
@@ -152,7 +157,11 @@ func riverConfig(o Options) *river.Config {
 		// rows go after a month like its discarded ones.
 		CancelledJobRetentionPeriod: 30 * 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 30 * 24 * time.Hour,
-		FetchPollInterval:           500 * time.Millisecond,
+		// Jobs inserted in our own transactions do not wake River's
+		// producers, and neither SQLite nor database/sql PostgreSQL has
+		// LISTEN here: polling bounds the wait for a new delivery.
+		FetchPollInterval: cmp.Or(o.PollInterval, 100*time.Millisecond),
+		FetchCooldown:     min(cmp.Or(o.PollInterval, 100*time.Millisecond), 5*time.Millisecond),
 	}
 	if o.Workers != nil && len(o.Queues) > 0 {
 		cfg.Workers = o.Workers

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"testing"
@@ -242,8 +243,12 @@ func TestConcurrentMigrations(t *testing.T) {
 		}
 	}
 	s := open(t, url, Options{})
-	if n := count(t, s, `SELECT count(*) FROM qoo10hook_migration`); n != 1 {
-		t.Errorf("%d migration rows, want 1", n)
+	files, err := fs.ReadDir(migrationFS, "migrations/postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM qoo10hook_migration`); n != len(files) {
+		t.Errorf("%d migration rows, want one per file: %d", n, len(files))
 	}
 }
 
@@ -277,6 +282,60 @@ func TestDeriveInSameTransaction(t *testing.T) {
 			}
 			if n := count(t, s, `SELECT count(*) FROM river_job WHERE queue = 'ep_stock'`); n != 1 {
 				t.Errorf("%d jobs for the derived delivery, want 1", n)
+			}
+		})
+	}
+}
+
+// TestSecondOrderKey: a delivery waits for earlier pending deliveries that
+// share either of its keys, and only for those.
+func TestSecondOrderKey(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			s := open(t, st.URL, Options{})
+			ctx := t.Context()
+			add := func(n int, key, second string) int64 {
+				in := mail(n, fmt.Sprintf("evt_k%d", n))
+				in.Events[0].Deliveries = []NewDelivery{{Endpoint: "e", OrderKey: key, SecondKey: second}}
+				if _, err := s.Ingest(ctx, in); err != nil {
+					t.Fatal(err)
+				}
+				var id int64
+				if err := s.db.QueryRowContext(ctx, `SELECT id FROM delivery WHERE event_id = $1`, fmt.Sprintf("evt_k%d", n)).Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				return id
+			}
+			a := add(1, "cart1", "")
+			b := add(2, "cart2", "sku:X")
+			c := add(3, "cart3", "sku:X")
+			d := add(4, "sku:X", "")
+			e := add(5, "cart1", "sku:Y")
+			blocked := func(id int64) bool {
+				_, _, bl, err := s.DeliveryForWork(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return bl
+			}
+			for id, want := range map[int64]bool{a: false, b: false, c: true, d: true, e: true} {
+				if got := blocked(id); got != want {
+					t.Errorf("delivery %d blocked = %v, want %v", id, got, want)
+				}
+			}
+			dv, _, _, err := s.DeliveryForWork(ctx, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.RecordAttempt(ctx, dv, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 200},
+				Outcome{Status: DeliveryDelivered}); err != nil {
+				t.Fatal(err)
+			}
+			if blocked(c) {
+				t.Error("c still blocked after b was delivered")
+			}
+			if !blocked(d) {
+				t.Error("d must still wait for c")
 			}
 		})
 	}

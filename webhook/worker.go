@@ -12,6 +12,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
@@ -66,14 +67,14 @@ func NewWorker(st *store.Store, endpoints []*Endpoint, p Policy, m *Metrics, log
 
 // Timeout lets River's own job timeout sit above the HTTP timeout.
 func (w *Worker) Timeout(*river.Job[store.DeliveryArgs]) time.Duration {
-	return w.policy.Timeout + 30*time.Second
+	return w.policy.Timeout + config.JobTimeoutMargin
 }
 
 // Work makes one attempt. It never returns a plain error for a delivery
 // outcome: the retry schedule is ours, kept with the delivery, and River
 // only snoozes the job until the next attempt is due.
 func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) error {
-	d, err := w.store.DeliveryForWork(ctx, job.Args.DeliveryID)
+	d, predecessorDue, blocked, err := w.store.DeliveryForWork(ctx, job.Args.DeliveryID)
 	if errors.Is(err, store.ErrNotFound) {
 		return river.JobCancel(err)
 	}
@@ -91,14 +92,12 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 		log.Warn("delivery waits: endpoint is not configured")
 		return river.JobSnooze(time.Hour)
 	}
-	if w.isDisabled(d.Endpoint) {
+	if w.isDisabled(ctx, d.Endpoint) {
 		return river.JobSnooze(time.Minute)
 	}
-	if due, pending, err := w.store.Predecessor(ctx, d); err != nil {
-		return err
-	} else if pending {
+	if blocked {
 		// An earlier event of the same cart is not delivered yet.
-		wait := min(max(time.Until(due), 250*time.Millisecond), time.Minute)
+		wait := min(max(time.Until(predecessorDue), 250*time.Millisecond), time.Minute)
 		return river.JobSnooze(wait)
 	}
 
@@ -194,10 +193,26 @@ func logAttempt(log *slog.Logger, a store.Attempt, o store.Outcome) {
 	log.Log(context.Background(), level, "delivery attempt", attrs...)
 }
 
-func (w *Worker) isDisabled(name string) bool {
+// isDisabled trusts the cache for "enabled", the common case, and checks
+// the store before holding a delivery back: an operator may have enabled
+// the endpoint since the last refresh.
+func (w *Worker) isDisabled(ctx context.Context, name string) bool {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.disabled[name]
+	cached := w.disabled[name]
+	w.mu.Unlock()
+	if !cached {
+		return false
+	}
+	disabled, err := w.store.EndpointDisabled(ctx, name)
+	if err != nil {
+		return true
+	}
+	if !disabled {
+		w.mu.Lock()
+		delete(w.disabled, name)
+		w.mu.Unlock()
+	}
+	return disabled
 }
 
 func (w *Worker) disable(ctx context.Context, log *slog.Logger, name, reason string) {

@@ -65,8 +65,7 @@ func (m Mail) Bytes() ([]byte, error) {
 		boundary := "=_qoo10hook_alt_0001"
 		fmt.Fprintf(&b, "Content-Type: multipart/alternative; boundary=\"%s\"\n\n", boundary)
 		b.WriteString("This is a multi-part message in MIME format.\n\n")
-		for i, part := range []struct{ ctype, body string }{{"text/plain", m.Body}, {"text/html", m.Alternative}} {
-			_ = i
+		for _, part := range []struct{ ctype, body string }{{"text/plain", m.Body}, {"text/html", m.Alternative}} {
 			fmt.Fprintf(&b, "--%s\n", boundary)
 			if err := m.writePart(&b, part.ctype, part.body); err != nil {
 				return nil, err
@@ -82,7 +81,8 @@ func (m Mail) Bytes() ([]byte, error) {
 			return nil, err
 		}
 	}
-	out := b.Bytes()
+	// The quoted-printable writer ends lines with CRLF; write one kind.
+	out := bytes.ReplaceAll(b.Bytes(), []byte("\r\n"), []byte("\n"))
 	if m.CRLF {
 		out = bytes.ReplaceAll(out, []byte("\n"), []byte("\r\n"))
 	}

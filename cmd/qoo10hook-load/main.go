@@ -1,0 +1,329 @@
+// Command qoo10hook-load sends rendered Qoo10 notification mails to an SMTP server and measures ingest and end-to-end latency.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+func main() {
+	var o options
+	flag.StringVar(&o.addr, "addr", "127.0.0.1:2525", "SMTP server `host:port`")
+	flag.StringVar(&o.rcpt, "rcpt", "orders@localhost", "recipient `address`")
+	flag.IntVar(&o.sessions, "sessions", 20, "concurrent SMTP sessions")
+	flag.IntVar(&o.mails, "mails", 5000, "mails to send")
+	flag.Float64Var(&o.rate, "rate", 0, "mails per second in all (0: as fast as the server takes them)")
+	flag.BoolVar(&o.reuse, "reuse", false, "send many mails per connection instead of one")
+	flag.IntVar(&o.size, "size", 4096, "pad each mail's memo to about this many `bytes` (0: no padding)")
+	flag.StringVar(&o.hookAddr, "hook", "", "listen on `host:port` for the webhooks and measure end-to-end latency")
+	flag.StringVar(&o.secret, "secret", "", "the webhook secret (whsec_…), to verify signatures")
+	flag.DurationVar(&o.wait, "wait", 2*time.Minute, "how long to wait for webhooks after sending")
+	flag.Uint64Var(&o.seed, "seed", 1, "seed of the mail values")
+	flag.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
+	flag.Parse()
+	rep, err := run(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "qoo10hook-load:", err)
+		os.Exit(1)
+	}
+	if o.asJSON {
+		json.NewEncoder(os.Stdout).Encode(rep)
+	} else {
+		rep.print(os.Stdout)
+	}
+	if rep.Accepted < o.mails || (o.hookAddr != "" && rep.Delivered < rep.Accepted) {
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	addr, rcpt, hookAddr, secret string
+	sessions, mails, size        int
+	rate                         float64
+	reuse, asJSON                bool
+	wait                         time.Duration
+	seed                         uint64
+}
+
+// report is what a run measured. Latencies are in milliseconds.
+type report struct {
+	Mails       int                `json:"mails"`
+	Accepted    int                `json:"accepted"`
+	TempFailed  int                `json:"tempfailed"`
+	Rejected    int                `json:"rejected"`
+	Seconds     float64            `json:"seconds"`
+	MailsPerSec float64            `json:"accepted_per_second"`
+	SMTP        map[string]float64 `json:"smtp_ms"`
+	Delivered   int                `json:"delivered,omitempty"`
+	Duplicates  int                `json:"duplicates,omitempty"`
+	BadSigs     int                `json:"bad_signatures,omitempty"`
+	EndToEnd    map[string]float64 `json:"end_to_end_ms,omitempty"`
+	E2EPerSec   float64            `json:"delivered_per_second,omitempty"`
+}
+
+func (r report) print(w io.Writer) {
+	fmt.Fprintf(w, "sent %d mails in %.2fs: %d accepted (%.0f/s), %d tempfailed, %d rejected\n",
+		r.Mails, r.Seconds, r.Accepted, r.MailsPerSec, r.TempFailed, r.Rejected)
+	fmt.Fprintf(w, "SMTP transaction ms: p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", r.SMTP["p50"], r.SMTP["p90"], r.SMTP["p99"], r.SMTP["max"])
+	if r.EndToEnd != nil {
+		fmt.Fprintf(w, "delivered %d (%.0f/s), %d duplicates, %d bad signatures\n", r.Delivered, r.E2EPerSec, r.Duplicates, r.BadSigs)
+		fmt.Fprintf(w, "250 -> webhook ms: p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", r.EndToEnd["p50"], r.EndToEnd["p90"], r.EndToEnd["p99"], r.EndToEnd["max"])
+	}
+}
+
+func run(o options) (report, error) {
+	gen := newGenerator(o.seed, o.size)
+	mails := make([]generated, o.mails)
+	for i := range mails {
+		m, err := gen.mail(i)
+		if err != nil {
+			return report{}, err
+		}
+		mails[i] = m
+	}
+
+	var hook *receiver
+	if o.hookAddr != "" {
+		var err error
+		if hook, err = listen(o.hookAddr, o.secret, len(mails)); err != nil {
+			return report{}, err
+		}
+	}
+
+	var next atomic.Int64
+	var mu sync.Mutex
+	rep := report{Mails: o.mails}
+	var smtpLat []time.Duration
+	acceptedAt := make([]time.Time, len(mails))
+	var tick <-chan time.Time
+	if o.rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / o.rate))
+		defer t.Stop()
+		tick = t.C
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range o.sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c *smtp.Client
+			defer func() {
+				if c != nil {
+					c.Quit()
+				}
+			}()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(mails) {
+					return
+				}
+				if tick != nil {
+					<-tick
+				}
+				t0 := time.Now()
+				var err error
+				if c == nil {
+					c, err = dial(o.addr)
+				}
+				if err == nil {
+					err = send(c, o.rcpt, mails[i].raw)
+				}
+				if !o.reuse || err != nil {
+					if c != nil {
+						c.Close()
+					}
+					c = nil
+				}
+				now := time.Now()
+				mu.Lock()
+				switch code(err) {
+				case 250:
+					rep.Accepted++
+					smtpLat = append(smtpLat, now.Sub(t0))
+					acceptedAt[i] = now
+					if hook != nil {
+						hook.expect(mails[i].orderNo, now)
+					}
+				case 4:
+					rep.TempFailed++
+				default:
+					rep.Rejected++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	rep.Seconds = time.Since(start).Seconds()
+	rep.MailsPerSec = float64(rep.Accepted) / rep.Seconds
+	rep.SMTP = percentiles(smtpLat)
+	if hook != nil {
+		hook.wait(rep.Accepted, o.wait)
+		rep.Delivered, rep.Duplicates, rep.BadSigs, rep.EndToEnd = hook.results()
+		if last := hook.lastAt(); !last.IsZero() {
+			rep.E2EPerSec = float64(rep.Delivered) / last.Sub(start).Seconds()
+		}
+	}
+	return rep, nil
+}
+
+func dial(addr string) (*smtp.Client, error) {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Hello("load.qoo10hook.test"); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func send(c *smtp.Client, rcpt string, raw []byte) error {
+	if err := c.Mail("qoo10info@qoo10.jp", nil); err != nil {
+		return err
+	}
+	if err := c.Rcpt(rcpt, nil); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(raw); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// code is 250 for success, 4 for a temporary failure, 5 otherwise.
+func code(err error) int {
+	if err == nil {
+		return 250
+	}
+	if se, ok := err.(*smtp.SMTPError); ok && se.Temporary() {
+		return 4
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return 4
+	}
+	return 5
+}
+
+func percentiles(d []time.Duration) map[string]float64 {
+	if len(d) == 0 {
+		return map[string]float64{}
+	}
+	slices.Sort(d)
+	at := func(p float64) float64 {
+		return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) / 1000
+	}
+	return map[string]float64{"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": at(1)}
+}
+
+// receiver takes the webhooks and times them against the 250 of their mail.
+type receiver struct {
+	mu        sync.Mutex
+	sentAt    map[string]time.Time
+	seen      map[string]int
+	latencies []time.Duration
+	bad       int
+	last      time.Time
+	wh        *standardwebhooks.Webhook
+}
+
+func listen(addr, secret string, n int) (*receiver, error) {
+	r := &receiver{sentAt: make(map[string]time.Time, n), seen: make(map[string]int, n)}
+	if secret != "" {
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil {
+			return nil, fmt.Errorf("secret: %w", err)
+		}
+		r.wh = wh
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	go http.Serve(ln, r)
+	return r, nil
+}
+
+func (r *receiver) expect(orderNo string, at time.Time) {
+	r.mu.Lock()
+	r.sentAt[orderNo] = at
+	r.mu.Unlock()
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	now := time.Now()
+	body, _ := io.ReadAll(req.Body)
+	var ev struct {
+		Data struct {
+			Items []struct {
+				OrderNo string `json:"order_no"`
+			} `json:"items"`
+		} `json:"data"`
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.wh != nil && r.wh.Verify(body, req.Header) != nil {
+		r.bad++
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if json.Unmarshal(body, &ev) == nil && len(ev.Data.Items) > 0 {
+		no := ev.Data.Items[0].OrderNo
+		r.seen[no]++
+		if r.seen[no] == 1 {
+			if at, ok := r.sentAt[no]; ok {
+				r.latencies = append(r.latencies, now.Sub(at))
+			}
+		}
+		r.last = now
+	}
+}
+
+func (r *receiver) wait(n int, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		got := len(r.latencies)
+		r.mu.Unlock()
+		if got >= n {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (r *receiver) results() (delivered, duplicates, bad int, lat map[string]float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.seen {
+		delivered++
+		duplicates += n - 1
+	}
+	return delivered, duplicates, r.bad, percentiles(r.latencies)
+}
+
+func (r *receiver) lastAt() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}

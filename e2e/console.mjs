@@ -1,0 +1,114 @@
+// Drives the admin console in headless Chromium, as an operator would:
+// logs in with the admin token, finds a delivered order by its order
+// number, retries a dead letter and sees it delivered, and opens River UI.
+//
+// Environment (run.sh and the driver set it):
+//   BASE_URL        http://127.0.0.1:PORT of the qoo10hook HTTP listener
+//   ADMIN_TOKEN     its admin token
+//   ORDER_DELIVERED an order number whose mail was delivered
+//   ORDER_DEAD      an order number whose delivery is a dead letter
+//   OUT_DIR         where screenshots go
+//   CHROMIUM        the browser (default /usr/bin/chromium)
+import { chromium } from 'playwright-core';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const need = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const base = need('BASE_URL');
+const token = need('ADMIN_TOKEN');
+const orderDelivered = need('ORDER_DELIVERED');
+const orderDead = need('ORDER_DEAD');
+const outDir = process.env.OUT_DIR || mkdtempSync(join(tmpdir(), 'qoo10hook-e2e-shots-'));
+mkdirSync(outDir, { recursive: true });
+
+const userDataDir = mkdtempSync(join(tmpdir(), 'qoo10hook-e2e-profile-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const page = context.pages()[0] || await context.newPage();
+page.setDefaultTimeout(15000);
+const pageErrors = [];
+page.on('pageerror', (e) => pageErrors.push(String(e)));
+
+let step = 0;
+const shot = async (name) => page.screenshot({ path: join(outDir, `${String(++step).padStart(2, '0')}-${name}.png`), fullPage: true });
+const expectText = async (locator, text, what) => {
+  const got = (await locator.textContent()) || '';
+  if (!got.includes(text)) throw new Error(`${what}: want "${text}", got "${got.trim().slice(0, 300)}"`);
+};
+
+try {
+  // Not logged in: 401 with the login form and no data.
+  const first = await page.goto(`${base}/admin/`);
+  if (first.status() !== 401) throw new Error(`console before login answered ${first.status()}, want 401`);
+  if ((await page.content()).includes(orderDelivered)) throw new Error('the login page shows order data');
+  await shot('login');
+
+  await page.getByLabel('Admin token').fill(token);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(`${base}/admin/`);
+  await page.getByRole('heading', { name: 'Mails' }).waitFor();
+
+  // Find the delivered order by its order number.
+  await page.getByLabel('Order number').fill(orderDelivered);
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.waitForURL(/order_no=/);
+  const rows = page.locator('tbody tr');
+  if (await rows.count() !== 1) throw new Error(`search for ${orderDelivered} found ${await rows.count()} rows`);
+  await expectText(rows.first(), 'delivered 1', 'the delivered order\'s row');
+  await shot('search-delivered');
+  await rows.first().getByRole('link').click();
+  await page.getByRole('heading', { name: /^Mail / }).waitFor();
+  await expectText(page.locator('main'), orderDelivered, 'the mail page');
+  await expectText(page.locator('main table').first(), 'delivered', 'the mail\'s delivery');
+  await shot('mail-delivered');
+
+  // The dead letter: retry it and see it delivered.
+  await page.getByRole('link', { name: 'Dead letters' }).click();
+  await page.getByRole('heading', { name: 'Dead letters' }).waitFor();
+  const dead = page.locator('tbody tr', { hasText: 'dead' });
+  if (await dead.count() !== 1) throw new Error(`${await dead.count()} dead letters listed, want 1`);
+  await shot('dead-letters');
+  await dead.first().getByRole('button', { name: 'Retry' }).click();
+  await page.getByRole('status').filter({ hasText: 'Delivery queued for retry.' }).waitFor();
+  await shot('retried');
+
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    await page.goto(`${base}/admin/messages?order_no=${encodeURIComponent(orderDead)}`);
+    const row = page.locator('tbody tr').first();
+    if (((await row.textContent()) || '').includes('delivered 1')) break;
+    if (Date.now() > deadline) throw new Error(`order ${orderDead} not delivered 20 s after the retry: ${await row.textContent()}`);
+    await page.waitForTimeout(300);
+  }
+  await page.locator('tbody tr').first().getByRole('link').click();
+  await page.getByRole('heading', { name: /^Mail / }).waitFor();
+  await expectText(page.locator('main table').first(), 'delivered', 'the retried mail\'s delivery');
+  await shot('dead-letter-delivered');
+
+  // River UI, behind the same login, on this service's store.
+  await page.goto(`${base}/admin/river/queues`);
+  await page.getByText('ep_default').first().waitFor();
+  await shot('river-ui-queues');
+  await page.goto(`${base}/admin/river/jobs?state=completed`);
+  await page.getByText('delivery').first().waitFor();
+  await shot('river-ui-jobs');
+
+  if (pageErrors.length) throw new Error(`errors in the pages: ${pageErrors.join('; ')}`);
+  console.log(`console e2e: PASS (screenshots in ${outDir})`);
+} catch (e) {
+  await shot('failure').catch(() => {});
+  console.error(`console e2e: FAIL: ${e.message} (screenshots in ${outDir}; page: ${page.url()})`);
+  process.exitCode = 1;
+} finally {
+  await context.close();
+  rmSync(userDataDir, { recursive: true, force: true });
+}

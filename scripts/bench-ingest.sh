@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Ingest benchmark: accepted mails/s of qoo10hook and of Postfix (a private
+# instance, queue on the same disk, discard transport), both fed by
+# Postfix's smtp-source in the same run; prints the ratio.
+#
+#   scripts/bench-ingest.sh [SESSIONS] [MAILS] [SIZE]   (default 20 5000 4096)
+#
+# Needs root (for Postfix) and the postfix package (apt-get install postfix).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sessions=${1:-20} mails=${2:-5000} size=${3:-4096}
+command -v smtp-source >/dev/null || { echo "smtp-source missing: apt-get install postfix" >&2; exit 2; }
+
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/qoo10hook-bench.XXXXXX")
+chmod 755 "$work"
+pf_port=$((20000 + RANDOM % 10000)) qh_port=$((30000 + RANDOM % 10000)) http_port=$((40000 + RANDOM % 10000))
+cleanup() {
+  [ -n "${qh_pid:-}" ] && kill "$qh_pid" 2>/dev/null && wait "$qh_pid" 2>/dev/null || true
+  postfix -c "$work/postfix" stop >/dev/null 2>&1 || true
+  [ -f "$work/postfix-start.log" ] && [ -n "${debug:-}" ] && cat "$work/postfix-start.log" >&2
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A private Postfix: its own config, queue and data directories under $work.
+mkdir -p "$work/postfix" "$work/pfqueue" "$work/pfdata"
+cp /etc/postfix/master.cf "$work/postfix/master.cf"
+sed -i "s/^smtp \+inet .*/127.0.0.1:$pf_port inet n - y - - smtpd/" "$work/postfix/master.cf"
+cat > "$work/postfix/main.cf" <<CF
+compatibility_level = 3.6
+queue_directory = $work/pfqueue
+data_directory = $work/pfdata
+myhostname = bench.localdomain
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_recipient_restrictions = permit_mynetworks, reject
+default_transport = discard
+relay_transport = discard
+local_transport = discard
+smtpd_client_connection_rate_limit = 0
+default_process_limit = 200
+maillog_file = /dev/stdout
+CF
+chown postfix "$work/pfdata"
+postfix -c "$work/postfix" check
+postfix -c "$work/postfix" start >"$work/postfix-start.log" 2>&1
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$pf_port) 2>/dev/null && break; sleep 0.1; done
+
+go build -o "$work/qoo10hook" ./cmd/qoo10hook
+QOO10HOOK_SMTP_ADDR=127.0.0.1:$qh_port QOO10HOOK_HTTP_ADDR=127.0.0.1:$http_port \
+QOO10HOOK_STORE=sqlite:$work/store.db QOO10HOOK_DOMAINS=in.example.test \
+QOO10HOOK_SENDER_POLICY=off QOO10HOOK_LOG_LEVEL=warn \
+  "$work/qoo10hook" serve >"$work/qoo10hook.log" 2>&1 &
+qh_pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null && break; sleep 0.1; done
+
+rate() { # port -> mails/s
+  local start end
+  start=$(date +%s.%N)
+  smtp-source -s "$sessions" -m "$mails" -l "$size" -f sender@bench.example -t orders@in.example.test "127.0.0.1:$1"
+  end=$(date +%s.%N)
+  echo "$mails / ($end - $start)" | bc -l
+}
+pf=$(rate "$pf_port")
+qh=$(rate "$qh_port")
+stored=$(curl -fs "http://127.0.0.1:$http_port/metrics" | awk '$1 ~ /^qoo10hook_smtp_transactions_total/ && /outcome="accepted"/ {print $2}')
+printf 'postfix   %8.0f mails/s\nqoo10hook %8.0f mails/s (%s accepted)\nratio     %8.2f\n' "$pf" "$qh" "${stored:-?}" "$(echo "$qh / $pf" | bc -l)"
