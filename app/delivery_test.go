@@ -267,11 +267,14 @@ func TestBreakerIsolatesDeadEndpoint(t *testing.T) {
 	if !st.CircuitOpen(time.Now()) {
 		t.Fatalf("breaker never opened: %+v", st)
 	}
+	// While it is open, nothing more reaches the dead endpoint (but the
+	// attempt that was in flight when it opened).
 	before := deadHits.Load()
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(time.Until(st.CircuitOpenUntil) - 100*time.Millisecond)
 	if during := deadHits.Load() - before; during > 1 {
 		t.Errorf("%d attempts reached the dead endpoint while its breaker was open", during)
 	}
+	before = deadHits.Load()
 	// After the cooldown it is tried again.
 	deadline = time.Now().Add(5 * time.Second)
 	for deadHits.Load() == before && time.Now().Before(deadline) {
