@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"slices"
 	"sort"
@@ -19,6 +20,19 @@ import (
 	"github.com/qoo10hook/qoo10hook/store"
 	"github.com/qoo10hook/qoo10hook/webhook"
 )
+
+// pprofPrefix is where Go's profiler is mounted.
+const pprofPrefix = "/admin/debug/pprof/"
+
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
 
 // riverUIPrefix is where River's own UI is mounted, behind the admin
 // token like the rest of /admin/.
@@ -59,6 +73,9 @@ func (s *Service) routes() (http.Handler, error) {
 	for _, p := range inventory.Patterns {
 		adm.Handle(p, inv)
 	}
+	// Go's profiler, for an operator chasing a slow instance; behind the
+	// same token as the rest.
+	adm.Handle("GET "+pprofPrefix, http.StripPrefix("/admin", pprofHandler()))
 	mux.Handle(admin.APIPrefix, adm)
 	mux.Handle(admin.ConsolePrefix, adm)
 	mux.Handle("GET /admin", http.RedirectHandler(admin.ConsolePrefix, http.StatusMovedPermanently))

@@ -28,10 +28,12 @@ const (
 	// DefaultMaxConnections and DefaultMaxConnectionsPerIP bound the open
 	// SMTP connections, in total and from one client address.
 	DefaultMaxConnections      = 2000
-	DefaultMaxConnectionsPerIP = 20
+	DefaultMaxConnectionsPerIP = 50
 	// DefaultMaxTransactionsPerMinute bounds the MAIL commands one client
-	// address may give per minute; a busy sale day at Qoo10 stays far below.
-	DefaultMaxTransactionsPerMinute = 600
+	// address may give per minute. Qoo10's few sending servers carry every
+	// seller's mail (thousands in vendor mode), so a sale day's peak from one
+	// of them must stay below it: 100 a second.
+	DefaultMaxTransactionsPerMinute = 6000
 	// DefaultTokenLength is the length of a vendor address token: 10
 	// base32 characters are 50 bits of HMAC.
 	DefaultTokenLength = 10

@@ -290,7 +290,12 @@ func splitLabel(t string) (label, value string, ok bool) {
 			return label, trimSpace(t[end+len(br[1]):]), plausibleLabel(label)
 		}
 	}
-	i := strings.IndexAny(t, ":：")
+	// Two single searches: IndexAny with a non-ASCII set walks the line
+	// rune by rune, and most lines have neither colon.
+	i := strings.IndexByte(t, ':')
+	if j := strings.Index(t, "："); j >= 0 && (i < 0 || j < i) {
+		i = j
+	}
 	if i <= 0 {
 		return "", "", false
 	}

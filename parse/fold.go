@@ -91,10 +91,28 @@ func trimSpace(s string) string {
 	return s
 }
 
-// foldString folds s and drops its white space, for substring tests.
+// foldString folds s and drops its white space, for substring tests. ASCII,
+// most of any mail, takes a fast path.
 func foldString(s string) string {
 	var b strings.Builder
-	for _, r := range s {
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			case 'A' <= c && c <= 'Z':
+				b.WriteByte(c + 'a' - 'A')
+			case c == '\\':
+				b.WriteRune('¥')
+			default:
+				b.WriteByte(c)
+			}
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		i += n
 		if !isSpace(r) {
 			b.WriteRune(foldRune(r))
 		}

@@ -73,7 +73,9 @@ func (s *matchState) sectionAt(k int) string {
 
 // matchTemplate reads body with t; ok is false when t does not fit.
 func matchTemplate(t *template, ml *mailLines) (*matchState, bool) {
-	s := &matchState{ml: ml, vals: make([]extracted, 0, t.holes+4), heading: -1, scratch: make([]string, 0, 4)}
+	// vals grows as lines match: most templates tried on a mail fail on
+	// their first lines, and should cost nothing.
+	s := &matchState{ml: ml, heading: -1}
 	pos, ok := s.matchNodes(t.body, nil, 0, len(ml.nb))
 	if !ok || s.matched < min(2, t.holes) {
 		return nil, false

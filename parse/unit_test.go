@@ -354,3 +354,18 @@ func TestHTMLToText(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldStringFastPath: the ASCII fast path folds exactly as foldRune.
+func TestFoldStringFastPath(t *testing.T) {
+	for _, s := range []string{"", "ABC def\t\r\n", "Ａｂｃ　１２３", "¥\\1,980円", "ｶﾀｶﾅ〜～", "mixed A\\Ｂ ｃ\u00a0d", "\xff\xfeabc"} {
+		var want []rune
+		for _, r := range s {
+			if !isSpace(r) {
+				want = append(want, foldRune(r))
+			}
+		}
+		if got := foldString(s); got != string(want) {
+			t.Errorf("foldString(%q) = %q, want %q", s, got, string(want))
+		}
+	}
+}

@@ -7,7 +7,7 @@
 #
 # Usage: scripts/abuse.sh [extra flags for internal/tools/abuse]
 # Extra environment (QOO10HOOK_*) is passed to the service; it runs with the
-# default limits (20 connections per client, 2,000 in total) unless told
+# default limits (50 connections per client, 2,000 in total) unless told
 # otherwise, e.g. QOO10HOOK_SMTP_MAX_CONNECTIONS=6000 scripts/abuse.sh -spread 5000.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -24,7 +24,7 @@ go build -o "$work/qoo10hook" ./cmd/qoo10hook
 go build -o "$work/qoo10hook-load" ./cmd/qoo10hook-load
 QOO10HOOK_SMTP_ADDR=127.0.0.1:$smtp QOO10HOOK_HTTP_ADDR=127.0.0.1:$http QOO10HOOK_STORE=$store \
 QOO10HOOK_DOMAINS=localhost QOO10HOOK_WEBHOOK_URL=http://127.0.0.1:$hook/hook QOO10HOOK_WEBHOOK_SECRET=$secret \
-QOO10HOOK_SENDER_POLICY=off QOO10HOOK_INVENTORY_RESERVE_ON=none QOO10HOOK_LOG_LEVEL=warn \
+QOO10HOOK_SENDER_POLICY=off QOO10HOOK_SMTP_MAX_CONNECTIONS_PER_IP=1000 QOO10HOOK_SMTP_MAX_TRANSACTIONS_PER_MINUTE=10000000 QOO10HOOK_INVENTORY_RESERVE_ON=none QOO10HOOK_LOG_LEVEL=warn \
   "$work/qoo10hook" serve >"$work/service.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$http/readyz" >/dev/null && break; sleep 0.1; done

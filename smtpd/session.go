@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -133,7 +134,10 @@ func (s *session) Data(r io.Reader) error {
 	// go-smtp's idle deadline does not move while DATA streams in: set one
 	// for the whole transfer.
 	s.conn.Conn().SetReadDeadline(start.Add(s.s.cfg.DataTimeout))
-	var buf bytes.Buffer
+	buf := getBuffer()
+	// The sink returns once the mail is stored, and nothing keeps the raw
+	// bytes after that: the buffer serves the next mail.
+	defer putBuffer(buf)
 	n, err := buf.ReadFrom(r)
 	s.s.metrics.bytes.Add(float64(n))
 	if err != nil {
@@ -218,4 +222,25 @@ func (s *session) Logout() error {
 	}
 	s.s.metrics.sessions.Dec()
 	return nil
+}
+
+// bufferPool holds DATA buffers: a mail's bytes are read into one and
+// handed to the sink, which stores them before it returns.
+var bufferPool = sync.Pool{New: func() any {
+	b := new(bytes.Buffer)
+	b.Grow(16 << 10)
+	return b
+}}
+
+// maxPooledBuffer keeps a rare large mail's buffer out of the pool.
+const maxPooledBuffer = 1 << 20
+
+func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuffer {
+		return
+	}
+	b.Reset()
+	bufferPool.Put(b)
 }

@@ -86,12 +86,12 @@ type Config struct {
 	// whole DATA transfer (10m).
 	IdleTimeout time.Duration
 	DataTimeout time.Duration
-	// MaxConnections (2000) and MaxConnectionsPerIP (20) bound the open
+	// MaxConnections (2000) and MaxConnectionsPerIP (50) bound the open
 	// connections; an IPv6 client counts by its /64.
 	MaxConnections      int
 	MaxConnectionsPerIP int
 	// MaxTransactionsPerMinute bounds the MAIL commands of one client
-	// address (600).
+	// address (6000).
 	MaxTransactionsPerMinute int
 
 	// Certificate enables STARTTLS; nil for none.
@@ -147,8 +147,8 @@ func New(cfg Config, sink Sink, rcpts Recipients, m *Metrics, log *slog.Logger) 
 	def(&cfg.MaxLineLength, 16<<10)
 	def(&cfg.MaxReceived, 100)
 	def(&cfg.MaxConnections, 2000)
-	def(&cfg.MaxConnectionsPerIP, 20)
-	def(&cfg.MaxTransactionsPerMinute, 600)
+	def(&cfg.MaxConnectionsPerIP, 50)
+	def(&cfg.MaxTransactionsPerMinute, 6000)
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 5 * time.Minute
 	}
@@ -198,16 +198,21 @@ func (s *Server) tlsConfig() *tls.Config {
 	}
 }
 
+// listenConfig turns TCP keep-alive off: sessions have idle and DATA
+// timeouts of their own, and the keep-alive settings cost each accepted
+// connection four system calls.
+var listenConfig = net.ListenConfig{KeepAlive: -1}
+
 // Listen binds the configured addresses; Addr and ImplicitTLSAddr then
 // tell the bound addresses.
 func (s *Server) Listen() error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := listenConfig.Listen(context.Background(), "tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("smtpd: listen %s: %w", s.cfg.Addr, err)
 	}
 	s.ln = &listener{Listener: ln, s: s, greet: true}
 	if s.cfg.ImplicitTLSAddr != "" && s.cfg.Certificate != nil {
-		tln, err := net.Listen("tcp", s.cfg.ImplicitTLSAddr)
+		tln, err := listenConfig.Listen(context.Background(), "tcp", s.cfg.ImplicitTLSAddr)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("smtpd: listen %s: %w", s.cfg.ImplicitTLSAddr, err)

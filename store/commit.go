@@ -42,9 +42,6 @@ func newCommitter(s *Store, max int, window time.Duration, backlog int, backlogB
 	if max <= 0 {
 		max = 256
 	}
-	if window <= 0 {
-		window = 2 * time.Millisecond
-	}
 	if backlog <= 0 {
 		backlog = 4096
 	}
@@ -209,8 +206,7 @@ func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
 	defer tx.Rollback()
-	b := newBatchTx(tx)
-	defer b.close()
+	b := newBatchTx(tx, s.kind)
 	results := make([]Receipt, len(batch))
 	var jobs []pendingJob
 	for i, r := range batch {

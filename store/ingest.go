@@ -146,22 +146,23 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 	m := &in.Mail
 	problems := ""
 	if len(m.Problems) > 0 {
-		b, _ := json.Marshal(m.Problems)
-		problems = string(b)
+		pj, _ := json.Marshal(m.Problems)
+		problems = string(pj)
 	}
 	eventID := ""
 	if len(in.Events) > 0 {
 		eventID = in.Events[0].ID
 	}
-	err := b.scan(ctx, `INSERT INTO mail (queue_id, received_at, remote_addr, helo, mail_from,
+	id, inserted, err := b.insert(ctx, `INSERT INTO mail (queue_id, received_at, remote_addr, helo, mail_from,
 		rcpt_to, tenant, message_id, dedup_key, subject, size, raw, status, event_id, event_type, template,
 		parser, problems, seller_id, pack_no)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
-		ON CONFLICT (dedup_key) DO NOTHING RETURNING id`,
-		[]any{m.QueueID, m.ReceivedAt.UnixMicro(), m.RemoteAddr, m.Helo, m.MailFrom, strings.Join(m.Rcpts, ","),
-			m.Tenant, m.MessageID, m.DedupKey, m.Subject, len(m.Raw), m.Raw, m.Status, eventID, m.EventType,
-			m.Template, m.Parser, problems, m.SellerID, m.PackNo}, &rc.MailID)
-	if errors.Is(err, sql.ErrNoRows) {
+		ON CONFLICT (dedup_key) DO NOTHING`,
+		m.QueueID, m.ReceivedAt.UnixMicro(), m.RemoteAddr, m.Helo, m.MailFrom, strings.Join(m.Rcpts, ","),
+		m.Tenant, m.MessageID, m.DedupKey, m.Subject, len(m.Raw), m.Raw, m.Status, eventID, m.EventType,
+		m.Template, m.Parser, problems, m.SellerID, m.PackNo)
+	rc.MailID = id
+	if err == nil && !inserted {
 		rc.DuplicateMail = true
 		err = b.exec(ctx, `UPDATE mail SET duplicates = duplicates + 1 WHERE dedup_key = $1`, m.DedupKey)
 		return rc, nil, err
@@ -217,15 +218,14 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 // insertEvent stores an event, its order numbers and its deliveries. It
 // reports false, and writes nothing, for an event id already stored.
 func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt) (bool, []pendingJob, error) {
-	var id string
-	err := b.scan(ctx, `INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING RETURNING id`,
-		[]any{ev.ID, mailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload}, &id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil, nil
-	}
+	inserted, err := b.insertNew(ctx, `INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+		ev.ID, mailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload)
 	if err != nil {
 		return false, nil, fmt.Errorf("insert event: %w", err)
+	}
+	if !inserted {
+		return false, nil, nil
 	}
 	for _, no := range ev.OrderNos {
 		if err := b.exec(ctx, `INSERT INTO event_order (order_no, event_id) VALUES ($1, $2)
@@ -236,10 +236,10 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 	var jobs []pendingJob
 	created := now()
 	for _, d := range ev.Deliveries {
-		var did int64
-		if err := b.scan(ctx, `INSERT INTO delivery (event_id, endpoint, order_key, order_key2, status,
-			received_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
-			[]any{ev.ID, d.Endpoint, d.OrderKey, d.SecondKey, status, received.UnixMicro(), created}, &did); err != nil {
+		did, _, err := b.insert(ctx, `INSERT INTO delivery (event_id, endpoint, order_key, order_key2, status,
+			received_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
+			ev.ID, d.Endpoint, d.OrderKey, d.SecondKey, status, received.UnixMicro(), created)
+		if err != nil {
 			return false, nil, fmt.Errorf("insert delivery: %w", err)
 		}
 		rc.Deliveries++

@@ -78,8 +78,7 @@ func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, err
 			return 0, err
 		}
 	}
-	b := newBatchTx(tx)
-	defer b.close()
+	b := newBatchTx(tx, s.kind)
 	if err := s.insertJobs(ctx, b, held); err != nil {
 		return 0, err
 	}

@@ -40,7 +40,8 @@ type Options struct {
 	RescueAfter     time.Duration
 	SoftStopTimeout time.Duration
 	// Batch bounds group commit: at most BatchMax mails per transaction,
-	// gathered for at most BatchWindow. Backlog bounds the mails waiting
+	// a mail that came alone waiting at most BatchWindow (0: not at all)
+	// for others to share its commit. Backlog bounds the mails waiting
 	// for a commit; past it Ingest answers ErrBusy.
 	BatchMax    int
 	BatchWindow time.Duration
@@ -64,6 +65,8 @@ type Store struct {
 	log    *slog.Logger
 	metric *metrics
 	commit *committer
+	// ckpt copies the WAL into the database file, for SQLite.
+	ckpt *checkpointer
 	// working is whether the River client has queues to work.
 	working bool
 	derive  Deriver
@@ -120,6 +123,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		}
 		read.SetMaxOpenConns(4)
 		s.read = read
+		if s.ckpt, err = newCheckpointer(o.URL.Path); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: open checkpointer: %w", err)
+		}
 	}
 
 	rc, err := river.NewClient(driver, riverConfig(o))
@@ -141,7 +148,8 @@ func sqliteDSN(path string, readOnly bool) string {
 	// FULL makes every commit durable before we answer 250, even if the
 	// machine loses power; IMMEDIATE takes the write lock at BEGIN so two
 	// writers never deadlock upgrading.
-	return dsn + "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate"
+	// Checkpoints run apart from commits (see checkpointer).
+	return dsn + "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate"
 }
 
 func riverConfig(o Options) *river.Config {
@@ -180,6 +188,9 @@ func (s *Store) Kind() config.StoreKind { return s.kind }
 func (s *Store) Start(ctx context.Context) error {
 	s.commit.started.Store(true)
 	go s.commit.run()
+	if s.ckpt != nil {
+		go s.ckpt.run(s)
+	}
 	if !s.working {
 		return nil
 	}
@@ -210,6 +221,9 @@ func (s *Store) Close() error {
 		s.commit.stop()
 	}
 	var errs []error
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close(s.commit != nil && s.commit.started.Load()))
+	}
 	if s.read != nil && s.read != s.db {
 		errs = append(errs, s.read.Close())
 	}

@@ -23,7 +23,6 @@ CREATE TABLE mail (
     pack_no     TEXT    NOT NULL DEFAULT '',
     duplicates  INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX mail_received_at ON mail (received_at);
 CREATE INDEX mail_seller_pack ON mail (seller_id, pack_no);
 CREATE INDEX mail_status ON mail (status, id);
 
