@@ -2,6 +2,7 @@ package parse
 
 import (
 	"regexp"
+	"strings"
 
 	"github.com/qoo10hook/qoo10hook/event"
 )
@@ -33,7 +34,16 @@ func (p *Parser) interpret(m *mailText, res *Result) {
 
 	ml := splitLines(m.body)
 	b := &builder{order: &res.Order, problems: &res.Problems}
-	t, st, subjectVals := p.bestTemplate(m.subject, ml)
+	var t *template
+	var st *matchState
+	var subjectVals []string
+	// Every Qoo10 notification names Qoo10 (its sender, its greeting): a
+	// mail that never does is not one, and no template needs trying. It is
+	// still read for labels below, and reported as unrecognized.
+	qoo10 := p.operatorRules || mentionsQoo10(m.subject) || mentionsQoo10(m.from) || mentionsQoo10(m.body)
+	if qoo10 {
+		t, st, subjectVals = p.bestTemplate(m.subject, ml)
+	}
 	if t != nil {
 		res.Template, res.Parser = t.name, parserTemplate
 		for _, v := range st.vals {
@@ -70,7 +80,10 @@ func (p *Parser) interpret(m *mailText, res *Result) {
 			p.orderNoFromSubject(m.subject, b)
 		}
 	}
-	res.Type = p.classify(m.subject, m.from, m.body, t)
+	res.Type = event.MailUnrecognized
+	if qoo10 {
+		res.Type = p.classify(m.subject, m.from, m.body, t)
+	}
 	if res.Parser == parserNone && res.Type != event.MailUnrecognized {
 		// An order event without order data helps no one: report the mail
 		// as unrecognized, saying what it looked like.
@@ -176,4 +189,14 @@ next:
 		list = append(list, m)
 	}
 	return list
+}
+
+// mentionsQoo10 reports whether s names Qoo10, in any case or width.
+func mentionsQoo10(s string) bool {
+	for _, w := range [...]string{"qoo10", "Qoo10", "QOO10", "Ｑｏｏ１０", "ｑｏｏ１０", "ＱＯＯ１０"} {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
 }

@@ -100,7 +100,10 @@ type Result struct {
 // Parser reads mails. It is safe for concurrent use.
 type Parser struct {
 	templates []*template // operator templates first, then built-ins
-	classes   []ClassRule // operator rules, folded
+	// operatorRules is set when operators added templates or rules: those
+	// may read mails that never mention Qoo10.
+	operatorRules bool
+	classes       []ClassRule // operator rules, folded
 	labels    map[string]string
 	maxParts  int
 	maxDepth  int
@@ -110,7 +113,8 @@ type Parser struct {
 // New compiles the templates and rules of opts. Its errors name the
 // template and line, or the label and field path, at fault.
 func New(opts Options) (*Parser, error) {
-	p := &Parser{maxParts: opts.MaxParts, maxDepth: opts.MaxDepth}
+	p := &Parser{maxParts: opts.MaxParts, maxDepth: opts.MaxDepth,
+		operatorRules: len(opts.Templates) > 0 || len(opts.Classes) > 0}
 	if p.maxParts <= 0 {
 		p.maxParts = DefaultMaxParts
 	}
