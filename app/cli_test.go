@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
+	"time"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
@@ -80,5 +83,45 @@ func TestSecretCommand(t *testing.T) {
 	}
 	if _, err := endpointsWithSecret(strings.TrimSpace(out)); err != nil {
 		t.Errorf("generated secret is refused: %v", err)
+	}
+}
+
+// TestParseCommandMatchesService: `qoo10hook parse` prints the event the
+// service posts for the same mail, but for what only the service knows
+// (its queue id, the time it got the mail, the envelope recipients).
+func TestParseCommandMatchesService(t *testing.T) {
+	rx := newReceiver(t)
+	cfg := testConfig(t, testenv.SQLite(t), rx.URL)
+	cfg.Inventory.ReserveOn = "none"
+	svc := start(t, cfg)
+	for _, file := range []string{"stockgear-order-iso2022jp.eml", "crossmall-group-3-lines.eml"} {
+		raw := fixture(t, file)
+		if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, raw); err != nil {
+			t.Fatal(err)
+		}
+		var posted map[string]any
+		if err := json.Unmarshal(rx.nextDelivered(t, 10*time.Second).Body, &posted); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := runCLI(t, nil, "parse", "../testdata/"+file)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", file, code, errs)
+		}
+		var printed map[string]any
+		if err := json.Unmarshal([]byte(out), &printed); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range []map[string]any{posted, printed} {
+			delete(ev, "created_at")
+			m := ev["mail"].(map[string]any)
+			delete(m, "queue_id")
+			delete(m, "received_at")
+			delete(m, "to")
+		}
+		a, _ := json.Marshal(posted)
+		b, _ := json.Marshal(printed)
+		if string(a) != string(b) {
+			t.Errorf("%s:\nservice posted %s\nparse printed  %s", file, a, b)
+		}
 	}
 }

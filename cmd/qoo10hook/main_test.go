@@ -136,7 +136,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startInstance(t *testing.T, storeURL, hookURL, name string) *instance {
+func startInstance(t *testing.T, storeURL, hookURL, name string, env ...string) *instance {
 	t.Helper()
 	in := &instance{t: t, smtp: freeAddr(t), http: freeAddr(t)}
 	in.env = append(os.Environ(),
@@ -145,6 +145,7 @@ func startInstance(t *testing.T, storeURL, hookURL, name string) *instance {
 		"QOO10HOOK_DELIVERY_RETRY_SCHEDULE=0s,200ms,500ms,1s,1s,1s,1s,1s,1s,1s,1s,1s",
 		"QOO10HOOK_DELIVERY_TIMEOUT=2s", "QOO10HOOK_DELIVERY_RESCUE_AFTER=8s",
 		"QOO10HOOK_LOG_FORMAT=json", "QOO10HOOK_LOG_LEVEL=warn", "QOO10HOOK_SENDER_POLICY=off")
+	in.env = append(in.env, env...)
 	in.run(name)
 	return in
 }

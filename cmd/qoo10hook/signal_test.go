@@ -1,0 +1,151 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
+)
+
+// hangingEndpoint holds every request until released, and reports each
+// arrival.
+func hangingEndpoint(t *testing.T) (url string, arrived <-chan struct{}, release func()) {
+	in := make(chan struct{}, 16)
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in <- struct{}{}
+		select {
+		case <-done:
+		case <-r.Context().Done():
+		}
+	}))
+	var once bool
+	release = func() {
+		if !once {
+			once = true
+			close(done)
+		}
+	}
+	t.Cleanup(func() { release(); srv.Close() })
+	return srv.URL, in, release
+}
+
+func exited(t *testing.T, in *instance, within time.Duration) (code int, after time.Duration) {
+	t.Helper()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- in.cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), time.Since(start)
+		}
+		return 0, time.Since(start)
+	case <-time.After(within):
+		t.Fatalf("still running %s after the signal; log: %s", within, tail(in.log.Name()))
+		return -1, 0
+	}
+}
+
+// TestShutdownFinishesTransactions: on SIGTERM the listener closes, a mail
+// in the middle of DATA still gets its 250, a running delivery gets the
+// shutdown timeout to finish, and the process exits 0.
+func TestShutdownFinishesTransactions(t *testing.T) {
+	hook, arrived, _ := hangingEndpoint(t)
+	srv := startInstance(t, testenv.SQLite(t), hook, "shutdown", "QOO10HOOK_DELIVERY_SHUTDOWN_TIMEOUT=1s",
+		"QOO10HOOK_DELIVERY_TIMEOUT=20s", "QOO10HOOK_DELIVERY_RESCUE_AFTER=30s")
+	var snd sender
+	if snd.sendOn(srv.smtp, []string{"70001"}) != 1 {
+		t.Fatal("first mail not accepted")
+	}
+	<-arrived // its delivery is now running, held by the endpoint
+
+	c, err := smtp.Dial(srv.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("shutdown.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("qoo10info@qoo10.jp", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("orders@in.example.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := mail("70002")
+	half := len(raw) / 2
+	if _, err := w.Write(raw[:half]); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", srv.smtp, 200*time.Millisecond)
+		if err != nil {
+			break // the listener is closed
+		}
+		conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the SMTP listener still accepts 5s after SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := w.Write(raw[half:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("the transaction in progress at shutdown: %v, want 250", err)
+	}
+	code, after := exited(t, srv, 15*time.Second)
+	if code != 0 {
+		t.Errorf("exit code %d, want 0; log: %s", code, tail(srv.log.Name()))
+	}
+	// The delivery held by the endpoint was given the 1s shutdown timeout,
+	// then cancelled: the process did not wait the 20s attempt timeout.
+	if after > 10*time.Second {
+		t.Errorf("exited %s after the SIGTERM", after)
+	}
+}
+
+// TestSecondSignalExitsAtOnce: a second SIGTERM during a slow shutdown
+// ends the process at once, with a failure code.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	hook, arrived, _ := hangingEndpoint(t)
+	srv := startInstance(t, testenv.SQLite(t), hook, "twice", "QOO10HOOK_DELIVERY_SHUTDOWN_TIMEOUT=60s",
+		"QOO10HOOK_DELIVERY_TIMEOUT=50s", "QOO10HOOK_DELIVERY_RESCUE_AFTER=60s")
+	var snd sender
+	if snd.sendOn(srv.smtp, []string{"80001"}) != 1 {
+		t.Fatal("mail not accepted")
+	}
+	<-arrived
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond) // the first signal's shutdown waits for the delivery
+	if srv.cmd.ProcessState != nil {
+		t.Fatal("exited on the first signal although a delivery was running")
+	}
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	code, after := exited(t, srv, 5*time.Second)
+	if code == 0 || after > 3*time.Second {
+		t.Errorf("exit code %d after %s, want a failure code at once", code, after)
+	}
+	if log := tail(srv.log.Name()); !strings.Contains(log, "second signal") {
+		t.Errorf("the log does not say why it stopped: %s", log)
+	}
+}
