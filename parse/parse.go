@@ -104,10 +104,10 @@ type Parser struct {
 	// may read mails that never mention Qoo10.
 	operatorRules bool
 	classes       []ClassRule // operator rules, folded
-	labels    map[string]string
-	maxParts  int
-	maxDepth  int
-	mime      *enmime.Parser
+	labels        map[string]string
+	maxParts      int
+	maxDepth      int
+	mime          *enmime.Parser
 }
 
 // New compiles the templates and rules of opts. Its errors name the
