@@ -47,6 +47,10 @@ type Worker struct {
 
 	mu       sync.Mutex
 	disabled map[string]bool // endpoints an operator or a 410 disabled
+	// circuitUntil is when each open breaker closes. River's queue pause
+	// reaches a producer only at its next poll of the queue's settings, so
+	// the worker holds deliveries back itself meanwhile.
+	circuitUntil map[string]time.Time
 }
 
 // NewWorker returns a worker delivering to the given endpoints.
@@ -62,7 +66,7 @@ func NewWorker(st *store.Store, endpoints []*Endpoint, p Policy, m *Metrics, log
 		p.BreakerCooldown = time.Minute
 	}
 	return &Worker{store: st, endpoints: byName, policy: p, client: NewClient(p.Timeout), log: log,
-		metrics: m, userAgent: userAgent, disabled: map[string]bool{}}
+		metrics: m, userAgent: userAgent, disabled: map[string]bool{}, circuitUntil: map[string]time.Time{}}
 }
 
 // Timeout lets River's own job timeout sit above the HTTP timeout.
@@ -94,6 +98,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 	}
 	if w.isDisabled(ctx, d.Endpoint) {
 		return river.JobSnooze(time.Minute)
+	}
+	if until := w.circuitOpenUntil(d.Endpoint); !until.IsZero() {
+		return river.JobSnooze(time.Until(until))
 	}
 	if blocked {
 		// An earlier event of the same cart is not delivered yet.
@@ -140,6 +147,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 		if err := w.store.OpenCircuit(context.WithoutCancel(ctx), d.Endpoint, until); err != nil {
 			log.Error("could not open circuit", "err", err)
 		} else {
+			w.mu.Lock()
+			w.circuitUntil[d.Endpoint] = until
+			w.mu.Unlock()
 			log.Warn("endpoint keeps failing: paused", "failures", failures, "until", until)
 		}
 	}
@@ -226,6 +236,17 @@ func (w *Worker) disable(ctx context.Context, log *slog.Logger, name, reason str
 	log.Warn("endpoint disabled until an operator enables it", "reason", reason)
 }
 
+// circuitOpenUntil is when the endpoint's open breaker closes, or zero.
+func (w *Worker) circuitOpenUntil(name string) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	until := w.circuitUntil[name]
+	if !until.IsZero() && time.Now().Before(until) {
+		return until
+	}
+	return time.Time{}
+}
+
 // Refresh reloads which endpoints are disabled and resumes those whose
 // breaker pause is over. Every instance runs it periodically.
 func (w *Worker) Refresh(ctx context.Context) error {
@@ -241,13 +262,19 @@ func (w *Worker) Refresh(ctx context.Context) error {
 		return err
 	}
 	disabled := map[string]bool{}
+	circuits := map[string]time.Time{}
+	now := time.Now()
 	for name, st := range states {
 		if st.Disabled {
 			disabled[name] = true
 		}
+		if st.CircuitOpen(now) {
+			circuits[name] = st.CircuitOpenUntil
+		}
 	}
 	w.mu.Lock()
 	w.disabled = disabled
+	w.circuitUntil = circuits
 	w.mu.Unlock()
 	w.metrics.states(states, w.endpoints, time.Now())
 	return nil
