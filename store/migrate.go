@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,7 +57,7 @@ func (s *Store) migrateOwn(ctx context.Context) error {
 		applied_at BIGINT  NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
-	dir := path.Join("migrations", string(s.kind))
+	dir := "migrations"
 	entries, err := fs.ReadDir(migrationFS, dir)
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
@@ -71,11 +72,26 @@ func (s *Store) migrateOwn(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := s.applyMigration(ctx, version, string(body)); err != nil {
+		if err := s.applyMigration(ctx, version, forDialect(s.kind, string(body))); err != nil {
 			return fmt.Errorf("store: migrate %s: %w", e.Name(), err)
 		}
 	}
 	return nil
+}
+
+// The migrations are written in SQLite's dialect; PostgreSQL differs only
+// in its auto-incrementing keys and its binary type.
+var (
+	rowidKey = regexp.MustCompile(`\bINTEGER PRIMARY KEY\b`)
+	blobType = regexp.MustCompile(`\bBLOB\b`)
+)
+
+func forDialect(kind config.StoreKind, body string) string {
+	if kind != config.Postgres {
+		return body
+	}
+	body = rowidKey.ReplaceAllString(body, "BIGSERIAL PRIMARY KEY")
+	return blobType.ReplaceAllString(body, "BYTEA")
 }
 
 func (s *Store) applyMigration(ctx context.Context, version int, body string) error {

@@ -243,7 +243,7 @@ func TestConcurrentMigrations(t *testing.T) {
 		}
 	}
 	s := open(t, url, Options{})
-	files, err := fs.ReadDir(migrationFS, "migrations/postgres")
+	files, err := fs.ReadDir(migrationFS, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
