@@ -1,16 +1,19 @@
 package app
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
+	"github.com/qoo10hook/qoo10hook/store"
 )
 
 // TestBackpressure: while the database is locked, mails wait for their
@@ -63,4 +66,79 @@ func TestBackpressure(t *testing.T) {
 	if err := db.QueryRow(`SELECT count(*) FROM mail`).Scan(&n); err != nil || n != 3 {
 		t.Errorf("%d mails stored (%v), want the 3 that got 250", n, err)
 	}
+}
+
+// TestStalledStore: once a commit has hung for longer than the store's
+// stall limit, new mails get 451 4.3.2 at once (the backlog is far from
+// full), and the mail whose commit hung is stored when the store recovers.
+func TestStalledStore(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			cfg := testConfig(t, st.URL, "")
+			svc := start(t, cfg)
+			unlock := lockMailTable(t, st.URL)
+
+			first := make(chan error, 1)
+			go func() {
+				o := order{MessageID: "stall0@qoo10.jp", Seller: "s", Pack: "1", OrderNo: "900"}
+				first <- sendPlain(svc.svc.SMTPAddr(), "orders@in.example.test", renderMail("placed", o))
+			}()
+			// The first mail's commit now waits on the lock; once it has
+			// waited past the stall limit, a new sender is told at once to
+			// come back later.
+			time.Sleep(3 * time.Second)
+			o := order{MessageID: "stall1@qoo10.jp", Seller: "s", Pack: "2", OrderNo: "901"}
+			sent := time.Now()
+			err := sendPlain(svc.svc.SMTPAddr(), "orders@in.example.test", renderMail("placed", o))
+			var se *smtp.SMTPError
+			if !errors.As(err, &se) || se.Code != 451 || se.EnhancedCode != (smtp.EnhancedCode{4, 3, 2}) {
+				t.Errorf("a mail sent to the stalled store: %v, want 451 4.3.2", err)
+			}
+			if waited := time.Since(sent); waited > time.Second {
+				t.Errorf("the answer took %v: the sender waited on the stalled store", waited)
+			}
+			unlock()
+			if err := <-first; err != nil {
+				t.Fatalf("the mail whose commit waited: %v", err)
+			}
+			ms, err := svc.svc.Store().ListMails(context.Background(), store.MailFilter{OrderNo: "900", Limit: 10})
+			if err != nil || len(ms) != 1 || ms[0].MessageID != "stall0@qoo10.jp" {
+				t.Fatalf("the mail that got 250: %d stored (%v), want it alone", len(ms), err)
+			}
+		})
+	}
+}
+
+// lockMailTable takes the store's write lock (SQLite) or a lock on the
+// mail table (PostgreSQL) from another connection, until unlock.
+func lockMailTable(t *testing.T, storeURL string) (unlock func()) {
+	t.Helper()
+	var db *sql.DB
+	var err error
+	if path, ok := strings.CutPrefix(storeURL, "sqlite:"); ok {
+		db, err = sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_pragma=busy_timeout(5000)")
+	} else {
+		db, err = sql.Open("pgx", storeURL)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(storeURL, "sqlite:") {
+		if _, err := tx.Exec(`LOCK TABLE mail IN ACCESS EXCLUSIVE MODE`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var once sync.Once
+	unlock = func() {
+		once.Do(func() {
+			tx.Rollback()
+			db.Close()
+		})
+	}
+	t.Cleanup(unlock)
+	return unlock
 }

@@ -109,6 +109,10 @@ func (r recipients) Lookup(rcpt string) (smtpd.Policy, bool) {
 // sink hands mail from SMTP sessions to the ingest pipeline.
 type sink struct{ p *ingest.Pipeline }
 
+// Busy lets a session refuse DATA before reading a mail the store could
+// not take.
+func (k sink) Busy() bool { return k.p.Store.Busy() }
+
 func (k sink) Deliver(ctx context.Context, env *smtpd.Envelope, raw []byte) error {
 	_, err := k.p.Deliver(ctx, ingest.Envelope{RemoteAddr: env.RemoteAddr, Helo: env.Helo, MailFrom: env.MailFrom,
 		Rcpts: env.Rcpts, ReceivedAt: env.ReceivedAt, Auth: env.Auth, Hold: env.Hold}, raw)

@@ -146,3 +146,33 @@ func TestEnvVarsIncludeContract(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteHidesURLCredentials(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load("", env(map[string]string{
+		"QOO10HOOK_STORE":          "postgres://qh:pgpass@db.example:5432/qh?sslmode=require",
+		"QOO10HOOK_WEBHOOK_URL":    "https://u:hookpass@hook.example/in?token=tok123",
+		"QOO10HOOK_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := cfg.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, leak := range []string{"pgpass", "hookpass", "tok123"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("%q printed:\n%s", leak, out)
+		}
+	}
+	for _, want := range []string{
+		"url: postgres://qh:<secret>@db.example:5432/qh?sslmode=<secret>",
+		"url: https://u:<secret>@hook.example/in?token=<secret>",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -69,7 +69,7 @@ func (c *Config) Validate() error {
 		bad("store.max_backlog_bytes (QOO10HOOK_STORE_MAX_BACKLOG_BYTES)", "must hold at least one message of smtp.max_message_bytes (default 256MiB)")
 	}
 	if c.Store.MaxBacklog < 1 {
-		bad("store.max_backlog (QOO10HOOK_STORE_MAX_BACKLOG)", "must be at least 1 (default 2048)")
+		bad("store.max_backlog (QOO10HOOK_STORE_MAX_BACKLOG)", "must be at least 1 (default 512)")
 	}
 
 	d := c.Delivery

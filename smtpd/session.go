@@ -134,6 +134,11 @@ func (s *session) Data(r io.Reader) error {
 	// go-smtp's idle deadline does not move while DATA streams in: set one
 	// for the whole transfer.
 	s.conn.Conn().SetReadDeadline(start.Add(s.s.cfg.DataTimeout))
+	if b, ok := s.s.sink.(Busier); ok && b.Busy() {
+		// go-smtp discards the message unread.
+		s.log.Warn("mail deferred: busy", "reason", "store backlog full or stalled")
+		return s.refuse("busy", replyBusy)
+	}
 	buf := getBuffer()
 	// The sink returns once the mail is stored, and nothing keeps the raw
 	// bytes after that: the buffer serves the next mail.

@@ -41,6 +41,12 @@ type Sink interface {
 	Deliver(ctx context.Context, env *Envelope, raw []byte) error
 }
 
+// Busier is a Sink that can tell it would turn a mail away: DATA is then
+// refused with 451 4.3.2 before the message is read into memory.
+type Busier interface {
+	Busy() bool
+}
+
 // Policy is what a recipient's route asks of the sender's authentication.
 type Policy string
 

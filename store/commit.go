@@ -20,6 +20,10 @@ type committer struct {
 	// stays bounded when the disk is slower than the senders.
 	maxBytes int64
 	bytes    atomic.Int64
+	// committing is when the commit under way started (Unix nanoseconds),
+	// 0 between commits: one running past slowCommit means the store is
+	// stalled, and mails are turned away rather than queued behind it.
+	committing atomic.Int64
 
 	quit     chan struct{}
 	done     chan struct{}
@@ -52,12 +56,32 @@ func newCommitter(s *Store, max int, window time.Duration, backlog int, backlogB
 		quit: make(chan struct{}), done: make(chan struct{})}
 }
 
+// slowCommit is how long a commit may run before the store counts as
+// stalled (a commit takes milliseconds; a locked database, a disk or a
+// network in trouble takes seconds).
+const slowCommit = 2 * time.Second
+
+// stalled tells whether the commit under way has run past slowCommit.
+func (c *committer) stalled() bool {
+	start := c.committing.Load()
+	return start != 0 && time.Since(time.Unix(0, start)) > slowCommit
+}
+
+// busy tells whether a mail submitted now would be turned away.
+func (c *committer) busy() bool {
+	return len(c.in) >= cap(c.in) || c.bytes.Load() >= c.maxBytes || c.stalled()
+}
+
 func (c *committer) submit(ctx context.Context, in *Ingest) (Receipt, error) {
 	r := &commitRequest{ctx: ctx, in: in, reply: make(chan commitResult, 1)}
 	select {
 	case <-c.quit:
 		return Receipt{}, ErrClosed
 	default:
+	}
+	if c.stalled() {
+		c.s.metric.busy.Inc()
+		return Receipt{}, ErrBusy
 	}
 	size := int64(len(in.Mail.Raw))
 	if c.bytes.Add(size) > c.maxBytes {
@@ -169,6 +193,8 @@ func (c *committer) flush(batch []*commitRequest) {
 		return
 	}
 	start := time.Now()
+	c.committing.Store(start.UnixNano())
+	defer c.committing.Store(0)
 	results, err := c.s.commitBatch(live)
 	c.s.metric.commitSeconds.Observe(time.Since(start).Seconds())
 	if err == nil {

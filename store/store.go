@@ -214,6 +214,19 @@ func (s *Store) StopWorkers(ctx context.Context) error {
 	return err
 }
 
+// Busy reports whether Ingest would turn a mail away now (ErrBusy): too
+// many mails or bytes wait for a commit, or the commit under way has
+// stalled. A session asks before it reads a message it could not store,
+// and turns the mail away when told so: a true answer counts as a busy
+// rejection.
+func (s *Store) Busy() bool {
+	if !s.commit.busy() {
+		return false
+	}
+	s.metric.busy.Inc()
+	return true
+}
+
 // Close stops the committer (mails still waiting get ErrClosed) and closes
 // the database.
 func (s *Store) Close() error {
