@@ -88,3 +88,22 @@ func (e lineEndings) kinds() []string {
 	}
 	return k
 }
+
+// longestLine is the length of the longest line of raw, without its line
+// ending.
+func longestLine(raw []byte) int {
+	longest := 0
+	for len(raw) > 0 {
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			i = len(raw)
+		}
+		n := i
+		if n > 0 && raw[n-1] == '\r' {
+			n--
+		}
+		longest = max(longest, n)
+		raw = raw[min(i+1, len(raw)):]
+	}
+	return longest
+}

@@ -256,3 +256,74 @@ func TestScanLineEndings(t *testing.T) {
 		}
 	}
 }
+
+// TestBDATLimits: a message sent in BDAT chunks meets the same whole-
+// transfer time limit and line limit as one sent with DATA, although
+// go-smtp re-arms its idle timeout at every chunk and does not limit lines
+// inside them.
+func TestBDATLimits(t *testing.T) {
+	t.Parallel()
+	srv := start(t, Config{IdleTimeout: time.Second, DataTimeout: 1500 * time.Millisecond, MaxLineLength: 1000})
+	addr := srv.Addr().String()
+	transaction := func(t *testing.T) *dialog {
+		d := dial(t, addr).greet()
+		d.expect("MAIL FROM:<qoo10info@qoo10.jp>", "250 ")
+		d.expect("RCPT TO:<orders@in.example.test>", "250 ")
+		return d
+	}
+	bdat := func(d *dialog, chunk string, last bool) string {
+		cmd := fmt.Sprintf("BDAT %d", len(chunk))
+		if last {
+			cmd += " LAST"
+		}
+		d.send(cmd + "\r\n")
+		// Apart from the command, as go-smtp reads a chunk that came in
+		// with it under the command's line limit.
+		time.Sleep(50 * time.Millisecond)
+		d.send(chunk)
+		return d.reply()
+	}
+
+	t.Run("trickled past the DATA timeout", func(t *testing.T) {
+		t.Parallel()
+		d := transaction(t)
+		if got := bdat(d, "Subject: bdat-slow\r\n", false); !strings.HasPrefix(got, "250 ") {
+			t.Fatalf("first chunk: %q", got)
+		}
+		start := time.Now()
+		got := ""
+		// Each chunk comes within the idle timeout, the whole transfer
+		// does not come within the DATA timeout.
+		for i := 0; i < 10 && time.Since(start) < 5*time.Second; i++ {
+			time.Sleep(400 * time.Millisecond)
+			if got = bdat(d, "X-Pad: 0123456789\r\n", false); !strings.HasPrefix(got, "250 ") {
+				break
+			}
+		}
+		if !strings.HasPrefix(got, "451 4.4.2") {
+			t.Errorf("a BDAT transfer past the DATA timeout: last reply %q, want 451 4.4.2", got)
+		}
+	})
+	t.Run("line too long", func(t *testing.T) {
+		t.Parallel()
+		d := transaction(t)
+		got := bdat(d, mail("bdat-long")+strings.Repeat("x", 1200)+"\r\n", true)
+		if !strings.HasPrefix(got, "500 5.4.0") {
+			t.Errorf("a BDAT chunk with a 1,200-character line: %q, want 500 5.4.0", got)
+		}
+	})
+	t.Run("within the limits", func(t *testing.T) {
+		t.Parallel()
+		d := transaction(t)
+		if got := bdat(d, mail("bdat-ok")+strings.Repeat("x", 900)+"\r\n", true); !strings.HasPrefix(got, "250 ") {
+			t.Errorf("a BDAT mail within the limits: %q", got)
+		}
+	})
+	t.Cleanup(func() {
+		for _, m := range srv.sink.all() {
+			if s := string(m.raw); strings.Contains(s, "bdat-slow") || strings.Contains(s, "bdat-long") {
+				t.Errorf("a refused BDAT mail was stored: %.60q", s)
+			}
+		}
+	})
+}

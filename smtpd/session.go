@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,7 +144,7 @@ func (s *session) Data(r io.Reader) error {
 	// The sink returns once the mail is stored, and nothing keeps the raw
 	// bytes after that: the buffer serves the next mail.
 	defer putBuffer(buf)
-	n, err := buf.ReadFrom(r)
+	n, err := buf.ReadFrom(&deadlineReader{r: r, deadline: start.Add(s.s.cfg.DataTimeout)})
 	s.s.metrics.bytes.Add(float64(n))
 	if err != nil {
 		var se *smtp.SMTPError
@@ -203,6 +204,10 @@ func (s *session) checkContent(raw []byte) (*smtp.SMTPError, string) {
 		s.s.metrics.lineEndings.WithLabelValues(k).Inc()
 		s.log.Debug("irregular line ending", "kind", k)
 	}
+	// go-smtp applies the line limit to DATA but not to BDAT chunks.
+	if longestLine(raw) > s.s.cfg.MaxLineLength {
+		return replyLineTooLong, "line_too_long"
+	}
 	h := headerLen(raw)
 	if int64(h) > s.s.cfg.MaxHeaderBytes {
 		return replyHeaderTooBig, "header_too_big"
@@ -248,4 +253,19 @@ func putBuffer(b *bytes.Buffer) {
 	}
 	b.Reset()
 	bufferPool.Put(b)
+}
+
+// deadlineReader ends a message transfer that outlasts its deadline. The
+// connection's read deadline does that for DATA, but go-smtp moves it at
+// every BDAT command: without this a sender could trickle chunks forever.
+type deadlineReader struct {
+	r        io.Reader
+	deadline time.Time
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if time.Now().After(d.deadline) {
+		return 0, os.ErrDeadlineExceeded
+	}
+	return d.r.Read(p)
 }
