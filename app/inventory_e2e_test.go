@@ -253,6 +253,14 @@ func TestInventoryThroughSMTP(t *testing.T) {
 			if len(qty) != len(wantQty) || !low["HT-003"] || low["HT-002-BL"] {
 				t.Errorf("stock %v, low %v", qty, low)
 			}
+
+			// The derived events are counted with the others, by type.
+			mfs := scrape(t, svc.svc.HTTPAddr())
+			for typ, want := range map[string]float64{"order.placed": 1, "order.cancelled": 1, "inventory.adjusted": 4, "inventory.low_stock": 1} {
+				if got, _ := value(mfs, "qoo10hook_events_total", "type", typ); got != want {
+					t.Errorf("qoo10hook_events_total{type=%q} = %v, want %v", typ, got, want)
+				}
+			}
 		})
 	}
 }

@@ -72,5 +72,8 @@ func (m *Metrics) stored(t event.Type, rc store.Receipt) {
 		return
 	}
 	m.events.WithLabelValues(string(t)).Add(float64(len(rc.NewEvents)))
+	for _, dt := range rc.DerivedTypes {
+		m.events.WithLabelValues(dt).Inc()
+	}
 	m.duplicates.WithLabelValues("event").Add(float64(len(rc.DuplicateEvents)))
 }

@@ -102,8 +102,10 @@ type Receipt struct {
 	// earlier mail already carried them.
 	NewEvents       []string
 	DuplicateEvents []string
-	// DerivedEvents are the new events the store's Deriver added.
+	// DerivedEvents are the new events the store's Deriver added, and
+	// DerivedTypes their types, in the same order.
 	DerivedEvents []string
+	DerivedTypes  []string
 	Deliveries    int
 }
 
@@ -203,6 +205,7 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 			}
 			if isNew {
 				rc.DerivedEvents = append(rc.DerivedEvents, d.ID)
+				rc.DerivedTypes = append(rc.DerivedTypes, d.Type)
 				jobs = append(jobs, dJobs...)
 			}
 		}
