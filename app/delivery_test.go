@@ -286,38 +286,53 @@ func TestBreakerIsolatesDeadEndpoint(t *testing.T) {
 }
 
 // TestGoneDisablesEndpoint: a 410 disables the endpoint; its deliveries wait
-// until an operator enables it, and then arrive.
+// until an operator enables it, with all their retries left, and then
+// arrive.
 func TestGoneDisablesEndpoint(t *testing.T) {
-	rx := newReceiver(t, 410)
-	svc := start(t, testConfig(t, testenv.SQLite(t), rx.URL))
-	o := order{MessageID: "g1@qoo10.jp", Seller: "shop", Pack: "1", OrderNo: "11"}
-	if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", o)); err != nil {
-		t.Fatal(err)
-	}
-	if r := rx.next(t, 5*time.Second); r.Status != 410 {
-		t.Fatalf("status %d", r.Status)
-	}
-	o2 := order{MessageID: "g2@qoo10.jp", Seller: "shop", Pack: "2", OrderNo: "22"}
-	if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", o2)); err != nil {
-		t.Fatal(err)
-	}
-	rx.quiet(t, time.Second)
-	states, err := svc.svc.Store().EndpointStates(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !states[config.DefaultEndpoint].Disabled {
-		t.Fatalf("endpoint not disabled: %+v", states)
-	}
-	if err := svc.svc.Store().EnableEndpoint(t.Context(), config.DefaultEndpoint); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]bool{}
-	for range 2 {
-		got[get(verify(t, rx.nextDelivered(t, 10*time.Second)), "data.pack_no").(string)] = true
-	}
-	if !got["1"] || !got["2"] {
-		t.Errorf("delivered carts %v, want 1 and 2", got)
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			rx := newReceiver(t, 410)
+			svc := start(t, testConfig(t, st.URL, rx.URL))
+			o := order{MessageID: "g1@qoo10.jp", Seller: "shop", Pack: "1", OrderNo: "11"}
+			if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", o)); err != nil {
+				t.Fatal(err)
+			}
+			if r := rx.next(t, 5*time.Second); r.Status != 410 {
+				t.Fatalf("status %d", r.Status)
+			}
+			o2 := order{MessageID: "g2@qoo10.jp", Seller: "shop", Pack: "2", OrderNo: "22"}
+			if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", o2)); err != nil {
+				t.Fatal(err)
+			}
+			rx.quiet(t, time.Second)
+			states, err := svc.svc.Store().EndpointStates(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !states[config.DefaultEndpoint].Disabled {
+				t.Fatalf("endpoint not disabled: %+v", states)
+			}
+			ds, err := svc.svc.Store().ListDeliveries(t.Context(), store.DeliveryFilter{Limit: 10})
+			if err != nil || len(ds) != 2 {
+				t.Fatalf("%d deliveries (%v), want 2", len(ds), err)
+			}
+			for _, d := range ds {
+				if d.Status != store.DeliveryPending || d.ScheduleIndex() != 0 {
+					t.Errorf("delivery %d after the 410: %s, %d attempts, at step %d of its schedule; want pending at step 0",
+						d.ID, d.Status, d.Attempts, d.ScheduleIndex())
+				}
+			}
+			if err := svc.svc.Store().EnableEndpoint(t.Context(), config.DefaultEndpoint); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for range 2 {
+				got[get(verify(t, rx.nextDelivered(t, 10*time.Second)), "data.pack_no").(string)] = true
+			}
+			if !got["1"] || !got["2"] {
+				t.Errorf("delivered carts %v, want 1 and 2", got)
+			}
+		})
 	}
 }
 

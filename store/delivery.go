@@ -117,6 +117,10 @@ type Attempt struct {
 type Outcome struct {
 	Status        string
 	NextAttemptAt time.Time // for DeliveryPending
+	// KeepSchedule records the attempt without moving the delivery along
+	// its retry schedule (the endpoint said 410 and is disabled: the
+	// delivery waits for it, with all its retries left).
+	KeepSchedule bool
 }
 
 // RecordAttempt stores an attempt, moves its delivery to the outcome and
@@ -142,9 +146,14 @@ func (s *Store) RecordAttempt(ctx context.Context, d *Delivery, a Attempt, o Out
 	if o.Status == DeliveryDelivered {
 		delivered = t
 	}
+	kept := 0
+	if o.KeepSchedule {
+		kept = 1
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET status = $1, attempts = attempts + 1, last_status = $2,
-		last_error = $3, next_attempt_at = $4, delivered_at = $5, updated_at = $6 WHERE id = $7`,
-		o.Status, a.StatusCode, a.Error, next, delivered, t, d.ID); err != nil {
+		last_error = $3, next_attempt_at = $4, delivered_at = $5, updated_at = $6, retry_base = retry_base + $8
+		WHERE id = $7`,
+		o.Status, a.StatusCode, a.Error, next, delivered, t, d.ID, kept); err != nil {
 		return 0, fmt.Errorf("store: record attempt: %w", err)
 	}
 	if o.Status == DeliveryDelivered {

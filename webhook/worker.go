@@ -165,7 +165,7 @@ func (w *Worker) decide(d *store.Delivery, res Result) (store.Outcome, time.Dura
 	case res.Gone:
 		// The endpoint is disabled; the delivery waits for it, with its
 		// schedule untouched.
-		return store.Outcome{Status: store.DeliveryPending, NextAttemptAt: time.Now().Add(time.Minute)}, time.Minute
+		return store.Outcome{Status: store.DeliveryPending, NextAttemptAt: time.Now().Add(time.Minute), KeepSchedule: true}, time.Minute
 	case !res.Retry:
 		return store.Outcome{Status: store.DeliveryFailed}, 0
 	}
