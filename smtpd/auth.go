@@ -1,8 +1,6 @@
 package smtpd
 
 import (
-	"sync"
-
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"golang.org/x/crypto/bcrypt"
@@ -36,12 +34,19 @@ var (
 	replyAuthSyntax   = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Malformed authentication response"}
 )
 
-// dummyHash is compared against when the user is unknown, so that the
-// answer takes as long as for a known one.
-var dummyHash = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("qoo10hook-no-such-user"), bcrypt.DefaultCost)
+// decoyHash is a hash of the highest cost among the accounts': a password
+// for an unknown user is compared against it, so that the answer takes as
+// long as for a known user and does not tell which names exist.
+func decoyHash(users []User) []byte {
+	cost := bcrypt.DefaultCost
+	for _, u := range users {
+		if c, err := bcrypt.Cost(u.Hash); err == nil && c > cost {
+			cost = c
+		}
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte("qoo10hook-no-such-user"), cost)
 	return h
-})
+}
 
 // AuthMechanisms offers PLAIN and LOGIN over TLS when accounts exist.
 // go-smtp itself offers AUTH only over TLS, and answers AUTH before
@@ -84,7 +89,7 @@ func (s *session) login(username, password string) error {
 	if u != nil {
 		hash = u.Hash
 	} else {
-		hash = dummyHash()
+		hash = s.s.decoyHash()
 	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
 	if u == nil || err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -132,6 +133,9 @@ type Server struct {
 	conns   *connTable
 	rate    *rateLimiter
 	users   map[string]*User
+	// decoyHash is what a password for an unknown user is compared
+	// against (see login).
+	decoyHash func() []byte
 	// refusing bounds the goroutines writing 421 to refused connections.
 	refusing chan struct{}
 }
@@ -176,6 +180,7 @@ func New(cfg Config, sink Sink, rcpts Recipients, m *Metrics, log *slog.Logger) 
 	for i := range cfg.Users {
 		s.users[cfg.Users[i].Name] = &cfg.Users[i]
 	}
+	s.decoyHash = sync.OnceValue(func() []byte { return decoyHash(cfg.Users) })
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = cfg.Hostname
 	srv.MaxMessageBytes = cfg.MaxMessageBytes

@@ -238,3 +238,16 @@ func TestAuthMalformed(t *testing.T) {
 	d.greet()
 	d.expect("AUTH PLAIN bm8tbnVscy1oZXJl", "501 5.5.2") // "no-nuls-here"
 }
+
+// TestDecoyHashCost: a password for an unknown user is checked against a
+// hash as costly as the dearest account's, so that timing does not tell
+// which user names exist.
+func TestDecoyHashCost(t *testing.T) {
+	t.Parallel()
+	cheap, _ := bcrypt.GenerateFromPassword([]byte("a"), bcrypt.MinCost)
+	dear, _ := bcrypt.GenerateFromPassword([]byte("b"), bcrypt.DefaultCost+2)
+	h := decoyHash([]User{{Name: "a", Hash: cheap}, {Name: "b", Hash: dear}})
+	if c, err := bcrypt.Cost(h); err != nil || c != bcrypt.DefaultCost+2 {
+		t.Errorf("decoy cost %d (%v), want %d", c, err, bcrypt.DefaultCost+2)
+	}
+}
