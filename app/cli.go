@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/ingest"
+	"github.com/qoo10hook/qoo10hook/route"
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
@@ -31,7 +33,7 @@ const usage = `qoo10hook turns Qoo10 Japan notification mails into signed JSON w
 
 Usage:
   qoo10hook serve [--config FILE]          run the service
-  qoo10hook parse [--config FILE] FILE.eml...
+  qoo10hook parse [--config FILE] [--to ADDR,...] FILE.eml...
                                            print each mail's event as one JSON line
   qoo10hook check-config [--config FILE]   validate and print the effective configuration
   qoo10hook deliveries list [--status S] [--endpoint E] [--limit N] [--json]
@@ -151,6 +153,7 @@ func (c *CLI) checkConfig(args []string) error {
 // parse prints, for each file, the event the service would post for it.
 func (c *CLI) parse(args []string) error {
 	fs, path := c.flags("parse")
+	to := fs.String("to", "", "as if sent to these envelope recipients (`ADDR[,ADDR…]`): the events carry their routes' tenants, one per route, as the service posts them")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -164,6 +167,16 @@ func (c *CLI) parse(args []string) error {
 	parser, err := NewParser(cfg)
 	if err != nil {
 		return err
+	}
+	// Without --to, one event without a tenant, addressed as the mail's
+	// header says.
+	groups := []recipientGroup{{}}
+	var rcpts []string
+	if *to != "" {
+		rcpts = strings.Split(*to, ",")
+		if groups, err = groupByRoute(route.New(cfg), rcpts); err != nil {
+			return err
+		}
 	}
 	var failed []string
 	for _, name := range fs.Args() {
@@ -179,17 +192,48 @@ func (c *CLI) parse(args []string) error {
 			failed = append(failed, name)
 			continue
 		}
-		ev := ingest.BuildEvent(res, ingest.Meta{ReceivedAt: time.Now(), DedupKey: ingest.DedupKey(res, raw, nil)})
-		line, err := ingest.Marshal(ev)
-		if err != nil {
-			return err
+		for _, g := range groups {
+			ev := ingest.BuildEvent(res, ingest.Meta{Tenant: g.tenant, To: g.rcpts, ReceivedAt: time.Now(),
+				DedupKey: ingest.DedupKey(res, raw, rcpts)})
+			line, err := ingest.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			c.Stdout.Write(append(line, '\n'))
 		}
-		c.Stdout.Write(append(line, '\n'))
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d files could not be read as mail: %s", len(failed), fs.NArg(), strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// recipientGroup is the recipients of one route.
+type recipientGroup struct {
+	tenant string
+	rcpts  []string
+}
+
+// groupByRoute groups recipients by the route they reach, as the service
+// does: one event per route.
+func groupByRoute(table *route.Table, rcpts []string) ([]recipientGroup, error) {
+	var groups []recipientGroup
+	var routes []*route.Route
+	for _, rc := range rcpts {
+		rc = strings.TrimSpace(rc)
+		r := table.Match(rc)
+		if r == nil {
+			return nil, fmt.Errorf("%s is not routed: the service refuses it with 550 5.1.1", rc)
+		}
+		i := slices.Index(routes, r)
+		if i < 0 {
+			routes = append(routes, r)
+			groups = append(groups, recipientGroup{tenant: r.Tenant})
+			i = len(groups) - 1
+		}
+		groups[i].rcpts = append(groups[i].rcpts, rc)
+	}
+	return groups, nil
 }
 
 func (c *CLI) openStore(ctx context.Context, path string) (*store.Store, error) {

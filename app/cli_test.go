@@ -3,12 +3,14 @@ package app
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
 )
 
@@ -124,4 +126,87 @@ func TestParseCommandMatchesService(t *testing.T) {
 			t.Errorf("%s:\nservice posted %s\nparse printed  %s", file, a, b)
 		}
 	}
+}
+
+// TestParseCommandWithRecipients: with --to, `qoo10hook parse` prints the
+// events the service posts for a mail sent to those addresses: one per
+// route, with its tenant; an address no route takes is an error.
+func TestParseCommandWithRecipients(t *testing.T) {
+	rx := newReceiver(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "qoo10hook.yaml")
+	yaml := fmt.Sprintf(`store:
+  url: sqlite:%s
+endpoints:
+  - name: vendor
+    url: %s
+    secret: %s
+routes:
+  - tenant: shop42
+    recipients: ["orders+shop42@in.example.test"]
+    endpoints: [vendor]
+    sender_policy: "off"
+  - tenant: wholesale
+    recipients: ["@in.example.test"]
+    endpoints: [vendor]
+    sender_policy: "off"
+inventory:
+  reserve_on: none
+`, filepath.Join(dir, "store.db"), rx.URL, testSecret)
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SMTP.Addr, cfg.HTTP.Addr = "127.0.0.1:0", "127.0.0.1:0"
+	svc := start(t, cfg)
+	rcpts := []string{"orders+shop42@in.example.test", "orders@in.example.test"}
+	if err := send(t, svc.svc.SMTPAddr(), rcpts, fixture(t, "stockgear-order-iso2022jp.eml")); err != nil {
+		t.Fatal(err)
+	}
+	posted := map[string]string{}
+	for range 2 {
+		var ev map[string]any
+		if err := json.Unmarshal(rx.nextDelivered(t, 10*time.Second).Body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		posted[ev["tenant"].(string)] = withoutServiceFields(ev)
+	}
+
+	code, out, errs := runCLI(t, nil, "parse", "--config", file, "--to", strings.Join(rcpts, ","), "../testdata/stockgear-order-iso2022jp.eml")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want one per route:\n%s", len(lines), out)
+	}
+	for _, line := range lines {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatal(err)
+		}
+		tenant, _ := ev["tenant"].(string)
+		if got := withoutServiceFields(ev); got != posted[tenant] {
+			t.Errorf("tenant %q:\nservice posted %s\nparse printed  %s", tenant, posted[tenant], got)
+		}
+	}
+
+	code, _, errs = runCLI(t, nil, "parse", "--config", file, "--to", "someone@elsewhere.example", "../testdata/stockgear-order-iso2022jp.eml")
+	if code != 1 || !strings.Contains(errs, "someone@elsewhere.example is not routed") {
+		t.Errorf("an unrouted --to: exit %d, %q", code, errs)
+	}
+}
+
+// withoutServiceFields is an event as JSON without what only the service knows: its
+// queue id and when it got the mail.
+func withoutServiceFields(ev map[string]any) string {
+	delete(ev, "created_at")
+	m := ev["mail"].(map[string]any)
+	delete(m, "queue_id")
+	delete(m, "received_at")
+	b, _ := json.Marshal(ev)
+	return string(b)
 }
