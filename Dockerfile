@@ -4,7 +4,13 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/qoo10hook ./cmd/qoo10hook \
+# The build context has no .git: say what is built, e.g.
+#   docker build --build-arg VERSION=$(git describe --tags --always) --build-arg REVISION=$(git rev-parse HEAD) .
+ARG VERSION=dev
+ARG REVISION=
+RUN CGO_ENABLED=0 go build -trimpath \
+      -ldflags="-s -w -X github.com/qoo10hook/qoo10hook/app.version=${VERSION} -X github.com/qoo10hook/qoo10hook/app.revision=${REVISION}" \
+      -o /out/qoo10hook ./cmd/qoo10hook \
  && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -263,23 +263,40 @@ func (e endpointSet) Wants(name, eventType string) bool {
 	return ep != nil && ep.Wants(eventType)
 }
 
-// Version is the module version the binary was built from.
+// version and revision are set at link time where the build has no VCS
+// information of its own (the Docker build):
+// -ldflags "-X github.com/qoo10hook/qoo10hook/app.version=v1.2.3 -X …app.revision=abc123".
+var version, revision string
+
+// Version is the version the binary was built as: the one given at link
+// time, else the module's, else "dev".
 func Version() string {
+	if version != "" {
+		return version
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
 	return "dev"
 }
 
-func buildInfo() prometheus.Collector {
-	revision := ""
+// Revision is the VCS revision the binary was built from, if known.
+func Revision() string {
+	if revision != "" {
+		return revision
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" {
-				revision = s.Value
+				return s.Value
 			}
 		}
 	}
+	return ""
+}
+
+func buildInfo() prometheus.Collector {
+	revision := Revision()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "qoo10hook_build_info",
 		Help:        "Always 1; labels tell the version and revision running.",

@@ -81,7 +81,11 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 	case "address":
 		err = c.address(args[1:])
 	case "version":
-		fmt.Fprintln(c.Stdout, "qoo10hook", Version())
+		if r := Revision(); r != "" {
+			fmt.Fprintf(c.Stdout, "qoo10hook %s (%s)\n", Version(), r)
+		} else {
+			fmt.Fprintln(c.Stdout, "qoo10hook", Version())
+		}
 	case "help", "-h", "--help":
 		fmt.Fprint(c.Stdout, usage)
 	default:

@@ -33,7 +33,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "qoo10hook")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	// Built as the Dockerfile builds it, version and revision given.
+	build := exec.Command("go", "build", "-o", binary, "-ldflags",
+		"-X github.com/qoo10hook/qoo10hook/app.version="+testVersion+" -X github.com/qoo10hook/qoo10hook/app.revision="+testRevision, ".")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		panic("build: " + err.Error())
@@ -41,6 +43,23 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+const (
+	testVersion  = "v0.0.0-test"
+	testRevision = "0123456789abcdef"
+)
+
+// TestVersion: the version and revision given at link time are what the
+// binary reports.
+func TestVersion(t *testing.T) {
+	out, err := exec.Command(binary, "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got, want := strings.TrimSpace(string(out)), "qoo10hook "+testVersion+" ("+testRevision+")"; got != want {
+		t.Errorf("version printed %q, want %q", got, want)
+	}
 }
 
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
