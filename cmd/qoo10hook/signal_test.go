@@ -2,11 +2,13 @@ package main
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -62,7 +64,8 @@ func exited(t *testing.T, in *instance, within time.Duration) (code int, after t
 // shutdown timeout to finish, and the process exits 0.
 func TestShutdownFinishesTransactions(t *testing.T) {
 	hook, arrived, _ := hangingEndpoint(t)
-	srv := startInstance(t, testenv.SQLite(t), hook, "shutdown", "QOO10HOOK_DELIVERY_SHUTDOWN_TIMEOUT=1s",
+	storeURL := testenv.SQLite(t)
+	srv := startInstance(t, storeURL, hook, "shutdown", "QOO10HOOK_DELIVERY_SHUTDOWN_TIMEOUT=1s",
 		"QOO10HOOK_DELIVERY_TIMEOUT=20s", "QOO10HOOK_DELIVERY_RESCUE_AFTER=30s")
 	var snd sender
 	if snd.sendOn(srv.smtp, []string{"70001"}) != 1 {
@@ -121,6 +124,68 @@ func TestShutdownFinishesTransactions(t *testing.T) {
 	// then cancelled: the process did not wait the 20s attempt timeout.
 	if after > 10*time.Second {
 		t.Errorf("exited %s after the SIGTERM", after)
+	}
+
+	// Both mails that got 250 are kept: the delivery cut by the shutdown
+	// and the mail accepted during it are delivered after a restart.
+	good := newSink(t)
+	startInstance(t, storeURL, good.URL, "restarted")
+	if missing := good.waitAll([]string{"70001", "70002"}, 30*time.Second); len(missing) > 0 {
+		t.Errorf("after the restart, orders %v were not delivered", missing)
+	}
+}
+
+// TestCrashedAttemptRescued: a delivery whose attempt was running when the
+// process was killed is picked up again, under the same webhook-id, once
+// delivery.rescue_after has passed, not after River's default hour.
+func TestCrashedAttemptRescued(t *testing.T) {
+	var firstID atomic.Value
+	arrived := make(chan struct{}, 16)
+	stop := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // so that the server notices the client go
+		firstID.CompareAndSwap(nil, r.Header.Get("webhook-id"))
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	defer hang.Close()
+	defer close(stop)
+	storeURL := testenv.SQLite(t)
+	// The process is killed within the attempt's 3s; a job still running
+	// after 10s counts as stuck. Only the order event is delivered.
+	env := []string{"QOO10HOOK_DELIVERY_TIMEOUT=3s", "QOO10HOOK_DELIVERY_RESCUE_AFTER=10s", "QOO10HOOK_INVENTORY_RESERVE_ON=none"}
+	srv := startInstance(t, storeURL, hang.URL, "crashing", env...)
+	var snd sender
+	if snd.sendOn(srv.smtp, []string{"71001"}) != 1 {
+		t.Fatal("mail not accepted")
+	}
+	select {
+	case <-arrived:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the delivery was not attempted")
+	}
+	srv.kill()
+	killed := time.Now()
+
+	good := newSink(t)
+	rescuer := startInstance(t, storeURL, good.URL, "rescuer", env...)
+	// River looks for stuck jobs every 30s or so.
+	if missing := good.waitAll([]string{"71001"}, time.Minute); len(missing) > 0 {
+		t.Fatalf("the delivery cut by the crash was not rescued within a minute; log: %s", tail(rescuer.log.Name()))
+	}
+	if took := time.Since(killed); took < 9*time.Second {
+		t.Errorf("redelivered %s after the crash, before rescue_after (10s) had passed", took)
+	}
+	good.mu.Lock()
+	defer good.mu.Unlock()
+	if ids := good.ids["71001"]; len(ids) != 1 || ids[firstID.Load().(string)] != 1 {
+		t.Errorf("webhook ids %v, want the first attempt's %v once", ids, firstID.Load())
 	}
 }
 
