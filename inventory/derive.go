@@ -111,6 +111,8 @@ func (d *Deriver) Derive(ctx context.Context, tx *sql.Tx, ev *store.Event) ([]st
 			return nil, err
 		}
 	}
+	// The metrics move only if what was derived is committed.
+	store.AfterCommit(ctx, x.counted...)
 	return x.out, nil
 }
 
@@ -123,10 +125,15 @@ type derivation struct {
 	order *event.Order
 	now   int64
 	out   []store.Event
+	// counted are the metric increments of this derivation, made once its
+	// transaction commits.
+	counted []func()
 }
 
+func (x *derivation) count(inc func()) { x.counted = append(x.counted, inc) }
+
 func (x *derivation) skip(why string, it *event.Item) {
-	x.m.skipped.WithLabelValues(why).Inc()
+	x.count(x.m.skipped.WithLabelValues(why).Inc)
 	x.log.Debug("inventory: order line adjusts nothing", "reason", why, "event_id", x.ev.ID,
 		"seller_id", x.order.SellerID, "order_no", it.OrderNo)
 }
@@ -179,7 +186,7 @@ func (x *derivation) release(it *event.Item) error {
 		return err
 	}
 	if r == nil {
-		x.m.unreserved.Inc()
+		x.count(x.m.unreserved.Inc)
 		x.log.Info("inventory: cancel of an order line never reserved, nothing released", "event_id", x.ev.ID,
 			"event_type", x.ev.Type, "seller_id", seller, "order_no", it.OrderNo)
 		return nil
@@ -222,12 +229,12 @@ func (x *derivation) apply(a *adjustment, known bool) error {
 	} else if err := x.unknownSKU(a); err != nil {
 		return err
 	}
-	x.m.adjustments.WithLabelValues(a.Reason).Inc()
+	x.count(x.m.adjustments.WithLabelValues(a.Reason).Inc)
 	if err := x.emit(a.EventID, event.InventoryAdjusted, a, data); err != nil {
 		return err
 	}
 	if m != nil && m.Crossed {
-		x.m.lowStock.Inc()
+		x.count(x.m.lowStock.Inc)
 		low := &event.LowStock{SellerID: a.SellerID, SKU: a.SKU, Stock: m.Qty, Threshold: x.s.Threshold,
 			SourceEventID: a.EventID}
 		x.log.Info("inventory: stock low", "seller_id", a.SellerID, "sku", a.SKU, "stock", m.Qty,
@@ -238,7 +245,7 @@ func (x *derivation) apply(a *adjustment, known bool) error {
 }
 
 func (x *derivation) unknownSKU(a *adjustment) error {
-	x.m.unknownSKU.Inc()
+	x.count(x.m.unknownSKU.Inc)
 	ok, err := hasCatalog(x.ctx, x.tx, a.SellerID)
 	if err != nil {
 		return err

@@ -14,9 +14,8 @@ const (
 	skipCancelled = "cancelled"   // the line was cancelled before it was reserved
 )
 
-// metrics are counted when the deriver runs. A group commit that fails
-// and is retried mail by mail derives again, so a count may run ahead of
-// what was committed in that rare case.
+// metrics count what derivations committed: a group commit that fails
+// and is retried mail by mail derives again, and counts once.
 type metrics struct {
 	adjustments *prometheus.CounterVec
 	unknownSKU  prometheus.Counter

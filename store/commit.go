@@ -227,6 +227,8 @@ func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
 	// client disconnects, only bounded in time.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	hooks := &afterCommit{}
+	ctx = context.WithValue(ctx, afterCommitKey{}, hooks)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: begin: %w", err)
@@ -249,7 +251,29 @@ func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: commit: %w", err)
 	}
+	for _, f := range hooks.funcs {
+		f()
+	}
 	return results, nil
+}
+
+type afterCommitKey struct{}
+
+// afterCommit holds what is to run once a batch's transaction commits.
+type afterCommit struct{ funcs []func() }
+
+// AfterCommit runs fs once the group commit whose context ctx is (the one
+// a Deriver is called with) has committed, and never if it does not:
+// counting what a transaction did, when it may be rolled back and tried
+// again. Elsewhere it runs fs at once.
+func AfterCommit(ctx context.Context, fs ...func()) {
+	if h, ok := ctx.Value(afterCommitKey{}).(*afterCommit); ok {
+		h.funcs = append(h.funcs, fs...)
+		return
+	}
+	for _, f := range fs {
+		f()
+	}
 }
 
 // stop commits what was handed over and ends the committer.

@@ -340,3 +340,51 @@ func TestSecondOrderKey(t *testing.T) {
 		})
 	}
 }
+
+// TestAfterCommitOnlyOnCommit: what a deriver registers with AfterCommit
+// runs once its mail is committed, and not for a batch that failed and was
+// tried again mail by mail, nor for a mail that failed.
+func TestAfterCommitOnlyOnCommit(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			var mu sync.Mutex
+			counted := map[string]int{}
+			derive := func(ctx context.Context, tx *sql.Tx, ev *Event) ([]Event, error) {
+				AfterCommit(ctx, func() {
+					mu.Lock()
+					counted[ev.ID]++
+					mu.Unlock()
+				})
+				if ev.ID == "evt_bad" {
+					return nil, errors.New("refused")
+				}
+				return nil, nil
+			}
+			s := open(t, st.URL, Options{Derive: derive, BatchWindow: 300 * time.Millisecond})
+			errs := make(chan error, 2)
+			go func() {
+				_, err := s.Ingest(t.Context(), mail(1, "evt_ok"))
+				errs <- err
+			}()
+			time.Sleep(20 * time.Millisecond) // joins the first mail's batch
+			go func() {
+				_, err := s.Ingest(t.Context(), mail(2, "evt_bad"))
+				errs <- err
+			}()
+			failed := 0
+			for range 2 {
+				if err := <-errs; err != nil {
+					failed++
+				}
+			}
+			if failed != 1 {
+				t.Fatalf("%d mails failed, want the bad one", failed)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if counted["evt_ok"] != 1 || counted["evt_bad"] != 0 {
+				t.Errorf("after-commit runs %v, want evt_ok once and evt_bad never", counted)
+			}
+		})
+	}
+}
