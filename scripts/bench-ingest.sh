@@ -3,12 +3,15 @@
 # instance, queue on the same disk, discard transport), both fed by
 # Postfix's smtp-source in the same run; prints the ratio.
 #
-#   scripts/bench-ingest.sh [SESSIONS] [MAILS] [SIZE]   (default 20 5000 4096)
+#   scripts/bench-ingest.sh [SESSIONS] [MAILS] [SIZE] [STORE]   (default 20 5000 4096 sqlite)
+#
+# STORE is sqlite (a file in a temporary directory) or a postgres:// URL of
+# an empty database or schema (e.g. ...?search_path=bench).
 #
 # Needs root (for Postfix) and the postfix package (apt-get install postfix).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sessions=${1:-20} mails=${2:-5000} size=${3:-4096}
+sessions=${1:-20} mails=${2:-5000} size=${3:-4096} store=${4:-sqlite}
 command -v smtp-source >/dev/null || { echo "smtp-source missing: apt-get install postfix" >&2; exit 2; }
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/qoo10hook-bench.XXXXXX")
@@ -50,7 +53,7 @@ for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$pf_port) 2>/dev/null && brea
 
 go build -o "$work/qoo10hook" ./cmd/qoo10hook
 QOO10HOOK_SMTP_ADDR=127.0.0.1:$qh_port QOO10HOOK_HTTP_ADDR=127.0.0.1:$http_port \
-QOO10HOOK_STORE=sqlite:$work/store.db QOO10HOOK_DOMAINS=in.example.test \
+QOO10HOOK_STORE=$([ "$store" = sqlite ] && echo "sqlite:$work/store.db" || echo "$store") QOO10HOOK_DOMAINS=in.example.test \
 QOO10HOOK_SENDER_POLICY=off QOO10HOOK_SMTP_MAX_CONNECTIONS_PER_IP=1000 QOO10HOOK_SMTP_MAX_TRANSACTIONS_PER_MINUTE=10000000 QOO10HOOK_LOG_LEVEL=warn \
   "$work/qoo10hook" serve >"$work/qoo10hook.log" 2>&1 &
 qh_pid=$!
