@@ -71,14 +71,14 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	}
 	switch mech {
 	case sasl.Plain:
-		return ownErrors{sasl.NewPlainServer(func(identity, username, password string) error {
+		return ownErrors{s: s, Server: sasl.NewPlainServer(func(identity, username, password string) error {
 			if identity != "" && identity != username {
 				return s.authFailed("identity")
 			}
 			return s.login(username, password)
 		})}, nil
 	case sasl.Login:
-		return ownErrors{&loginServer{login: s.login}}, nil
+		return ownErrors{s: s, Server: &loginServer{login: s.login}}, nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
@@ -119,11 +119,17 @@ func (s *session) forwarder() *mailauth.Forwarder {
 
 // ownErrors keeps go-sasl's own error texts (malformed responses) from
 // reaching the client: they become 501 5.5.2.
-type ownErrors struct{ sasl.Server }
+type ownErrors struct {
+	sasl.Server
+	s *session
+}
 
 func (o ownErrors) Next(response []byte) ([]byte, bool, error) {
 	c, done, err := o.Server.Next(response)
 	if _, ours := err.(*smtp.SMTPError); err != nil && !ours {
+		// A malformed exchange is a failed attempt too: it counts
+		// towards the session's limit.
+		o.s.authFailed("malformed")
 		return nil, false, replyAuthSyntax
 	}
 	return c, done, err

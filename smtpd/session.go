@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,7 +95,7 @@ func (s *session) refuse(reason string, reply *smtp.SMTPError) error {
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	if strings.ContainsAny(from, " <>\r\n") {
+	if !wellFormedSender(from) {
 		return s.refuse("bad_sender", replyBadSender)
 	}
 	if s.s.cfg.RequireTLS && !s.env.TLS {
@@ -268,4 +267,16 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 		return 0, os.ErrDeadlineExceeded
 	}
 	return d.r.Read(p)
+}
+
+// wellFormedSender rejects what go-smtp lets through in a reverse-path but
+// RFC 5321 does not: spaces, angle brackets and control characters (a
+// quoted local part allows printable ASCII only; UTF-8 is SMTPUTF8's).
+func wellFormedSender(from string) bool {
+	for i := 0; i < len(from); i++ {
+		if c := from[i]; c <= ' ' || c == 0x7f || c == '<' || c == '>' {
+			return false
+		}
+	}
+	return true
 }
