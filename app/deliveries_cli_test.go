@@ -16,76 +16,79 @@ import (
 // attempts, retry delivers it once the endpoint is fixed, and
 // retry-all-failed takes the rest.
 func TestDeliveriesCommands(t *testing.T) {
-	storeURL := testenv.SQLite(t)
-	rx := newReceiver(t, 400, 400)
-	svc := start(t, testConfig(t, storeURL, rx.URL))
-	for i := range 2 {
-		o := order{MessageID: fmt.Sprintf("cli%d@qoo10.jp", i), Seller: "shop", Pack: fmt.Sprint(40 + i), OrderNo: fmt.Sprint(400 + i)}
-		if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", o)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rx.next(t, 5*time.Second)
-	rx.next(t, 5*time.Second)
-	waitStatusCount(t, svc.svc.Store(), store.DeliveryFailed, 2)
-	env := map[string]string{"QOO10HOOK_STORE": storeURL}
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			rx := newReceiver(t, 400, 400)
+			svc := start(t, testConfig(t, st.URL, rx.URL))
+			for i := range 2 {
+				o := order{MessageID: fmt.Sprintf("cli%d@qoo10.jp", i), Seller: "shop", Pack: fmt.Sprint(40 + i), OrderNo: fmt.Sprint(400 + i)}
+				if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", o)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rx.next(t, 5*time.Second)
+			rx.next(t, 5*time.Second)
+			waitStatusCount(t, svc.svc.Store(), store.DeliveryFailed, 2)
+			env := map[string]string{"QOO10HOOK_STORE": st.URL}
 
-	code, out, errs := runCLI(t, env, "deliveries", "list", "--status", "failed", "--json")
-	if code != 0 {
-		t.Fatalf("list: exit %d: %s", code, errs)
-	}
-	var ids []int64
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		var d store.Delivery
-		if err := json.Unmarshal([]byte(line), &d); err != nil {
-			t.Fatalf("%v: %q", err, line)
-		}
-		if d.Status != store.DeliveryFailed || d.LastStatus != 400 || d.Endpoint != "default" {
-			t.Errorf("listed %+v", d)
-		}
-		ids = append(ids, d.ID)
-	}
-	if len(ids) != 2 {
-		t.Fatalf("listed %d failed deliveries, want 2", len(ids))
-	}
-	code, out, _ = runCLI(t, env, "deliveries", "list")
-	if code != 0 || !strings.Contains(out, "STATUS") || strings.Count(out, "failed") != 2 {
-		t.Errorf("table:\n%s", out)
-	}
+			code, out, errs := runCLI(t, env, "deliveries", "list", "--status", "failed", "--json")
+			if code != 0 {
+				t.Fatalf("list: exit %d: %s", code, errs)
+			}
+			var ids []int64
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				var d store.Delivery
+				if err := json.Unmarshal([]byte(line), &d); err != nil {
+					t.Fatalf("%v: %q", err, line)
+				}
+				if d.Status != store.DeliveryFailed || d.LastStatus != 400 || d.Endpoint != "default" {
+					t.Errorf("listed %+v", d)
+				}
+				ids = append(ids, d.ID)
+			}
+			if len(ids) != 2 {
+				t.Fatalf("listed %d failed deliveries, want 2", len(ids))
+			}
+			code, out, _ = runCLI(t, env, "deliveries", "list")
+			if code != 0 || !strings.Contains(out, "STATUS") || strings.Count(out, "failed") != 2 {
+				t.Errorf("table:\n%s", out)
+			}
 
-	code, out, errs = runCLI(t, env, "deliveries", "show", fmt.Sprint(ids[0]))
-	if code != 0 {
-		t.Fatalf("show: exit %d: %s", code, errs)
-	}
-	var shown struct {
-		Status   string          `json:"status"`
-		Attempts []store.Attempt `json:"attempt_log"`
-		Event    map[string]any  `json:"event"`
-	}
-	if err := json.Unmarshal([]byte(out), &shown); err != nil {
-		t.Fatal(err)
-	}
-	if len(shown.Attempts) != 1 || shown.Attempts[0].StatusCode != 400 || shown.Event["type"] != "order.placed" {
-		t.Errorf("show: %s", out)
-	}
+			code, out, errs = runCLI(t, env, "deliveries", "show", fmt.Sprint(ids[0]))
+			if code != 0 {
+				t.Fatalf("show: exit %d: %s", code, errs)
+			}
+			var shown struct {
+				Status   string          `json:"status"`
+				Attempts []store.Attempt `json:"attempt_log"`
+				Event    map[string]any  `json:"event"`
+			}
+			if err := json.Unmarshal([]byte(out), &shown); err != nil {
+				t.Fatal(err)
+			}
+			if len(shown.Attempts) != 1 || shown.Attempts[0].StatusCode != 400 || shown.Event["type"] != "order.placed" {
+				t.Errorf("show: %s", out)
+			}
 
-	code, out, errs = runCLI(t, env, "deliveries", "retry", fmt.Sprint(ids[0]))
-	if code != 0 || !strings.Contains(out, "queued for retry") {
-		t.Fatalf("retry: exit %d: %s %s", code, out, errs)
-	}
-	verify(t, rx.nextDelivered(t, 10*time.Second))
-	code, out, _ = runCLI(t, env, "deliveries", "retry-all-failed")
-	if code != 0 || !strings.Contains(out, "1 deliveries queued") {
-		t.Fatalf("retry-all-failed: exit %d: %s", code, out)
-	}
-	verify(t, rx.nextDelivered(t, 10*time.Second))
-	waitStatusCount(t, svc.svc.Store(), store.DeliveryDelivered, 2)
+			code, out, errs = runCLI(t, env, "deliveries", "retry", fmt.Sprint(ids[0]))
+			if code != 0 || !strings.Contains(out, "queued for retry") {
+				t.Fatalf("retry: exit %d: %s %s", code, out, errs)
+			}
+			verify(t, rx.nextDelivered(t, 10*time.Second))
+			code, out, _ = runCLI(t, env, "deliveries", "retry-all-failed")
+			if code != 0 || !strings.Contains(out, "1 deliveries queued") {
+				t.Fatalf("retry-all-failed: exit %d: %s", code, out)
+			}
+			verify(t, rx.nextDelivered(t, 10*time.Second))
+			waitStatusCount(t, svc.svc.Store(), store.DeliveryDelivered, 2)
 
-	if code, _, errs := runCLI(t, env, "deliveries", "retry", "999"); code != 1 || !strings.Contains(errs, "not found") {
-		t.Errorf("retry of an unknown id: exit %d, %q", code, errs)
-	}
-	if code, _, _ := runCLI(t, env, "deliveries", "frobnicate"); code != 2 {
-		t.Errorf("unknown subcommand: exit %d, want 2", code)
+			if code, _, errs := runCLI(t, env, "deliveries", "retry", "999"); code != 1 || !strings.Contains(errs, "not found") {
+				t.Errorf("retry of an unknown id: exit %d, %q", code, errs)
+			}
+			if code, _, _ := runCLI(t, env, "deliveries", "frobnicate"); code != 2 {
+				t.Errorf("unknown subcommand: exit %d, want 2", code)
+			}
+		})
 	}
 }
 

@@ -218,70 +218,74 @@ func TestOutageThenRecovery(t *testing.T) {
 // the good one gets everything at once, the dead one is paused by its
 // breaker and tried again after the cooldown.
 func TestBreakerIsolatesDeadEndpoint(t *testing.T) {
-	var deadHits atomic.Int64
-	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		deadHits.Add(1)
-		w.WriteHeader(500)
-	}))
-	defer dead.Close()
-	good := newReceiver(t)
-	cfg := testConfig(t, testenv.SQLite(t), "")
-	cfg.Endpoints = []config.Endpoint{
-		{Name: "dead", URL: dead.URL, Secret: testSecret, Concurrency: 1},
-		{Name: "good", URL: good.URL, Secret: testSecret},
-	}
-	cfg.Routes = []config.Route{{Tenant: "shop", Recipients: []string{"in.example.test"}, Endpoints: []string{"dead", "good"}}}
-	cfg.Delivery.RetrySchedule = []config.Duration{0}
-	for range 50 {
-		cfg.Delivery.RetrySchedule = append(cfg.Delivery.RetrySchedule, config.Duration(20*time.Millisecond))
-	}
-	cfg.Delivery.BreakerFailures = 3
-	cfg.Delivery.BreakerCooldown = config.Duration(1500 * time.Millisecond)
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	svc := start(t, cfg)
-	for i := range 5 {
-		o := order{MessageID: fmt.Sprintf("b%d@qoo10.jp", i), Seller: "shop", Pack: fmt.Sprint(8000 + i), OrderNo: fmt.Sprint(9000 + i)}
-		if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", o)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range 5 {
-		good.nextDelivered(t, 5*time.Second)
-	}
-	// The breaker opens after 3 failures: the dead endpoint stops being
-	// hammered while it is open.
-	deadline := time.Now().Add(5 * time.Second)
-	var st store.EndpointState
-	for time.Now().Before(deadline) {
-		states, err := svc.svc.Store().EndpointStates(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st = states["dead"]; st.CircuitOpen(time.Now()) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !st.CircuitOpen(time.Now()) {
-		t.Fatalf("breaker never opened: %+v", st)
-	}
-	// While it is open, nothing more reaches the dead endpoint (but the
-	// attempt that was in flight when it opened).
-	before := deadHits.Load()
-	time.Sleep(time.Until(st.CircuitOpenUntil) - 100*time.Millisecond)
-	if during := deadHits.Load() - before; during > 1 {
-		t.Errorf("%d attempts reached the dead endpoint while its breaker was open", during)
-	}
-	before = deadHits.Load()
-	// After the cooldown it is tried again.
-	deadline = time.Now().Add(5 * time.Second)
-	for deadHits.Load() == before && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if deadHits.Load() == before {
-		t.Error("the dead endpoint was not tried again after the cooldown")
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			var deadHits atomic.Int64
+			dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				deadHits.Add(1)
+				w.WriteHeader(500)
+			}))
+			defer dead.Close()
+			good := newReceiver(t)
+			cfg := testConfig(t, st.URL, "")
+			cfg.Endpoints = []config.Endpoint{
+				{Name: "dead", URL: dead.URL, Secret: testSecret, Concurrency: 1},
+				{Name: "good", URL: good.URL, Secret: testSecret},
+			}
+			cfg.Routes = []config.Route{{Tenant: "shop", Recipients: []string{"in.example.test"}, Endpoints: []string{"dead", "good"}}}
+			cfg.Delivery.RetrySchedule = []config.Duration{0}
+			for range 50 {
+				cfg.Delivery.RetrySchedule = append(cfg.Delivery.RetrySchedule, config.Duration(20*time.Millisecond))
+			}
+			cfg.Delivery.BreakerFailures = 3
+			cfg.Delivery.BreakerCooldown = config.Duration(1500 * time.Millisecond)
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			svc := start(t, cfg)
+			for i := range 5 {
+				o := order{MessageID: fmt.Sprintf("b%d@qoo10.jp", i), Seller: "shop", Pack: fmt.Sprint(8000 + i), OrderNo: fmt.Sprint(9000 + i)}
+				if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", o)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 5 {
+				good.nextDelivered(t, 5*time.Second)
+			}
+			// The breaker opens after 3 failures: the dead endpoint stops
+			// being hammered while it is open.
+			deadline := time.Now().Add(5 * time.Second)
+			var es store.EndpointState
+			for time.Now().Before(deadline) {
+				states, err := svc.svc.Store().EndpointStates(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if es = states["dead"]; es.CircuitOpen(time.Now()) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if !es.CircuitOpen(time.Now()) {
+				t.Fatalf("breaker never opened: %+v", es)
+			}
+			// While it is open, nothing more reaches the dead endpoint (but
+			// the attempt that was in flight when it opened).
+			before := deadHits.Load()
+			time.Sleep(time.Until(es.CircuitOpenUntil) - 100*time.Millisecond)
+			if during := deadHits.Load() - before; during > 1 {
+				t.Errorf("%d attempts reached the dead endpoint while its breaker was open", during)
+			}
+			before = deadHits.Load()
+			// After the cooldown it is tried again.
+			deadline = time.Now().Add(5 * time.Second)
+			for deadHits.Load() == before && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if deadHits.Load() == before {
+				t.Error("the dead endpoint was not tried again after the cooldown")
+			}
+		})
 	}
 }
 
@@ -339,69 +343,95 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 // TestRetryAfterHonoured: a 429 with Retry-After delays the next attempt
 // beyond the schedule's wait.
 func TestRetryAfterHonoured(t *testing.T) {
-	var first time.Time
-	var hits atomic.Int64
-	arrived := make(chan time.Time, 2)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) == 1 {
-			w.Header().Set("Retry-After", "2")
-			w.WriteHeader(http.StatusTooManyRequests)
-		}
-		arrived <- time.Now()
-	}))
-	defer srv.Close()
-	svc := start(t, testConfig(t, testenv.SQLite(t), srv.URL))
-	if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", order{MessageID: "r@qoo10.jp", Seller: "s", Pack: "1", OrderNo: "1"})); err != nil {
-		t.Fatal(err)
-	}
-	first = <-arrived
-	select {
-	case second := <-arrived:
-		if gap := second.Sub(first); gap < 1900*time.Millisecond {
-			t.Errorf("second attempt %s after the 429, want at least the 2s Retry-After asked", gap)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no second attempt")
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			var hits atomic.Int64
+			arrived := make(chan time.Time, 10)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if hits.Add(1) == 1 {
+					w.Header().Set("Retry-After", "2")
+					w.WriteHeader(http.StatusTooManyRequests)
+				}
+				select {
+				case arrived <- time.Now():
+				default:
+				}
+			}))
+			defer srv.Close()
+			svc := start(t, testConfig(t, st.URL, srv.URL))
+			if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", order{MessageID: "r@qoo10.jp", Seller: "s", Pack: "1", OrderNo: "1"})); err != nil {
+				t.Fatal(err)
+			}
+			var first time.Time
+			select {
+			case first = <-arrived:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no first attempt")
+			}
+			select {
+			case second := <-arrived:
+				if gap := second.Sub(first); gap < 1900*time.Millisecond {
+					t.Errorf("second attempt %s after the 429, want at least the 2s Retry-After asked", gap)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no second attempt")
+			}
+			waitDelivery(t, svc.svc.Store(), store.DeliveryDelivered)
+		})
 	}
 }
 
 // TestEndpointConcurrencyBound: no more attempts in flight at an endpoint
 // than its concurrency.
 func TestEndpointConcurrencyBound(t *testing.T) {
-	var inFlight, peak atomic.Int64
-	var delivered atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := inFlight.Add(1)
-		for {
-			p := peak.Load()
-			if n <= p || peak.CompareAndSwap(p, n) {
-				break
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			var inFlight, peak, delivered atomic.Int64
+			// The first attempts are held until the cap is reached, so that
+			// the test does not depend on two attempts overlapping by
+			// chance; then each attempt takes a while, so that an endpoint
+			// taking more than its cap would show it.
+			gate := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := inFlight.Add(1)
+				for {
+					p := peak.Load()
+					if n <= p || peak.CompareAndSwap(p, n) {
+						break
+					}
+				}
+				select {
+				case <-gate:
+				case <-r.Context().Done():
+				}
+				time.Sleep(50 * time.Millisecond)
+				inFlight.Add(-1)
+				delivered.Add(1)
+			}))
+			defer srv.Close()
+			cfg := testConfig(t, st.URL, "")
+			cfg.Endpoints = []config.Endpoint{{Name: "slow", URL: srv.URL, Secret: testSecret, Concurrency: 2}}
+			cfg.Routes = []config.Route{{Tenant: "shop", Recipients: []string{"in.example.test"}, Endpoints: []string{"slow"}}}
+			svc := start(t, cfg)
+			for i := range 10 {
+				o := order{MessageID: fmt.Sprintf("c%d@qoo10.jp", i), Seller: "shop", Pack: fmt.Sprint(i), OrderNo: fmt.Sprint(100 + i)}
+				if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", o)); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-		time.Sleep(50 * time.Millisecond)
-		inFlight.Add(-1)
-		delivered.Add(1)
-	}))
-	defer srv.Close()
-	cfg := testConfig(t, testenv.SQLite(t), "")
-	cfg.Endpoints = []config.Endpoint{{Name: "slow", URL: srv.URL, Secret: testSecret, Concurrency: 2}}
-	cfg.Routes = []config.Route{{Tenant: "shop", Recipients: []string{"in.example.test"}, Endpoints: []string{"slow"}}}
-	svc := start(t, cfg)
-	for i := range 10 {
-		o := order{MessageID: fmt.Sprintf("c%d@qoo10.jp", i), Seller: "shop", Pack: fmt.Sprint(i), OrderNo: fmt.Sprint(100 + i)}
-		if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", o)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for delivered.Load() < 10 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if delivered.Load() != 10 {
-		t.Fatalf("%d delivered", delivered.Load())
-	}
-	if p := peak.Load(); p > 2 || p < 2 {
-		t.Errorf("peak concurrency %d, want 2", p)
+			deadline := time.Now().Add(4 * time.Second)
+			for inFlight.Load() < 2 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			close(gate)
+			waitAllDelivered(t, svc.svc.Store(), 10)
+			if n := delivered.Load(); n < 10 {
+				t.Fatalf("%d delivered", n)
+			}
+			if p := peak.Load(); p != 2 {
+				t.Errorf("peak concurrency %d, want 2", p)
+			}
+		})
 	}
 }
 

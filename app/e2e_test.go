@@ -107,39 +107,53 @@ func TestRetryUntilDelivered(t *testing.T) {
 // TestPermanentFailureKept: a 400 is not retried; the delivery stays
 // visible as failed.
 func TestPermanentFailureKept(t *testing.T) {
-	rx := newReceiver(t, 400)
-	svc := start(t, testConfig(t, testenv.SQLite(t), rx.URL))
-	if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, fixture(t, "stockgear-order-utf8.eml")); err != nil {
-		t.Fatal(err)
-	}
-	if r := rx.next(t, 10*time.Second); r.Status != 400 {
-		t.Fatalf("status %d", r.Status)
-	}
-	rx.quiet(t, 500*time.Millisecond)
-	d := waitDelivery(t, svc.svc.Store(), store.DeliveryFailed)
-	if d.LastStatus != 400 || d.Attempts != 1 {
-		t.Errorf("delivery = %+v, want one attempt answered 400", d)
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			rx := newReceiver(t, 400)
+			svc := start(t, testConfig(t, st.URL, rx.URL))
+			if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, fixture(t, "stockgear-order-utf8.eml")); err != nil {
+				t.Fatal(err)
+			}
+			if r := rx.next(t, 10*time.Second); r.Status != 400 {
+				t.Fatalf("status %d", r.Status)
+			}
+			d := waitDelivery(t, svc.svc.Store(), store.DeliveryFailed)
+			rx.quiet(t, 500*time.Millisecond)
+			if d.LastStatus != 400 || d.Attempts != 1 {
+				t.Errorf("delivery = %+v, want one attempt answered 400", d)
+			}
+		})
 	}
 }
 
 // TestDeadLetterAndRetry: a delivery whose schedule runs out is dead,
 // kept, and an operator's retry delivers it.
 func TestDeadLetterAndRetry(t *testing.T) {
-	rx := newReceiver(t, 500, 500, 500, 500)
-	svc := start(t, testConfig(t, testenv.SQLite(t), rx.URL))
-	if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, fixture(t, "stockgear-order-utf8.eml")); err != nil {
-		t.Fatal(err)
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			rx := newReceiver(t, 500, 500, 500, 500)
+			svc := start(t, testConfig(t, st.URL, rx.URL))
+			if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, fixture(t, "stockgear-order-utf8.eml")); err != nil {
+				t.Fatal(err)
+			}
+			for range 4 {
+				if r := rx.next(t, 10*time.Second); r.Status != 500 {
+					t.Fatalf("status %d, want 500", r.Status)
+				}
+			}
+			d := waitDelivery(t, svc.svc.Store(), store.DeliveryDead)
+			rx.quiet(t, 400*time.Millisecond)
+			if d.Attempts != 4 || d.LastStatus != 500 {
+				t.Errorf("dead delivery = %+v, want 4 attempts, the last answered 500", d)
+			}
+			if err := svc.svc.Store().RetryDelivery(t.Context(), d.ID); err != nil {
+				t.Fatal(err)
+			}
+			verify(t, rx.nextDelivered(t, 10*time.Second))
+			waitDelivery(t, svc.svc.Store(), store.DeliveryDelivered)
+			rx.quiet(t, 300*time.Millisecond)
+		})
 	}
-	for range 4 {
-		rx.next(t, 10*time.Second)
-	}
-	d := waitDelivery(t, svc.svc.Store(), store.DeliveryDead)
-	rx.quiet(t, 400*time.Millisecond)
-	if err := svc.svc.Store().RetryDelivery(t.Context(), d.ID); err != nil {
-		t.Fatal(err)
-	}
-	verify(t, rx.nextDelivered(t, 10*time.Second))
-	waitDelivery(t, svc.svc.Store(), store.DeliveryDelivered)
 }
 
 // TestPendingDeliverySurvivesRestart stops the service while its only
@@ -204,49 +218,101 @@ func TestNoEndpointStillStores(t *testing.T) {
 // TestStoreFailureTempfails: when the store cannot commit, the client gets
 // 451 4.3.0 and nothing of the mail remains.
 func TestStoreFailureTempfails(t *testing.T) {
-	storeURL := testenv.SQLite(t)
-	rx := newReceiver(t)
-	svc := start(t, testConfig(t, storeURL, rx.URL))
-	db := openSQLite(t, storeURL)
-	if _, err := db.Exec(`CREATE TRIGGER fail_delivery BEFORE INSERT ON delivery BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
-		t.Fatal(err)
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			rx := newReceiver(t)
+			svc := start(t, testConfig(t, st.URL, rx.URL))
+			// Every insert into delivery fails, from outside the service,
+			// as a store that cannot write would.
+			db := openStoreSQL(t, st.URL)
+			ddl := []string{`CREATE TRIGGER fail_delivery BEFORE INSERT ON delivery BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`}
+			if st.Name != "sqlite" {
+				ddl = []string{
+					`CREATE FUNCTION fail_delivery() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$`,
+					`CREATE TRIGGER fail_delivery BEFORE INSERT ON delivery FOR EACH ROW EXECUTE FUNCTION fail_delivery()`,
+				}
+			}
+			for _, q := range ddl {
+				if _, err := db.Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, fixture(t, "stockgear-order-utf8.eml"))
+			if code := replyCode(err); code != 451 || !strings.Contains(err.Error(), "4.3.0") && !strings.Contains(err.Error(), "try again") {
+				t.Fatalf("reply %v, want 451 4.3.0", err)
+			}
+			if !strings.Contains(svc.logs.String(), "disk on fire") {
+				t.Errorf("the failed commit is not the trigger's doing; log:\n%s", svc.logs.String())
+			}
+			err = svc.svc.Store().View(t.Context(), func(tx *sql.Tx) error {
+				for _, table := range []string{"mail", "event", "delivery", "river_job"} {
+					var n int
+					if err := tx.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+						return err
+					}
+					if n != 0 {
+						t.Errorf("%s has %d rows after a failed commit", table, n)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rx.quiet(t, 200*time.Millisecond)
+		})
 	}
-	err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, fixture(t, "stockgear-order-utf8.eml"))
-	if code := replyCode(err); code != 451 || !strings.Contains(err.Error(), "4.3.0") && !strings.Contains(err.Error(), "try again") {
-		t.Fatalf("reply %v, want 451 4.3.0", err)
-	}
-	for _, table := range []string{"mail", "event", "delivery", "river_job"} {
-		var n int
-		if err := db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 0 {
-			t.Errorf("%s has %d rows after a failed commit", table, n)
-		}
-	}
-	rx.quiet(t, 200*time.Millisecond)
 }
 
 // TestDuplicateMailStoredOnce: the same mail sent twice (same Message-ID)
 // is stored and delivered once.
 func TestDuplicateMailStoredOnce(t *testing.T) {
-	storeURL := testenv.SQLite(t)
-	rx := newReceiver(t)
-	svc := start(t, testConfig(t, storeURL, rx.URL))
-	raw := fixture(t, "stockgear-order-iso2022jp.eml")
-	for range 2 {
-		if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, raw); err != nil {
-			t.Fatal(err)
-		}
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			rx := newReceiver(t)
+			svc := start(t, testConfig(t, st.URL, rx.URL))
+			raw := fixture(t, "stockgear-order-iso2022jp.eml")
+			for range 2 {
+				if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, raw); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rx.nextDelivered(t, 10*time.Second)
+			waitDelivery(t, svc.svc.Store(), store.DeliveryDelivered)
+			rx.quiet(t, 300*time.Millisecond)
+			ms, err := svc.svc.Store().ListMails(t.Context(), store.MailFilter{Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ms) != 1 || ms[0].Duplicates != 1 {
+				var dups []int
+				for _, m := range ms {
+					dups = append(dups, m.Duplicates)
+				}
+				t.Errorf("%d mails stored with duplicates %v, want 1 with 1", len(ms), dups)
+			}
+			ds, err := svc.svc.Store().ListDeliveries(t.Context(), store.DeliveryFilter{Limit: 10})
+			if err != nil || len(ds) != 1 {
+				t.Errorf("%d deliveries (%v), want 1", len(ds), err)
+			}
+		})
 	}
-	rx.nextDelivered(t, 10*time.Second)
-	rx.quiet(t, 300*time.Millisecond)
-	db := openSQLite(t, storeURL)
-	var mails, dups int
-	db.QueryRow(`SELECT count(*), COALESCE(sum(duplicates), 0) FROM mail`).Scan(&mails, &dups)
-	if mails != 1 || dups != 1 {
-		t.Errorf("mails=%d duplicates=%d, want 1 and 1", mails, dups)
+}
+
+// openStoreSQL opens the database behind a store URL (SQLite or
+// PostgreSQL, the latter in the URL's search_path) from outside the
+// service, until the test ends.
+func openStoreSQL(t *testing.T, storeURL string) *sql.DB {
+	t.Helper()
+	if strings.HasPrefix(storeURL, "sqlite:") {
+		return openSQLite(t, storeURL)
 	}
+	db, err := sql.Open("pgx", storeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 func openSQLite(t *testing.T, storeURL string) *sql.DB {
