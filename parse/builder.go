@@ -14,6 +14,10 @@ type builder struct {
 	order    *event.Order
 	problems *[]string
 	itemSet  []uint16 // per item, the fields set from their own line
+	ints     []int64  // backing store of the *int64 fields, see int
+	// itemsHint, when set, is how many items the order will likely have,
+	// to allocate Items once.
+	itemsHint int
 }
 
 const (
@@ -29,10 +33,32 @@ const (
 	bitTotal
 )
 
-var itemBits = map[string]uint16{
-	"order_no": bitOrderNo, "item_no": bitItemNo, "title": bitTitle,
-	"seller_item_code": bitSellerItemCode, "option": bitOption, "option_code": bitOptionCode,
-	"qty": bitQty, "price": bitPrice, "discount": bitDiscount, "total": bitTotal,
+// itemBit returns the bit of item field name, 0 for none; a switch, as
+// it runs for every item value set, and hashing the name costs more.
+func itemBit(name string) uint16 {
+	switch name {
+	case "order_no":
+		return bitOrderNo
+	case "item_no":
+		return bitItemNo
+	case "title":
+		return bitTitle
+	case "seller_item_code":
+		return bitSellerItemCode
+	case "option":
+		return bitOption
+	case "option_code":
+		return bitOptionCode
+	case "qty":
+		return bitQty
+	case "price":
+		return bitPrice
+	case "discount":
+		return bitDiscount
+	case "total":
+		return bitTotal
+	}
+	return 0
 }
 
 // maxProblems bounds the problems of one mail; a mail of thousands of bad
@@ -52,8 +78,22 @@ func (b *builder) problem(format string, args ...any) {
 	*b.problems = append(*b.problems, msg)
 }
 
+// int returns a pointer to v. The numbers of one order share a few
+// small arrays instead of taking one allocation each, as event.Int would.
+func (b *builder) int(v int64) *int64 {
+	if len(b.ints) == cap(b.ints) {
+		b.ints = make([]int64, 0, 16)
+	}
+	b.ints = append(b.ints, v)
+	return &b.ints[len(b.ints)-1]
+}
+
 // item returns item i, adding empty items up to it.
 func (b *builder) item(i int) *event.Item {
+	if b.order.Items == nil && b.itemsHint > i {
+		b.order.Items = make([]event.Item, 0, b.itemsHint)
+		b.itemSet = make([]uint16, 0, b.itemsHint)
+	}
 	for len(b.order.Items) <= i {
 		b.order.Items = append(b.order.Items, event.Item{})
 		b.itemSet = append(b.itemSet, 0)
@@ -63,7 +103,7 @@ func (b *builder) item(i int) *event.Item {
 
 // hasItemField reports whether item i has field f set from its own line.
 func (b *builder) hasItemField(i int, f string) bool {
-	return i < len(b.itemSet) && b.itemSet[i]&itemBits[f] != 0
+	return i < len(b.itemSet) && b.itemSet[i]&itemBit(f) != 0
 }
 
 // set stores raw under path; item is the item index of an items.* path.
@@ -105,7 +145,7 @@ func (b *builder) setOrder(path string, k kind, raw string) {
 			b.problem("%s: two different values, the first kept", path)
 			return
 		}
-		*dst = event.Int(v)
+		*dst = b.int(v)
 		return
 	}
 	v, ok := b.normalize(fieldPath(path), k, raw)
@@ -148,8 +188,8 @@ func (b *builder) setPerson(path, group, name string, k kind, raw string) {
 
 func (b *builder) setItem(i int, name string, k kind, raw string) {
 	it := b.item(i)
-	b.itemSet[i] |= itemBits[name]
-	where := itemPath{i, name}
+	b.itemSet[i] |= itemBit(name)
+	where := itemPath(i, name)
 	switch k {
 	case kindMoney, kindQty:
 		var v int64
@@ -165,13 +205,13 @@ func (b *builder) setItem(i int, name string, k kind, raw string) {
 		}
 		switch name {
 		case "qty":
-			it.Qty = event.Int(v)
+			it.Qty = b.int(v)
 		case "price":
-			it.Price = event.Int(v)
+			it.Price = b.int(v)
 		case "discount":
-			it.Discount = event.Int(v)
+			it.Discount = b.int(v)
 		case "total":
-			it.Total = event.Int(v)
+			it.Total = b.int(v)
 		}
 		return
 	case kindTitle, kindOption:
@@ -206,18 +246,27 @@ func (b *builder) setItem(i int, name string, k kind, raw string) {
 	}
 }
 
-// fieldPath names a field in problems; building the string only when a
-// problem is reported keeps the common path free of allocations.
-type fieldPath string
-
-func (p fieldPath) String() string { return string(p) }
-
-type itemPath struct {
-	item int
+// fieldRef names a field in problems: a path, or an item's field when item
+// is not negative. It is passed as a plain struct, not as a fmt.Stringer,
+// so that it is boxed (and its string built) only when a problem is
+// actually reported; every value set would otherwise allocate.
+type fieldRef struct {
 	name string
+	item int
 }
 
-func (p itemPath) String() string { return fmt.Sprintf("items[%d].%s", p.item, p.name) }
+// fieldPath names the order-level field path.
+func fieldPath(path string) fieldRef { return fieldRef{name: path, item: -1} }
+
+// itemPath names field name of item i.
+func itemPath(i int, name string) fieldRef { return fieldRef{name: name, item: i} }
+
+func (f fieldRef) String() string {
+	if f.item < 0 {
+		return f.name
+	}
+	return fmt.Sprintf("items[%d].%s", f.item, f.name)
+}
 
 // orderString points at the order-level string field of path, or is nil.
 func orderString(o *event.Order, path string) *string {
@@ -300,14 +349,16 @@ func (b *builder) isSet(path string) bool {
 	return false
 }
 
+// zipMarks drops the postal marks from a zip code.
+var zipMarks = strings.NewReplacer("〒", "", "\u3036", "")
+
 // normalize returns the normalized text of a string field.
-func (b *builder) normalize(where fmt.Stringer, k kind, raw string) (string, bool) {
+func (b *builder) normalize(where fieldRef, k kind, raw string) (string, bool) {
 	switch k {
 	case kindCode, kindPhone, kindEmail:
 		return trimSpace(nfkc(raw)), true
 	case kindZip:
-		z := nfkc(raw)
-		z = strings.NewReplacer("〒", "", "\u3036", "").Replace(z)
+		z := zipMarks.Replace(nfkc(raw))
 		return trimSpace(z), true
 	case kindDateTime, kindDate:
 		v, ok := parseDate(raw, k == kindDate)

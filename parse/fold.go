@@ -53,7 +53,58 @@ func isSpace(r rune) bool {
 	case ' ', '\t', '\r', '\n', 0x3000, 0xA0:
 		return true
 	}
-	return r >= 0x80 && unicode.IsSpace(r)
+	// No rune above U+3000 is white space: kana, kanji and full-width
+	// forms, most of Japanese text, skip the table lookup.
+	return r >= 0x80 && r < 0x3000 && unicode.IsSpace(r)
+}
+
+// leadingSpaceLen returns the length of the white space rune (isSpace)
+// that s, starting with a non-ASCII byte, starts with, or 0. It matches
+// the UTF-8 bytes of the few non-ASCII space runes instead of decoding:
+// most of what it sees is Japanese text, none of it space.
+func leadingSpaceLen(s string) int {
+	switch {
+	case len(s) >= 2 && s[0] == 0xC2 && (s[1] == 0x85 || s[1] == 0xA0): // U+0085, U+00A0
+		return 2
+	case len(s) < 3:
+		return 0
+	}
+	if isSpace3(s[0], s[1], s[2]) {
+		return 3
+	}
+	return 0
+}
+
+// trailingSpaceLen is leadingSpaceLen at the end of s, which ends with a
+// non-ASCII byte.
+func trailingSpaceLen(s string) int {
+	n := len(s)
+	switch {
+	case n >= 2 && s[n-2] == 0xC2 && (s[n-1] == 0x85 || s[n-1] == 0xA0):
+		return 2
+	case n < 3:
+		return 0
+	}
+	if isSpace3(s[n-3], s[n-2], s[n-1]) {
+		return 3
+	}
+	return 0
+}
+
+// isSpace3 reports whether the three bytes encode one of the three-byte
+// white space runes: U+1680, U+2000-U+200A, U+2028, U+2029, U+202F,
+// U+205F and U+3000.
+func isSpace3(a, b, c byte) bool {
+	switch a {
+	case 0xE1:
+		return b == 0x9A && c == 0x80
+	case 0xE2:
+		return b == 0x80 && (c >= 0x80 && c <= 0x8A || c == 0xA8 || c == 0xA9 || c == 0xAF) ||
+			b == 0x81 && c == 0x9F
+	case 0xE3:
+		return b == 0x80 && c == 0x80
+	}
+	return false
 }
 
 // trimSpace trims white space as isSpace defines it.
@@ -67,12 +118,18 @@ func trimSpace(s string) string {
 		if c < utf8.RuneSelf {
 			break
 		}
-		r, n := utf8.DecodeRuneInString(s)
-		if !isSpace(r) {
+		n := leadingSpaceLen(s)
+		if n == 0 {
 			break
 		}
 		s = s[n:]
 	}
+	return trimRightSpace(s)
+}
+
+// trimRightSpace is strings.TrimRightFunc(s, isSpace), without decoding
+// runes (see trailingSpaceLen).
+func trimRightSpace(s string) string {
 	for len(s) > 0 {
 		c := s[len(s)-1]
 		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
@@ -82,8 +139,8 @@ func trimSpace(s string) string {
 		if c < utf8.RuneSelf {
 			break
 		}
-		r, n := utf8.DecodeLastRuneInString(s)
-		if !isSpace(r) {
+		n := trailingSpaceLen(s)
+		if n == 0 {
 			break
 		}
 		s = s[:len(s)-n]

@@ -47,7 +47,10 @@ func (p *Parser) interpret(m *mailText, res *Result) {
 	if t != nil {
 		res.Template, res.Parser = t.name, parserTemplate
 		for _, v := range st.vals {
-			b.set(v.path, v.value, v.item)
+			b.itemsHint = max(b.itemsHint, v.item+1)
+		}
+		for i, v := range st.vals {
+			b.set(v.path, st.fields[i].Value, v.item)
 		}
 		for i, h := range t.subject.holesOrNil() {
 			b.set(h.path, subjectVals[i], 0)
@@ -59,15 +62,19 @@ func (p *Parser) interpret(m *mailText, res *Result) {
 		r.fillOnly = true
 		r.sectionAt = st.sectionAt
 		r.read(ml, st.extras)
-		res.Order.Fields = make([]event.Field, 0, len(st.vals)+len(extra))
-		j := 0
-		for _, v := range st.vals {
-			for ; j < len(extra) && r.at[j] < v.at; j++ {
-				res.Order.Fields = append(res.Order.Fields, extra[j])
+		if len(extra) == 0 {
+			res.Order.Fields = st.fields
+		} else {
+			res.Order.Fields = make([]event.Field, 0, len(st.vals)+len(extra))
+			j := 0
+			for i, v := range st.vals {
+				for ; j < len(extra) && r.at[j] < v.at; j++ {
+					res.Order.Fields = append(res.Order.Fields, extra[j])
+				}
+				res.Order.Fields = append(res.Order.Fields, st.fields[i])
 			}
-			res.Order.Fields = append(res.Order.Fields, event.Field{Section: v.section, Label: v.label, Value: v.value})
+			res.Order.Fields = append(res.Order.Fields, extra[j:]...)
 		}
-		res.Order.Fields = append(res.Order.Fields, extra[j:]...)
 	} else {
 		r := newLabelReader(p.labels, b, &res.Order.Fields)
 		all := make([]int, len(ml.nb))

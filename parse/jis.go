@@ -8,12 +8,13 @@ import (
 	"golang.org/x/text/encoding/japanese"
 )
 
-// jis0208 maps JIS X 0208 row/cell pairs (0x21-0x7E each) to runes, as
-// golang.org/x/text decodes them in ISO-2022-JP (with the NEC and IBM
-// extensions of CP932). It is built from x/text itself on first use, so
-// the two decoders cannot disagree.
+// jis0208UTF8 maps JIS X 0208 row/cell pairs (0x21-0x7E each) to the
+// UTF-8 bytes of their runes, as golang.org/x/text decodes them in
+// ISO-2022-JP (with the NEC and IBM extensions of CP932); the last byte is
+// the length, 0 for unmapped codes. It is built from x/text itself on
+// first use, so the two decoders cannot disagree.
 var (
-	jis0208     [94 * 94]rune
+	jis0208UTF8 [94 * 94][4]byte
 	jis0208Once sync.Once
 )
 
@@ -28,7 +29,10 @@ func buildJIS0208() {
 			if err != nil || n != len(out) {
 				ch = utf8.RuneError
 			}
-			jis0208[r*94+c] = ch
+			if ch != utf8.RuneError && utf8.RuneLen(ch) <= 3 {
+				u := &jis0208UTF8[r*94+c]
+				u[3] = byte(utf8.EncodeRune(u[:3], ch))
+			}
 		}
 	}
 }
@@ -37,7 +41,8 @@ func buildJIS0208() {
 // for anything else (8-bit bytes, unknown escapes, broken pairs, unmapped
 // codes), which the x/text decoder then handles. A mail body goes through
 // here once per parse, and the x/text transformer machinery costs about
-// as much as all of the template matching.
+// as much as all of the template matching. ASCII runs are copied whole and
+// JIS X 0208 pairs from their UTF-8 bytes in jis0208UTF8.
 func decodeISO2022JP(b []byte) (string, bool) {
 	jis0208Once.Do(buildJIS0208)
 	const (
@@ -47,9 +52,10 @@ func decodeISO2022JP(b []byte) (string, bool) {
 		twoByte
 	)
 	state := ascii
+	var chunk [192]byte // see twoByte below
 	var out strings.Builder
 	out.Grow(len(b) + len(b)/2)
-	for i := 0; i < len(b); i++ {
+	for i := 0; i < len(b); {
 		c := b[i]
 		if c == 0x1b {
 			if i+2 >= len(b) {
@@ -67,7 +73,7 @@ func decodeISO2022JP(b []byte) (string, bool) {
 			default:
 				return "", false
 			}
-			i += 2
+			i += 3
 			continue
 		}
 		if c >= 0x80 || c == 0x0e || c == 0x0f {
@@ -75,25 +81,45 @@ func decodeISO2022JP(b []byte) (string, bool) {
 		}
 		switch state {
 		case ascii, roman:
-			out.WriteByte(c) // JIS X 0201 Roman differs in 0x5C and 0x7E only as glyphs; x/text keeps the bytes
+			// JIS X 0201 Roman differs in 0x5C and 0x7E only as glyphs;
+			// x/text keeps the bytes.
+			j := i + 1
+			for j < len(b) && b[j] != 0x1b && b[j] < 0x80 && b[j] != 0x0e && b[j] != 0x0f {
+				j++
+			}
+			out.Write(b[i:j])
+			i = j
 		case katakana:
 			if c < 0x21 || c > 0x5f {
 				return "", false
 			}
 			out.WriteRune(0xff61 + rune(c-0x21))
-		case twoByte:
-			if c == '\n' || c == '\r' {
-				return "", false // a line end inside JIS X 0208: malformed, leave it to x/text
-			}
-			if i+1 >= len(b) || c < 0x21 || c > 0x7e || b[i+1] < 0x21 || b[i+1] > 0x7e {
-				return "", false
-			}
-			r := jis0208[int(c-0x21)*94+int(b[i+1]-0x21)]
-			if r == utf8.RuneError {
-				return "", false
-			}
-			out.WriteRune(r)
 			i++
+		case twoByte:
+			// The pairs up to the next escape, gathered in chunk: one
+			// Write per run rather than per character. Anything but a
+			// pair of 0x21-0x7E (a line end, a broken pair) is malformed
+			// and left to x/text.
+			n := 0
+			for ; i < len(b) && b[i] != 0x1b; i += 2 {
+				c := b[i]
+				if i+1 >= len(b) || c < 0x21 || c > 0x7e || b[i+1] < 0x21 || b[i+1] > 0x7e {
+					return "", false
+				}
+				u := &jis0208UTF8[int(c-0x21)*94+int(b[i+1]-0x21)]
+				if u[3] == 0 {
+					return "", false // unmapped
+				}
+				if n+3 > len(chunk) {
+					out.Write(chunk[:n])
+					n = 0
+				}
+				// Three bytes always fit; a two-byte rune's third is
+				// overwritten next or cut off.
+				chunk[n], chunk[n+1], chunk[n+2] = u[0], u[1], u[2]
+				n += int(u[3])
+			}
+			out.Write(chunk[:n])
 		}
 	}
 	return out.String(), true

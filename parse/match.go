@@ -3,6 +3,8 @@ package parse
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/qoo10hook/qoo10hook/event"
 )
 
 // mailLines is a body split into lines; matching works on the non-blank
@@ -16,9 +18,9 @@ func splitLines(body string) *mailLines {
 	ml := &mailLines{all: strings.Split(body, "\n")}
 	ml.nb = make([]int, 0, len(ml.all))
 	for i, l := range ml.all {
-		l = strings.TrimRightFunc(l, isSpace)
+		l = trimRightSpace(l)
 		ml.all[i] = l
-		if trimSpace(l) != "" {
+		if l != "" { // right-trimmed, so not blank
 			ml.nb = append(ml.nb, i)
 		}
 	}
@@ -27,20 +29,22 @@ func splitLines(body string) *mailLines {
 
 func (ml *mailLines) line(k int) string { return ml.all[ml.nb[k]] }
 
-// extracted is one placeholder value read from a mail.
+// extracted says where one placeholder value read from a mail goes; the
+// value itself, with its label and section, is the field at the same
+// index in matchState.fields.
 type extracted struct {
-	path    string
-	name    string // placeholder name
-	label   string // the label as written in the mail
-	section string
-	value   string // exact, trimmed
-	item    int
-	at      int // non-blank line number
+	path string
+	item int
+	at   int // non-blank line number
 }
 
 // matchState is one attempt to read a mail with a template.
 type matchState struct {
-	ml      *mailLines
+	ml *mailLines
+	// fields are the values read, in mail order, as the event's fields
+	// (value exact and trimmed), and vals where each goes: a mail the
+	// template reads whole gets these fields as they are, without a copy.
+	fields  []event.Field
 	vals    []extracted
 	extras  []int // non-blank line numbers no template line took
 	missing int   // literal lines not found
@@ -152,6 +156,7 @@ func (s *matchState) matchNodes(nodes, after []node, pos, limit int) (int, bool)
 				vals[len(vals)-1] = s.joinLines(vals[len(vals)-1], found+1, end)
 			}
 			s.record(l, vals, s.ml.line(found)[:labelEnd], found)
+			s.scratch = vals[:0]
 			pos = end
 		default:
 			if pos >= limit || s.startsNext(next, after, pos) {
@@ -173,6 +178,7 @@ func (s *matchState) matchNodes(nodes, after []node, pos, limit int) (int, bool)
 				vals[len(vals)-1] = s.joinLines(vals[len(vals)-1], pos+1, end)
 			}
 			s.record(l, vals, s.ml.line(pos)[:labelEnd], pos)
+			s.scratch = vals[:0]
 			pos = end
 		}
 	}
@@ -288,13 +294,15 @@ func (s *matchState) joinLines(first string, from, to int) string {
 	if to <= from {
 		return first
 	}
-	lines := s.ml.all[s.ml.nb[from-1]+1 : s.ml.nb[to-1]+1]
-	return trimBlankLines(first + "\n" + strings.Join(lines, "\n"))
+	return joinTrimmed(first, s.ml.all[s.ml.nb[from-1]+1:s.ml.nb[to-1]+1])
 }
 
 func (s *matchState) record(l *lineSpec, vals []string, label string, at int) {
 	s.matched++
-	if label != "" {
+	switch {
+	case label == l.raws[0]:
+		label = l.label // the common case, cleaned once at compile time
+	case label != "":
 		label = cleanLabel(label)
 	}
 	if label == "" && s.heading >= 0 {
@@ -304,13 +312,20 @@ func (s *matchState) record(l *lineSpec, vals []string, label string, at int) {
 		}
 	}
 	s.heading = -1
+	if s.vals == nil {
+		// Values come one or a few per non-blank line: size them for the
+		// whole mail at the first value instead of growing line by line.
+		n := max(len(s.ml.nb), len(l.holes))
+		s.fields = make([]event.Field, 0, n)
+		s.vals = make([]extracted, 0, n)
+	}
 	for i, h := range l.holes {
 		lab := label
 		if lab == "" {
 			lab = h.name
 		}
-		s.vals = append(s.vals, extracted{path: h.path, name: h.name, label: lab,
-			section: s.section, value: vals[i], item: s.item, at: at})
+		s.fields = append(s.fields, event.Field{Section: s.section, Label: lab, Value: vals[i]})
+		s.vals = append(s.vals, extracted{path: h.path, item: s.item, at: at})
 	}
 }
 

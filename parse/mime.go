@@ -5,9 +5,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"maps"
 	"mime/quotedprintable"
 	"net/textproto"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jhillyerd/enmime/v2"
@@ -45,6 +48,15 @@ func newMIMEParser() *enmime.Parser {
 }
 
 func stashCharset(ctype string) (string, map[string]string, []string, error) {
+	if ctype == "" {
+		// What mediatype.Parse returns for no media type, without building
+		// and dropping its error: most parts have no Content-Disposition.
+		return "", nil, nil, nil
+	}
+	if c, ok := stashCache.Load(ctype); ok {
+		st := c.(*stashed)
+		return st.mtype, maps.Clone(st.params), nil, nil
+	}
 	mtype, params, invalid, err := mediatype.Parse(ctype)
 	if err == nil && strings.HasPrefix(mtype, "text/") {
 		if params == nil {
@@ -52,7 +64,31 @@ func stashCharset(ctype string) (string, map[string]string, []string, error) {
 		}
 		params["charset"] = charsetStash + params["charset"]
 	}
+	if err == nil && len(invalid) == 0 && params["boundary"] == "" && len(ctype) <= 200 &&
+		stashCacheLen.Load() < stashCacheMax {
+		if _, loaded := stashCache.LoadOrStore(ctype, &stashed{mtype, maps.Clone(params)}); !loaded {
+			stashCacheLen.Add(1)
+		}
+	}
 	return mtype, params, invalid, err
+}
+
+// stashCache memoizes stashCharset for the few Content-Type values that
+// recur from mail to mail ("text/plain; charset=ISO-2022-JP"): parsing
+// one costs a dozen allocations, and enmime asks for each part's more than
+// once. Values with a boundary, unique to a mail, are not kept, and the
+// cache stops growing at stashCacheMax entries. Callers get their own
+// copy of the parameters.
+var (
+	stashCache    sync.Map // string -> *stashed
+	stashCacheLen atomic.Int32
+)
+
+const stashCacheMax = 64
+
+type stashed struct {
+	mtype  string
+	params map[string]string
 }
 
 // readMail reads raw as a mail; depth counts message/rfc822 nesting.

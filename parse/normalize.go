@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -12,10 +13,33 @@ import (
 func nfkc(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
-			return norm.NFKC.String(s)
+			return nfkcWide(s, i)
 		}
 	}
 	return s
+}
+
+// nfkcWide normalizes s, not ASCII from byte i on. Full-width ASCII and the
+// ideographic space, which phone numbers and codes typed on Japanese
+// keyboards are made of, map rune for rune to ASCII under NFKC (nothing in
+// ASCII composes), so such text skips the general normalizer.
+func nfkcWide(s string, i int) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	b.WriteString(s[:i])
+	for _, r := range s[i:] {
+		switch {
+		case r < utf8.RuneSelf:
+			b.WriteByte(byte(r))
+		case r >= 0xFF01 && r <= 0xFF5E:
+			b.WriteByte(byte(r - 0xFEE0))
+		case r == 0x3000:
+			b.WriteByte(' ')
+		default:
+			return norm.NFKC.String(s)
+		}
+	}
+	return b.String()
 }
 
 // splitTrailingCode splits "長袖Tシャツ(TS-001)" into the text and the code
@@ -171,16 +195,64 @@ func isWeekdayLetter(r rune) bool {
 }
 
 // trimBlankLines trims each line and drops blank lines at both ends.
+// Values usually come already trimmed (a multi-line value is trimmed when
+// it is read, then again when it is stored), so that case is checked first
+// and costs no allocation.
 func trimBlankLines(s string) string {
+	if isTrimmedText(s) {
+		return s
+	}
 	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		lines[i] = trimSpace(l)
+	return joinTrimmed(lines[0], lines[1:])
+}
+
+// isTrimmedText reports whether trimBlankLines would return s unchanged.
+func isTrimmedText(s string) bool {
+	for first := true; ; first = false {
+		line, rest, more := strings.Cut(s, "\n")
+		if len(trimSpace(line)) != len(line) || (line == "" && (first || !more)) {
+			return false
+		}
+		if !more {
+			return true
+		}
+		s = rest
 	}
-	for len(lines) > 0 && lines[0] == "" {
-		lines = lines[1:]
+}
+
+// joinTrimmed is trimBlankLines of first and the lines rest joined by
+// newlines, none of which contains a newline, built in one allocation.
+func joinTrimmed(first string, rest []string) string {
+	line := func(i int) string {
+		if i == 0 {
+			return trimSpace(first)
+		}
+		return trimSpace(rest[i-1])
 	}
-	for len(lines) > 0 && lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
+	lo, hi := 0, len(rest)+1
+	for lo < hi && line(lo) == "" {
+		lo++
 	}
-	return strings.Join(lines, "\n")
+	for hi > lo && line(hi-1) == "" {
+		hi--
+	}
+	switch hi - lo {
+	case 0:
+		return ""
+	case 1:
+		return line(lo)
+	}
+	size := hi - lo - 1
+	for i := lo; i < hi; i++ {
+		size += len(line(i))
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for i := lo; i < hi; i++ {
+		if i > lo {
+			b.WriteByte('\n')
+		}
+		b.WriteString(line(i))
+	}
+	return b.String()
 }

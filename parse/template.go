@@ -34,6 +34,7 @@ type lineSpec struct {
 	no        int       // line number in the template body, for errors
 	lits      []literal // len(holes)+1: before, between and after the holes
 	raws      []string  // the same text as written, for a quick exact test first
+	label     string    // cleanLabel(raws[0]): the label of a mail line that starts exactly as written
 	holes     []hole
 	optional  bool   // ##DELETE_BLANK_ROW##: absent when its values are empty
 	multiline bool   // the value runs until the next template line
@@ -208,6 +209,7 @@ func compileLine(text string, no int, placeholders map[string]string) (*lineSpec
 				l.holes[i-1].name, l.holes[i].name)
 		}
 	}
+	l.label = cleanLabel(l.raws[0])
 	if len(l.holes) == 0 {
 		l.section = sectionName(text)
 	}
