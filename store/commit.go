@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/qoo10hook/qoo10hook/config"
 )
 
 // committer is the single writer of mail: it gathers the transactions of
@@ -224,8 +226,14 @@ func (c *committer) flush(batch []*commitRequest) {
 
 func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
 	// The batch outlives any one session: it is not cancelled when one
-	// client disconnects, only bounded in time.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// client disconnects. On PostgreSQL it is bounded in time, as the
+	// network may hang. SQLite's waits are bounded by its busy_timeout,
+	// and a context that can end would cost modernc's driver a goroutine
+	// per statement, on the busiest path of ingest.
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if s.kind == config.Postgres {
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	}
 	defer cancel()
 	hooks := &afterCommit{}
 	ctx = context.WithValue(ctx, afterCommitKey{}, hooks)
