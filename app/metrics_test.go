@@ -67,12 +67,19 @@ func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 // value returns the value of the sample of family name whose labels
 // include all of labels (name=value pairs); histograms give their count.
 func value(mfs map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
-	mf := mfs[name]
-	if mf == nil {
+	ms := samples(mfs, name, labels...)
+	if len(ms) == 0 {
 		return 0, false
 	}
+	return sampleValue(ms[0]), true
+}
+
+// samples are the samples of family name whose labels include all of
+// labels (name=value pairs).
+func samples(mfs map[string]*dto.MetricFamily, name string, labels ...string) []*dto.Metric {
+	var out []*dto.Metric
 next:
-	for _, m := range mf.GetMetric() {
+	for _, m := range mfs[name].GetMetric() {
 		have := map[string]string{}
 		for _, l := range m.GetLabel() {
 			have[l.GetName()] = l.GetValue()
@@ -82,16 +89,22 @@ next:
 				continue next
 			}
 		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue(), true
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.GetHistogram().GetSampleCount()), true
-		}
+		out = append(out, m)
 	}
-	return 0, false
+	return out
+}
+
+// sampleValue is a counter's or gauge's value, or a histogram's count.
+func sampleValue(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Histogram != nil:
+		return float64(m.GetHistogram().GetSampleCount())
+	}
+	return 0
 }
 
 // TestMetricsAfterTraffic sends real mail through SMTP (an order mail

@@ -83,29 +83,8 @@ func expectMetrics(t *testing.T, addr string, within time.Duration, wants []metr
 // sumOf adds up the samples of family name whose labels include labels.
 func sumOf(mfs map[string]*dto.MetricFamily, name string, labels ...string) float64 {
 	var sum float64
-	mf := mfs[name]
-	if mf == nil {
-		return 0
-	}
-next:
-	for _, m := range mf.GetMetric() {
-		have := map[string]string{}
-		for _, l := range m.GetLabel() {
-			have[l.GetName()] = l.GetValue()
-		}
-		for i := 0; i+1 < len(labels); i += 2 {
-			if have[labels[i]] != labels[i+1] {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			sum += m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			sum += m.GetGauge().GetValue()
-		case m.Histogram != nil:
-			sum += float64(m.GetHistogram().GetSampleCount())
-		}
+	for _, m := range samples(mfs, name, labels...) {
+		sum += sampleValue(m)
 	}
 	return sum
 }
