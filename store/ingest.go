@@ -190,7 +190,9 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 		}
 		rc.NewEvents = append(rc.NewEvents, ev.ID)
 		jobs = append(jobs, evJobs...)
-		if s.derive == nil {
+		if s.derive == nil || in.Hold {
+			// A quarantined mail derives nothing (it must not move stock)
+			// until an operator releases it.
 			continue
 		}
 		derived, err := s.derive(ctx, b.tx, ev)

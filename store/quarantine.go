@@ -5,17 +5,21 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrNotQuarantined is returned when releasing a mail that is not held.
 var ErrNotQuarantined = errors.New("store: mail is not quarantined")
 
-// ReleaseMail lets a quarantined mail go: its held deliveries (those of
-// the events it carried, derived ones included) become pending with a
-// River job each, and the mail takes the status it would have had
+// ReleaseMail lets a quarantined mail go: its held deliveries become
+// pending with a River job each, the events derived from its events
+// (inventory adjustments, which a held mail does not make) are derived
+// now and queued too, and the mail takes the status it would have had
 // without quarantine. All of it happens in one transaction. ref is the
 // mail's id or its queue id; it returns the number of deliveries queued.
 func (s *Store) ReleaseMail(ctx context.Context, ref string) (int, error) {
+	hooks := &afterCommit{}
+	ctx = context.WithValue(ctx, afterCommitKey{}, hooks)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("store: release %s: %w", ref, err)
@@ -28,11 +32,14 @@ func (s *Store) ReleaseMail(ctx context.Context, ref string) (int, error) {
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("store: release %s: %w", ref, err)
 	}
+	for _, f := range hooks.funcs {
+		f()
+	}
 	return n, nil
 }
 
 func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, error) {
-	q := `SELECT id, status, event_type FROM mail WHERE `
+	q := `SELECT id, status, event_type, received_at FROM mail WHERE `
 	var arg any = ref
 	if id, ok := numericID(ref); ok {
 		q += `id = $1`
@@ -40,9 +47,9 @@ func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, err
 	} else {
 		q += `queue_id = $1`
 	}
-	var id int64
+	var id, received int64
 	var status, eventType string
-	err := tx.QueryRowContext(ctx, q, arg).Scan(&id, &status, &eventType)
+	err := tx.QueryRowContext(ctx, q, arg).Scan(&id, &status, &eventType, &received)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, ErrNotFound
 	}
@@ -79,6 +86,11 @@ func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, err
 		}
 	}
 	b := newBatchTx(tx, s.kind)
+	derived, err := s.deriveReleased(ctx, b, id, fromMicros(received))
+	if err != nil {
+		return 0, err
+	}
+	held = append(held, derived...)
 	if err := s.insertJobs(ctx, b, held); err != nil {
 		return 0, err
 	}
@@ -101,4 +113,48 @@ func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, err
 		return 0, err
 	}
 	return len(held), nil
+}
+
+// deriveReleased derives, as ingest would have, from the events a
+// released mail carried, and returns the jobs of the derived deliveries.
+func (s *Store) deriveReleased(ctx context.Context, b *batchTx, mailID int64, received time.Time) ([]pendingJob, error) {
+	if s.derive == nil {
+		return nil, nil
+	}
+	rows, err := b.tx.QueryContext(ctx, `SELECT id, type, tenant, seller_id, pack_no, created_at, payload
+		FROM event WHERE mail_id = $1 ORDER BY id`, mailID)
+	if err != nil {
+		return nil, err
+	}
+	var evs []Event
+	for rows.Next() {
+		var ev Event
+		var created int64
+		if err := rows.Scan(&ev.ID, &ev.Type, &ev.Tenant, &ev.SellerID, &ev.PackNo, &created, &ev.Payload); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ev.CreatedAt = fromMicros(created)
+		evs = append(evs, ev)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var jobs []pendingJob
+	var rc Receipt
+	for i := range evs {
+		derived, err := s.derive(ctx, b.tx, &evs[i])
+		if err != nil {
+			return nil, fmt.Errorf("derive from %s: %w", evs[i].ID, err)
+		}
+		for j := range derived {
+			_, dJobs, err := s.insertEvent(ctx, b, mailID, received, &derived[j], DeliveryPending, &rc)
+			if err != nil {
+				return nil, err
+			}
+			jobs = append(jobs, dJobs...)
+		}
+	}
+	return jobs, nil
 }

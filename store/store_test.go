@@ -388,3 +388,46 @@ func TestAfterCommitOnlyOnCommit(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldMailDerivesOnRelease: a quarantined mail derives nothing (a
+// forged order must not move stock); released, it derives what ingest
+// would have, and the derived deliveries are queued with its own.
+func TestHeldMailDerivesOnRelease(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			var calls []string
+			derive := func(ctx context.Context, tx *sql.Tx, ev *Event) ([]Event, error) {
+				calls = append(calls, ev.ID+" "+ev.Type+" "+string(ev.Payload))
+				return []Event{{ID: ev.ID + "_inv", Type: "inventory.adjusted", CreatedAt: ev.CreatedAt,
+					Payload: []byte(`{}`), Deliveries: []NewDelivery{{Endpoint: "stock", OrderKey: "sku:A"}}}}, nil
+			}
+			s := open(t, st.URL, Options{Derive: derive})
+			in := mail(1, "evt_q", "vendor")
+			in.Hold, in.Mail.Status = true, MailQuarantined
+			rc, err := s.Ingest(t.Context(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(calls) != 0 || len(rc.DerivedEvents) != 0 {
+				t.Fatalf("a held mail derived %v", calls)
+			}
+			s.Ingest(t.Context(), mail(2, "")) // another mail between the two
+			n, err := s.ReleaseMail(t.Context(), "q1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := `evt_q order.placed {"id":"evt_q"}`; len(calls) != 1 || calls[0] != want {
+				t.Errorf("derived on release from %q, want [%s]", calls, want)
+			}
+			if n != 2 {
+				t.Errorf("release queued %d deliveries, want the held one and the derived one", n)
+			}
+			if got := count(t, s, `SELECT count(*) FROM delivery WHERE event_id = 'evt_q_inv' AND status = 'pending' AND job_id IS NOT NULL`); got != 1 {
+				t.Errorf("%d queued deliveries of the derived event, want 1", got)
+			}
+			if got := count(t, s, `SELECT count(*) FROM river_job WHERE queue = 'ep_stock'`); got != 1 {
+				t.Errorf("%d jobs for the derived delivery, want 1", got)
+			}
+		})
+	}
+}
