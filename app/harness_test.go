@@ -19,6 +19,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/qoo10hook/qoo10hook/config"
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
 )
 
 const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -61,13 +62,13 @@ type running struct {
 	svc    *Service
 	cancel context.CancelFunc
 	done   chan error
-	logs   *syncBuffer
+	logs   *testenv.LogBuffer
 }
 
 // start runs the service in-process until the test ends (or stop).
 func start(t *testing.T, cfg *config.Config, opts ...Option) *running {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := New(t.Context(), cfg, log, prometheus.NewRegistry(), opts...)
 	if err != nil {
@@ -278,23 +279,6 @@ func get(v any, path string) any {
 		}
 	}
 	return v
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func endpointsWithSecret(secret string) (any, error) {

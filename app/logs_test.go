@@ -17,7 +17,7 @@ import (
 
 // startLogging runs the service with the logger production builds from
 // cfg.Log (JSON at the configured level) writing into logs.
-func startLogging(t *testing.T, cfg *config.Config, logs *syncBuffer) *running {
+func startLogging(t *testing.T, cfg *config.Config, logs *testenv.LogBuffer) *running {
 	t.Helper()
 	svc, err := New(t.Context(), cfg, NewLogger(cfg.Log, logs), prometheus.NewRegistry())
 	if err != nil {
@@ -69,7 +69,7 @@ func TestLogsHoldNoBuyerData(t *testing.T) {
 	rx := newReceiver(t, 503, 200, 400)
 	cfg := adminConfig(t, testenv.SQLite(t), rx.URL)
 	cfg.Log = config.Log{Level: "info", Format: "json"}
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	svc := startLogging(t, cfg, logs)
 	base := "http://" + svc.svc.HTTPAddr()
 

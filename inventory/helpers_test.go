@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +28,7 @@ type env struct {
 	d    *Deriver
 	svc  *Service
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *testenv.LogBuffer
 	n    int
 }
 
@@ -37,7 +36,7 @@ type env struct {
 // to the endpoint "stock".
 func newEnv(t *testing.T, url string, o DeriverOptions) *env {
 	t.Helper()
-	e := &env{t: t, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	e := &env{t: t, reg: prometheus.NewRegistry(), logs: &testenv.LogBuffer{}}
 	o.Registerer = e.reg
 	o.Logger = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.Endpoints == nil {
@@ -276,23 +275,6 @@ func (e *env) export(seller, kind string) []byte {
 		e.t.Fatal(err)
 	}
 	return b.Bytes()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // failingDB runs a transaction to its end, then fails it: what it wrote

@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-
 	"io"
 	"log/slog"
 	"math/big"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
 
 	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/route"
@@ -91,7 +92,7 @@ func (f *fakeSink) all() []stored {
 type testServer struct {
 	*Server
 	sink *fakeSink
-	logs *lockedBuffer
+	logs *testenv.LogBuffer
 	reg  *prometheus.Registry
 }
 
@@ -103,7 +104,7 @@ func start(t testing.TB, cfg Config) *testServer {
 	if cfg.Hostname == "" {
 		cfg.Hostname = "mx.test"
 	}
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	reg := prometheus.NewRegistry()
 	sink := newSink()
 	s := New(cfg, sink, routes{testRoutes()}, NewMetrics(reg),
@@ -123,23 +124,6 @@ func start(t testing.TB, cfg Config) *testServer {
 		}
 	})
 	return &testServer{Server: s, sink: sink, logs: logs, reg: reg}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // dialog is a raw SMTP client, to see replies exactly as sent.
