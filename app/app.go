@@ -85,7 +85,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 			" (set QOO10HOOK_WEBHOOK_URL and QOO10HOOK_WEBHOOK_SECRET, or endpoints in the config file)")
 	}
 
-	deriver, err := newDeriver(cfg, log, reg, endpointSet(s.endpoints))
+	routes := route.New(cfg)
+	deriver, err := newDeriver(cfg, log, reg, routes, endpointSet(s.endpoints))
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +123,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		river.AddWorker(workers, s.worker)
 	}
 
-	routes := route.New(cfg)
 	s.pipeline = &ingest.Pipeline{Parser: parser, Routes: routes, Endpoints: endpointSet(s.endpoints),
 		Store: st, Log: log, Metrics: ingest.NewMetrics(reg)}
 	s.smtp = smtpd.New(smtpCfg, sink{s.pipeline}, recipients{routes}, smtpd.NewMetrics(reg), log.With("component", "smtp"))

@@ -3,13 +3,13 @@ package app
 import (
 	"log/slog"
 	"net/http"
-	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/inventory"
+	"github.com/qoo10hook/qoo10hook/route"
 )
 
 // inventorySettings are the inventory settings of the configuration.
@@ -25,8 +25,7 @@ func inventorySettings(cfg *config.Config) inventory.Settings {
 // newDeriver builds the deriver of inventory events: each tenant's policy
 // from its route, and its endpoints as its order events get them, the
 // route's endpoints whose event filter takes the inventory type.
-func newDeriver(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, eps endpointSet) (*inventory.Deriver, error) {
-	byTenant := tenantEndpoints(cfg)
+func newDeriver(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, routes *route.Table, eps endpointSet) (*inventory.Deriver, error) {
 	return inventory.NewDeriver(inventory.DeriverOptions{
 		Settings: inventorySettings(cfg),
 		Policy: func(tenant string) inventory.Policy {
@@ -35,7 +34,7 @@ func newDeriver(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer,
 		},
 		Endpoints: func(tenant string, t event.Type) []string {
 			var out []string
-			for _, name := range byTenant[tenant] {
+			for _, name := range routes.TenantEndpoints(tenant) {
 				if eps.Wants(name, string(t)) {
 					out = append(out, name)
 				}
@@ -45,32 +44,6 @@ func newDeriver(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer,
 		Logger:     log.With("component", "inventory"),
 		Registerer: reg,
 	})
-}
-
-// tenantEndpoints lists each tenant's endpoints the way route.New routes
-// its mail: the route's own endpoints, then the catch-all webhook, which
-// takes the events of every route ("" is the tenant of the routes-less
-// setup, whose only endpoint is the catch-all).
-func tenantEndpoints(cfg *config.Config) map[string][]string {
-	var catchAll []string
-	if cfg.Webhook.URL != "" {
-		catchAll = []string{config.DefaultEndpoint}
-	}
-	out := map[string][]string{}
-	if len(cfg.Routes) == 0 {
-		out[""] = catchAll
-		return out
-	}
-	for _, r := range cfg.Routes {
-		names := slices.Clone(r.Endpoints)
-		for _, c := range catchAll {
-			if !slices.Contains(names, c) {
-				names = append(names, c)
-			}
-		}
-		out[r.Tenant] = names
-	}
-	return out
 }
 
 // InventoryHandler serves GET /api/v1/stock and the catalog upload and

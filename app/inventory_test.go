@@ -22,22 +22,22 @@ func TestTenantEndpointsFollowRoutes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		table, byTenant := route.New(cfg), tenantEndpoints(cfg)
+		table := route.New(cfg)
 		for _, r := range cfg.Routes {
 			for _, rcpt := range r.Recipients {
 				if !strings.Contains(rcpt, "@") || strings.HasPrefix(rcpt, "@") {
 					rcpt = "someone@" + strings.TrimPrefix(rcpt, "@")
 				}
 				m := table.Match(rcpt)
-				if m == nil || m.Tenant != r.Tenant || !slices.Equal(m.Endpoints, byTenant[r.Tenant]) {
-					t.Errorf("%s: route %+v, inventory endpoints %v", rcpt, m, byTenant[r.Tenant])
+				if m == nil || m.Tenant != r.Tenant || !slices.Equal(m.Endpoints, table.TenantEndpoints(r.Tenant)) {
+					t.Errorf("%s: route %+v, inventory endpoints %v", rcpt, m, table.TenantEndpoints(r.Tenant))
 				}
 			}
 		}
 	}
 	cfg := config.Default()
 	cfg.Webhook = config.Webhook{URL: "https://hook.example/all", Secret: testSecret}
-	if got := tenantEndpoints(cfg)[""]; !slices.Equal(got, []string{config.DefaultEndpoint}) {
+	if got := route.New(cfg).TenantEndpoints(""); !slices.Equal(got, []string{config.DefaultEndpoint}) {
 		t.Errorf("without routes the catch-all takes the inventory events, got %v", got)
 	}
 }

@@ -28,6 +28,9 @@ type Route struct {
 type Table struct {
 	exact   map[string]*Route
 	domains map[string]*Route
+	// tenants are the configured routes by tenant ("" for the routes-less
+	// setup); vendor tenants are not among them.
+	tenants map[string]*Route
 	vendor  *vendor
 }
 
@@ -35,7 +38,7 @@ type Table struct {
 // cfg.Domains routes to the catch-all webhook (when it is set). The
 // catch-all endpoint takes the events of every route.
 func New(cfg *config.Config) *Table {
-	t := &Table{exact: map[string]*Route{}, domains: map[string]*Route{}}
+	t := &Table{exact: map[string]*Route{}, domains: map[string]*Route{}, tenants: map[string]*Route{}}
 	var catchAll []string
 	if cfg.Webhook.URL != "" {
 		catchAll = []string{config.DefaultEndpoint}
@@ -51,10 +54,11 @@ func New(cfg *config.Config) *Table {
 	}
 	if cfg.Vendor.Enabled() {
 		t.vendor = newVendor(cfg.Vendor, appendNew(append([]string(nil), cfg.Vendor.Endpoints...), catchAll...),
-			policy(cfg.Vendor.SenderPolicy))
+			policy(cfg.Vendor.SenderPolicy), t.tenants)
 	}
 	if len(cfg.Routes) == 0 {
 		r := &Route{Endpoints: catchAll, SenderPolicy: policy("")}
+		t.tenants[""] = r
 		for _, d := range cfg.Domains {
 			t.domains[d] = r
 		}
@@ -63,6 +67,9 @@ func New(cfg *config.Config) *Table {
 	for _, rc := range cfg.Routes {
 		r := &Route{Tenant: rc.Tenant, Endpoints: appendNew(append([]string(nil), rc.Endpoints...), catchAll...),
 			SenderPolicy: policy(rc.SenderPolicy)}
+		if t.tenants[rc.Tenant] == nil {
+			t.tenants[rc.Tenant] = r
+		}
 		for _, rcpt := range rc.Recipients {
 			local, domain, ok := strings.Cut(rcpt, "@")
 			switch {
@@ -76,6 +83,18 @@ func New(cfg *config.Config) *Table {
 		}
 	}
 	return t
+}
+
+// TenantEndpoints returns the endpoints a tenant's mail is routed to: a
+// configured route's, or vendor mode's for a tenant it named.
+func (t *Table) TenantEndpoints(tenant string) []string {
+	if r := t.tenants[tenant]; r != nil {
+		return r.Endpoints
+	}
+	if t.vendor != nil && tenant != "" {
+		return t.vendor.endpoints
+	}
+	return nil
 }
 
 func appendNew(s []string, more ...string) []string {
@@ -140,11 +159,14 @@ type vendor struct {
 	endpoints []string
 	policy    string
 	routes    sync.Map // tenant -> *Route
+	// configured are the configured routes by tenant, which no seller may
+	// take.
+	configured map[string]*Route
 }
 
-func newVendor(c config.Vendor, endpoints []string, policy string) *vendor {
+func newVendor(c config.Vendor, endpoints []string, policy string, configured map[string]*Route) *vendor {
 	v := &vendor{domains: map[string]bool{}, signer: NewSigner([]byte(c.Key.Reveal()), c.TokenLength),
-		prefix: c.TenantPrefix, endpoints: endpoints, policy: policy}
+		prefix: c.TenantPrefix, endpoints: endpoints, policy: policy, configured: configured}
 	for _, d := range c.Domains {
 		v.domains[d] = true
 	}
@@ -161,7 +183,9 @@ func (v *vendor) match(local string) *Route {
 		return nil
 	}
 	tenant := Tenant(v.prefix, seller)
-	if tenant == "" {
+	if tenant == "" || v.configured[tenant] != nil {
+		// A seller named like a configured route's tenant would take its
+		// events and its inventory settings.
 		return nil
 	}
 	if r, ok := v.routes.Load(tenant); ok {

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -70,18 +71,19 @@ func validSeller(s string) bool {
 func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
 // Tenant returns the tenant name of a vendor seller: prefix followed by
-// the seller id in the shape of tenant names (lower-case letters and
-// digits in words joined by single - or _), cut at 60 characters. Every
+// the lower-cased seller id in the shape of tenant names (letters and
+// digits in words joined by single - or _), at most 60 characters. Every
 // run of other characters becomes one separator: "_" if it starts with
-// "_", else "-". It is "" when the seller id has no letter or digit.
+// "_", else "-". Where that shape loses something of the id (a ".", a run
+// of separators, a cut), six hex digits of the id's SHA-256 follow, so
+// that two sellers never share a tenant ("shop.a" and "shop-a"). It is ""
+// when the seller id has no letter or digit.
 func Tenant(prefix, seller string) string {
+	seller = strings.ToLower(seller)
 	var b []byte
 	var pending byte
 	for i := 0; i < len(seller); i++ {
 		c := seller[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
 		if alnum(c) {
 			if pending != 0 && len(b) > 0 {
 				b = append(b, pending)
@@ -101,8 +103,16 @@ func Tenant(prefix, seller string) string {
 		return ""
 	}
 	t := prefix + string(b)
-	if len(t) > 60 {
-		t = strings.TrimRight(t[:60], "-_")
+	if string(b) == seller && len(t) <= maxTenant {
+		return t
 	}
-	return t
+	sum := sha256.Sum256([]byte(seller))
+	suffix := "-" + hex.EncodeToString(sum[:3])
+	if len(t) > maxTenant-len(suffix) {
+		t = strings.TrimRight(t[:maxTenant-len(suffix)], "-_")
+	}
+	return t + suffix
 }
+
+// maxTenant is the longest tenant name vendor mode makes.
+const maxTenant = 60

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,16 +71,53 @@ func TestTenantShape(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ prefix, seller, want string }{
 		{"", "shop42", "shop42"},
-		{"", "Shop.42", "shop-42"},
-		{"acme-", "_shop__42_", "acme-shop_42"},
-		{"", "a..-_b", "a-b"},
+		{"", "Shop42", "shop42"}, // tokens ignore case, and so do tenants
+		{"", "shop-42", "shop-42"},
+		{"", "Shop.42", "shop-42-ce99bd"},
+		{"acme-", "_shop__42_", "acme-shop_42-c36cfd"},
+		{"", "a..-_b", "a-b-f884c9"},
 		{"", "._-", ""},
 		{"", "ショップ", ""},
-		{"", strings.Repeat("ab", 40), strings.Repeat("ab", 30)},
+		{"", strings.Repeat("ab", 40), strings.Repeat("ab", 26) + "a-a8a0b7"},
 	} {
 		if got := Tenant(tc.prefix, tc.seller); got != tc.want {
 			t.Errorf("Tenant(%q, %q) = %q, want %q", tc.prefix, tc.seller, got, tc.want)
 		}
+	}
+	// Sellers whose ids differ only in their separators, or past the cut,
+	// keep tenants of their own.
+	for _, pair := range [][2]string{{"shop.a", "shop-a"}, {"shop_a", "shop__a"}, {strings.Repeat("x", 70) + "1", strings.Repeat("x", 70) + "2"}} {
+		if a, b := Tenant("", pair[0]), Tenant("", pair[1]); a == b {
+			t.Errorf("sellers %q and %q share the tenant %q", pair[0], pair[1], a)
+		}
+	}
+}
+
+// TestVendorTenantOwnership: a seller cannot take a configured route's
+// tenant, and a vendor tenant's endpoints are vendor mode's.
+func TestVendorTenantOwnership(t *testing.T) {
+	t.Parallel()
+	cfg := &config.Config{
+		Vendor: config.Vendor{Domains: []string{"v.example.com"}, Key: "vendor-key-0123456789", TokenLength: 10,
+			Endpoints: []string{"vendor-orders"}},
+		Endpoints: []config.Endpoint{{Name: "vendor-orders"}, {Name: "shop"}},
+		Routes:    []config.Route{{Tenant: "shop42", Recipients: []string{"orders@in.example.com"}, Endpoints: []string{"shop"}}},
+	}
+	tab := New(cfg)
+	s := NewSigner([]byte("vendor-key-0123456789"), 10)
+	taken, _ := s.Address("shop42", "v.example.com")
+	if r := tab.Match(taken); r != nil {
+		t.Errorf("vendor seller shop42 took the configured tenant: %+v", r)
+	}
+	own, _ := s.Address("shop43", "v.example.com")
+	if r := tab.Match(own); r == nil || r.Tenant != "shop43" {
+		t.Fatalf("vendor seller shop43: %+v", r)
+	}
+	if got := tab.TenantEndpoints("shop43"); !slices.Equal(got, []string{"vendor-orders"}) {
+		t.Errorf("vendor tenant endpoints %v", got)
+	}
+	if got := tab.TenantEndpoints("shop42"); !slices.Equal(got, []string{"shop"}) {
+		t.Errorf("configured tenant endpoints %v", got)
 	}
 }
 
