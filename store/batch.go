@@ -23,11 +23,6 @@ func (b *batchTx) exec(ctx context.Context, query string, args ...any) error {
 	return err
 }
 
-// scan runs a query returning one row into dest; sql.ErrNoRows when none.
-func (b *batchTx) scan(ctx context.Context, query string, args []any, dest ...any) error {
-	return b.tx.QueryRowContext(ctx, query, args...).Scan(dest...)
-}
-
 // insert runs an INSERT (which may end in ON CONFLICT DO NOTHING) and
 // returns the new row's id, or inserted false when the conflict left the
 // row out. SQLite answers with the last insert id, sparing the row

@@ -195,22 +195,11 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 			// until an operator releases it.
 			continue
 		}
-		derived, err := s.derive(ctx, b.tx, ev)
+		dJobs, err := s.deriveFrom(ctx, b, rc.MailID, m.ReceivedAt, ev, status, &rc)
 		if err != nil {
-			return rc, nil, fmt.Errorf("derive from %s: %w", ev.ID, err)
+			return rc, nil, err
 		}
-		for j := range derived {
-			d := &derived[j]
-			isNew, dJobs, err := s.insertEvent(ctx, b, rc.MailID, m.ReceivedAt, d, status, &rc)
-			if err != nil {
-				return rc, nil, err
-			}
-			if isNew {
-				rc.DerivedEvents = append(rc.DerivedEvents, d.ID)
-				rc.DerivedTypes = append(rc.DerivedTypes, d.Type)
-				jobs = append(jobs, dJobs...)
-			}
-		}
+		jobs = append(jobs, dJobs...)
 	}
 	if len(in.Events) > 0 && len(rc.NewEvents) == 0 && m.Status == MailParsed {
 		if err := b.exec(ctx, `UPDATE mail SET status = $1 WHERE id = $2`, MailDuplicateEvent, rc.MailID); err != nil {
@@ -218,6 +207,29 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 		}
 	}
 	return rc, jobs, nil
+}
+
+// deriveFrom stores the events the Deriver derives from ev, a new event
+// of mail mailID, with their deliveries in status, and returns their jobs.
+func (s *Store) deriveFrom(ctx context.Context, b *batchTx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt) ([]pendingJob, error) {
+	derived, err := s.derive(ctx, b.tx, ev)
+	if err != nil {
+		return nil, fmt.Errorf("derive from %s: %w", ev.ID, err)
+	}
+	var jobs []pendingJob
+	for j := range derived {
+		d := &derived[j]
+		isNew, dJobs, err := s.insertEvent(ctx, b, mailID, received, d, status, rc)
+		if err != nil {
+			return nil, err
+		}
+		if isNew {
+			rc.DerivedEvents = append(rc.DerivedEvents, d.ID)
+			rc.DerivedTypes = append(rc.DerivedTypes, d.Type)
+			jobs = append(jobs, dJobs...)
+		}
+	}
+	return jobs, nil
 }
 
 // insertEvent stores an event, its order numbers and its deliveries. It

@@ -116,7 +116,9 @@ func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, err
 }
 
 // deriveReleased derives, as ingest would have, from the events a
-// released mail carried, and returns the jobs of the derived deliveries.
+// released mail carried (their deliveries included: a derived delivery
+// keeps the order of its source's cart), and returns the jobs of the
+// derived deliveries.
 func (s *Store) deriveReleased(ctx context.Context, b *batchTx, mailID int64, received time.Time) ([]pendingJob, error) {
 	if s.derive == nil {
 		return nil, nil
@@ -144,17 +146,33 @@ func (s *Store) deriveReleased(ctx context.Context, b *batchTx, mailID int64, re
 	var jobs []pendingJob
 	var rc Receipt
 	for i := range evs {
-		derived, err := s.derive(ctx, b.tx, &evs[i])
+		ev := &evs[i]
+		if ev.Deliveries, err = eventDeliveries(ctx, b.tx, ev.ID); err != nil {
+			return nil, err
+		}
+		dJobs, err := s.deriveFrom(ctx, b, mailID, received, ev, DeliveryPending, &rc)
 		if err != nil {
-			return nil, fmt.Errorf("derive from %s: %w", evs[i].ID, err)
+			return nil, err
 		}
-		for j := range derived {
-			_, dJobs, err := s.insertEvent(ctx, b, mailID, received, &derived[j], DeliveryPending, &rc)
-			if err != nil {
-				return nil, err
-			}
-			jobs = append(jobs, dJobs...)
-		}
+		jobs = append(jobs, dJobs...)
 	}
 	return jobs, nil
+}
+
+// eventDeliveries are an event's deliveries as it was stored with them.
+func eventDeliveries(ctx context.Context, tx *sql.Tx, eventID string) ([]NewDelivery, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT endpoint, order_key, order_key2 FROM delivery WHERE event_id = $1 ORDER BY id`, eventID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []NewDelivery
+	for rows.Next() {
+		var d NewDelivery
+		if err := rows.Scan(&d.Endpoint, &d.OrderKey, &d.SecondKey); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }

@@ -397,7 +397,11 @@ func TestHeldMailDerivesOnRelease(t *testing.T) {
 		t.Run(st.Name, func(t *testing.T) {
 			var calls []string
 			derive := func(ctx context.Context, tx *sql.Tx, ev *Event) ([]Event, error) {
-				calls = append(calls, ev.ID+" "+ev.Type+" "+string(ev.Payload))
+				call := ev.ID + " " + ev.Type + " " + string(ev.Payload)
+				for _, d := range ev.Deliveries {
+					call += " " + d.Endpoint + ":" + d.OrderKey
+				}
+				calls = append(calls, call)
 				return []Event{{ID: ev.ID + "_inv", Type: "inventory.adjusted", CreatedAt: ev.CreatedAt,
 					Payload: []byte(`{}`), Deliveries: []NewDelivery{{Endpoint: "stock", OrderKey: "sku:A"}}}}, nil
 			}
@@ -416,7 +420,7 @@ func TestHeldMailDerivesOnRelease(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := `evt_q order.placed {"id":"evt_q"}`; len(calls) != 1 || calls[0] != want {
+			if want := `evt_q order.placed {"id":"evt_q"} vendor:shop|1`; len(calls) != 1 || calls[0] != want {
 				t.Errorf("derived on release from %q, want [%s]", calls, want)
 			}
 			if n != 2 {
