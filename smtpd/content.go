@@ -44,17 +44,26 @@ type lineEndings struct {
 	bareLF  bool // LF without CR
 	bareCR  bool // CR without LF
 	fakeEnd bool // a "." line with a bare CR or LF on either side
+	// longest is the length of the longest line, without its ending:
+	// go-smtp limits lines in DATA but not in BDAT chunks.
+	longest int
 }
 
 func scanLineEndings(raw []byte) lineEndings {
 	var e lineEndings
 	isEOL := func(i int) bool { return i >= 0 && i < len(raw) && (raw[i] == '\n' || raw[i] == '\r') }
+	lineStart := 0
 	for i, c := range raw {
 		switch c {
 		case '\n':
+			n := i - lineStart
 			if i == 0 || raw[i-1] != '\r' {
 				e.bareLF = true
+			} else {
+				n--
 			}
+			e.longest = max(e.longest, n)
+			lineStart = i + 1
 		case '\r':
 			if i+1 >= len(raw) || raw[i+1] != '\n' {
 				e.bareCR = true
@@ -72,6 +81,11 @@ func scanLineEndings(raw []byte) lineEndings {
 			}
 		}
 	}
+	last := len(raw) - lineStart
+	if last > 0 && raw[len(raw)-1] == '\r' {
+		last--
+	}
+	e.longest = max(e.longest, last)
 	return e
 }
 
@@ -87,23 +101,4 @@ func (e lineEndings) kinds() []string {
 		k = append(k, "fake_end")
 	}
 	return k
-}
-
-// longestLine is the length of the longest line of raw, without its line
-// ending.
-func longestLine(raw []byte) int {
-	longest := 0
-	for len(raw) > 0 {
-		i := bytes.IndexByte(raw, '\n')
-		if i < 0 {
-			i = len(raw)
-		}
-		n := i
-		if n > 0 && raw[n-1] == '\r' {
-			n--
-		}
-		longest = max(longest, n)
-		raw = raw[min(i+1, len(raw)):]
-	}
-	return longest
 }

@@ -244,12 +244,15 @@ func TestScanLineEndings(t *testing.T) {
 		raw  string
 		want lineEndings
 	}{
-		{"a\r\nb\r\n", lineEndings{}},
-		{"a\r\n.\r\nb\r\n", lineEndings{}}, // a dot-stuffed "." line
-		{"a\nb", lineEndings{bareLF: true}},
-		{"a\rb", lineEndings{bareCR: true}},
-		{"a\n.\nb", lineEndings{bareLF: true, fakeEnd: true}},
-		{"a\r\n.\rb", lineEndings{bareCR: true, fakeEnd: true}},
+		{"a\r\nb\r\n", lineEndings{longest: 1}},
+		{"a\r\n.\r\nb\r\n", lineEndings{longest: 1}}, // a dot-stuffed "." line
+		{"a\nb", lineEndings{bareLF: true, longest: 1}},
+		{"a\rb", lineEndings{bareCR: true, longest: 3}}, // a bare CR ends no line
+		{"a\n.\nb", lineEndings{bareLF: true, fakeEnd: true, longest: 1}},
+		{"a\r\n.\rb", lineEndings{bareCR: true, fakeEnd: true, longest: 3}},
+		{"abc\r\nabcdef\r\nab", lineEndings{longest: 6}},
+		{"abc\r\nabcdefg\r", lineEndings{bareCR: true, longest: 7}},
+		{"", lineEndings{}},
 	} {
 		if got := scanLineEndings([]byte(tc.raw)); got != tc.want {
 			t.Errorf("%q: got %+v, want %+v", tc.raw, got, tc.want)

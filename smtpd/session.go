@@ -199,12 +199,12 @@ func (s *session) Data(r io.Reader) error {
 // checkContent applies the limits on the message itself and counts its
 // irregular line endings.
 func (s *session) checkContent(raw []byte) (*smtp.SMTPError, string) {
-	for _, k := range scanLineEndings(raw).kinds() {
+	scan := scanLineEndings(raw)
+	for _, k := range scan.kinds() {
 		s.s.metrics.lineEndings.WithLabelValues(k).Inc()
 		s.log.Debug("irregular line ending", "kind", k)
 	}
-	// go-smtp applies the line limit to DATA but not to BDAT chunks.
-	if longestLine(raw) > s.s.cfg.MaxLineLength {
+	if scan.longest > s.s.cfg.MaxLineLength {
 		return replyLineTooLong, "line_too_long"
 	}
 	h := headerLen(raw)
