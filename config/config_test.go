@@ -176,3 +176,26 @@ func TestWriteHidesURLCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestRecipientsRoutesCanMatch: a route recipient whose local part no
+// mail could reach is refused with the reason, not accepted to match
+// nothing.
+func TestRecipientsRoutesCanMatch(t *testing.T) {
+	t.Parallel()
+	for rcpt, ok := range map[string]bool{
+		"orders@in.example.com": true, "orders+shop42@in.example.com": true, "@in.example.com": true,
+		"in.example.com": true, "a%b@in.example.com": false, "a!b@in.example.com": false,
+		`"a b"@in.example.com`: false, strings.Repeat("x", 65) + "@in.example.com": false,
+	} {
+		cfg := Default()
+		cfg.Webhook = Webhook{URL: "https://hook.example/x", Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+		cfg.Routes = []Route{{Tenant: "shop", Recipients: []string{rcpt}}}
+		err := cfg.Validate()
+		if ok && err != nil {
+			t.Errorf("%s refused: %v", rcpt, err)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), "no mail could reach it")) {
+			t.Errorf("%s: %v, want it refused as unreachable", rcpt, err)
+		}
+	}
+}

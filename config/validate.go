@@ -261,14 +261,33 @@ func RedactedURL(u *url.URL) string {
 	return c.String()
 }
 
+// PlainLocalPart reports whether a local part is a plain mailbox name:
+// not empty, at most 64 characters, and without the characters relays give
+// meaning to (@ from a quoted string, % and ! routing, quotes, backslashes,
+// spaces, controls). Routes match no other.
+func PlainLocalPart(local string) bool {
+	if local == "" || len(local) > 64 {
+		return false
+	}
+	for i := 0; i < len(local); i++ {
+		switch c := local[i]; {
+		case c <= ' ' || c == 0x7f:
+			return false
+		case strings.IndexByte(`@%!"\:;<>()[],`, c) >= 0:
+			return false
+		}
+	}
+	return true
+}
+
 func checkRecipient(r string) error {
 	local, dom, hasAt := strings.Cut(r, "@")
 	if !hasAt {
 		dom = local
 		local = ""
 	}
-	if strings.ContainsAny(local, " <>\"") {
-		return fmt.Errorf("%q is not an address or a domain", r)
+	if hasAt && local != "" && !PlainLocalPart(local) {
+		return fmt.Errorf("%q: %q is not a plain mailbox name (no spaces, quotes, backslashes or any of @%%!:;<>()[], and at most 64 characters), and no mail could reach it", r, local)
 	}
 	if !domainRE.MatchString(dom) {
 		return fmt.Errorf("%q: %q is not a domain name", r, dom)

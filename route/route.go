@@ -114,7 +114,7 @@ func appendNew(s []string, more ...string) []string {
 func (t *Table) Match(rcpt string) *Route {
 	addr := strings.ToLower(strings.TrimSpace(rcpt))
 	local, domain, ok := strings.Cut(addr, "@")
-	if !ok || !plainLocal(local) || domain == "" {
+	if !ok || !config.PlainLocalPart(local) || domain == "" {
 		return nil
 	}
 	if r := t.exact[addr]; r != nil {
@@ -129,24 +129,6 @@ func (t *Table) Match(rcpt string) *Route {
 		return t.vendor.match(local)
 	}
 	return t.domains[domain]
-}
-
-// plainLocal reports whether a local part is a plain mailbox name: not
-// empty, and without the characters relays give meaning to (@ from a
-// quoted string, % and ! routing, quotes, backslashes, spaces, controls).
-func plainLocal(local string) bool {
-	if local == "" || len(local) > 64 {
-		return false
-	}
-	for i := 0; i < len(local); i++ {
-		switch c := local[i]; {
-		case c <= ' ' || c == 0x7f:
-			return false
-		case strings.IndexByte(`@%!"\:;<>()[],`, c) >= 0:
-			return false
-		}
-	}
-	return true
 }
 
 // vendor matches SELLER.TOKEN addresses. Routes are made on first use and
