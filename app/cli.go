@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -174,13 +173,18 @@ func (c *CLI) parse(args []string) error {
 	}
 	// Without --to, one event without a tenant, addressed as the mail's
 	// header says.
-	groups := []recipientGroup{{}}
+	groups := []route.Group{{Route: &route.Route{}}}
 	var rcpts []string
 	if *to != "" {
-		rcpts = strings.Split(*to, ",")
-		if groups, err = groupByRoute(route.New(cfg), rcpts); err != nil {
-			return err
+		table := route.New(cfg)
+		for _, rc := range strings.Split(*to, ",") {
+			rc = strings.TrimSpace(rc)
+			if table.Match(rc) == nil {
+				return fmt.Errorf("%s is not routed: the service refuses it with 550 5.1.1", rc)
+			}
+			rcpts = append(rcpts, rc)
 		}
+		groups = table.Groups(rcpts)
 	}
 	var failed []string
 	for _, name := range fs.Args() {
@@ -197,7 +201,7 @@ func (c *CLI) parse(args []string) error {
 			continue
 		}
 		for _, g := range groups {
-			ev := ingest.BuildEvent(res, ingest.Meta{Tenant: g.tenant, To: g.rcpts, ReceivedAt: time.Now(),
+			ev := ingest.BuildEvent(res, ingest.Meta{Tenant: g.Route.Tenant, To: g.Rcpts, ReceivedAt: time.Now(),
 				DedupKey: ingest.DedupKey(res, raw, rcpts)})
 			line, err := ingest.Marshal(ev)
 			if err != nil {
@@ -210,34 +214,6 @@ func (c *CLI) parse(args []string) error {
 		return fmt.Errorf("%d of %d files could not be read as mail: %s", len(failed), fs.NArg(), strings.Join(failed, ", "))
 	}
 	return nil
-}
-
-// recipientGroup is the recipients of one route.
-type recipientGroup struct {
-	tenant string
-	rcpts  []string
-}
-
-// groupByRoute groups recipients by the route they reach, as the service
-// does: one event per route.
-func groupByRoute(table *route.Table, rcpts []string) ([]recipientGroup, error) {
-	var groups []recipientGroup
-	var routes []*route.Route
-	for _, rc := range rcpts {
-		rc = strings.TrimSpace(rc)
-		r := table.Match(rc)
-		if r == nil {
-			return nil, fmt.Errorf("%s is not routed: the service refuses it with 550 5.1.1", rc)
-		}
-		i := slices.Index(routes, r)
-		if i < 0 {
-			routes = append(routes, r)
-			groups = append(groups, recipientGroup{tenant: r.Tenant})
-			i = len(groups) - 1
-		}
-		groups[i].rcpts = append(groups[i].rcpts, rc)
-	}
-	return groups, nil
 }
 
 func (c *CLI) openStore(ctx context.Context, path string) (*store.Store, error) {

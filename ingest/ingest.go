@@ -87,22 +87,22 @@ func (p *Pipeline) Deliver(ctx context.Context, env Envelope, raw []byte) (Outco
 		m.Status = store.MailQuarantined
 	}
 
-	for _, r := range p.routesOf(env.Rcpts) {
-		ev := BuildEvent(res, Meta{Tenant: r.route.Tenant, QueueID: queueID, ReceivedAt: env.ReceivedAt,
-			To: r.rcpts, Auth: env.Auth, DedupKey: m.DedupKey})
+	for _, r := range p.Routes.Groups(env.Rcpts) {
+		ev := BuildEvent(res, Meta{Tenant: r.Route.Tenant, QueueID: queueID, ReceivedAt: env.ReceivedAt,
+			To: r.Rcpts, Auth: env.Auth, DedupKey: m.DedupKey})
 		payload, err := Marshal(ev)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("ingest: encode event: %w", err)
 		}
-		se := store.Event{ID: ev.ID, Type: string(ev.Type), Tenant: r.route.Tenant, SellerID: res.Order.SellerID,
+		se := store.Event{ID: ev.ID, Type: string(ev.Type), Tenant: r.Route.Tenant, SellerID: res.Order.SellerID,
 			PackNo: res.Order.PackNo, OrderNos: orderNos(&res.Order), CreatedAt: ev.CreatedAt, Payload: payload}
-		for _, name := range r.route.Endpoints {
+		for _, name := range r.Route.Endpoints {
 			if p.Endpoints.Wants(name, string(ev.Type)) {
 				se.Deliveries = append(se.Deliveries, store.NewDelivery{Endpoint: name, OrderKey: OrderKey(&res.Order)})
 			}
 		}
 		if m.Tenant == "" {
-			m.Tenant = r.route.Tenant
+			m.Tenant = r.Route.Tenant
 		}
 		in.Events = append(in.Events, se)
 	}
@@ -115,29 +115,6 @@ func (p *Pipeline) Deliver(ctx context.Context, env Envelope, raw []byte) (Outco
 	p.Metrics.stored(res.Type, rc)
 	p.logMail(env, res, m, out)
 	return out, nil
-}
-
-type routed struct {
-	route *route.Route
-	rcpts []string
-}
-
-// routesOf groups the recipients by route, in the order they came.
-func (p *Pipeline) routesOf(rcpts []string) []routed {
-	var out []routed
-	for _, rc := range rcpts {
-		r := p.Routes.Match(rc)
-		if r == nil {
-			continue
-		}
-		i := slices.IndexFunc(out, func(x routed) bool { return x.route == r })
-		if i < 0 {
-			out = append(out, routed{route: r})
-			i = len(out) - 1
-		}
-		out[i].rcpts = append(out[i].rcpts, rc)
-	}
-	return out
 }
 
 // logMail writes the one info line per mail operators read. It names no

@@ -2,6 +2,7 @@
 package route
 
 import (
+	"slices"
 	"strings"
 	"sync"
 
@@ -83,6 +84,32 @@ func New(cfg *config.Config) *Table {
 		}
 	}
 	return t
+}
+
+// Group is the recipients of one transaction that reach one route.
+type Group struct {
+	Route *Route
+	Rcpts []string
+}
+
+// Groups groups recipients by the route they reach, in the order they
+// came; recipients no route takes are left out. A mail makes one event
+// per group.
+func (t *Table) Groups(rcpts []string) []Group {
+	var out []Group
+	for _, rc := range rcpts {
+		r := t.Match(rc)
+		if r == nil {
+			continue
+		}
+		i := slices.IndexFunc(out, func(g Group) bool { return g.Route == r })
+		if i < 0 {
+			out = append(out, Group{Route: r})
+			i = len(out) - 1
+		}
+		out[i].Rcpts = append(out[i].Rcpts, rc)
+	}
+	return out
 }
 
 // TenantEndpoints returns the endpoints a tenant's mail is routed to: a
