@@ -128,9 +128,23 @@ type derivation struct {
 	// counted are the metric increments of this derivation, made once its
 	// transaction commits.
 	counted []func()
+	catalog *bool // whether the seller has a catalog, once asked
 }
 
 func (x *derivation) count(inc func()) { x.counted = append(x.counted, inc) }
+
+// hasCatalog tells whether the order's seller has imported a catalog,
+// asked once per derivation: one order is one seller's.
+func (x *derivation) hasCatalog() (bool, error) {
+	if x.catalog == nil {
+		has, err := hasCatalog(x.ctx, x.tx, x.order.SellerID)
+		if err != nil {
+			return false, err
+		}
+		x.catalog = &has
+	}
+	return *x.catalog, nil
+}
 
 func (x *derivation) skip(why string, it *event.Item) {
 	x.count(x.m.skipped.WithLabelValues(why).Inc)
@@ -159,9 +173,18 @@ func (x *derivation) reserve(it *event.Item) error {
 			"seller_id", seller, "order_no", it.OrderNo)
 		return nil
 	}
-	sku, known, err := resolve(x.ctx, x.tx, seller, c, x.s.SKUOrder)
+	has, err := x.hasCatalog()
 	if err != nil {
 		return err
+	}
+	sku, known := "", false
+	if has {
+		if sku, known, err = resolve(x.ctx, x.tx, seller, c, x.s.SKUOrder); err != nil {
+			return err
+		}
+	} else {
+		// No catalog: no code can resolve, so none is looked up.
+		sku, _ = c.sku(x.s.SKUOrder)
 	}
 	if sku == "" {
 		x.skip(skipNoSKU, it)
@@ -246,7 +269,7 @@ func (x *derivation) apply(a *adjustment, known bool) error {
 
 func (x *derivation) unknownSKU(a *adjustment) error {
 	x.count(x.m.unknownSKU.Inc)
-	ok, err := hasCatalog(x.ctx, x.tx, a.SellerID)
+	ok, err := x.hasCatalog()
 	if err != nil {
 		return err
 	}
