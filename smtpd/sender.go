@@ -68,12 +68,6 @@ func (s *session) authenticate(raw []byte) (*event.Auth, bool, *smtp.SMTPError) 
 		s.log.Info("sender not authenticated", attrs...)
 	}
 	if reply != nil {
-		if reply.Code/100 == 4 {
-			s.s.metrics.tempfailed("sender_auth")
-		} else {
-			s.s.metrics.rejected("sender_auth")
-		}
-		s.s.metrics.reply(reply)
 		return nil, false, reply
 	}
 	return res.Auth(string(p)), hold, nil

@@ -167,7 +167,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	auth, hold, reply := s.authenticate(raw)
 	if reply != nil {
-		return reply
+		return s.refuse("sender_auth", reply)
 	}
 
 	env := s.env
