@@ -94,20 +94,7 @@ func sendPlain(addr, rcpt string, msg []byte) error {
 	if err := c.Hello("bench.example"); err != nil {
 		return err
 	}
-	if err := c.Mail("qoo10info@qoo10.jp", nil); err != nil {
-		return err
-	}
-	if err := c.Rcpt(rcpt, nil); err != nil {
-		return err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(msg); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
+	if err := c.SendMail("qoo10info@qoo10.jp", []string{rcpt}, bytes.NewReader(msg)); err != nil {
 		return err
 	}
 	return c.Quit()

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -128,22 +129,7 @@ func send(t *testing.T, addr string, rcpts []string, raw []byte) error {
 	if err := c.Hello("sender.example.test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Mail("qoo10info@qoo10.jp", nil); err != nil {
-		return err
-	}
-	for _, r := range rcpts {
-		if err := c.Rcpt(r, nil); err != nil {
-			return err
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(raw); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
+	if err := c.SendMail("qoo10info@qoo10.jp", rcpts, bytes.NewReader(raw)); err != nil {
 		return err
 	}
 	return c.Quit()

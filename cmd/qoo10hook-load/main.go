@@ -2,6 +2,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -194,20 +195,7 @@ func dial(addr string) (*smtp.Client, error) {
 }
 
 func send(c *smtp.Client, rcpt string, raw []byte) error {
-	if err := c.Mail("qoo10info@qoo10.jp", nil); err != nil {
-		return err
-	}
-	if err := c.Rcpt(rcpt, nil); err != nil {
-		return err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(raw); err != nil {
-		return err
-	}
-	return w.Close()
+	return c.SendMail("qoo10info@qoo10.jp", []string{rcpt}, bytes.NewReader(raw))
 }
 
 // code is 250 for success, 4 for a temporary failure, 5 otherwise.

@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -268,20 +269,7 @@ func send(addr string, raw []byte) error {
 	if err := c.Hello("e2e.example.test"); err != nil {
 		return err
 	}
-	if err := c.Mail("qoo10info@qoo10.jp", nil); err != nil {
-		return err
-	}
-	if err := c.Rcpt("orders@in.example.test", nil); err != nil {
-		return err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(raw); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
+	if err := c.SendMail("qoo10info@qoo10.jp", []string{"orders@in.example.test"}, bytes.NewReader(raw)); err != nil {
 		return err
 	}
 	return c.Quit()
