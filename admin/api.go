@@ -125,9 +125,7 @@ func (h *Handler) apiMessages(w http.ResponseWriter, r *http.Request) {
 	if page.Messages == nil {
 		page.Messages = []*store.MailSummary{}
 	}
-	if len(ms) == f.Limit {
-		page.NextBefore = ms[len(ms)-1].ID
-	}
+	page.NextBefore = nextBefore(ms, f.Limit, func(m *store.MailSummary) int64 { return m.ID })
 	writeJSON(w, http.StatusOK, page)
 }
 
@@ -187,9 +185,7 @@ func (h *Handler) apiDeliveries(w http.ResponseWriter, r *http.Request) {
 	if page.Deliveries == nil {
 		page.Deliveries = []*store.Delivery{}
 	}
-	if len(ds) == f.Limit {
-		page.NextBefore = ds[len(ds)-1].ID
-	}
+	page.NextBefore = nextBefore(ds, f.Limit, func(d *store.Delivery) int64 { return d.ID })
 	writeJSON(w, http.StatusOK, page)
 }
 
@@ -281,4 +277,14 @@ func (h *Handler) apiRetryAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, retryResult{Retried: []int64{}, Count: n})
+}
+
+// nextBefore is the before= value of the page after items, the page of
+// at most limit items newest first: the last item's id when the page is
+// full, 0 when it is the last page.
+func nextBefore[T any](items []T, limit int, id func(T) int64) int64 {
+	if len(items) == 0 || len(items) < limit {
+		return 0
+	}
+	return id(items[len(items)-1])
 }

@@ -152,11 +152,7 @@ func (h *Handler) pageMails(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := mailsData{Mails: ms, Statuses: []string{store.MailParsed, store.MailUnrecognized, store.MailDuplicateEvent, store.MailQuarantined}}
-	if len(ms) == f.Limit {
-		next := cloneValues(q)
-		next.Set("before", fmt.Sprint(ms[len(ms)-1].ID))
-		data.Older = "/admin/messages?" + next.Encode()
-	}
+	data.Older = olderLink("/admin/messages", q, nextBefore(ms, f.Limit, func(m *store.MailSummary) int64 { return m.ID }))
 	h.render(w, r, http.StatusOK, "mails", page{Title: "Mails", Nav: "mails", Data: data, Filter: q})
 }
 
@@ -166,14 +162,20 @@ type mailsData struct {
 	Older    string
 }
 
-func cloneValues(v url.Values) url.Values {
-	out := url.Values{}
-	for k, vs := range v {
-		if k != "done" {
-			out[k] = append([]string(nil), vs...)
+// olderLink is the link to the next, older page of a list at path with
+// the filter q: "" when before is 0 (the list ended).
+func olderLink(path string, q url.Values, before int64) string {
+	if before == 0 {
+		return ""
+	}
+	next := url.Values{}
+	for k, vs := range q {
+		if k != "done" { // the notice of the action that led here
+			next[k] = append([]string(nil), vs...)
 		}
 	}
-	return out
+	next.Set("before", fmt.Sprint(before))
+	return path + "?" + next.Encode()
 }
 
 func (h *Handler) pageMail(w http.ResponseWriter, r *http.Request) {
@@ -215,11 +217,7 @@ func (h *Handler) pageDeliveries(w http.ResponseWriter, r *http.Request) {
 	}
 	data := deliveriesData{Deliveries: ds, Endpoints: h.endpoints,
 		Statuses: []string{store.DeliveryDead, store.DeliveryFailed, store.DeliveryPending, store.DeliveryHeld, store.DeliveryDelivered, ""}}
-	if len(ds) == f.Limit {
-		next := cloneValues(q)
-		next.Set("before", fmt.Sprint(ds[len(ds)-1].ID))
-		data.Older = "/admin/deliveries?" + next.Encode()
-	}
+	data.Older = olderLink("/admin/deliveries", q, nextBefore(ds, f.Limit, func(d *store.Delivery) int64 { return d.ID }))
 	title := "Deliveries"
 	if f.Status == store.DeliveryDead {
 		title = "Dead letters"
@@ -248,11 +246,7 @@ func (h *Handler) pageQuarantine(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := mailsData{Mails: ms}
-	if len(ms) == f.Limit {
-		next := cloneValues(q)
-		next.Set("before", fmt.Sprint(ms[len(ms)-1].ID))
-		data.Older = "/admin/quarantine?" + next.Encode()
-	}
+	data.Older = olderLink("/admin/quarantine", q, nextBefore(ms, f.Limit, func(m *store.MailSummary) int64 { return m.ID }))
 	h.render(w, r, http.StatusOK, "quarantine", page{Title: "Quarantine", Nav: "quarantine", Data: data})
 }
 

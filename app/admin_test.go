@@ -172,6 +172,17 @@ func TestAdminAPI(t *testing.T) {
 			}
 			apiGet("/messages?limit=0", 400)
 			apiGet("/messages?before=x", 400)
+			// A full page points to the next, older one; the last page does not.
+			if m := apiGet("/messages?limit=1", 200); m["next_before"] != float64(id) {
+				t.Errorf("a full page: next_before %v, want %d", m["next_before"], id)
+			}
+			if m := apiGet("/messages?limit=1&before="+itoa(id), 200); len(m["messages"].([]any)) != 0 || m["next_before"] != nil {
+				t.Errorf("the page before the oldest mail: %v", m)
+			}
+			if code, body := call(t, "GET", "http://"+svc.svc.HTTPAddr()+"/admin/messages?limit=1&status=parsed", testAdminToken); code != 200 ||
+				!strings.Contains(string(body), "/admin/messages?before="+itoa(id)+"&amp;limit=1&amp;status=parsed") {
+				t.Errorf("console page of one mail: %d, no link to the older page:\n%s", code, body)
+			}
 
 			detail := apiGet("/messages/"+itoa(id), 200)
 			for path, want := range map[string]any{
