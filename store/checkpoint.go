@@ -11,7 +11,17 @@ import (
 // file. Commits only append to the WAL and fsync it; doing the copy (two
 // more fsyncs) inside a commit, as SQLite's automatic checkpoint does,
 // would stall every SMTP session waiting on that commit.
-const checkpointInterval = 500 * time.Millisecond
+var checkpointInterval = 500 * time.Millisecond
+
+// walCycleFrames is how many frames (of 4 KiB pages) the WAL may hold
+// before it is made to start over. SQLite starts writing the WAL from its
+// beginning again only when a checkpoint has copied all of it; under a
+// steady stream of commits a passive checkpoint never catches up, and the
+// WAL would grow without end, every commit appending (and a sync of an
+// appended file costs more than one of a rewritten one). Past this size
+// the committer, between two batches, copies what the last passive
+// checkpoint left, and the next batch starts the WAL over.
+var walCycleFrames int64 = 4096
 
 // checkpointer runs SQLite checkpoints on a connection of its own. PASSIVE
 // checkpoints never block the writer.
@@ -42,8 +52,11 @@ func (c *checkpointer) run(s *Store) {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if _, err := c.db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+		var busy, walFrames, copied int64
+		if err := c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &walFrames, &copied); err != nil {
 			s.log.Warn("store: checkpoint failed", "err", err)
+		} else if walFrames >= walCycleFrames {
+			s.commit.finishCheckpoint.Store(true)
 		}
 		cancel()
 	}
@@ -64,4 +77,15 @@ func (c *checkpointer) close(ran bool) error {
 		err = c.db.Close()
 	})
 	return err
+}
+
+// finishCheckpoint copies into the database file the WAL frames the last
+// passive checkpoint left, on the write connection while no batch is being
+// written, so that the next commit starts the WAL over (see walCycleFrames).
+func (s *Store) finishCheckpoint() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+		s.log.Warn("store: checkpoint failed", "err", err)
+	}
 }

@@ -26,6 +26,9 @@ type committer struct {
 	// 0 between commits: one running past slowCommit means the store is
 	// stalled, and mails are turned away rather than queued behind it.
 	committing atomic.Int64
+	// finishCheckpoint asks for a checkpoint between two batches, set by
+	// the checkpointer when the WAL has grown past walCycleFrames.
+	finishCheckpoint atomic.Bool
 
 	quit     chan struct{}
 	done     chan struct{}
@@ -165,6 +168,9 @@ func (c *committer) run() {
 			}
 		}
 		timer.Stop()
+		if c.finishCheckpoint.Swap(false) {
+			c.s.finishCheckpoint()
+		}
 		c.flush(batch)
 		clear(batch)
 		batch = batch[:0]

@@ -149,7 +149,10 @@ func sqliteDSN(path string, readOnly bool) string {
 	// machine loses power; IMMEDIATE takes the write lock at BEGIN so two
 	// writers never deadlock upgrading.
 	// Checkpoints run apart from commits (see checkpointer).
-	return dsn + "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate"
+	// journal_size_limit gives back the disk a WAL grown by a burst, once
+	// it starts over.
+	return dsn + "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)" +
+		"&_pragma=journal_size_limit(67108864)&_txlock=immediate"
 }
 
 func riverConfig(o Options) *river.Config {
