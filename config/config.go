@@ -208,7 +208,7 @@ func Default() *Config {
 		Sender: DefaultSender(),
 		Vendor: Vendor{TokenLength: DefaultTokenLength},
 		HTTP:   HTTP{Addr: ":8080"},
-		Store:  Store{URL: "sqlite:qoo10hook.db", BatchMax: 256, BatchWindow: Duration(2 * time.Millisecond), MaxBacklog: 512, MaxBacklogBytes: 256 << 20},
+		Store:  Store{URL: "sqlite:qoo10hook.db", BatchMax: 256, BatchWindow: Duration(500 * time.Microsecond), MaxBacklog: 512, MaxBacklogBytes: 256 << 20},
 		Delivery: Delivery{
 			Timeout:         Duration(30 * time.Second),
 			RetrySchedule:   StandardRetrySchedule(),

@@ -63,7 +63,7 @@ func (c *Config) Validate() error {
 		bad("store.batch_max (QOO10HOOK_STORE_BATCH_MAX)", "%d must be between 1 and 10000 (default 256)", c.Store.BatchMax)
 	}
 	if c.Store.BatchWindow < 0 || c.Store.BatchWindow.D() > time.Second {
-		bad("store.batch_window (QOO10HOOK_STORE_BATCH_WINDOW)", "%s must be between 0s and 1s (default 2ms)", c.Store.BatchWindow.D())
+		bad("store.batch_window (QOO10HOOK_STORE_BATCH_WINDOW)", "%s must be between 0s and 1s (default 500µs)", c.Store.BatchWindow.D())
 	}
 	if c.Store.MaxBacklogBytes < c.SMTP.MaxMessageBytes {
 		bad("store.max_backlog_bytes (QOO10HOOK_STORE_MAX_BACKLOG_BYTES)", "must hold at least one message of smtp.max_message_bytes (default 256MiB)")
