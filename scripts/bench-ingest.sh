@@ -66,8 +66,8 @@ rate() { # port -> mails/s
   end=$(date +%s.%N)
   echo "$mails / ($end - $start)" | bc -l
 }
-pf=$(rate "$pf_port")
-qh=$(rate "$qh_port")
+sync; pf=$(rate "$pf_port")
+sync; qh=$(rate "$qh_port")
 stored=$(curl -fs "http://127.0.0.1:$http_port/metrics" | awk '$1 ~ /^qoo10hook_smtp_transactions_total/ && /outcome="accepted"/ {print $2}')
 printf 'postfix   %8.0f mails/s\nqoo10hook %8.0f mails/s (%s accepted)\nratio     %8.2f\n' "$pf" "$qh" "${stored:-?}" "$(echo "$qh / $pf" | bc -l)"
 if [ "${stored:-0}" != "$mails" ]; then
