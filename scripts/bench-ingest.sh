@@ -3,15 +3,17 @@
 # instance, queue on the same disk, discard transport), both fed by
 # Postfix's smtp-source in the same run; prints the ratio.
 #
-#   scripts/bench-ingest.sh [SESSIONS] [MAILS] [SIZE] [STORE]   (default 20 5000 4096 sqlite)
+#   scripts/bench-ingest.sh [SESSIONS] [MAILS] [SIZE] [STORE] [ROUNDS]   (default 20 5000 4096 sqlite 3)
 #
+# Each round runs both sides once; the ratio printed last is that of the
+# medians over the rounds (one run of each varies by 10 % and more here).
 # STORE is sqlite (a file in a temporary directory) or a postgres:// URL of
 # an empty database or schema (e.g. ...?search_path=bench).
 #
 # Needs root (for Postfix) and the postfix package (apt-get install postfix).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sessions=${1:-20} mails=${2:-5000} size=${3:-4096} store=${4:-sqlite}
+sessions=${1:-20} mails=${2:-5000} size=${3:-4096} store=${4:-sqlite} rounds=${5:-3}
 command -v smtp-source >/dev/null || { echo "smtp-source missing: apt-get install postfix" >&2; exit 2; }
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/qoo10hook-bench.XXXXXX")
@@ -61,16 +63,34 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null
 
 rate() { # port -> mails/s
   local start end
+  sync # each side starts from a flushed disk, not paying for the other's writeback
   start=$(date +%s.%N)
   smtp-source -s "$sessions" -m "$mails" -l "$size" -f sender@bench.example -t orders@in.example.test "127.0.0.1:$1"
   end=$(date +%s.%N)
   echo "$mails / ($end - $start)" | bc -l
 }
-sync; pf=$(rate "$pf_port")
-sync; qh=$(rate "$qh_port")
-stored=$(curl -fs "http://127.0.0.1:$http_port/metrics" | awk '$1 ~ /^qoo10hook_smtp_transactions_total/ && /outcome="accepted"/ {print $2}')
-printf 'postfix   %8.0f mails/s\nqoo10hook %8.0f mails/s (%s accepted)\nratio     %8.2f\n' "$pf" "$qh" "${stored:-?}" "$(echo "$qh / $pf" | bc -l)"
-if [ "${stored:-0}" != "$mails" ]; then
-  echo "qoo10hook accepted ${stored:-0} of $mails mails: the figure above does not count" >&2
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+# Rounds alternate which side goes first, so that a drift of the machine
+# weighs on both; the ratio is that of the two sides' medians.
+pfs=() qhs=()
+for round in $(seq "$rounds"); do
+  if [ $((round % 2)) = 1 ]; then
+    pf=$(rate "$pf_port"); qh=$(rate "$qh_port")
+  else
+    qh=$(rate "$qh_port"); pf=$(rate "$pf_port")
+  fi
+  pfs+=("$pf") qhs+=("$qh")
+  printf 'round %d: postfix %6.0f mails/s, qoo10hook %6.0f mails/s, ratio %.2f\n' "$round" "$pf" "$qh" "$(echo "$qh / $pf" | bc -l)"
+done
+pf=$(printf '%s\n' "${pfs[@]}" | median) qh=$(printf '%s\n' "${qhs[@]}" | median)
+
+metrics=$(curl -fs "http://127.0.0.1:$http_port/metrics")
+stored=$(awk '$1 ~ /^qoo10hook_smtp_transactions_total/ && /outcome="accepted"/ {print $2}' <<<"$metrics")
+dups=$(awk '$1 ~ /^qoo10hook_duplicates_total/ {n += $2} END {print n + 0}' <<<"$metrics")
+printf 'postfix   %8.0f mails/s (median of %d)\nqoo10hook %8.0f mails/s (median of %d; %s accepted, %s duplicates)\nratio     %8.2f\n' \
+  "$pf" "$rounds" "$qh" "$rounds" "${stored:-?}" "$dups" "$(echo "$qh / $pf" | bc -l)"
+if [ "${stored:-0}" != "$((mails * rounds))" ] || [ "$dups" != 0 ]; then
+  echo "qoo10hook accepted ${stored:-0} of $((mails * rounds)) mails, $dups as duplicates: the figures above do not count" >&2
   exit 1
 fi
