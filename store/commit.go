@@ -168,12 +168,14 @@ func (c *committer) run() {
 			}
 		}
 		timer.Stop()
-		if c.finishCheckpoint.Swap(false) {
-			c.s.finishCheckpoint()
-		}
 		c.flush(batch)
 		clear(batch)
 		batch = batch[:0]
+		// After the batch, not before it: its sessions have their answer,
+		// and only mails arriving now wait for the checkpoint.
+		if c.finishCheckpoint.Swap(false) {
+			c.s.finishCheckpoint()
+		}
 	}
 }
 
