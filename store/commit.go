@@ -22,9 +22,10 @@ type committer struct {
 	// stays bounded when the disk is slower than the senders.
 	maxBytes int64
 	bytes    atomic.Int64
-	// committing is when the commit under way started (Unix nanoseconds),
-	// 0 between commits: one running past slowCommit means the store is
-	// stalled, and mails are turned away rather than queued behind it.
+	// committing is when the commit (or the committer's checkpoint) under
+	// way started (Unix nanoseconds), 0 between commits: one running past
+	// slowCommit means the store is stalled, and mails are turned away
+	// rather than queued behind it.
 	committing atomic.Int64
 	// finishCheckpoint asks for a checkpoint between two batches, set by
 	// the checkpointer when the WAL has grown past walCycleFrames.
@@ -174,7 +175,10 @@ func (c *committer) run() {
 		// After the batch, not before it: its sessions have their answer,
 		// and only mails arriving now wait for the checkpoint.
 		if c.finishCheckpoint.Swap(false) {
+			// Timed as a commit: mails wait behind it all the same.
+			c.committing.Store(time.Now().UnixNano())
 			c.s.finishCheckpoint()
+			c.committing.Store(0)
 		}
 	}
 }
