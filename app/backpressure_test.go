@@ -76,17 +76,9 @@ func TestStalledStore(t *testing.T) {
 		t.Run(st.Name, func(t *testing.T) {
 			cfg := testConfig(t, st.URL, "")
 			svc := start(t, cfg)
-			unlock := lockMailTable(t, st.URL)
-
-			first := make(chan error, 1)
-			go func() {
-				o := order{MessageID: "stall0@qoo10.jp", Seller: "s", Pack: "1", OrderNo: "900"}
-				first <- sendPlain(svc.svc.SMTPAddr(), "orders@in.example.test", renderMail("placed", o))
-			}()
-			// The first mail's commit now waits on the lock; once it has
-			// waited past the stall limit, a new sender is told at once to
-			// come back later.
-			time.Sleep(3 * time.Second)
+			// Once the first mail's commit has waited past the stall limit,
+			// a new sender is told at once to come back later.
+			unlock, first := stallStore(t, svc, st.URL, "stall0@qoo10.jp")
 			o := order{MessageID: "stall1@qoo10.jp", Seller: "s", Pack: "2", OrderNo: "901"}
 			sent := time.Now()
 			err := sendPlain(svc.svc.SMTPAddr(), "orders@in.example.test", renderMail("placed", o))
@@ -107,6 +99,23 @@ func TestStalledStore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stallStore stalls the store: it takes the mail table's lock, sends the
+// mail messageID (order 900), whose commit waits on the lock, and returns
+// once that commit has waited past the store's stall limit (2 s; nothing
+// tells from outside when the commit began, so it waits well past it).
+// The mail's SMTP result comes on first once unlock is called.
+func stallStore(t *testing.T, svc *running, storeURL, messageID string) (unlock func(), first <-chan error) {
+	t.Helper()
+	unlock = lockMailTable(t, storeURL)
+	sent := make(chan error, 1)
+	go func() {
+		o := order{MessageID: messageID, Seller: "s", Pack: "1", OrderNo: "900"}
+		sent <- sendPlain(svc.svc.SMTPAddr(), "orders@in.example.test", renderMail("placed", o))
+	}()
+	time.Sleep(3 * time.Second)
+	return unlock, sent
 }
 
 // lockMailTable takes the store's write lock (SQLite) or a lock on the

@@ -27,20 +27,9 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (code int, stdo
 func TestParseCommand(t *testing.T) {
 	t.Parallel()
 	code, out, errs := runCLI(t, nil, "parse", "../testdata/stockgear-order-iso2022jp.eml", "../testdata/stockgear-order-utf8.eml")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("%d lines, want 2:\n%s", len(lines), out)
-	}
-	for _, l := range lines {
-		var ev map[string]any
-		if err := json.Unmarshal([]byte(l), &ev); err != nil {
-			t.Fatal(err)
-		}
+	for _, ev := range cliEvents(t, code, out, errs, 2) {
 		if get(ev, "type") != "order.placed" || get(ev, "data.items[0].option_code") != "TS-001-NV-L" {
-			t.Errorf("event %s", l)
+			t.Errorf("event %v", ev)
 		}
 	}
 
@@ -176,18 +165,8 @@ inventory:
 	}
 
 	code, out, errs := runCLI(t, nil, "parse", "--config", file, "--to", strings.Join(rcpts, ","), "../testdata/stockgear-order-iso2022jp.eml")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("%d lines, want one per route:\n%s", len(lines), out)
-	}
-	for _, line := range lines {
-		var ev map[string]any
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
-			t.Fatal(err)
-		}
+	// One event per route.
+	for _, ev := range cliEvents(t, code, out, errs, 2) {
 		tenant, _ := ev["tenant"].(string)
 		if got := withoutServiceFields(ev); got != posted[tenant] {
 			t.Errorf("tenant %q:\nservice posted %s\nparse printed  %s", tenant, posted[tenant], got)
@@ -198,6 +177,26 @@ inventory:
 	if code != 1 || !strings.Contains(errs, "someone@elsewhere.example is not routed") {
 		t.Errorf("an unrouted --to: exit %d, %q", code, errs)
 	}
+}
+
+// cliEvents checks that a parse command exited 0 and printed n events, one
+// JSON object per line, and decodes them.
+func cliEvents(t *testing.T, code int, out, errs string, n int) []map[string]any {
+	t.Helper()
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != n {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), n, out)
+	}
+	evs := make([]map[string]any, len(lines))
+	for i, l := range lines {
+		if err := json.Unmarshal([]byte(l), &evs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return evs
 }
 
 // withoutServiceFields is an event as JSON without what only the service knows: its

@@ -569,16 +569,8 @@ func TestMetricValuesTempfails(t *testing.T) {
 	t.Run("store busy", func(t *testing.T) {
 		storeURL := testenv.SQLite(t)
 		svc := start(t, testConfig(t, storeURL, ""))
-		unlock := lockMailTable(t, storeURL)
-		first := make(chan error, 1)
-		go func() {
-			o := order{MessageID: "mv-stall0@qoo10.jp", Seller: "s", Pack: "1", OrderNo: "900"}
-			first <- sendPlain(svc.svc.SMTPAddr(), "orders@in.example.test", renderMail("placed", o))
-		}()
-		// The first mail's commit waits on the lock; past the store's stall
-		// limit (2 s) the next mail is turned away at DATA. Nothing tells
-		// from outside when the commit began: wait well past the limit.
-		time.Sleep(3 * time.Second)
+		// Past the store's stall limit the next mail is turned away at DATA.
+		unlock, first := stallStore(t, svc, storeURL, "mv-stall0@qoo10.jp")
 		o := order{MessageID: "mv-stall1@qoo10.jp", Seller: "s", Pack: "2", OrderNo: "901"}
 		if got := smtpCode(sendPlain(svc.svc.SMTPAddr(), "orders@in.example.test", renderMail("placed", o))); got != "451 4.3.2" {
 			t.Errorf("a mail sent to the stalled store: %s, want 451 4.3.2", got)

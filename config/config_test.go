@@ -114,17 +114,23 @@ func TestLoadBad(t *testing.T) {
 	}
 }
 
+// written is cfg as Write prints it.
+func written(t *testing.T, cfg *Config) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := cfg.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
 func TestWriteHidesSecrets(t *testing.T) {
 	t.Parallel()
 	cfg, err := Load("testdata/good.yaml", env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := cfg.Write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
+	out := written(t, cfg)
 	if strings.Contains(out, "MfKQ9r8") || strings.Contains(out, "cXVvMTBob29r") {
 		t.Errorf("secret printed:\n%s", out)
 	}
@@ -157,11 +163,7 @@ func TestWriteHidesURLCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := cfg.Write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
+	out := written(t, cfg)
 	for _, leak := range []string{"pgpass", "hookpass", "tok123"} {
 		if strings.Contains(out, leak) {
 			t.Errorf("%q printed:\n%s", leak, out)

@@ -10,19 +10,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
+// transaction opens a session and starts a transaction to one recipient.
+func transaction(t *testing.T, addr string) *dialog {
+	d := dial(t, addr).greet()
+	d.expect("MAIL FROM:<qoo10info@qoo10.jp>", "250 ")
+	d.expect("RCPT TO:<orders@in.example.test>", "250 ")
+	return d
+}
+
 // TestMessageLimits: each limit on a message answers with its own code.
 func TestMessageLimits(t *testing.T) {
 	t.Parallel()
 	srv := start(t, Config{MaxMessageBytes: 4096, MaxRecipients: 2, MaxLineLength: 1000, MaxHeaderBytes: 1024, MaxReceived: 3})
 	addr := srv.Addr().String()
-	transaction := func(t *testing.T) *dialog {
-		d := dial(t, addr).greet()
-		d.expect("MAIL FROM:<qoo10info@qoo10.jp>", "250 ")
-		d.expect("RCPT TO:<orders@in.example.test>", "250 ")
-		return d
-	}
 	data := func(t *testing.T, msg, want string) *dialog {
-		d := transaction(t)
+		d := transaction(t, addr)
 		d.expect("DATA", "354 ")
 		d.send(msg + ".\r\n")
 		d.expect("", want)
@@ -45,7 +47,7 @@ func TestMessageLimits(t *testing.T) {
 		d.expect("MAIL FROM:<qoo10info@qoo10.jp>", "250 ")
 	})
 	t.Run("too many recipients", func(t *testing.T) {
-		d := transaction(t)
+		d := transaction(t, addr)
 		d.expect("RCPT TO:<b@in.example.test>", "250 ")
 		d.expect("RCPT TO:<c@in.example.test>", "452 4.5.3")
 	})
@@ -268,12 +270,6 @@ func TestBDATLimits(t *testing.T) {
 	t.Parallel()
 	srv := start(t, Config{IdleTimeout: time.Second, DataTimeout: 1500 * time.Millisecond, MaxLineLength: 1000})
 	addr := srv.Addr().String()
-	transaction := func(t *testing.T) *dialog {
-		d := dial(t, addr).greet()
-		d.expect("MAIL FROM:<qoo10info@qoo10.jp>", "250 ")
-		d.expect("RCPT TO:<orders@in.example.test>", "250 ")
-		return d
-	}
 	bdat := func(d *dialog, chunk string, last bool) string {
 		cmd := fmt.Sprintf("BDAT %d", len(chunk))
 		if last {
@@ -289,7 +285,7 @@ func TestBDATLimits(t *testing.T) {
 
 	t.Run("trickled past the DATA timeout", func(t *testing.T) {
 		t.Parallel()
-		d := transaction(t)
+		d := transaction(t, addr)
 		if got := bdat(d, "Subject: bdat-slow\r\n", false); !strings.HasPrefix(got, "250 ") {
 			t.Fatalf("first chunk: %q", got)
 		}
@@ -309,7 +305,7 @@ func TestBDATLimits(t *testing.T) {
 	})
 	t.Run("line too long", func(t *testing.T) {
 		t.Parallel()
-		d := transaction(t)
+		d := transaction(t, addr)
 		got := bdat(d, mail("bdat-long")+strings.Repeat("x", 1200)+"\r\n", true)
 		if !strings.HasPrefix(got, "500 5.4.0") {
 			t.Errorf("a BDAT chunk with a 1,200-character line: %q, want 500 5.4.0", got)
@@ -317,7 +313,7 @@ func TestBDATLimits(t *testing.T) {
 	})
 	t.Run("within the limits", func(t *testing.T) {
 		t.Parallel()
-		d := transaction(t)
+		d := transaction(t, addr)
 		if got := bdat(d, mail("bdat-ok")+strings.Repeat("x", 900)+"\r\n", true); !strings.HasPrefix(got, "250 ") {
 			t.Errorf("a BDAT mail within the limits: %q", got)
 		}

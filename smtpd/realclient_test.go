@@ -6,6 +6,7 @@ package smtpd
 // harness_test.go shows what is sent, these show what a client makes of it.
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -50,6 +51,20 @@ func rcDial(t *testing.T, addr, local string, hello bool) *smtp.Client {
 			t.Fatalf("EHLO: %v", err)
 		}
 	}
+	return c
+}
+
+// rcDialTLS connects go-smtp's client to addr and starts TLS with tc, with
+// rcDial's timeouts.
+func rcDialTLS(t *testing.T, addr string, tc *tls.Config) *smtp.Client {
+	t.Helper()
+	c, err := smtp.DialStartTLS(addr, tc)
+	if err != nil {
+		t.Fatalf("STARTTLS: %v", err)
+	}
+	c.CommandTimeout = 10 * time.Second
+	c.SubmissionTimeout = 10 * time.Second
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 
@@ -363,12 +378,7 @@ func TestRealClientAuthRefusals(t *testing.T) {
 	} {
 		t.Run(tcase.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := smtp.DialStartTLS(addr, tc)
-			if err != nil {
-				t.Fatalf("STARTTLS: %v", err)
-			}
-			defer c.Close()
-			c.CommandTimeout = 10 * time.Second
+			c := rcDialTLS(t, addr, tc)
 			se := rcWant(t, "malformed AUTH PLAIN", c.Auth(tcase.client), 501, smtp.EnhancedCode{5, 5, 2})
 			if strings.Contains(strings.ToLower(se.Message), "sasl") {
 				t.Errorf("go-sasl's text reached the client: %q", se.Message)
@@ -382,12 +392,7 @@ func TestRealClientAuthRefusals(t *testing.T) {
 	// right password is refused.
 	t.Run("malformed attempts count towards the limit", func(t *testing.T) {
 		t.Parallel()
-		c, err := smtp.DialStartTLS(addr, tc)
-		if err != nil {
-			t.Fatalf("STARTTLS: %v", err)
-		}
-		defer c.Close()
-		c.CommandTimeout = 10 * time.Second
+		c := rcDialTLS(t, addr, tc)
 		for range 3 {
 			rcWant(t, "malformed AUTH PLAIN", c.Auth(garbageSASL{initial: []byte("no separators here")}), 501, smtp.EnhancedCode{5, 5, 2})
 		}
