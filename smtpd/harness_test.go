@@ -98,6 +98,14 @@ type testServer struct {
 
 func start(t testing.TB, cfg Config) *testServer {
 	t.Helper()
+	return startWrapped(t, cfg, nil)
+}
+
+// startWrapped starts a server whose plain listener accepts through
+// wrap(listener), when wrap is not nil: to see the connections beneath
+// the server's own wrapping.
+func startWrapped(t testing.TB, cfg Config, wrap func(net.Listener) net.Listener) *testServer {
+	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
@@ -111,6 +119,10 @@ func start(t testing.TB, cfg Config) *testServer {
 		slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		l := s.ln.(*listener)
+		l.Listener = wrap(l.Listener)
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve() }()

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"crypto/tls"
 	"io"
 	"net"
@@ -89,7 +90,47 @@ type conn struct {
 	// Logout: shutdown closes connections whose session is not in a
 	// transaction.
 	sess atomic.Pointer[session]
+	// held is the start of a multi-line reply, written with its last line
+	// (see Write).
+	held []byte
 }
+
+// maxHeldReply bounds the lines of one reply held back: an EHLO reply is
+// well under it.
+const maxHeldReply = 4 << 10
+
+// Write sends what go-smtp writes. go-smtp flushes every line of a
+// multi-line reply on its own; a line that announces more ("250-") is held
+// and sent with the reply's last line, in one write: one system call
+// instead of one per EHLO keyword, and one segment, which some clients
+// need to read the reply whole. A TLS record never begins with a digit, so
+// what crypto/tls writes goes straight through.
+func (c *conn) Write(p []byte) (int, error) {
+	if continuesReply(p) && len(c.held)+len(p) <= maxHeldReply {
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
+	if len(c.held) == 0 {
+		return c.Conn.Write(p)
+	}
+	held := len(c.held)
+	reply := append(c.held, p...)
+	c.held = c.held[:0]
+	n, err := c.Conn.Write(reply)
+	return max(n-held, 0), err
+}
+
+// continuesReply tells whether p is reply lines whose last one has more
+// to follow: "250-PIPELINING\r\n", not "250 2.0.0 OK\r\n".
+func continuesReply(p []byte) bool {
+	if len(p) < 6 || p[len(p)-2] != '\r' || p[len(p)-1] != '\n' {
+		return false
+	}
+	line := p[bytes.LastIndexByte(p[:len(p)-2], '\n')+1:]
+	return len(line) >= 6 && isDigit(p[0]) && isDigit(line[0]) && isDigit(line[1]) && isDigit(line[2]) && line[3] == '-'
+}
+
+func isDigit(b byte) bool { return '0' <= b && b <= '9' }
 
 func (c *conn) Close() error {
 	c.once.Do(func() {
