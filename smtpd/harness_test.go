@@ -231,6 +231,22 @@ func mail(subject string) string {
 		"\r\nMessage-ID: <" + subject + "@qoo10.jp>\r\n\r\nbody\r\n"
 }
 
+// testCertificate issues the server a certificate from a test CA, in files
+// it loads, and returns it with the CA's pool and a function that issues a
+// new one into the same files.
+func testCertificate(t testing.TB) (cert *Certificate, pool *x509.CertPool, reissue func() *big.Int) {
+	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	pool, issue := testCA(t, dir)
+	issue(certFile, keyFile)
+	cert, err := LoadCertificate(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, pool, func() *big.Int { return issue(certFile, keyFile) }
+}
+
 // testCA makes a CA and a certificate for mx.test it signed, written to
 // certFile and keyFile. It returns the pool that trusts the CA and the
 // leaf's serial number.

@@ -3,7 +3,6 @@ package smtpd
 import (
 	"bytes"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -69,14 +68,7 @@ func (c recordingConn) Write(p []byte) (int, error) {
 // call, one segment) and every write is whole replies; after STARTTLS the
 // TLS records pass through, and the session goes on to deliver its mail.
 func TestReplyInOneWrite(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	pool, issue := testCA(t, dir)
-	issue(certFile, keyFile)
-	cert, err := LoadCertificate(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, pool, _ := testCertificate(t)
 	log := &writeLog{}
 	srv := startWrapped(t, Config{Certificate: cert}, func(l net.Listener) net.Listener {
 		return recordingListener{l, log}

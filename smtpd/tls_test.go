@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,14 +19,7 @@ const relayPassword = "relay-password"
 // AUTH account, "relay".
 func tlsServer(t *testing.T, extra func(*Config)) (srv *testServer, tc *tls.Config, reissue func() string) {
 	t.Helper()
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	pool, issue := testCA(t, dir)
-	issue(certFile, keyFile)
-	cert, err := LoadCertificate(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, pool, issue := testCertificate(t)
 	hash, err := bcrypt.GenerateFromPassword([]byte(relayPassword), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +30,7 @@ func tlsServer(t *testing.T, extra func(*Config)) (srv *testServer, tc *tls.Conf
 		extra(&cfg)
 	}
 	srv = start(t, cfg)
-	return srv, tlsClient(pool), func() string { return issue(certFile, keyFile).String() }
+	return srv, tlsClient(pool), func() string { return issue().String() }
 }
 
 func code(err error) string {
