@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -122,32 +121,5 @@ func stallStore(t *testing.T, svc *running, storeURL, messageID string) (unlock 
 // mail table (PostgreSQL) from another connection, until unlock.
 func lockMailTable(t *testing.T, storeURL string) (unlock func()) {
 	t.Helper()
-	var db *sql.DB
-	var err error
-	if path, ok := strings.CutPrefix(storeURL, "sqlite:"); ok {
-		db, err = sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_pragma=busy_timeout(5000)")
-	} else {
-		db, err = sql.Open("pgx", storeURL)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := db.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(storeURL, "sqlite:") {
-		if _, err := tx.Exec(`LOCK TABLE mail IN ACCESS EXCLUSIVE MODE`); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var once sync.Once
-	unlock = func() {
-		once.Do(func() {
-			tx.Rollback()
-			db.Close()
-		})
-	}
-	t.Cleanup(unlock)
-	return unlock
+	return testenv.LockTable(t, storeURL, "mail")
 }

@@ -8,9 +8,12 @@ import (
 	"encoding/hex"
 	"net/url"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
 
 	"github.com/qoo10hook/qoo10hook/config"
 )
@@ -85,4 +88,41 @@ func ParseURL(t testing.TB, s string) config.StoreURL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// LockTable holds writers of table back from another connection until
+// unlock (or the test's end): on SQLite by taking the store's write lock,
+// on PostgreSQL by locking the table alone. A test can so see what the
+// service does while its store hangs.
+func LockTable(t testing.TB, storeURL, table string) (unlock func()) {
+	t.Helper()
+	path, isSQLite := strings.CutPrefix(storeURL, "sqlite:")
+	var db *sql.DB
+	var err error
+	if isSQLite {
+		db, err = sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_pragma=busy_timeout(5000)")
+	} else {
+		db, err = sql.Open("pgx", storeURL)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !isSQLite {
+		if _, err := tx.Exec(`LOCK TABLE ` + table + ` IN ACCESS EXCLUSIVE MODE`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var once sync.Once
+	unlock = func() {
+		once.Do(func() {
+			tx.Rollback()
+			db.Close()
+		})
+	}
+	t.Cleanup(unlock)
+	return unlock
 }
