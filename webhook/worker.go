@@ -47,6 +47,9 @@ type Worker struct {
 
 	mu       sync.Mutex
 	disabled map[string]bool // endpoints an operator or a 410 disabled
+	// gone holds the endpoints that answered 410 while the store is told:
+	// from the answer on, no delivery leaves for them from this process.
+	gone map[string]bool
 	// circuitUntil is when each open breaker closes. River's queue pause
 	// reaches a producer only at its next poll of the queue's settings, so
 	// the worker holds deliveries back itself meanwhile.
@@ -66,7 +69,7 @@ func NewWorker(st *store.Store, endpoints []*Endpoint, p Policy, m *Metrics, log
 		p.BreakerCooldown = time.Minute
 	}
 	return &Worker{store: st, endpoints: byName, policy: p, client: NewClient(p.Timeout), log: log,
-		metrics: m, userAgent: userAgent, disabled: map[string]bool{}, circuitUntil: map[string]time.Time{}}
+		metrics: m, userAgent: userAgent, disabled: map[string]bool{}, gone: map[string]bool{}, circuitUntil: map[string]time.Time{}}
 }
 
 // Timeout lets River's own job timeout sit above the HTTP timeout.
@@ -111,6 +114,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 	attemptCtx, cancel := context.WithTimeout(ctx, w.policy.Timeout)
 	res := Send(attemptCtx, w.client, ep, d.EventID, d.Payload, w.userAgent)
 	cancel()
+	if res.Gone {
+		w.disable(ctx, log, d.Endpoint, "endpoint answered 410 Gone")
+	}
 	if ctx.Err() != nil && res.Err != nil {
 		// Shutting down mid-attempt: try again at the next start without
 		// counting this attempt against the schedule.
@@ -140,9 +146,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 		w.metrics.finished(d.Endpoint, outcome.Status)
 		return river.JobCancel(fmt.Errorf("%s: %w", outcome.Status, res.Err))
 	}
-	if res.Gone {
-		w.disable(ctx, log, d.Endpoint, "endpoint answered 410 Gone")
-	} else if failures >= w.policy.BreakerFailures {
+	if !res.Gone && failures >= w.policy.BreakerFailures {
 		until := time.Now().Add(w.policy.BreakerCooldown)
 		if err := w.store.OpenCircuit(context.WithoutCancel(ctx), d.Endpoint, until); err != nil {
 			log.Error("could not open circuit", "err", err)
@@ -208,8 +212,11 @@ func logAttempt(log *slog.Logger, a store.Attempt, o store.Outcome) {
 // the endpoint since the last refresh.
 func (w *Worker) isDisabled(ctx context.Context, name string) bool {
 	w.mu.Lock()
-	cached := w.disabled[name]
+	cached, gone := w.disabled[name], w.gone[name]
 	w.mu.Unlock()
+	if gone {
+		return true
+	}
 	if !cached {
 		return false
 	}
@@ -225,14 +232,25 @@ func (w *Worker) isDisabled(ctx context.Context, name string) bool {
 	return disabled
 }
 
+// disable disables an endpoint in the store. Deliveries that start
+// meanwhile are held back already: the write can wait for the store's
+// writer, and every delivery sent then would reach an endpoint that asked
+// for none.
 func (w *Worker) disable(ctx context.Context, log *slog.Logger, name, reason string) {
-	if err := w.store.DisableEndpoint(context.WithoutCancel(ctx), name, reason); err != nil {
+	w.mu.Lock()
+	w.gone[name] = true
+	w.mu.Unlock()
+	err := w.store.DisableEndpoint(context.WithoutCancel(ctx), name, reason)
+	w.mu.Lock()
+	delete(w.gone, name)
+	if err == nil {
+		w.disabled[name] = true
+	}
+	w.mu.Unlock()
+	if err != nil {
 		log.Error("could not disable endpoint", "err", err)
 		return
 	}
-	w.mu.Lock()
-	w.disabled[name] = true
-	w.mu.Unlock()
 	log.Warn("endpoint disabled until an operator enables it", "reason", reason)
 }
 
