@@ -107,7 +107,7 @@ func TestStalledStore(t *testing.T) {
 // The mail's SMTP result comes on first once unlock is called.
 func stallStore(t *testing.T, svc *running, storeURL, messageID string) (unlock func(), first <-chan error) {
 	t.Helper()
-	unlock = lockMailTable(t, storeURL)
+	unlock = testenv.LockTable(t, storeURL, "mail")
 	sent := make(chan error, 1)
 	go func() {
 		o := order{MessageID: messageID, Seller: "s", Pack: "1", OrderNo: "900"}
@@ -115,11 +115,4 @@ func stallStore(t *testing.T, svc *running, storeURL, messageID string) (unlock 
 	}()
 	time.Sleep(3 * time.Second)
 	return unlock, sent
-}
-
-// lockMailTable takes the store's write lock (SQLite) or a lock on the
-// mail table (PostgreSQL) from another connection, until unlock.
-func lockMailTable(t *testing.T, storeURL string) (unlock func()) {
-	t.Helper()
-	return testenv.LockTable(t, storeURL, "mail")
 }
