@@ -100,14 +100,7 @@ func FuzzSMTPSession(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add([]byte(s))
 	}
-	dir := f.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	_, issue := testCA(f, dir)
-	issue(certFile, keyFile)
-	cert, err := LoadCertificate(certFile, keyFile)
-	if err != nil {
-		f.Fatal(err)
-	}
+	cert, _, _ := testCertificate(f)
 	hash, _ := bcrypt.GenerateFromPassword([]byte(relayPassword), bcrypt.MinCost)
 	watch := &panicWatch{}
 	sink := &fuzzSink{rcpts: routes{testRoutes()}}
