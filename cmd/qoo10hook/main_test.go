@@ -144,6 +144,10 @@ type instance struct {
 	smtp, http string
 	env        []string
 	log        *os.File
+	// exit is closed when the process has exited; waitErr is then what
+	// Wait returned.
+	exit    chan struct{}
+	waitErr error
 }
 
 func freeAddr(t *testing.T) string {
@@ -182,6 +186,8 @@ func (in *instance) run(name string) {
 	if err := in.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	in.exit = make(chan struct{})
+	go func() { in.waitErr = in.cmd.Wait(); close(in.exit) }()
 	t.Cleanup(func() { in.kill() })
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -197,10 +203,11 @@ func (in *instance) run(name string) {
 }
 
 func (in *instance) kill() {
-	if in.cmd != nil && in.cmd.ProcessState == nil {
-		in.cmd.Process.Signal(syscall.SIGKILL)
-		in.cmd.Wait()
+	if in.cmd == nil {
+		return
 	}
+	in.cmd.Process.Signal(syscall.SIGKILL)
+	<-in.exit
 }
 
 func tail(path string) string {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strings"
 	"sync/atomic"
@@ -41,15 +42,28 @@ func hangingEndpoint(t *testing.T) (url string, arrived <-chan struct{}, release
 	return srv.URL, in, release
 }
 
+// waitForLog waits until the instance's log holds want.
+func waitForLog(t *testing.T, in *instance, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if b, _ := os.ReadFile(in.log.Name()); strings.Contains(string(b), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log does not show %s after %s: %s", want, within, tail(in.log.Name()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func exited(t *testing.T, in *instance, within time.Duration) (code int, after time.Duration) {
 	t.Helper()
 	start := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- in.cmd.Wait() }()
 	select {
-	case err := <-done:
+	case <-in.exit:
 		var ee *exec.ExitError
-		if errors.As(err, &ee) {
+		if errors.As(in.waitErr, &ee) {
 			return ee.ExitCode(), time.Since(start)
 		}
 		return 0, time.Since(start)
@@ -194,16 +208,20 @@ func TestCrashedAttemptRescued(t *testing.T) {
 func TestSecondSignalExitsAtOnce(t *testing.T) {
 	hook, arrived, _ := hangingEndpoint(t)
 	srv := startInstance(t, testenv.SQLite(t), hook, "twice", "QOO10HOOK_DELIVERY_SHUTDOWN_TIMEOUT=60s",
-		"QOO10HOOK_DELIVERY_TIMEOUT=50s", "QOO10HOOK_DELIVERY_RESCUE_AFTER=60s")
+		"QOO10HOOK_DELIVERY_TIMEOUT=50s", "QOO10HOOK_DELIVERY_RESCUE_AFTER=60s", "QOO10HOOK_LOG_LEVEL=info")
 	var snd sender
 	if snd.sendOn(srv.smtp, []string{"80001"}) != 1 {
 		t.Fatal("mail not accepted")
 	}
 	<-arrived
 	srv.cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(300 * time.Millisecond) // the first signal's shutdown waits for the delivery
-	if srv.cmd.ProcessState != nil {
-		t.Fatal("exited on the first signal although a delivery was running")
+	waitForLog(t, srv, `"shutting down"`, 5*time.Second)
+	// The first signal's shutdown now waits up to 60s for the delivery
+	// the endpoint holds: the process must still be there a while later.
+	select {
+	case <-srv.exit:
+		t.Fatalf("exited on the first signal although a delivery was running; log: %s", tail(srv.log.Name()))
+	case <-time.After(time.Second):
 	}
 	srv.cmd.Process.Signal(syscall.SIGTERM)
 	code, after := exited(t, srv, 5*time.Second)
