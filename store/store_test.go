@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -361,17 +362,18 @@ func TestAfterCommitOnlyOnCommit(t *testing.T) {
 				}
 				return nil, nil
 			}
-			s := open(t, st.URL, Options{Derive: derive, BatchWindow: 300 * time.Millisecond})
+			// A batch of two and a long window: the two mails share one
+			// batch, which fails on the bad one and is tried mail by mail.
+			var logs testenv.LogBuffer
+			s := open(t, st.URL, Options{Derive: derive, BatchMax: 2, BatchWindow: time.Minute,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			errs := make(chan error, 2)
-			go func() {
-				_, err := s.Ingest(t.Context(), mail(1, "evt_ok"))
-				errs <- err
-			}()
-			time.Sleep(20 * time.Millisecond) // joins the first mail's batch
-			go func() {
-				_, err := s.Ingest(t.Context(), mail(2, "evt_bad"))
-				errs <- err
-			}()
+			for i, id := range []string{"evt_ok", "evt_bad"} {
+				go func() {
+					_, err := s.Ingest(t.Context(), mail(i+1, id))
+					errs <- err
+				}()
+			}
 			failed := 0
 			for range 2 {
 				if err := <-errs; err != nil {
@@ -380,6 +382,9 @@ func TestAfterCommitOnlyOnCommit(t *testing.T) {
 			}
 			if failed != 1 {
 				t.Fatalf("%d mails failed, want the bad one", failed)
+			}
+			if !strings.Contains(logs.String(), "committing its mails one by one") {
+				t.Fatalf("the two mails were not committed as one batch that split; log: %s", logs.String())
 			}
 			mu.Lock()
 			defer mu.Unlock()
