@@ -102,8 +102,7 @@ func TestStalledStore(t *testing.T) {
 
 // stallStore stalls the store: it takes the mail table's lock, sends the
 // mail messageID (order 900), whose commit waits on the lock, and returns
-// once that commit has waited past the store's stall limit (2 s; nothing
-// tells from outside when the commit began, so it waits well past it).
+// once the store says that commit has waited past its stall limit.
 // The mail's SMTP result comes on first once unlock is called.
 func stallStore(t *testing.T, svc *running, storeURL, messageID string) (unlock func(), first <-chan error) {
 	t.Helper()
@@ -113,6 +112,12 @@ func stallStore(t *testing.T, svc *running, storeURL, messageID string) (unlock 
 		o := order{MessageID: messageID, Seller: "s", Pack: "1", OrderNo: "900"}
 		sent <- sendPlain(svc.svc.SMTPAddr(), "orders@in.example.test", renderMail("placed", o))
 	}()
-	time.Sleep(3 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for !svc.svc.Store().Stalled() {
+		if time.Now().After(deadline) {
+			t.Fatal("the store did not stall behind the locked table within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return unlock, sent
 }

@@ -230,6 +230,10 @@ func (s *Store) Busy() bool {
 	return true
 }
 
+// Stalled reports whether the commit under way has run past the stall
+// limit, the moment from which mails are turned away.
+func (s *Store) Stalled() bool { return s.commit.stalled() }
+
 // Close stops the committer (mails still waiting get ErrClosed) and closes
 // the database.
 func (s *Store) Close() error {
