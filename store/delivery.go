@@ -174,11 +174,3 @@ func (s *Store) RecordAttempt(ctx context.Context, d *Delivery, a Attempt, o Out
 	}
 	return failures, nil
 }
-
-// SetNextAttempt records when a pending delivery is next due without an
-// attempt (it waits for a predecessor, or its endpoint is paused).
-func (s *Store) SetNextAttempt(ctx context.Context, id int64, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE delivery SET next_attempt_at = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'`,
-		at.UnixMicro(), now(), id)
-	return err
-}
