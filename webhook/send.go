@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -157,12 +156,10 @@ func redactErr(err error) error {
 	return err
 }
 
+// cleanExcerpt makes a response excerpt safe to store and log as text: a
+// rune the excerpt's limit cut in two becomes U+FFFD.
 func cleanExcerpt(b []byte) string {
-	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
+	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
 // NewClient returns the HTTP client for deliveries: bounded timeouts, no
