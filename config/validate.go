@@ -193,7 +193,7 @@ func (c *Config) Validate() error {
 			bad(f+".name", "%q must be set and unique", t.Name)
 		}
 		tnames[t.Name] = true
-		if t.Type != "" && !isOrderType(t.Type) {
+		if t.Type != "" && !event.Type(t.Type).IsOrder() {
 			bad(f+".type", "%q is not an order event type (%s)", t.Type, orderTypeList())
 		}
 		if strings.TrimSpace(t.Body) == "" {
@@ -202,7 +202,7 @@ func (c *Config) Validate() error {
 	}
 	for i, cl := range c.Parse.Classes {
 		f := fmt.Sprintf("parse.classes[%d]", i)
-		if !isOrderType(cl.Type) {
+		if !event.Type(cl.Type).IsOrder() {
 			bad(f+".type", "%q is not an order event type (%s)", cl.Type, orderTypeList())
 		}
 		if cl.Subject == "" && cl.Body == "" {
@@ -293,15 +293,6 @@ func checkRecipient(r string) error {
 		return fmt.Errorf("%q: %q is not a domain name", r, dom)
 	}
 	return nil
-}
-
-func isOrderType(t string) bool {
-	for _, o := range event.OrderTypes {
-		if string(o) == t {
-			return true
-		}
-	}
-	return false
 }
 
 func typeList() string {

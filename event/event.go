@@ -40,14 +40,12 @@ var OrderTypes = []Type{OrderPlaced, OrderPaid, OrderCompleted, OrderCancelReque
 var AllTypes = []Type{OrderPlaced, OrderPaid, OrderCompleted, OrderCancelRequested, OrderCancelled,
 	MailUnrecognized, InventoryAdjusted, InventoryLowStock}
 
+// IsOrder reports whether t is one of the order types a mail can have.
+func (t Type) IsOrder() bool { return slices.Contains(OrderTypes, t) }
+
 // Valid reports whether t is a type qoo10hook emits.
 func (t Type) Valid() bool {
-	for _, k := range AllTypes {
-		if k == t {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(AllTypes, t)
 }
 
 // Event is the envelope of every webhook body.
@@ -195,7 +193,9 @@ type LowStock struct {
 	SourceEventID string `json:"source_event_id,omitempty"`
 }
 
-var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+// IDEncoding writes the ids of events and of mails: lower-case base32
+// without the letters that read as digits (i, l, o, u).
+var IDEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
 
 // ID derives a stable event id from the parts that identify an event, so
 // that the same order event read from two mails, or replayed, keeps one id.
@@ -205,7 +205,7 @@ func ID(parts ...string) string {
 		h.Write([]byte(p))
 		h.Write([]byte{0})
 	}
-	return "evt_" + idEncoding.EncodeToString(h.Sum(nil)[:16])
+	return "evt_" + IDEncoding.EncodeToString(h.Sum(nil)[:16])
 }
 
 // Key returns the parts that identify the order event of type t with data o:

@@ -51,7 +51,7 @@ func checkInvariants(t *testing.T, r *Result) {
 	if o.Items == nil || o.Fields == nil {
 		t.Fatal("nil items or fields")
 	}
-	if r.Type != event.MailUnrecognized && !isOrderType(r.Type) {
+	if r.Type != event.MailUnrecognized && !r.Type.IsOrder() {
 		t.Fatalf("type %q", r.Type)
 	}
 	switch r.Parser {

@@ -131,7 +131,7 @@ func New(opts Options) (*Parser, error) {
 	}
 	p.labels = labels
 	for i, c := range opts.Classes {
-		if !isOrderType(c.Type) {
+		if !c.Type.IsOrder() {
 			return nil, fmt.Errorf("parse: class rule %d: type %q is not an order type", i+1, c.Type)
 		}
 		if c.Subject == "" && c.Body == "" {
@@ -215,13 +215,4 @@ func (r *Result) MailInfo() *event.Mail {
 		m.Date = &d
 	}
 	return m
-}
-
-func isOrderType(t event.Type) bool {
-	for _, k := range event.OrderTypes {
-		if k == t {
-			return true
-		}
-	}
-	return false
 }

@@ -66,7 +66,7 @@ var (
 // compileTemplate compiles one template; errors name it and the line.
 func compileTemplate(src TemplateSource, placeholders map[string]string) (*template, error) {
 	t := &template{name: src.Name, typ: src.Type}
-	if src.Type != "" && !isOrderType(src.Type) {
+	if src.Type != "" && !src.Type.IsOrder() {
 		return nil, fmt.Errorf("parse: template %q: type %q is not an order type", src.Name, src.Type)
 	}
 	if subj := trimSpace(src.Subject); subj != "" {
