@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -247,13 +246,11 @@ func body(raw []byte) []byte {
 	return nil
 }
 
-var queueIDEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
-
 // NewQueueID returns a time-ordered id for a mail, as operators see it in
 // logs and the admin API.
 func NewQueueID(t time.Time) string {
 	var b [10]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
 	rand.Read(b[6:])
-	return queueIDEncoding.EncodeToString(b[:])
+	return event.IDEncoding.EncodeToString(b[:])
 }
