@@ -30,7 +30,7 @@ type mailText struct {
 	// yields the most order data.
 	alternatives []string
 	attached     *mailText
-	problems  []string
+	problems     []string
 }
 
 // charsetStash prefixes every declared text charset so that enmime, not
