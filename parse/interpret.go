@@ -91,8 +91,8 @@ func (p *Parser) readBody(m *mailText, res *Result) {
 		for _, v := range st.vals {
 			b.itemsHint = max(b.itemsHint, v.item+1)
 		}
-		for i, v := range st.vals {
-			b.set(v.path, st.fields[i].Value, v.item)
+		for _, v := range st.vals {
+			b.set(v.path, v.raw, v.item)
 		}
 		for i, h := range t.subject.holesOrNil() {
 			b.set(h.path, subjectVals[i], 0)

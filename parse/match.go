@@ -34,6 +34,7 @@ func (ml *mailLines) line(k int) string { return ml.all[ml.nb[k]] }
 // index in matchState.fields.
 type extracted struct {
 	path string
+	raw  string // the placeholder's text, for the typed field
 	item int
 	at   int // non-blank line number
 }
@@ -299,6 +300,7 @@ func (s *matchState) joinLines(first string, from, to int) string {
 
 func (s *matchState) record(l *lineSpec, vals []string, label string, at int) {
 	s.matched++
+	labelEnd := len(label)
 	switch {
 	case label == l.raws[0]:
 		label = l.label // the common case, cleaned once at compile time
@@ -324,9 +326,43 @@ func (s *matchState) record(l *lineSpec, vals []string, label string, at int) {
 		if lab == "" {
 			lab = h.name
 		}
-		s.fields = append(s.fields, event.Field{Section: s.section, Label: lab, Value: vals[i]})
-		s.vals = append(s.vals, extracted{path: h.path, item: s.item, at: at})
+		v := vals[i]
+		if len(l.holes) == 1 {
+			v = l.verbatim(s.ml.line(at), labelEnd, v)
+		}
+		s.fields = append(s.fields, event.Field{Section: s.section, Label: lab, Value: v})
+		s.vals = append(s.vals, extracted{path: h.path, raw: vals[i], item: s.item, at: at})
 	}
+}
+
+// verbatim returns the value of a one-placeholder line as the mail writes
+// it, for the event's fields: with the yen mark before it and the text
+// after it ("¥ 880", "880円", "3個") that the template has as literal text,
+// and the lines it continues on. value is what the placeholder read; the
+// typed field takes that.
+func (l *lineSpec) verbatim(line string, labelEnd int, value string) string {
+	start := labelEnd
+	if strings.HasPrefix(line, l.labelRaw) {
+		start = len(l.labelRaw)
+	} else if e, ok := l.labelLit.matchPrefix(line, 0); ok && e <= labelEnd {
+		start = e
+	}
+	head := trimSpace(line[start:])
+	if head == value {
+		return value // the common case: nothing around the value
+	}
+	end, ok := l.matchSuffix(line, labelEnd)
+	onLine := ok && end >= labelEnd && trimSpace(line[labelEnd:end]) != ""
+	switch {
+	case !onLine && head == "":
+		return value
+	case !onLine:
+		return head + "\n" + value // the value starts on the next line
+	}
+	if _, rest, multi := strings.Cut(value, "\n"); multi {
+		return head + "\n" + rest
+	}
+	return head
 }
 
 func firstAnchored(nodes []node) *lineSpec {
