@@ -97,6 +97,7 @@ func (p *Parser) readBody(m *mailText, res *Result) {
 		for i, h := range t.subject.holesOrNil() {
 			b.set(h.path, subjectVals[i], 0)
 		}
+		st.reportCutValues(b)
 		// Lines the template did not expect still fill what it left empty,
 		// and their fields take their place in mail order.
 		var extra []event.Field

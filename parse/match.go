@@ -76,6 +76,46 @@ func (s *matchState) sectionAt(k int) string {
 	return name
 }
 
+// reportCutValues adds a problem for each value the template read on one
+// line that a line it did not read follows directly, without a label: the
+// rest of a value a mailer wrapped, which reading would otherwise cut
+// silently.
+func (s *matchState) reportCutValues(b *builder) {
+	j := 0
+	for _, k := range s.extras {
+		if k == 0 || s.ml.nb[k] != s.ml.nb[k-1]+1 || !isUnlabelledText(s.ml.line(k)) {
+			continue
+		}
+		for j < len(s.vals) && s.vals[j].at < k-1 {
+			j++
+		}
+		if j < len(s.vals) && s.vals[j].at == k-1 && mayWrap(s.vals[j].path) {
+			v := s.vals[j]
+			if name, ok := strings.CutPrefix(v.path, "items."); ok {
+				b.problem("%s: value may go on over a line that was not read", itemPath(v.item, name))
+			} else {
+				b.problem("%s: value may go on over a line that was not read", v.path)
+			}
+		}
+	}
+}
+
+// mayWrap reports whether a value of path is text a mailer may wrap onto
+// the next line: a title, a name, a code; not a number or a date.
+func mayWrap(path string) bool {
+	switch fieldKinds[path] {
+	case kindText, kindTitle, kindOption, kindCode:
+		return true
+	}
+	return false
+}
+
+// isUnlabelledText reports whether a line is text without a label, a
+// section heading or boilerplate: what the rest of a wrapped value is.
+func isUnlabelledText(line string) bool {
+	return splitLabelOnly(line) == "" && sectionName(line) == "" && !isBoilerplate(line)
+}
+
 // matchTemplate reads body with t; ok is false when t does not fit.
 func matchTemplate(t *template, ml *mailLines) (*matchState, bool) {
 	// vals grows as lines match: most templates tried on a mail fail on
@@ -281,9 +321,14 @@ func (s *matchState) startsNext(next, after []node, k int) bool {
 
 // continuation returns the end of a multi-line value that starts before
 // line from: the next line that starts what follows, or limit.
+// It also ends where the mail's own boilerplate begins after a blank
+// line: Qoo10's footer is never part of a buyer's reason.
 func (s *matchState) continuation(next, after []node, from, limit int) int {
 	k := from
 	for k < limit && !s.startsNext(next, after, k) {
+		if s.ml.nb[k] != s.ml.nb[k-1]+1 && isBoilerplate(s.ml.line(k)) {
+			break
+		}
 		k++
 	}
 	return k

@@ -1,0 +1,66 @@
+package parse
+
+import "testing"
+
+func TestUnflow(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in    string
+		delSp bool
+		want  string
+	}{
+		// DelSp=yes: the space before a soft break is deleted (Japanese).
+		{"商品名: ㈱ミナト製 ステン \nレスボトル(BTL-001)\n数量: 2", true, "商品名: ㈱ミナト製 ステンレスボトル(BTL-001)\n数量: 2"},
+		// DelSp=no: it stays (words).
+		{"Subject: a long \nline\nnext", false, "Subject: a long line\nnext"},
+		// Quoted flowed lines join at the same depth only.
+		{"> 商品名: ボト \n> ル\n>> x \n> y", true, "> 商品名: ボトル\n>> x\n> y"},
+		// Space-stuffing is undone; the signature separator never flows.
+		{" From here \non\n-- \nsig", false, "From here on\n-- \nsig"},
+		// A last line ending in a space is not joined with nothing.
+		{"end ", true, "end "},
+	}
+	for _, tt := range tests {
+		if got := unflow(tt.in, tt.delSp); got != tt.want {
+			t.Errorf("unflow(%q, %v) = %q, want %q", tt.in, tt.delSp, got, tt.want)
+		}
+	}
+}
+
+func TestSplitAddress(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, zip, address string }{
+		{"〒150-0001\n東京都渋谷区神宮前1-2-3\nサンプルビル4F", "150-0001", "東京都渋谷区神宮前1-2-3 サンプルビル4F"},
+		{"〒１５００００１　東京都渋谷区神宮前１－２－３", "1500001", "東京都渋谷区神宮前１－２－３"},
+		{"150-0001\n東京都渋谷区", "150-0001", "東京都渋谷区"},
+		{"1500001 東京都", "", "1500001 東京都"}, // no 〒: a number that starts an address stays
+		{"東京都渋谷区神宮前1-2-3", "", "東京都渋谷区神宮前1-2-3"},
+		{"〒150-00012", "", "〒150-00012"},
+	}
+	for _, tt := range tests {
+		zip, addr := splitAddress(tt.in)
+		if zip != tt.zip || addr != tt.address {
+			t.Errorf("splitAddress(%q) = %q, %q, want %q, %q", tt.in, zip, addr, tt.zip, tt.address)
+		}
+	}
+}
+
+func TestValueShapes(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]bool{"ボトル(BTL-0": true, "ボトル(BTL-001)": false, "ボトル（大）": false, "a(b)(c": true} {
+		if unclosedCode(s) != want {
+			t.Errorf("unclosedCode(%q) != %v", s, want)
+		}
+	}
+	for s, want := range map[string]bool{"不在時は宅配…": true, "置き配...": true, "置き配": false} {
+		if looksTruncated(s) != want {
+			t.Errorf("looksTruncated(%q) != %v", s, want)
+		}
+	}
+	for s, want := range map[string]bool{"※このメールは送信専用です": true, "Qoo10 https://www.qoo10.jp/": true,
+		"サイズが合わなかったため": false, "-- ": true} {
+		if isBoilerplate(s) != want {
+			t.Errorf("isBoilerplate(%q) != %v", s, want)
+		}
+	}
+}
