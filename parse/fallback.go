@@ -104,8 +104,8 @@ type labelReader struct {
 	lastValue int
 	lastPath  string
 	open      *event.Field // a value that continues on the following lines
-	more   []string     // the following lines of open
-	path   string       // of open
+	more      []string     // the following lines of open
+	path      string       // of open
 	// at holds, per field appended, the non-blank line it was read from.
 	at     []int
 	k      int // the line being read
