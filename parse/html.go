@@ -9,13 +9,15 @@ import (
 	"golang.org/x/net/html/atom"
 )
 
-// blockTags end a line of text when they open or close.
+// blockTags end a line of text when they open or close; paragraph tags
+// (true) leave a blank line, as a browser leaves a margin: readers end
+// multi-line values at blank lines.
 var blockTags = map[atom.Atom]bool{
-	atom.P: true, atom.Div: true, atom.Li: true, atom.H1: true, atom.H2: true,
-	atom.H3: true, atom.H4: true, atom.H5: true, atom.H6: true, atom.Hr: true,
+	atom.P: true, atom.Div: false, atom.Li: false, atom.H1: true, atom.H2: true,
+	atom.H3: true, atom.H4: true, atom.H5: true, atom.H6: true, atom.Hr: false,
 	atom.Pre: true, atom.Blockquote: true, atom.Ul: true, atom.Ol: true,
-	atom.Section: true, atom.Article: true, atom.Header: true, atom.Footer: true,
-	atom.Center: true, atom.Address: true, atom.Caption: true,
+	atom.Section: false, atom.Article: false, atom.Header: false, atom.Footer: false,
+	atom.Center: false, atom.Address: false, atom.Caption: false,
 }
 
 // htmlToText renders HTML as the lines a reader sees, in the form the
@@ -32,7 +34,7 @@ func htmlToText(s string) string {
 	}
 	var r htmlRenderer
 	r.node(doc)
-	return strings.TrimLeft(r.b.String(), "\n")
+	return strings.Trim(r.b.String(), "\n") + "\n"
 }
 
 // htmlRenderer writes the text of a tree; pre counts enclosing <pre>.
@@ -44,6 +46,15 @@ type htmlRenderer struct {
 func (r *htmlRenderer) newline() {
 	s := r.b.String()
 	if s != "" && s[len(s)-1] != '\n' {
+		r.b.WriteByte('\n')
+	}
+}
+
+// paragraph ends the line and leaves one blank line.
+func (r *htmlRenderer) paragraph() {
+	r.newline()
+	s := r.b.String()
+	if s != "" && !strings.HasSuffix(s, "\n\n") {
 		r.b.WriteByte('\n')
 	}
 }
@@ -68,22 +79,26 @@ func (r *htmlRenderer) node(n *html.Node) {
 			r.b.WriteByte('\n')
 			return
 		case atom.Table:
-			r.newline()
+			r.paragraph()
 			r.table(n)
-			r.newline()
+			r.paragraph()
 			return
 		case atom.Dl:
-			r.newline()
+			r.paragraph()
 			r.definitions(n)
-			r.newline()
+			r.paragraph()
 			return
 		case atom.Pre:
 			r.pre++
 			defer func() { r.pre-- }()
 		}
-		if blockTags[n.DataAtom] {
-			r.newline()
-			defer r.newline()
+		if para, ok := blockTags[n.DataAtom]; ok {
+			end := r.newline
+			if para {
+				end = r.paragraph
+			}
+			end()
+			defer end()
 		}
 	}
 	for c := n.FirstChild; c != nil; c = c.NextSibling {

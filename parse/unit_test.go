@@ -340,11 +340,11 @@ func TestDecodeISO2022JPAgrees(t *testing.T) {
 func TestHTMLToText(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ in, want string }{
-		{"送料: &yen; 800<br>数量: 2<BR/>合計: &#165;1,600", "送料: ¥ 800\n数量: 2\n合計: ¥1,600"},
-		{"<p>a</p><p>b</p>", "a\nb\n"},
-		{"<head><title>t</title><style>p{}</style></head><body>x<script>var y;</script></body>", "x"},
+		{"送料: &yen; 800<br>数量: 2<BR/>合計: &#165;1,600", "送料: ¥ 800\n数量: 2\n合計: ¥1,600\n"},
+		{"<p>a</p><p>b</p>", "a\n\nb\n"},
+		{"<head><title>t</title><style>p{}</style></head><body>x<script>var y;</script></body>", "x\n"},
 		{"<table><tr><td>販売者ID</td><td>shop</td></tr><tr><td>数量</td><td>2</td></tr></table>", "販売者ID: shop\n数量: 2\n"},
-		{"line\n  wrapped   in source<br>next&nbsp;x", "line wrapped in source\nnext x"},
+		{"line\n  wrapped   in source<br>next&nbsp;x", "line wrapped in source\nnext x\n"},
 		{"<pre>a\n  b</pre>", "a\n  b\n"},
 		{"<p>unclosed <b>bold", "unclosed bold\n"},
 		// A label in a <th>, a colon in the label cell, a heading row over
