@@ -2,6 +2,8 @@ package parse
 
 import (
 	"strings"
+
+	"github.com/jhillyerd/enmime/v2/mediatype"
 )
 
 // unflow decodes RFC 3676 format=flowed text (LF line ends): a line that
@@ -52,16 +54,16 @@ func unflow(text string, delSp bool) string {
 	return b.String()
 }
 
-// isFlowed reports whether a text part's Content-Type parameters declare
+// isFlowed reports whether a text part's Content-Type declares
 // format=flowed, and whether DelSp=yes.
-func isFlowed(params map[string]string) (flowed, delSp bool) {
-	for k, v := range params {
-		switch strings.ToLower(k) {
-		case "format":
-			flowed = strings.EqualFold(strings.TrimSpace(v), "flowed")
-		case "delsp":
-			delSp = strings.EqualFold(strings.TrimSpace(v), "yes")
-		}
+func isFlowed(ctype string) (flowed, delSp bool) {
+	if !strings.Contains(strings.ToLower(ctype), "flowed") {
+		return false, false // the common case, without parsing
 	}
-	return flowed, delSp
+	_, params, _, err := mediatype.Parse(ctype)
+	if err != nil {
+		return false, false
+	}
+	return strings.EqualFold(strings.TrimSpace(params["format"]), "flowed"),
+		strings.EqualFold(strings.TrimSpace(params["delsp"]), "yes")
 }

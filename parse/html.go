@@ -141,15 +141,26 @@ type cell struct {
 	header bool // a <th>
 }
 
+// cells returns the cells of a row that have text. A label cell (a <th>,
+// or text ending in a colon) followed by empty cells only is a label
+// whose value is empty: it keeps its colon.
 func (r *htmlRenderer) cells(tr *html.Node) []cell {
 	var out []cell
+	empty := 0
 	for c := tr.FirstChild; c != nil; c = c.NextSibling {
 		if c.Type != html.ElementNode || (c.DataAtom != atom.Td && c.DataAtom != atom.Th) {
 			continue
 		}
-		if t := r.inner(c); t != "" {
-			out = append(out, cell{text: t, header: c.DataAtom == atom.Th})
+		t := r.inner(c)
+		if t == "" {
+			empty++
+			continue
 		}
+		out = append(out, cell{text: t, header: c.DataAtom == atom.Th})
+	}
+	if len(out) == 1 && empty > 0 && isLabelCell(out[0].text) &&
+		(out[0].header || strings.HasSuffix(out[0].text, ":") || strings.HasSuffix(out[0].text, "：")) {
+		out[0].text = strings.TrimRight(out[0].text, ":： ") + ":"
 	}
 	return out
 }

@@ -185,7 +185,7 @@ func (m *mailText) chooseRenderings(plain, html *enmime.Part) {
 // RFC 3676 format=flowed soft line breaks.
 func plainText(pt *enmime.Part, m *mailText) string {
 	s := normalizeNewlines(partText(pt, m))
-	if flowed, delSp := isFlowed(pt.ContentTypeParams); flowed {
+	if flowed, delSp := isFlowed(pt.Header.Get("Content-Type")); flowed {
 		s = unflow(s, delSp)
 	}
 	return s

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"hash/crc32"
 	"mime/quotedprintable"
 	"strings"
 	"time"
@@ -71,7 +72,8 @@ func (m Mail) Bytes() ([]byte, error) {
 	}
 	switch {
 	case m.Attached != nil:
-		boundary := "=_qoo10hook_mixed_0001"
+		// Unique per mail: a forward of a forward nests one in the other.
+		boundary := fmt.Sprintf("=_qoo10hook_mixed_%08x", crc32.ChecksumIEEE([]byte(m.MessageID+m.Subject)))
 		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"%s\"\n\n", boundary)
 		fmt.Fprintf(&b, "--%s\n", boundary)
 		if err := m.writePart(&b, "text/plain", m.Body); err != nil {
