@@ -171,6 +171,7 @@ func TestPropertyClientShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fallbackOnly := fallbackOnlyParser(t)
 	rounds := 4
 	if testing.Short() {
 		rounds = 1
@@ -203,6 +204,11 @@ func TestPropertyClientShapes(t *testing.T) {
 				}
 				if msg != "" {
 					t.Errorf("%s: %s\nmail:\n%s", where, msg, wrapped)
+				}
+				// The fallback, which reads what no template fits, must
+				// see through the wrappers as well.
+				if msg := compareReads(fallbackOnly.Parse(plainRaw), fallbackOnly.Parse(wrapped), shape.forwarded); msg != "" {
+					t.Errorf("%s, fallback: %s\nmail:\n%s", where, msg, wrapped)
 				}
 			}
 		}
