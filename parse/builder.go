@@ -367,16 +367,41 @@ func (b *builder) isSet(path string) bool {
 	return false
 }
 
+// asciiDashes writes the dashes and minus signs that phone numbers and
+// zip codes are typed or rendered with ("03‑1234", "150−0001") as "-".
+func asciiDashes(s string) string {
+	if isASCII(s) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r >= 0x80 && foldRune(r) == '-' {
+			return '-'
+		}
+		return r
+	}, s)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // zipMarks drops the postal marks from a zip code.
 var zipMarks = strings.NewReplacer("〒", "", "\u3036", "")
 
 // normalize returns the normalized text of a string field.
 func (b *builder) normalize(where fieldRef, k kind, raw string) (string, bool) {
 	switch k {
-	case kindCode, kindPhone, kindEmail:
+	case kindCode, kindEmail:
 		return trimSpace(nfkc(raw)), true
+	case kindPhone:
+		return trimSpace(asciiDashes(nfkc(raw))), true
 	case kindZip:
-		z := zipMarks.Replace(nfkc(raw))
+		z := zipMarks.Replace(asciiDashes(nfkc(raw)))
 		return trimSpace(z), true
 	case kindDateTime, kindDate:
 		v, ok := parseDate(raw, k == kindDate)
