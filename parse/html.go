@@ -117,14 +117,14 @@ func (r *htmlRenderer) inner(n *html.Node) string {
 }
 
 // rows returns the rows of a table, through its thead/tbody/tfoot, not
-// those of tables nested in its cells.
+// those of tables nested in its cells; and its caption, a heading.
 func rows(table *html.Node) []*html.Node {
 	var out []*html.Node
 	var walk func(*html.Node)
 	walk = func(n *html.Node) {
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
 			switch c.DataAtom {
-			case atom.Tr:
+			case atom.Tr, atom.Caption:
 				out = append(out, c)
 			case atom.Thead, atom.Tbody, atom.Tfoot:
 				walk(c)
@@ -172,12 +172,20 @@ func (r *htmlRenderer) cells(tr *html.Node) []cell {
 func (r *htmlRenderer) table(t *html.Node) {
 	trs := rows(t)
 	var heads []cell
-	for i, tr := range trs {
-		cs := r.cells(tr)
-		if i == 0 && len(cs) >= 3 && allHeaders(cs) {
-			heads = cs
+	first := true
+	for _, tr := range trs {
+		if tr.DataAtom == atom.Caption {
+			r.newline()
+			r.b.WriteString(r.inner(tr))
+			r.newline()
 			continue
 		}
+		cs := r.cells(tr)
+		if first && len(cs) >= 3 && allHeaders(cs) {
+			heads, first = cs, false
+			continue
+		}
+		first = false
 		switch {
 		case len(cs) == 0:
 		case heads != nil && len(cs) == len(heads):
