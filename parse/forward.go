@@ -32,10 +32,10 @@ var forwardHeaders = map[string]string{
 }
 
 // unwrapForward returns the mail forwarded by hand inside m, or nil when m
-// is not such a forward. Forwards nest up to three deep.
-func unwrapForward(m *mailText) *mailText {
+// is not such a forward. Forwards nest up to depth deep.
+func unwrapForward(m *mailText, depth int) *mailText {
 	var inner *mailText
-	for range 3 {
+	for range depth {
 		next := unwrapOnce(m)
 		if next == nil {
 			break

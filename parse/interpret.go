@@ -32,7 +32,7 @@ func (p *Parser) interpret(m *mailText, res *Result) {
 			c.body, c.alternatives = m.alternatives[i-1], nil
 			outer = &c
 		}
-		inner := unwrapForward(outer)
+		inner := unwrapForward(outer, p.maxDepth)
 		if inner == nil {
 			consider(p.readRendering(outer, outer, res))
 			continue

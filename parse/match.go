@@ -380,16 +380,20 @@ func (s *matchState) record(l *lineSpec, vals []string, label string, at int) {
 	}
 }
 
+func isYenOrSpace(r rune) bool { return isSpace(r) || isYenMark(foldRune(r)) }
+
 // verbatim returns the value of a one-placeholder line as the mail writes
 // it, for the event's fields: with the yen mark before it and the text
 // after it ("¥ 880", "880円", "3個") that the template has as literal text,
 // and the lines it continues on. value is what the placeholder read; the
 // typed field takes that.
 func (l *lineSpec) verbatim(line string, labelEnd int, value string) string {
+	// The label without the yen mark that may stand before the value.
+	labelRaw := strings.TrimRightFunc(l.raws[0], isYenOrSpace)
 	start := labelEnd
-	if strings.HasPrefix(line, l.labelRaw) {
-		start = len(l.labelRaw)
-	} else if e, ok := l.labelLit.matchPrefix(line, 0); ok && e <= labelEnd {
+	if strings.HasPrefix(line, labelRaw) {
+		start = len(labelRaw)
+	} else if e, ok := newLiteral(labelRaw, false, false).matchPrefix(line, 0); ok && e <= labelEnd {
 		start = e
 	}
 	head := trimSpace(line[start:])

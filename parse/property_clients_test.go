@@ -256,3 +256,46 @@ func sortedFields(fs []event.Field) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestDeepForwards reads an order forwarded as an attachment of an
+// attachment, five deep, and forwarded inline four times: any depth
+// the limits allow.
+func TestDeepForwards(t *testing.T) {
+	t.Parallel()
+	p, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := render("stockgear-order-unit", sgOrder(), "deep")
+	raw, err := plain.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := p.Parse(raw)
+	for i := range 5 {
+		m := sellerMail(plain, "Fwd: "+plain.Subject, "転送します。\n")
+		m.MessageID = fmt.Sprintf("level%d@example.jp", i)
+		m.Attached = raw
+		if raw, err = m.Bytes(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if msg := compareReads(want, p.Parse(raw), true); msg != "" {
+		t.Errorf("five attachments deep: %s", msg)
+	}
+	text := plain.Body
+	subject := plain.Subject
+	for _, c := range []mailgen.Client{mailgen.GmailJA, mailgen.OutlookJA, mailgen.AppleMailEN, mailgen.ThunderbirdJA} {
+		o := original(plain)
+		o.Body, o.Subject = text, subject
+		subject, text = mailgen.ForwardInline(c, o, "")
+	}
+	m := sellerMail(plain, subject, text)
+	raw, err = m.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := compareReads(want, p.Parse(raw), true); msg != "" {
+		t.Errorf("four inline forwards: %s", msg)
+	}
+}

@@ -35,8 +35,6 @@ type lineSpec struct {
 	lits      []literal // len(holes)+1: before, between and after the holes
 	raws      []string  // the same text as written, for a quick exact test first
 	label     string    // cleanLabel(raws[0]): the label of a mail line that starts exactly as written
-	labelRaw  string    // raws[0] without the yen mark that may stand before the value
-	labelLit  literal   // the same, folded
 	holes     []hole
 	optional  bool   // ##DELETE_BLANK_ROW##: absent when its values are empty
 	multiline bool   // the value runs until the next template line
@@ -212,8 +210,6 @@ func compileLine(text string, no int, placeholders map[string]string) (*lineSpec
 		}
 	}
 	l.label = cleanLabel(l.raws[0])
-	l.labelRaw = strings.TrimRightFunc(l.raws[0], func(r rune) bool { return isSpace(r) || isYenMark(foldRune(r)) })
-	l.labelLit = newLiteral(l.labelRaw, false, false)
 	if len(l.holes) == 0 {
 		l.section = sectionName(text)
 	}
