@@ -367,29 +367,6 @@ func (b *builder) isSet(path string) bool {
 	return false
 }
 
-// asciiDashes writes the dashes and minus signs that phone numbers and
-// zip codes are typed or rendered with ("03‑1234", "150−0001") as "-".
-func asciiDashes(s string) string {
-	if isASCII(s) {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if r >= 0x80 && foldRune(r) == '-' {
-			return '-'
-		}
-		return r
-	}, s)
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 // zipMarks drops the postal marks from a zip code.
 var zipMarks = strings.NewReplacer("〒", "", "\u3036", "")
 

@@ -76,46 +76,6 @@ func (s *matchState) sectionAt(k int) string {
 	return name
 }
 
-// reportCutValues adds a problem for each value the template read on one
-// line that a line it did not read follows directly, without a label: the
-// rest of a value a mailer wrapped, which reading would otherwise cut
-// silently.
-func (s *matchState) reportCutValues(b *builder) {
-	j := 0
-	for _, k := range s.extras {
-		if k == 0 || s.ml.nb[k] != s.ml.nb[k-1]+1 || !isUnlabelledText(s.ml.line(k)) {
-			continue
-		}
-		for j < len(s.vals) && s.vals[j].at < k-1 {
-			j++
-		}
-		if j < len(s.vals) && s.vals[j].at == k-1 && mayWrap(s.vals[j].path) {
-			v := s.vals[j]
-			if name, ok := strings.CutPrefix(v.path, "items."); ok {
-				b.problem("%s: value may go on over a line that was not read", itemPath(v.item, name))
-			} else {
-				b.problem("%s: value may go on over a line that was not read", v.path)
-			}
-		}
-	}
-}
-
-// mayWrap reports whether a value of path is text a mailer may wrap onto
-// the next line: a title, a name, a code; not a number or a date.
-func mayWrap(path string) bool {
-	switch fieldKinds[path] {
-	case kindText, kindTitle, kindOption, kindCode:
-		return true
-	}
-	return false
-}
-
-// isUnlabelledText reports whether a line is text without a label, a
-// section heading or boilerplate: what the rest of a wrapped value is.
-func isUnlabelledText(line string) bool {
-	return splitLabelOnly(line) == "" && sectionName(line) == "" && !isBoilerplate(line)
-}
-
 // matchTemplate reads body with t; ok is false when t does not fit.
 func matchTemplate(t *template, ml *mailLines) (*matchState, bool) {
 	// vals grows as lines match: most templates tried on a mail fail on
@@ -378,40 +338,6 @@ func (s *matchState) record(l *lineSpec, vals []string, label string, at int) {
 		s.fields = append(s.fields, event.Field{Section: s.section, Label: lab, Value: v})
 		s.vals = append(s.vals, extracted{path: h.path, raw: vals[i], item: s.item, at: at})
 	}
-}
-
-func isYenOrSpace(r rune) bool { return isSpace(r) || isYenMark(foldRune(r)) }
-
-// verbatim returns the value of a one-placeholder line as the mail writes
-// it, for the event's fields: with the yen mark before it and the text
-// after it ("¥ 880", "880円", "3個") that the template has as literal text,
-// and the lines it continues on. value is what the placeholder read; the
-// typed field takes that.
-func (l *lineSpec) verbatim(line string, labelEnd int, value string) string {
-	// The label without the yen mark that may stand before the value.
-	labelRaw := strings.TrimRightFunc(l.raws[0], isYenOrSpace)
-	start := labelEnd
-	if strings.HasPrefix(line, labelRaw) {
-		start = len(labelRaw)
-	} else if e, ok := newLiteral(labelRaw, false, false).matchPrefix(line, 0); ok && e <= labelEnd {
-		start = e
-	}
-	head := trimSpace(line[start:])
-	if head == value {
-		return value // the common case: nothing around the value
-	}
-	end, ok := l.matchSuffix(line, labelEnd)
-	onLine := ok && end >= labelEnd && trimSpace(line[labelEnd:end]) != ""
-	switch {
-	case !onLine && head == "":
-		return value
-	case !onLine:
-		return head + "\n" + value // the value starts on the next line
-	}
-	if _, rest, multi := strings.Cut(value, "\n"); multi {
-		return head + "\n" + rest
-	}
-	return head
 }
 
 func firstAnchored(nodes []node) *lineSpec {
