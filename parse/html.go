@@ -39,8 +39,32 @@ func htmlToText(s string) string {
 
 // htmlRenderer writes the text of a tree; pre counts enclosing <pre>.
 type htmlRenderer struct {
-	b   strings.Builder
-	pre int
+	b     strings.Builder
+	pre   int
+	depth int // elements entered
+}
+
+// maxHTMLDepth bounds the elements the renderer nests into; below it, an
+// element's text is written as it comes. Mail HTML nests a few dozen deep.
+const maxHTMLDepth = 100
+
+// flat writes the text under n without layout, walking the tree with a
+// stack of its own, however deep it nests.
+func (r *htmlRenderer) flat(n *html.Node) {
+	stack := []*html.Node{n}
+	for len(stack) > 0 {
+		n, stack = stack[len(stack)-1], stack[:len(stack)-1]
+		if n.Type == html.TextNode {
+			r.b.WriteString(collapseSpace(n.Data))
+			continue
+		}
+		if n.Type == html.ElementNode && (n.DataAtom == atom.Script || n.DataAtom == atom.Style) {
+			continue
+		}
+		for c := n.LastChild; c != nil; c = c.PrevSibling {
+			stack = append(stack, c)
+		}
+	}
 }
 
 func (r *htmlRenderer) newline() {
@@ -72,6 +96,12 @@ func (r *htmlRenderer) node(n *html.Node) {
 		r.b.WriteString(text)
 		return
 	case html.ElementNode:
+		if r.depth >= maxHTMLDepth {
+			r.flat(n)
+			return
+		}
+		r.depth++
+		defer func() { r.depth-- }()
 		switch n.DataAtom {
 		case atom.Script, atom.Style, atom.Head, atom.Title, atom.Template:
 			return
@@ -108,7 +138,7 @@ func (r *htmlRenderer) node(n *html.Node) {
 
 // inner renders the children of n on their own, trimmed line by line.
 func (r *htmlRenderer) inner(n *html.Node) string {
-	sub := htmlRenderer{pre: r.pre}
+	sub := htmlRenderer{pre: r.pre, depth: r.depth}
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
 		sub.node(c)
 	}

@@ -1,6 +1,9 @@
 package parse
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestUnflow(t *testing.T) {
 	t.Parallel()
@@ -62,5 +65,15 @@ func TestValueShapes(t *testing.T) {
 		if isBoilerplate(s) != want {
 			t.Errorf("isBoilerplate(%q) != %v", s, want)
 		}
+	}
+}
+
+// TestHTMLDeep: HTML nested far deeper than any mail is still read, its
+// text kept, without recursing as deep.
+func TestHTMLDeep(t *testing.T) {
+	t.Parallel()
+	deep := strings.Repeat("<div><table><tr><td>", 3000) + "注文番号: 1" + strings.Repeat("</td></tr></table></div>", 3000)
+	if got := htmlToText(deep); !strings.Contains(got, "注文番号: 1") {
+		t.Errorf("deep HTML read as %q", got)
 	}
 }
