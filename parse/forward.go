@@ -68,6 +68,11 @@ func unwrapOnce(m *mailText) *mailText {
 	if marker < 0 && !prefixed {
 		return nil
 	}
+	if marker < 0 {
+		// A forward's subject, no marker line: a client that writes the
+		// header block alone (some Outlook versions), after the note.
+		marker = headerBlockAt(lines) - 1
+	}
 	region := lines[marker+1:]
 	region = dequoteAll(region)
 	inner := &mailText{
@@ -95,6 +100,22 @@ func unwrapOnce(m *mailText) *mailText {
 	}
 	inner.body = strings.Join(region[i:], "\n")
 	return inner
+}
+
+// headerBlockAt returns the first line of lines that starts a forward's
+// header block without a marker: a From line and at least one more of
+// the block's headers (Date, Subject, To); 0 when there is none.
+func headerBlockAt(lines []string) int {
+	for i, l := range lines {
+		if !strings.ContainsAny(l, ":：") {
+			continue
+		}
+		_, block := readForwardHeader(dequoteAll(lines[i:min(i+8, len(lines))]))
+		if len(block) >= 2 && block[0].role == "from" {
+			return i
+		}
+	}
+	return 0
 }
 
 // forwardField is one header line of a forward's header block.

@@ -52,6 +52,10 @@ func clientMails() []genMail {
 	add("outlook-ja-iso2022jp-7bit", forwarded(mailgen.OutlookJA, "stockgear-order-unit", sgOrder(), "ol-ja", "iso-2022-jp", "7bit"))
 	add("outlook-ja-sjis-base64", forwarded(mailgen.OutlookJA, "stockgear-transport-unit", sgTransport(), "ol-ja-tr", "shift_jis", "base64"))
 
+	// Outlook for Mac: the header block without a marker line.
+	add("outlook-mac-en-utf8-qp", forwarded(mailgen.OutlookMacEN, "basic-trade-complete", claimValues(), "olmac-en", "utf-8", "quoted-printable"))
+	add("outlook-mac-ja-iso2022jp-base64", forwarded(mailgen.OutlookMacJA, "stockgear-order-unit", sgOrder(), "olmac-ja", "iso-2022-jp", "base64"))
+
 	// Outlook on the web: a rule of underscores; text and HTML, UTF-8.
 	m = forwarded(mailgen.OutlookWebEN, "crossmall-order-group", cmGroup(3, "ギフト包装希望\nのし：御歳暮"), "owa-en", "utf-8", "quoted-printable")
 	m.Alternative = mailgen.HTMLParagraphs(m.Body)

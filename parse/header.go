@@ -226,6 +226,7 @@ var dateLayouts = []string{
 	"Mon, Jan 2, 2006 at 15:04",
 	"Monday, January 2, 2006 3:04 PM",
 	"Monday, January 2, 2006 at 3:04 PM",
+	"Monday, January 2, 2006 at 15:04",
 	"Monday, January 2, 2006 15:04",
 	"January 2, 2006 at 15:04:05 -0700",
 	"January 2, 2006 at 3:04:05 PM -0700",

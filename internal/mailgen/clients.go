@@ -19,6 +19,8 @@ const (
 	GmailJA          Client = "gmail-ja"          // the same marker, "2026年12月4日(金) 11:02"
 	OutlookEN        Client = "outlook-en"        // desktop: "-----Original Message-----", Sent: "Friday, December 4, 2026 11:02 AM"
 	OutlookJA        Client = "outlook-ja"        // desktop: "-----元のメッセージ-----", 送信日時: "2026年12月4日 金曜日 11:02"
+	OutlookMacEN     Client = "outlook-mac-en"    // no marker: From/Date/To/Subject, "Friday, December 4, 2026 at 11:02"
+	OutlookMacJA     Client = "outlook-mac-ja"    // no marker: 差出人/日付/宛先/件名, "2026年12月4日 金曜日 11:02"
 	OutlookWebEN     Client = "outlook-web-en"    // a rule of underscores, From/Sent/To/Subject
 	OutlookWebJA     Client = "outlook-web-ja"    // a rule of underscores, 差出人/送信日時/宛先/件名
 	AppleMailEN      Client = "apple-mail-en"     // "Begin forwarded message:", "December 4, 2026 at 11:02:41 GMT+9"
@@ -31,7 +33,7 @@ const (
 )
 
 // Clients lists every Client.
-var Clients = []Client{GmailEN, GmailJA, OutlookEN, OutlookJA, OutlookWebEN, OutlookWebJA,
+var Clients = []Client{GmailEN, GmailJA, OutlookEN, OutlookJA, OutlookMacEN, OutlookMacJA, OutlookWebEN, OutlookWebJA,
 	AppleMailEN, AppleMailJA, IPhoneEN, IPhoneJA, ThunderbirdEN, ThunderbirdJA, ThunderbirdNoDay}
 
 // Original is the mail being forwarded, as a client shows it.
@@ -69,6 +71,14 @@ func ForwardInline(client Client, o Original, note string) (subject, body string
 		prefix = "FW: "
 		head = "-----元のメッセージ-----\n差出人: " + o.From + " \n送信日時: " + ja + " " + jaWeekdays[d.Weekday()] + "曜日 " +
 			d.Format("15:04") + "\n宛先: " + o.To + "\n件名: " + o.Subject + "\n\n"
+	case OutlookMacEN:
+		prefix = "FW: "
+		head = "From: " + o.From + "\nDate: " + d.Format("Monday, January 2, 2006 at 15:04") +
+			"\nTo: " + o.To + "\nSubject: " + o.Subject + "\n\n"
+	case OutlookMacJA:
+		prefix = "FW: "
+		head = "差出人: " + o.From + "\n日付: " + ja + " " + jaWeekdays[d.Weekday()] + "曜日 " + d.Format("15:04") +
+			"\n宛先: " + o.To + "\n件名: " + o.Subject + "\n\n"
 	case OutlookWebEN:
 		prefix = "Fw: "
 		head = strings.Repeat("_", 32) + "\nFrom: " + o.From + "\nSent: " + d.Format("Monday, January 2, 2006 3:04 PM") +
