@@ -19,10 +19,18 @@ const (
 // built; the one that yields the most order data wins, the first on a tie,
 // so a stub text part never beats an HTML part with the order in it.
 func (p *Parser) interpret(m *mailText, res *Result) {
-	var best *Result
-	consider := func(r *Result) {
-		if best == nil || orderYield(&r.Order) > orderYield(&best.Order) {
-			best = r
+	base := *res
+	first := true
+	read := func(outer, target *mailText) {
+		if first {
+			p.readRendering(outer, target, res) // the common case: one rendering, no copy
+			first = false
+			return
+		}
+		r := base
+		p.readRendering(outer, target, &r)
+		if orderYield(&r.Order) > orderYield(&res.Order) {
+			*res = r
 		}
 	}
 	for i := 0; i <= len(m.alternatives); i++ {
@@ -34,7 +42,7 @@ func (p *Parser) interpret(m *mailText, res *Result) {
 		}
 		inner := unwrapForward(outer, p.maxDepth)
 		if inner == nil {
-			consider(p.readRendering(outer, outer, res))
+			read(outer, outer)
 			continue
 		}
 		for j := 0; j <= len(inner.alternatives); j++ {
@@ -44,16 +52,14 @@ func (p *Parser) interpret(m *mailText, res *Result) {
 				c.body, c.alternatives = inner.alternatives[j-1], nil
 				target = &c
 			}
-			consider(p.readRendering(outer, target, res))
+			read(outer, target)
 		}
 	}
-	*res = *best
 }
 
 // readRendering reads the order from one rendering of m, the mail that
-// outer forwarded (or outer itself), into a copy of base.
-func (p *Parser) readRendering(outer, m *mailText, base *Result) *Result {
-	res := &Result{Type: base.Type, Parser: base.Parser}
+// outer forwarded (or outer itself), into res.
+func (p *Parser) readRendering(outer, m *mailText, res *Result) {
 	res.Problems = appendUnique(res.Problems, outer.problems...)
 	if m != outer {
 		res.Forwarded = true
@@ -68,7 +74,6 @@ func (p *Parser) readRendering(outer, m *mailText, base *Result) *Result {
 		res.To = []string{}
 	}
 	p.readBody(m, res)
-	return res
 }
 
 // readBody reads the order out of the body of m into res: by the template

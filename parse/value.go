@@ -11,6 +11,9 @@ import (
 // (without 〒, "" when there is none) and the address on one line, its
 // lines joined by a space.
 func splitAddress(raw string) (zip, address string) {
+	if !strings.Contains(raw, "\n") && !mayStartWithZip(raw) {
+		return "", raw // the common one-line address, without a copy
+	}
 	lines := strings.Split(raw, "\n")
 	kept := lines[:0]
 	for _, l := range lines {
@@ -30,6 +33,12 @@ func splitAddress(raw string) (zip, address string) {
 		kept = append(kept, l)
 	}
 	return zip, strings.Join(kept, " ")
+}
+
+// mayStartWithZip reports whether s starts with 〒 or a digit.
+func mayStartWithZip(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return r == '〒' || r == '\u3036' || r >= '0' && r <= '9' || r >= '０' && r <= '９'
 }
 
 // cutZip splits a leading Japanese postal code off l: "〒150-0001 東京都…",
@@ -171,7 +180,8 @@ func (l *lineSpec) verbatim(line string, labelEnd int, value string) string {
 		start = e
 	}
 	head := trimSpace(line[start:])
-	if head == value {
+	first, rest, multi := strings.Cut(value, "\n")
+	if head == first {
 		return value // the common case: nothing around the value
 	}
 	end, ok := l.matchSuffix(line, labelEnd)
@@ -182,7 +192,7 @@ func (l *lineSpec) verbatim(line string, labelEnd int, value string) string {
 	case !onLine:
 		return head + "\n" + value // the value starts on the next line
 	}
-	if _, rest, multi := strings.Cut(value, "\n"); multi {
+	if multi {
 		return head + "\n" + rest
 	}
 	return head
