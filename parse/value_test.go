@@ -77,3 +77,25 @@ func TestHTMLDeep(t *testing.T) {
 		t.Errorf("deep HTML read as %q", got)
 	}
 }
+
+// TestForwardHeaderBlock: a block's folded lines, extra headers, bold
+// keys and Outlook's [mailto:] stay in the block; a rule of underscores
+// without a header block after it is no forward.
+func TestForwardHeaderBlock(t *testing.T) {
+	t.Parallel()
+	body := "よろしくお願いします。\n\n" + strings.Repeat("_", 32) + "\n*From:* Qoo10 <qoo10info@qoo10.jp[mailto:qoo10info@qoo10.jp]>\n" +
+		"*Sent:* Friday, December 4, 2026 11:02 AM\n*To:* tencho@example.jp\nCc: keiri@example.jp,\n  soko@example.jp\n" +
+		"*Subject:* Qoo10の注文のお知らせです。\n  (注文番号: 987654321)\nImportance: High\n\n販売者ID: shop_alpha\n"
+	inner := unwrapForward(&mailText{subject: "Fw: x", body: body}, 3)
+	if inner == nil {
+		t.Fatal("not read as a forward")
+	}
+	if inner.from != "Qoo10 <qoo10info@qoo10.jp>" || inner.subject != "Qoo10の注文のお知らせです。 (注文番号: 987654321)" ||
+		inner.date.IsZero() || strings.TrimSpace(inner.body) != "販売者ID: shop_alpha" {
+		t.Errorf("from %q subject %q date %v body %q", inner.from, inner.subject, inner.date, inner.body)
+	}
+	rule := "売上の表です\n" + strings.Repeat("_", 20) + "\n合計: 3,960\n"
+	if inner := unwrapForward(&mailText{subject: "売上", body: rule}, 3); inner != nil {
+		t.Errorf("a rule without a header block read as a forward: %+v", inner)
+	}
+}
