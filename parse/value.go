@@ -163,6 +163,25 @@ func isUnlabelledText(line string) bool {
 	return splitLabelOnly(line) == "" && sectionName(line) == "" && !isBoilerplate(line)
 }
 
+// labelSeparatorEnd returns where the value starts after a label as
+// splitLabel sees it: after the closing bracket of "[label]", or after the
+// first colon.
+func labelSeparatorEnd(prefix string) (int, bool) {
+	for _, br := range [][2]string{{"[", "]"}, {"［", "］"}, {"【", "】"}} {
+		if strings.HasPrefix(prefix, br[0]) {
+			if end := strings.Index(prefix, br[1]); end >= 0 {
+				return end + len(br[1]), true
+			}
+			return 0, false
+		}
+	}
+	i := strings.IndexByte(prefix, ':')
+	if j := strings.Index(prefix, "："); j >= 0 && (i < 0 || j < i) {
+		return j + len("："), true
+	}
+	return i + 1, i >= 0
+}
+
 func isYenOrSpace(r rune) bool { return isSpace(r) || isYenMark(foldRune(r)) }
 
 // verbatim returns the value of a one-placeholder line as the mail writes
@@ -171,10 +190,13 @@ func isYenOrSpace(r rune) bool { return isSpace(r) || isYenMark(foldRune(r)) }
 // and the lines it continues on. value is what the placeholder read; the
 // typed field takes that.
 func (l *lineSpec) verbatim(line string, labelEnd int, value string) string {
-	// The label without the yen mark that may stand before the value.
-	labelRaw := strings.TrimRightFunc(l.raws[0], isYenOrSpace)
 	start := labelEnd
-	if strings.HasPrefix(line, labelRaw) {
+	if i, ok := labelSeparatorEnd(line[:labelEnd]); ok {
+		// Where the fallback would start the value: after the colon or
+		// the bracket, so "お届け先：〒150-0001" keeps its 〒.
+		start = i
+	} else if labelRaw := strings.TrimRightFunc(l.raws[0], isYenOrSpace); strings.HasPrefix(line, labelRaw) {
+		// The label without the yen mark that may stand before the value.
 		start = len(labelRaw)
 	} else if e, ok := newLiteral(labelRaw, false, false).matchPrefix(line, 0); ok && e <= labelEnd {
 		start = e

@@ -99,3 +99,40 @@ func TestForwardHeaderBlock(t *testing.T) {
 		t.Errorf("a rule without a header block read as a forward: %+v", inner)
 	}
 }
+
+// TestFieldsVerbatim: a field keeps what the mail writes after the label,
+// whichever path reads it; the typed fields carry the numbers.
+func TestFieldsVerbatim(t *testing.T) {
+	t.Parallel()
+	p, err := New(Options{Templates: []TemplateSource{{Name: "shop", Body: "ショップ注文 Qoo10\n" +
+		"送料: ¥ [$_DELIVERY_FEE_$]\nお届け先：〒[$_ZIP_CODE_$]\n数量：[$_ORDER_QTY_$]個\n"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{"送料: ￥ 880\nお届け先：〒150-0001\n数量：3個\n", "送料: 880円\nお届け先：〒150-0001\n数量：3個\n"} {
+		mail := "From: qoo10info@qoo10.jp\nSubject: x\nContent-Type: text/plain; charset=utf-8\n\nショップ注文 Qoo10\n" + body
+		for _, parser := range []*Parser{p, fallbackOnlyParser(t)} {
+			r := parser.Parse([]byte(mail))
+			got := map[string]string{}
+			for _, f := range r.Order.Fields {
+				got[f.Label] = f.Value
+			}
+			want := map[string]string{}
+			for _, l := range strings.Split(strings.TrimSpace(body), "\n") {
+				k, v, _ := strings.Cut(strings.Replace(l, "：", ": ", 1), ": ")
+				want[k] = strings.TrimSpace(v)
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("%s read %q as %q, want %q", r.Parser, k, got[k], v)
+				}
+			}
+			if r.Order.ShippingRate == nil || *r.Order.ShippingRate != 880 {
+				t.Errorf("%s: shipping rate %v", r.Parser, r.Order.ShippingRate)
+			}
+			if r.Parser == parserTemplate && (r.Order.Receiver == nil || r.Order.Receiver.Zip != "150-0001") {
+				t.Errorf("receiver %+v", r.Order.Receiver)
+			}
+		}
+	}
+}
