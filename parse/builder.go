@@ -114,6 +114,13 @@ func (b *builder) set(path, raw string, item int) {
 		return
 	}
 	group, name, _ := strings.Cut(path, ".")
+	if (k == kindText || k == kindMemo || k == kindTitle || k == kindOption) && looksTruncated(raw) {
+		if group == "items" {
+			b.problem("%s: value looks truncated", itemPath(item, name))
+		} else {
+			b.problem("%s: value looks truncated", path)
+		}
+	}
 	switch group {
 	case "items":
 		b.setItem(item, name, k, raw)
@@ -175,6 +182,14 @@ func (b *builder) setPerson(path, group, name string, k kind, raw string) {
 	if *pp == nil {
 		*pp = &event.Person{}
 	}
+	if name == "address" {
+		// "〒150-0001" on a line of its own, the building on the next:
+		// the zip goes to zip, the address on one line.
+		var zip string
+		if zip, v = splitAddress(v); zip != "" && (*pp).Zip == "" {
+			(*pp).Zip = zip
+		}
+	}
 	dst := personString(*pp, name)
 	if dst == nil {
 		return
@@ -215,6 +230,9 @@ func (b *builder) setItem(i int, name string, k kind, raw string) {
 		}
 		return
 	case kindTitle, kindOption:
+		if unclosedCode(raw) {
+			b.problem("%s: code parentheses not closed", where)
+		}
 		text, code := splitTrailingCode(raw)
 		if k == kindTitle {
 			it.Title = text
@@ -355,10 +373,12 @@ var zipMarks = strings.NewReplacer("〒", "", "\u3036", "")
 // normalize returns the normalized text of a string field.
 func (b *builder) normalize(where fieldRef, k kind, raw string) (string, bool) {
 	switch k {
-	case kindCode, kindPhone, kindEmail:
+	case kindCode, kindEmail:
 		return trimSpace(nfkc(raw)), true
+	case kindPhone:
+		return trimSpace(asciiDashes(nfkc(raw))), true
 	case kindZip:
-		z := zipMarks.Replace(nfkc(raw))
+		z := zipMarks.Replace(asciiDashes(nfkc(raw)))
 		return trimSpace(z), true
 	case kindDateTime, kindDate:
 		v, ok := parseDate(raw, k == kindDate)

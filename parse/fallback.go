@@ -98,9 +98,14 @@ type labelReader struct {
 	// cartNo is set when 注文番号 names the cart, as in CROSS MALL mails,
 	// which number their lines 注文明細番号.
 	cartNo bool
-	open   *event.Field // a value that continues on the following lines
-	more   []string     // the following lines of open
-	path   string       // of open
+	// lastValue is the non-blank line of the last one-line value read and
+	// lastPath its path, to report a value whose rest a mailer wrapped
+	// onto an unlabelled line.
+	lastValue int
+	lastPath  string
+	open      *event.Field // a value that continues on the following lines
+	more      []string     // the following lines of open
+	path      string       // of open
 	// at holds, per field appended, the non-blank line it was read from.
 	at     []int
 	k      int // the line being read
@@ -111,7 +116,7 @@ type labelReader struct {
 }
 
 func newLabelReader(labels map[string]string, b *builder, fields *[]event.Field) *labelReader {
-	return &labelReader{labels: labels, b: b, fields: fields, item: -1}
+	return &labelReader{labels: labels, b: b, fields: fields, item: -1, lastValue: -2}
 }
 
 // read reads the non-blank lines ks (indexes into ml.nb) and the blank
@@ -126,6 +131,7 @@ func (r *labelReader) read(ml *mailLines, ks []int) {
 	for _, k := range ks {
 		if k != prev+1 || ml.nb[k] != ml.nb[max(k-1, 0)]+1 {
 			r.close()
+			r.lastValue = -2
 		}
 		prev = k
 		r.k = k
@@ -164,6 +170,9 @@ func (r *labelReader) line(line string) {
 		return
 	}
 	if !ok {
+		if r.lastValue == r.k-1 && mayWrap(r.resolve(r.lastPath)) && isUnlabelledText(t) {
+			r.b.problem("%s: value may go on over a line that was not read", r.resolve(r.lastPath))
+		}
 		return
 	}
 	r.close()
@@ -185,6 +194,7 @@ func (r *labelReader) line(line string) {
 	}
 	r.addField(event.Field{Section: r.section, Label: label, Value: value}, r.k)
 	r.set(path, value)
+	r.lastValue, r.lastPath = r.k, path
 }
 
 func (r *labelReader) addField(f event.Field, at int) {

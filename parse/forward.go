@@ -9,26 +9,33 @@ import (
 // when a mail is forwarded by hand, repeated as in "Fwd: FW: …".
 var forwardPrefix = regexp.MustCompile(`^(?i:\s*(?:fwd?|fw|転送|tr|wg)\s*[:：]\s*)+`)
 
-// forwardMarkers start the header block of an inline-forwarded mail: Gmail,
-// Thunderbird (English and Japanese), Apple Mail, Outlook.
+// forwardMarkers start the header block of an inline-forwarded mail, in
+// the words of Gmail ("---------- Forwarded message ---------"), Outlook
+// ("-----Original Message-----", "-----元のメッセージ-----"), Thunderbird
+// ("-------- Forwarded Message --------", "-------- 転送メッセージ --------")
+// and Apple Mail and iPhone ("Begin forwarded message:",
+// "転送されたメッセージ:"), folded.
 var forwardMarkers = []string{
 	"forwardedmessage", "originalmessage", "転送メッセージ", "beginforwardedmessage",
 	"元のメッセージ", "転送されたメッセージ", "forwardedmail",
 }
 
-// forwardHeaders maps the header names of such blocks to their role.
+// forwardHeaders maps the header names of such blocks to their role;
+// "other" headers belong to the block but are not read.
 var forwardHeaders = map[string]string{
 	"from": "from", "差出人": "from", "送信者": "from", "送信元": "from",
 	"date": "date", "sent": "date", "日付": "date", "送信日時": "date", "日時": "date",
 	"subject": "subject", "件名": "subject", "題名": "subject",
-	"to": "to", "宛先": "to", "cc": "cc", "reply-to": "cc", "message-id": "message-id",
+	"to": "to", "宛先": "to", "message-id": "message-id",
+	"cc": "other", "bcc": "other", "reply-to": "other", "返信先": "other", "importance": "other",
+	"重要度": "other", "attachments": "other", "添付ファイル": "other",
 }
 
 // unwrapForward returns the mail forwarded by hand inside m, or nil when m
-// is not such a forward. Forwards nest up to three deep.
-func unwrapForward(m *mailText) *mailText {
+// is not such a forward. Forwards nest up to depth deep.
+func unwrapForward(m *mailText, depth int) *mailText {
 	var inner *mailText
-	for range 3 {
+	for range depth {
 		next := unwrapOnce(m)
 		if next == nil {
 			break
@@ -53,13 +60,18 @@ func unwrapOnce(m *mailText) *mailText {
 	lines := strings.Split(m.body, "\n")
 	marker := -1
 	for i, l := range lines {
-		if isForwardMarker(dequote(l)) {
+		if isForwardMarker(dequote(l)) || (isOutlookRule(dequote(l)) && headerFollows(lines[i+1:])) {
 			marker = i
 			break
 		}
 	}
 	if marker < 0 && !prefixed {
 		return nil
+	}
+	if marker < 0 {
+		// A forward's subject, no marker line: a client that writes the
+		// header block alone (some Outlook versions), after the note.
+		marker = headerBlockAt(lines) - 1
 	}
 	region := lines[marker+1:]
 	region = dequoteAll(region)
@@ -75,22 +87,77 @@ func unwrapOnce(m *mailText) *mailText {
 	for i < len(region) && trimSpace(region[i]) == "" {
 		i++
 	}
-	headerStart, seen := i, false
-	for ; i < len(region); i++ {
-		l := trimSpace(region[i])
+	end, block := readForwardHeader(region[i:])
+	seen := block != nil
+	if seen {
+		i += end
+		inner.setForwardHeader(block)
+	}
+	if marker < 0 && !seen {
+		// A prefixed subject without a header block: the body is the
+		// forwarded text itself, perhaps quoted.
+		i = 0
+	}
+	inner.body = strings.Join(region[i:], "\n")
+	return inner
+}
+
+// headerBlockAt returns the first line of lines that starts a forward's
+// header block without a marker: a From line and at least one more of
+// the block's headers (Date, Subject, To); 0 when there is none.
+func headerBlockAt(lines []string) int {
+	for i, l := range lines {
+		if !strings.ContainsAny(l, ":：") {
+			continue
+		}
+		_, block := readForwardHeader(dequoteAll(lines[i:min(i+8, len(lines))]))
+		if len(block) >= 2 && block[0].role == "from" {
+			return i
+		}
+	}
+	return 0
+}
+
+// forwardField is one header line of a forward's header block.
+type forwardField struct{ role, value string }
+
+// readForwardHeader reads the "Key: value" lines at the start of lines, up
+// to a blank line or the first line that is no such header; a line that
+// starts with white space continues the one before, as clients fold long
+// To and Subject lines. It returns the index after the block and its
+// fields, nil when lines do not start with a header.
+func readForwardHeader(lines []string) (int, []forwardField) {
+	var block []forwardField
+	i := 0
+	for ; i < len(lines); i++ {
+		raw := lines[i]
+		l := trimSpace(raw)
 		if l == "" {
 			break
 		}
+		if len(block) > 0 && (raw[0] == ' ' || raw[0] == '\t' || strings.HasPrefix(raw, "\u3000")) {
+			last := &block[len(block)-1]
+			last.value = trimSpace(last.value + " " + l)
+			continue
+		}
 		k, v, ok := cutHeader(l)
-		role := forwardHeaders[strings.ToLower(k)]
+		role := forwardHeaders[strings.ToLower(strings.Trim(k, "*"))]
 		if !ok || role == "" {
-			if !seen {
-				i = headerStart
-			}
 			break
 		}
-		seen = true
-		switch role {
+		block = append(block, forwardField{role, v})
+	}
+	if block == nil {
+		return 0, nil
+	}
+	return i, block
+}
+
+// setForwardHeader takes the headers of a forward's header block.
+func (inner *mailText) setForwardHeader(block []forwardField) {
+	for _, f := range block {
+		v := f.value
+		switch f.role {
 		case "from":
 			inner.from = formatAddress(stripMailto(v))
 		case "date":
@@ -103,18 +170,30 @@ func unwrapOnce(m *mailText) *mailText {
 			inner.messageID = messageID(v)
 		}
 	}
-	if marker < 0 && !seen {
-		// A prefixed subject without a header block: the body is the
-		// forwarded text itself, perhaps quoted.
-		i = 0
+}
+
+// isOutlookRule reports whether l is the rule of underscores Outlook on
+// the web (and the new Outlook) writes above a forward's header block.
+func isOutlookRule(l string) bool {
+	l = trimSpace(l)
+	return len(l) >= 10 && strings.Trim(l, "_") == ""
+}
+
+// headerFollows reports whether the first non-blank line of lines is a
+// forward header line.
+func headerFollows(lines []string) bool {
+	for _, l := range lines {
+		if l = trimSpace(dequote(l)); l != "" {
+			k, _, ok := cutHeader(l)
+			return ok && forwardHeaders[strings.ToLower(strings.Trim(k, "*"))] != ""
+		}
 	}
-	inner.body = strings.Join(region[i:], "\n")
-	return inner
+	return false
 }
 
 // mayHaveMarker is a cheap test that body may hold a forward marker line.
 func mayHaveMarker(body string) bool {
-	for _, w := range []string{"orward", "riginal", "転送", "元のメッセージ", "ORWARD", "RIGINAL"} {
+	for _, w := range []string{"orward", "riginal", "転送", "元のメッセージ", "ORWARD", "RIGINAL", "__________"} {
 		if strings.Contains(body, w) {
 			return true
 		}
@@ -123,14 +202,18 @@ func mayHaveMarker(body string) bool {
 }
 
 func isForwardMarker(l string) bool {
-	if !strings.Contains(l, "--") && !strings.Contains(l, "orward") && !strings.Contains(l, "－") && !strings.Contains(l, "―") {
+	if !strings.Contains(l, "--") && !strings.Contains(l, "orward") && !strings.Contains(l, "－") && !strings.Contains(l, "―") &&
+		!strings.Contains(l, "転送されたメッセージ") {
 		return false
 	}
 	f := foldString(l)
-	if !strings.Contains(f, "--") && !strings.HasPrefix(f, "beginforwarded") {
-		return false
-	}
+	dashed := strings.Contains(f, "--")
 	f = strings.Trim(f, "-:")
+	if !dashed {
+		// Apple Mail's and iPhone's marker is a line of its own, without
+		// dashes: "Begin forwarded message:", "転送されたメッセージ:".
+		return f == "beginforwardedmessage" || f == "転送されたメッセージ"
+	}
 	for _, m := range forwardMarkers {
 		if strings.Contains(f, m) {
 			return true

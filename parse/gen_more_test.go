@@ -2,7 +2,6 @@ package parse
 
 import (
 	"fmt"
-	"html"
 	"strings"
 
 	"github.com/qoo10hook/qoo10hook/internal/mailgen"
@@ -58,24 +57,6 @@ func otherTemplateMails() []genMail {
 	}
 }
 
-// htmlBody turns a text body into the HTML a mailer would send for it.
-func htmlBody(text string) string {
-	var b strings.Builder
-	b.WriteString("<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\n" +
-		"<style>p { margin: 0 }</style><title>Qoo10</title></head>\n<body>\n<p>")
-	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		if l == "" {
-			b.WriteString("</p>\n<p>")
-			continue
-		}
-		l = html.EscapeString(l)
-		l = strings.ReplaceAll(l, "¥", "&yen;")
-		b.WriteString(l + "<br>\n")
-	}
-	b.WriteString("</p>\n</body></html>\n")
-	return b.String()
-}
-
 // wrappedMails are mails inside other mails: forwarded by hand, HTML.
 func wrappedMails() []genMail {
 	var out []genMail
@@ -121,7 +102,7 @@ func wrappedMails() []genMail {
 	out = append(out, genMail{name: "forwarded-as-attachment", raw: attached})
 
 	htmlOnly := render("stockgear-order-unit", sgOrder(), "html-only")
-	htmlOnly.Body, htmlOnly.HTML, htmlOnly.Charset, htmlOnly.Encoding = htmlBody(htmlOnly.Body), true, "utf-8", "quoted-printable"
+	htmlOnly.Body, htmlOnly.HTML, htmlOnly.Charset, htmlOnly.Encoding = mailgen.HTMLParagraphs(htmlOnly.Body), true, "utf-8", "quoted-printable"
 	out = append(out, genMail{name: "html-only", mail: htmlOnly})
 
 	alt := render("stockgear-order-unit", sgOrder(), "alternative")

@@ -36,6 +36,7 @@ func TestGenerateTestdata(t *testing.T) {
 	all = append(all, otherTemplateMails()...)
 	all = append(all, wrappedMails()...)
 	all = append(all, oddMails()...)
+	all = append(all, clientMails()...)
 	for _, g := range all {
 		raw := []byte(g.raw)
 		if g.raw == "" {

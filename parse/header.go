@@ -3,6 +3,7 @@ package parse
 import (
 	"encoding/base64"
 	"net/mail"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -224,8 +225,18 @@ var dateLayouts = []string{
 	"Mon, Jan 2, 2006 at 3:04 PM",
 	"Mon, Jan 2, 2006 at 15:04",
 	"Monday, January 2, 2006 3:04 PM",
-	"2006年1月2日(Mon) 15:04",
+	"Monday, January 2, 2006 at 3:04 PM",
+	"Monday, January 2, 2006 at 15:04",
+	"Monday, January 2, 2006 15:04",
+	"January 2, 2006 at 15:04:05 -0700",
+	"January 2, 2006 at 3:04:05 PM -0700",
+	"January 2, 2006 at 15:04:05",
+	"January 2, 2006 at 15:04",
+	"2006年1月2日 15:04:05 -0700",
+	"2006年1月2日 15:04:05",
 	"2006年1月2日 15:04",
+	"2006/1/2 15:04:05",
+	"2006/1/2 15:04",
 	"2006/01/02 15:04:05",
 	"2006/01/02 15:04",
 	"2006-01-02 15:04:05",
@@ -254,7 +265,7 @@ func parseMailDate(v string) time.Time {
 	if t, err := mail.ParseDate(v); err == nil {
 		return t
 	}
-	v = replaceJapaneseWeekday(v)
+	v = clientDate(v)
 	for _, l := range dateLayouts {
 		if t, err := time.ParseInLocation(l, v, jst); err == nil {
 			return t
@@ -263,12 +274,34 @@ func parseMailDate(v string) time.Time {
 	return time.Time{}
 }
 
+// japaneseWeekdays drops the weekday of a Japanese date, as Gmail
+// ("2026年12月4日(金) 11:02") and Outlook ("2026年12月4日 金曜日 11:02")
+// write it; the date says which day it is.
 var japaneseWeekdays = strings.NewReplacer(
-	"(月)", "(Mon)", "(火)", "(Tue)", "(水)", "(Wed)", "(木)", "(Thu)",
-	"(金)", "(Fri)", "(土)", "(Sat)", "(日)", "(Sun)",
-	"（月）", "(Mon)", "（火）", "(Tue)", "（水）", "(Wed)", "（木）", "(Thu)",
-	"（金）", "(Fri)", "（土）", "(Sat)", "（日）", "(Sun)")
+	"(月)", "", "(火)", "", "(水)", "", "(木)", "", "(金)", "", "(土)", "", "(日)", "",
+	"（月）", "", "（火）", "", "（水）", "", "（木）", "", "（金）", "", "（土）", "", "（日）", "",
+	"月曜日", "", "火曜日", "", "水曜日", "", "木曜日", "", "金曜日", "", "土曜日", "", "日曜日", "")
 
-func replaceJapaneseWeekday(v string) string {
-	return japaneseWeekdays.Replace(v)
+// gmtOffset matches the zone Apple Mail writes, "GMT+9" or "GMT+09:00".
+var gmtOffset = regexp.MustCompile(`\s(?:GMT|UTC)([+-])(\d{1,2})(?::?(\d{2}))?$`)
+
+// clientDate rewrites the date of a forward's header block into a form
+// dateLayouts has: no Japanese weekday, one space between words, "JST"
+// and "GMT+9" as numeric zones.
+func clientDate(v string) string {
+	v = strings.Join(strings.Fields(japaneseWeekdays.Replace(v)), " ")
+	if strings.HasSuffix(v, " JST") {
+		v = strings.TrimSuffix(v, " JST") + " +0900"
+	}
+	if m := gmtOffset.FindStringSubmatch(v); m != nil {
+		h, min := m[2], m[3]
+		if len(h) == 1 {
+			h = "0" + h
+		}
+		if min == "" {
+			min = "00"
+		}
+		v = v[:len(v)-len(m[0])] + " " + m[1] + h + min
+	}
+	return v
 }

@@ -14,24 +14,71 @@ const (
 	parserNone     = "none"
 )
 
-// interpret reads the order out of a decoded mail into res.
+// interpret reads the order out of a decoded mail into res: each
+// rendering of the mail (text, HTML) is unwrapped from a forward, read and
+// built; the one that yields the most order data wins, the first on a tie,
+// so a stub text part never beats an HTML part with the order in it.
 func (p *Parser) interpret(m *mailText, res *Result) {
-	res.Problems = appendUnique(res.Problems, m.problems...)
-	outerID := m.messageID
-	if inner := unwrapForward(m); inner != nil {
-		m = inner
+	base := *res
+	first := true
+	read := func(outer, target *mailText) {
+		if first {
+			p.readRendering(outer, target, res) // the common case: one rendering, no copy
+			first = false
+			return
+		}
+		r := base
+		p.readRendering(outer, target, &r)
+		if orderYield(&r.Order) > orderYield(&res.Order) {
+			*res = r
+		}
+	}
+	for i := 0; i <= len(m.alternatives); i++ {
+		outer := m
+		if i > 0 {
+			c := *m
+			c.body, c.alternatives = m.alternatives[i-1], nil
+			outer = &c
+		}
+		inner := unwrapForward(outer, p.maxDepth)
+		if inner == nil {
+			read(outer, outer)
+			continue
+		}
+		for j := 0; j <= len(inner.alternatives); j++ {
+			target := inner
+			if j > 0 {
+				c := *inner
+				c.body, c.alternatives = inner.alternatives[j-1], nil
+				target = &c
+			}
+			read(outer, target)
+		}
+	}
+}
+
+// readRendering reads the order from one rendering of m, the mail that
+// outer forwarded (or outer itself), into res.
+func (p *Parser) readRendering(outer, m *mailText, res *Result) {
+	res.Problems = appendUnique(res.Problems, outer.problems...)
+	if m != outer {
 		res.Forwarded = true
 		res.Problems = appendUnique(res.Problems, m.problems...)
 	}
 	res.MessageID = m.messageID
 	if res.MessageID == "" {
-		res.MessageID = outerID
+		res.MessageID = outer.messageID
 	}
 	res.Subject, res.From, res.To, res.Date = m.subject, m.from, m.to, m.date
 	if res.To == nil {
 		res.To = []string{}
 	}
+	p.readBody(m, res)
+}
 
+// readBody reads the order out of the body of m into res: by the template
+// that fits best, else by the labels of the fallback; then classifies.
+func (p *Parser) readBody(m *mailText, res *Result) {
 	ml := splitLines(m.body)
 	b := &builder{order: &res.Order, problems: &res.Problems}
 	var t *template
@@ -49,12 +96,13 @@ func (p *Parser) interpret(m *mailText, res *Result) {
 		for _, v := range st.vals {
 			b.itemsHint = max(b.itemsHint, v.item+1)
 		}
-		for i, v := range st.vals {
-			b.set(v.path, st.fields[i].Value, v.item)
+		for _, v := range st.vals {
+			b.set(v.path, v.raw, v.item)
 		}
 		for i, h := range t.subject.holesOrNil() {
 			b.set(h.path, subjectVals[i], 0)
 		}
+		st.reportCutValues(b)
 		// Lines the template did not expect still fill what it left empty,
 		// and their fields take their place in mail order.
 		var extra []event.Field
@@ -183,6 +231,40 @@ func (p *Parser) orderNoFromSubject(subject string, b *builder) {
 		}
 	}
 	b.set("items.order_no", no, 0)
+}
+
+// orderYield counts what an order says, to choose between renderings of
+// one mail: each typed value counts four, each field one.
+func orderYield(o *event.Order) int {
+	n := 0
+	count := func(ss ...string) {
+		for _, s := range ss {
+			if s != "" {
+				n += 4
+			}
+		}
+	}
+	countInt := func(vs ...*int64) {
+		for _, v := range vs {
+			if v != nil {
+				n += 4
+			}
+		}
+	}
+	count(o.SellerID, o.PackNo, o.OrderDate, o.PaymentDate, o.PaymentMethod, o.ShippingWay,
+		o.DesiredDeliveryDate, o.DesiredTimeSlot, o.ShippingMessage, o.CancelReason,
+		o.CancelRequestedAt, o.CancelledAt, o.CompletedAt)
+	countInt(o.ShippingRate, o.TotalPrice, o.SettlePrice)
+	for _, p := range []*event.Person{o.Buyer, o.Receiver} {
+		if p != nil {
+			count(p.Name, p.Kana, p.Tel, p.Mobile, p.Email, p.Zip, p.Address)
+		}
+	}
+	for _, it := range o.Items {
+		count(it.OrderNo, it.ItemNo, it.Title, it.SellerItemCode, it.Option, it.OptionCode)
+		countInt(it.Qty, it.Price, it.Discount, it.Total)
+	}
+	return n + len(o.Fields)
 }
 
 func appendUnique(list []string, more ...string) []string {

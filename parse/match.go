@@ -34,6 +34,7 @@ func (ml *mailLines) line(k int) string { return ml.all[ml.nb[k]] }
 // index in matchState.fields.
 type extracted struct {
 	path string
+	raw  string // the placeholder's text, for the typed field
 	item int
 	at   int // non-blank line number
 }
@@ -280,9 +281,14 @@ func (s *matchState) startsNext(next, after []node, k int) bool {
 
 // continuation returns the end of a multi-line value that starts before
 // line from: the next line that starts what follows, or limit.
+// It also ends where the mail's own boilerplate begins after a blank
+// line: Qoo10's footer is never part of a buyer's reason.
 func (s *matchState) continuation(next, after []node, from, limit int) int {
 	k := from
 	for k < limit && !s.startsNext(next, after, k) {
+		if s.ml.nb[k] != s.ml.nb[k-1]+1 && isBoilerplate(s.ml.line(k)) {
+			break
+		}
 		k++
 	}
 	return k
@@ -299,6 +305,7 @@ func (s *matchState) joinLines(first string, from, to int) string {
 
 func (s *matchState) record(l *lineSpec, vals []string, label string, at int) {
 	s.matched++
+	labelEnd := len(label)
 	switch {
 	case label == l.raws[0]:
 		label = l.label // the common case, cleaned once at compile time
@@ -324,8 +331,12 @@ func (s *matchState) record(l *lineSpec, vals []string, label string, at int) {
 		if lab == "" {
 			lab = h.name
 		}
-		s.fields = append(s.fields, event.Field{Section: s.section, Label: lab, Value: vals[i]})
-		s.vals = append(s.vals, extracted{path: h.path, item: s.item, at: at})
+		v := vals[i]
+		if len(l.holes) == 1 {
+			v = l.verbatim(s.ml.line(at), labelEnd, v)
+		}
+		s.fields = append(s.fields, event.Field{Section: s.section, Label: lab, Value: v})
+		s.vals = append(s.vals, extracted{path: h.path, raw: vals[i], item: s.item, at: at})
 	}
 }
 

@@ -24,9 +24,13 @@ type mailText struct {
 	to        []string
 	messageID string
 	date      time.Time
-	body      string // text of the preferred body part, LF line ends
-	attached  *mailText
-	problems  []string
+	body      string // text of the first rendering, LF line ends
+	// alternatives are the other renderings of the body (the HTML part
+	// next to a text part): interpret reads each and keeps the one that
+	// yields the most order data.
+	alternatives []string
+	attached     *mailText
+	problems     []string
 }
 
 // charsetStash prefixes every declared text charset so that enmime, not
@@ -139,7 +143,7 @@ func (p *Parser) readMail(raw []byte, depth int) (*mailText, error) {
 				if html == nil {
 					html = pt
 				}
-			case ct == "message/rfc822" && m.attached == nil && depth < 3:
+			case ct == "message/rfc822" && m.attached == nil && depth+1 < p.maxDepth:
 				if inner, err := p.readMail(pt.Content, depth+1); err == nil {
 					m.attached = inner
 				}
@@ -155,14 +159,36 @@ func (p *Parser) readMail(raw []byte, depth int) (*mailText, error) {
 	if parts > p.maxParts {
 		return nil, fmt.Errorf("parse: read mail: more than %d parts: %w", p.maxParts, ErrTooComplex)
 	}
-	switch {
-	case plain != nil:
-		m.body = partText(plain, m)
-	case html != nil:
-		m.body = htmlToText(partText(html, m))
-	}
-	m.body = normalizeNewlines(m.body)
+	m.chooseRenderings(plain, html)
 	return m, nil
+}
+
+// chooseRenderings decodes the text and HTML parts of the mail: the text
+// part is the body, the HTML part an alternative, read as well, since a
+// text part may be a stub ("this mail is HTML") or carry less.
+func (m *mailText) chooseRenderings(plain, html *enmime.Part) {
+	if plain != nil {
+		m.body = plainText(plain, m)
+	}
+	if html == nil {
+		return
+	}
+	rendered := normalizeNewlines(htmlToText(partText(html, m)))
+	if plain == nil {
+		m.body = rendered
+		return
+	}
+	m.alternatives = append(m.alternatives, rendered)
+}
+
+// plainText decodes a text/plain part: its charset, its line ends, and
+// RFC 3676 format=flowed soft line breaks.
+func plainText(pt *enmime.Part, m *mailText) string {
+	s := normalizeNewlines(partText(pt, m))
+	if flowed, delSp := isFlowed(pt.Header.Get("Content-Type")); flowed {
+		s = unflow(s, delSp)
+	}
+	return s
 }
 
 func (m *mailText) addPartProblem(e *enmime.Error) {
@@ -185,7 +211,16 @@ func partText(pt *enmime.Part, m *mailText) string {
 	if problem != "" {
 		m.problems = append(m.problems, problem)
 	}
-	return s
+	return dropBOM(s)
+}
+
+// dropBOM removes byte order marks, which some clients write at the start
+// of a part and which survive in text quoted or pasted from it.
+func dropBOM(s string) string {
+	if !strings.Contains(s, "\uFEFF") {
+		return s
+	}
+	return strings.ReplaceAll(s, "\uFEFF", "")
 }
 
 func (m *mailText) setHeader(h textproto.MIMEHeader) {
@@ -236,7 +271,8 @@ func (p *Parser) readPlain(raw []byte, m *mailText) *mailText {
 			label = strings.Trim(f[0], `"'`)
 		}
 	}
-	m.body, _ = decodeCharset(label, content)
+	decoded, _ := decodeCharset(label, content)
+	m.body = normalizeNewlines(dropBOM(decoded))
 	return m
 }
 

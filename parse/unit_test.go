@@ -340,13 +340,27 @@ func TestDecodeISO2022JPAgrees(t *testing.T) {
 func TestHTMLToText(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ in, want string }{
-		{"送料: &yen; 800<br>数量: 2<BR/>合計: &#165;1,600", "送料: ¥ 800\n数量: 2\n合計: ¥1,600"},
-		{"<p>a</p><p>b</p>", "a\nb\n"},
-		{"<head><title>t</title><style>p{}</style></head><body>x<script>var y;</script></body>", "x"},
-		{"<table><tr><td>販売者ID</td><td>shop</td></tr><tr><td>数量</td><td>2</td></tr></table>", "販売者ID shop \n数量 2 \n"},
-		{"line\n  wrapped   in source<br>next&nbsp;x", "line wrapped in source\nnext\u00a0x"},
+		{"送料: &yen; 800<br>数量: 2<BR/>合計: &#165;1,600", "送料: ¥ 800\n数量: 2\n合計: ¥1,600\n"},
+		{"<p>a</p><p>b</p>", "a\n\nb\n"},
+		{"<head><title>t</title><style>p{}</style></head><body>x<script>var y;</script></body>", "x\n"},
+		{"<table><tr><td>販売者ID</td><td>shop</td></tr><tr><td>数量</td><td>2</td></tr></table>", "販売者ID: shop\n数量: 2\n"},
+		{"line\n  wrapped   in source<br>next&nbsp;x", "line wrapped in source\nnext x\n"},
 		{"<pre>a\n  b</pre>", "a\n  b\n"},
-		{"<p>unclosed <b>bold", "unclosed bold"},
+		{"<p>unclosed <b>bold", "unclosed bold\n"},
+		// A label in a <th>, a colon in the label cell, a heading row over
+		// two columns, a row of two pairs, a value over lines.
+		{`<table><tr><td colspan="2">■注文者の情報</td></tr><tr><th>氏名：</th><td>髙橋 花子</td></tr>` +
+			`<tr><th>電話番号</th><td>03-1234-5678</td><th>Eメール</th><td>h@example.jp</td></tr>` +
+			`<tr><th>住所</th><td>東京都渋谷区<br>サンプルビル</td></tr></table>`,
+			"■注文者の情報\n氏名: 髙橋 花子\n電話番号: 03-1234-5678\nEメール: h@example.jp\n住所: 東京都渋谷区\nサンプルビル\n"},
+		// Nested tables: the inner rows are lines of their own.
+		{`<table><tr><td><table><tbody><tr><td>カート番号</td><td>612345678</td></tr></tbody></table></td></tr>` +
+			`<tr><td>送料</td><td>&yen;&#x20;800</td></tr></table>`, "カート番号: 612345678\n送料: ¥ 800\n"},
+		// A table whose first row heads the columns.
+		{`<table><tr><th>商品名</th><th>数量</th><th>販売価格</th></tr><tr><td>ボトル(B-1)</td><td>2</td><td>&#65509;1,980</td></tr></table>`,
+			"商品名: ボトル(B-1)\n数量: 2\n販売価格: ￥1,980\n"},
+		{"<dl><dt>カート番号</dt><dd>612345678</dd><div><dt>送料</dt><dd>&yen;800</dd></div></dl>", "カート番号: 612345678\n送料: ¥800\n"},
+		{"<div>注文番号: 1</div><div>数量&#xFF1A;&#50;</div>", "注文番号: 1\n数量：2\n"},
 	}
 	for _, tt := range tests {
 		if got := htmlToText(tt.in); got != tt.want {

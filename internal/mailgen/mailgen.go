@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"hash/crc32"
 	"mime/quotedprintable"
 	"strings"
 	"time"
@@ -35,7 +36,16 @@ type Mail struct {
 	// after the text part in a multipart/alternative.
 	HTML        bool
 	Alternative string
-	CRLF        bool
+	// Flowed sends the text part as RFC 3676 format=flowed (see Flow),
+	// lines soft-broken at FlowWidth runes (default 30); DelSp adds
+	// DelSp=yes.
+	Flowed    bool
+	DelSp     bool
+	FlowWidth int
+	// Attached, when set, is a message sent as a message/rfc822 part
+	// after the text part, in a multipart/mixed: a forward as attachment.
+	Attached []byte
+	CRLF     bool
 	// ExtraHeaders are written as given, after the standard ones.
 	ExtraHeaders []string
 }
@@ -61,6 +71,20 @@ func (m Mail) Bytes() ([]byte, error) {
 		b.WriteString(h + "\n")
 	}
 	switch {
+	case m.Attached != nil:
+		// Unique per mail: a forward of a forward nests one in the other.
+		boundary := fmt.Sprintf("=_qoo10hook_mixed_%08x", crc32.ChecksumIEEE([]byte(m.MessageID+m.Subject)))
+		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"%s\"\n\n", boundary)
+		fmt.Fprintf(&b, "--%s\n", boundary)
+		if err := m.writePart(&b, "text/plain", m.Body); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "--%s\nContent-Type: message/rfc822\nContent-Disposition: attachment; filename=\"forwarded.eml\"\n\n", boundary)
+		b.Write(bytes.ReplaceAll(m.Attached, []byte("\r\n"), []byte("\n")))
+		if !bytes.HasSuffix(m.Attached, []byte("\n")) {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "--%s--\n", boundary)
 	case m.Alternative != "":
 		boundary := "=_qoo10hook_alt_0001"
 		fmt.Fprintf(&b, "Content-Type: multipart/alternative; boundary=\"%s\"\n\n", boundary)
@@ -100,14 +124,26 @@ func (m Mail) subjectCharset() string {
 }
 
 func (m Mail) writePart(b *bytes.Buffer, ctype, text string) error {
+	params := ""
+	if ctype == "text/plain" && m.Flowed {
+		width := m.FlowWidth
+		if width <= 0 {
+			width = 30
+		}
+		text = Flow(text, width, m.DelSp)
+		params = "; format=flowed"
+		if m.DelSp {
+			params += "; delsp=yes"
+		}
+	}
 	body, err := Encode(m.Charset, text)
 	if err != nil {
 		return fmt.Errorf("mailgen: body: %w", err)
 	}
 	if m.Charset != "" {
-		fmt.Fprintf(b, "Content-Type: %s; charset=%s\n", ctype, m.Charset)
+		fmt.Fprintf(b, "Content-Type: %s; charset=%s%s\n", ctype, m.Charset, params)
 	} else {
-		fmt.Fprintf(b, "Content-Type: %s\n", ctype)
+		fmt.Fprintf(b, "Content-Type: %s%s\n", ctype, params)
 	}
 	cte := m.Encoding
 	if cte == "" {
