@@ -151,7 +151,7 @@ func (h *Handler) pageMails(w http.ResponseWriter, r *http.Request) {
 		h.renderErr(w, r, err)
 		return
 	}
-	data := mailsData{Mails: ms, Statuses: []string{store.MailParsed, store.MailUnrecognized, store.MailDuplicateEvent, store.MailQuarantined}}
+	data := mailsData{Mails: ms, Statuses: []string{store.MailParsed, store.MailPartial, store.MailUnrecognized, store.MailDuplicateEvent, store.MailQuarantined}}
 	data.Older = olderLink("/admin/messages", q, nextBefore(ms, f.Limit, func(m *store.MailSummary) int64 { return m.ID }))
 	h.render(w, r, http.StatusOK, "mails", page{Title: "Mails", Nav: "mails", Data: data, Filter: q})
 }

@@ -80,9 +80,7 @@ func (p *Pipeline) Deliver(ctx context.Context, env Envelope, raw []byte) (Outco
 		Template: res.Template, Parser: res.Parser, Problems: Problems(res),
 		SellerID: res.Order.SellerID, PackNo: res.Order.PackNo, Status: store.MailParsed,
 	}
-	if res.Type == event.MailUnrecognized {
-		m.Status = store.MailUnrecognized
-	}
+	m.Status = MailStatus(res)
 	if env.Hold {
 		m.Status = store.MailQuarantined
 	}
@@ -113,8 +111,23 @@ func (p *Pipeline) Deliver(ctx context.Context, env Envelope, raw []byte) (Outco
 	}
 	out := Outcome{QueueID: queueID, EventType: res.Type, Receipt: rc}
 	p.Metrics.stored(res.Type, rc)
+	if !rc.DuplicateMail {
+		p.Metrics.Status(res, "ingest")
+	}
 	p.logMail(env, res, m, out)
 	return out, nil
+}
+
+// MailStatus is the status a mail read as res is stored with, before
+// quarantine and duplicates: parsed, partial or unrecognized.
+func MailStatus(res *parse.Result) string {
+	switch {
+	case res.Type == event.MailUnrecognized:
+		return store.MailUnrecognized
+	case res.Partial():
+		return store.MailPartial
+	}
+	return store.MailParsed
 }
 
 // logMail writes the one info line per mail operators read. It names no

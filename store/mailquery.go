@@ -18,6 +18,13 @@ type MailFilter struct {
 	PackNo   string
 	SellerID string
 	Status   string
+	// Statuses, when set, selects mails in any of these statuses.
+	Statuses []string
+	// Since and Until, when set, bound the time the mails were received
+	// (Since inclusive, Until exclusive).
+	Since, Until time.Time
+	// IDs, when set, selects these mails (ids or queue ids).
+	IDs []string
 	// BeforeID pages backwards: only mails with a smaller id.
 	BeforeID int64
 	Limit    int
@@ -116,6 +123,33 @@ func (s *Store) ListMails(ctx context.Context, f MailFilter) ([]*MailSummary, er
 	}
 	if f.Status != "" {
 		add("m.status = $%d", f.Status)
+	}
+	if len(f.Statuses) > 0 {
+		var ph []string
+		for _, st := range f.Statuses {
+			args = append(args, st)
+			ph = append(ph, fmt.Sprintf("$%d", len(args)))
+		}
+		where = append(where, "m.status IN ("+strings.Join(ph, ", ")+")")
+	}
+	if !f.Since.IsZero() {
+		add("m.received_at >= $%d", f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		add("m.received_at < $%d", f.Until.UnixMicro())
+	}
+	if len(f.IDs) > 0 {
+		var ph []string
+		for _, ref := range f.IDs {
+			if id, ok := numericID(ref); ok {
+				args = append(args, id)
+				ph = append(ph, fmt.Sprintf("m.id = $%d", len(args)))
+			} else {
+				args = append(args, ref)
+				ph = append(ph, fmt.Sprintf("m.queue_id = $%d", len(args)))
+			}
+		}
+		where = append(where, "("+strings.Join(ph, " OR ")+")")
 	}
 	if f.BeforeID > 0 {
 		add("m.id < $%d", f.BeforeID)
