@@ -235,7 +235,15 @@ func (x *derivation) apply(a *adjustment, known bool) error {
 		// or another route's copy of this order event.
 		return err
 	}
+	return x.move(a, known, true)
+}
+
+// move moves the stock of a's SKU by its delta (when known: in the
+// catalog) and emits its events; recorded is set when a has a ledger row
+// to note the stock after in.
+func (x *derivation) move(a *adjustment, known, recorded bool) error {
 	var m *moved
+	var err error
 	if known {
 		if m, err = moveStock(x.ctx, x.tx, a.SellerID, a.SKU, a.Delta, x.s.Threshold, x.now); err != nil {
 			return err
@@ -246,8 +254,10 @@ func (x *derivation) apply(a *adjustment, known bool) error {
 		SourceEventID: a.SourceEventID}
 	if m != nil {
 		data.StockAfter = event.Int(m.Qty)
-		if err := setStockAfter(x.ctx, x.tx, a, m.Qty); err != nil {
-			return err
+		if recorded {
+			if err := setStockAfter(x.ctx, x.tx, a, m.Qty); err != nil {
+				return err
+			}
 		}
 	} else if err := x.unknownSKU(a); err != nil {
 		return err

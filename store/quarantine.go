@@ -127,7 +127,8 @@ func (s *Store) deriveReleased(ctx context.Context, b *batchTx, mailID int64, re
 		return nil, nil
 	}
 	rows, err := b.tx.QueryContext(ctx, `SELECT id, type, tenant, seller_id, pack_no, created_at, payload
-		FROM event WHERE mail_id = $1 ORDER BY id`, mailID)
+		FROM event WHERE mail_id = $1 AND id NOT IN (SELECT old_id FROM event_supersede WHERE mail_id = $1)
+		ORDER BY id`, mailID)
 	if err != nil {
 		return nil, err
 	}
