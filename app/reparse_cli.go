@@ -36,7 +36,7 @@ func (c *CLI) reparse(ctx context.Context, args []string) error {
 	}
 	token := cfg.HTTP.AdminToken.Reveal()
 	if token == "" {
-		return errors.New("no admin token: set http.admin_token (QOO10HOOK_HTTP_ADMIN_TOKEN) as the service has it")
+		return errors.New("no admin token: set http.admin_token (QOO10HOOK_ADMIN_TOKEN) as the service has it")
 	}
 	body := map[string]any{"dry_run": *dry, "limit": *limit}
 	ids := fs.Args()

@@ -246,3 +246,74 @@ func hasTemplate(list map[string]any, name, source string) bool {
 	}
 	return false
 }
+
+// TestReparseCommand: qoo10hook reparse asks the running service; a dry
+// run changes nothing, a run delivers the change once, and a quarantined
+// mail stays held through it.
+func TestReparseCommand(t *testing.T) {
+	rx := newReceiver(t)
+	svc := start(t, reparseConfig(t, testenv.SQLite(t), rx.URL))
+	base := "http://" + svc.svc.HTTPAddr()
+	if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, acmeMail("cli1", "960000001", "数量≫ 2")); err != nil {
+		t.Fatal(err)
+	}
+	expectEvents(t, rx, 1)
+	if code, put := api(t, "PUT", base+"/api/v1/templates/acme", acmeTemplate(setCountLine, "数量≫ [$_ORDER_QTY_$]")); code != 200 {
+		t.Fatalf("PUT: %d %v", code, put)
+	}
+	env := map[string]string{"QOO10HOOK_ADMIN_TOKEN": testAdminToken}
+	if code, _, errs := runCLI(t, env, "reparse", "--url", base); code != 2 || !strings.Contains(errs, "--status") {
+		t.Fatalf("reparse without a selection: exit %d, %s", code, errs)
+	}
+	code, out, errs := runCLI(t, env, "reparse", "--url", base, "--dry-run", "--status", "unrecognized,partial")
+	if code != 0 || !strings.Contains(out, "1 mails read again, 1 would change") {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errs)
+	}
+	rx.quiet(t, 200*time.Millisecond)
+	code, out, errs = runCLI(t, env, "reparse", "--url", base, "--status", "unrecognized", "--since", "2020-01-01T00:00:00Z")
+	if code != 0 || !strings.Contains(out, "1 mails read again, 1 changed") || !strings.Contains(out, "unrecognized     parsed") {
+		t.Fatalf("reparse: exit %d\n%s%s", code, out, errs)
+	}
+	if got := expectEvents(t, rx, 2); len(got["order.placed"]) != 1 || len(got["inventory.adjusted"]) != 1 {
+		t.Fatalf("after reparse: %v", got)
+	}
+	code, out, _ = runCLI(t, env, "reparse", "--url", base, "--status", "parsed")
+	if code != 0 || !strings.Contains(out, "1 mails read again, 0 changed") {
+		t.Fatalf("second reparse: exit %d\n%s", code, out)
+	}
+	rx.quiet(t, 200*time.Millisecond)
+}
+
+// TestReparseQuarantined: a quarantined mail re-parsed stays held; on
+// release the corrected event goes out, once, and the old one never.
+func TestReparseQuarantined(t *testing.T) {
+	rx := newReceiver(t)
+	cfg := reparseConfig(t, testenv.SQLite(t), rx.URL)
+	cfg.Sender.Policy = config.PolicyQuarantine
+	svc := start(t, cfg)
+	base := "http://" + svc.svc.HTTPAddr() + "/api/v1"
+	if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, acmeMail("q1", "970000001", "数量≫ 2")); err != nil {
+		t.Fatal(err)
+	}
+	code, page := api(t, "GET", base+"/messages?status=quarantined", nil)
+	if code != 200 || len(page["messages"].([]any)) != 1 {
+		t.Fatalf("quarantine: %d %v", code, page)
+	}
+	id := get(page, "messages[0].queue_id").(string)
+	if code, put := api(t, "PUT", base+"/templates/acme", acmeTemplate(setCountLine, "数量≫ [$_ORDER_QTY_$]")); code != 200 {
+		t.Fatalf("PUT: %d %v", code, put)
+	}
+	code, rep := api(t, "POST", base+"/messages/reparse", map[string]any{"ids": []string{id}})
+	if code != 200 || rep["changed"] != 1.0 || get(rep, "results[0].status") != "quarantined" {
+		t.Fatalf("reparse of a quarantined mail: %d %v", code, rep)
+	}
+	rx.quiet(t, 300*time.Millisecond)
+	if code, r := api(t, "POST", base+"/messages/"+id+"/release", nil); code != 200 {
+		t.Fatalf("release: %d %v", code, r)
+	}
+	got := expectEvents(t, rx, 2)
+	if len(got["order.placed"]) != 1 || len(got["inventory.adjusted"]) != 1 {
+		t.Fatalf("after release: %v", got)
+	}
+	rx.quiet(t, 300*time.Millisecond)
+}
