@@ -108,6 +108,7 @@ func New(o Options) (*Handler, error) {
 	h.repair = o.Repair
 	h.routesAPI()
 	h.routesRepair()
+	h.routesRepairConsole()
 	if err := h.routesConsole(); err != nil {
 		return nil, err
 	}
