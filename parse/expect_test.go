@@ -71,3 +71,26 @@ func TestPartial(t *testing.T) {
 		t.Fatalf("mail without quantity: type %s, problems %q", part.Type, part.Problems)
 	}
 }
+
+// TestDecode: the decoded text is what the parser reads; the HTML part
+// is shown as text beside it.
+func TestDecode(t *testing.T) {
+	p, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := "From: Qoo10 <a@qoo10.jp>\r\nSubject: =?UTF-8?B?5rOo5paH5oOF5aCx?=\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/alternative; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain; charset=iso-2022-jp\r\n\r\n\x1b$BCmJ8HV9f\x1b(B: 1\r\n" +
+		"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>注文番号<br>2</p>\r\n--b--\r\n"
+	d, err := p.Decode([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Subject != "注文情報" || !strings.Contains(d.Text, "注文番号: 1") || !strings.Contains(d.HTML, "注文番号\n2") {
+		t.Fatalf("decoded %+v", d)
+	}
+	if _, err := p.Decode([]byte("")); !errors.Is(err, ErrNotMessage) {
+		t.Fatalf("empty mail: %v", err)
+	}
+}
