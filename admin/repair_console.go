@@ -156,17 +156,24 @@ func (h *Handler) formReparseMail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	rep, err := h.repair.Reparse(r.Context(), store.MailFilter{IDs: []string{id}, Limit: 1}, false)
+	if done, ok := h.reparse(w, r, store.MailFilter{IDs: []string{id}, Limit: 1}); ok {
+		http.Redirect(w, r, "/admin/messages/"+url.PathEscape(id)+"?done="+done, http.StatusSeeOther)
+	}
+}
+
+// reparse re-parses the mails f selects for a console form; it returns
+// the flash to show, or false after answering an error.
+func (h *Handler) reparse(w http.ResponseWriter, r *http.Request, f store.MailFilter) (string, bool) {
+	rep, err := h.repair.Reparse(r.Context(), f, false)
 	if err != nil {
 		h.renderErr(w, r, err)
-		return
+		return "", false
 	}
 	h.log.Info("admin: mails re-parsed", "mails", rep.Mails, "changed", rep.Changed, "by", actor(r))
-	done := "reparsed-none"
 	if rep.Changed > 0 {
-		done = "reparsed"
+		return "reparsed", true
 	}
-	http.Redirect(w, r, "/admin/messages/"+url.PathEscape(id)+"?done="+done, http.StatusSeeOther)
+	return "reparsed-none", true
 }
 
 // formReparseAll re-parses the mails that need attention (unrecognized
@@ -179,15 +186,7 @@ func (h *Handler) formReparseAll(w http.ResponseWriter, r *http.Request) {
 	if st := r.PostFormValue("status"); st == store.MailUnrecognized || st == store.MailPartial {
 		statuses = []string{st}
 	}
-	rep, err := h.repair.Reparse(r.Context(), store.MailFilter{Statuses: statuses, Limit: 1000}, false)
-	if err != nil {
-		h.renderErr(w, r, err)
-		return
+	if done, ok := h.reparse(w, r, store.MailFilter{Statuses: statuses, Limit: 1000}); ok {
+		back(w, r, "/admin/messages", done)
 	}
-	h.log.Info("admin: mails re-parsed", "mails", rep.Mails, "changed", rep.Changed, "by", actor(r))
-	done := "reparsed-none"
-	if rep.Changed > 0 {
-		done = "reparsed"
-	}
-	back(w, r, "/admin/messages", done)
 }

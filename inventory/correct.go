@@ -74,17 +74,9 @@ func (x *derivation) correct(it *event.Item) error {
 		return err // a cancelled line was given back already
 	}
 	c := codes{ItemNo: it.ItemNo, SellerItemCode: it.SellerItemCode, OptionCode: it.OptionCode}
-	sku, known := "", false
-	has, err := x.hasCatalog()
+	sku, known, err := x.skuOf(c)
 	if err != nil {
 		return err
-	}
-	if has {
-		if sku, known, err = resolve(x.ctx, x.tx, seller, c, x.s.SKUOrder); err != nil {
-			return err
-		}
-	} else {
-		sku, _ = c.sku(x.s.SKUOrder)
 	}
 	if sku == "" {
 		x.skip(skipNoSKU, it)

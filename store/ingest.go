@@ -217,6 +217,12 @@ func (s *Store) deriveFrom(ctx context.Context, b *batchTx, mailID int64, receiv
 	if err != nil {
 		return nil, fmt.Errorf("derive from %s: %w", ev.ID, err)
 	}
+	return s.insertDerived(ctx, b, mailID, received, derived, status, rc)
+}
+
+// insertDerived stores derived events of mail mailID with their
+// deliveries in status, notes the new ones in rc, and returns their jobs.
+func (s *Store) insertDerived(ctx context.Context, b *batchTx, mailID int64, received time.Time, derived []Event, status string, rc *Receipt) ([]pendingJob, error) {
 	var jobs []pendingJob
 	for j := range derived {
 		d := &derived[j]

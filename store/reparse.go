@@ -240,20 +240,7 @@ func (s *Store) deriveChange(ctx context.Context, b *batchTx, mailID int64, rece
 	if err != nil {
 		return nil, fmt.Errorf("correct %s: %w", c.Old.ID, err)
 	}
-	var jobs []pendingJob
-	for j := range derived {
-		d := &derived[j]
-		isNew, dJobs, err := s.insertEvent(ctx, b, mailID, received, d, status, rc)
-		if err != nil {
-			return nil, err
-		}
-		if isNew {
-			rc.DerivedEvents = append(rc.DerivedEvents, d.ID)
-			rc.DerivedTypes = append(rc.DerivedTypes, d.Type)
-			jobs = append(jobs, dJobs...)
-		}
-	}
-	return jobs, nil
+	return s.insertDerived(ctx, b, mailID, received, derived, status, rc)
 }
 
 // updateParse writes the mail's new parse columns. A quarantined mail
