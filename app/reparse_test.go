@@ -161,6 +161,14 @@ func TestReparseDeliversWhatChanged(t *testing.T) {
 			if get(adj[0], "data.reason") != "reserve" || get(adj[0], "data.delta") != -3.0 {
 				t.Fatalf("reservation: %v", adj[0])
 			}
+			code, detail := api(t, "GET", base+"/messages/"+mailA, nil)
+			replaced := map[any]any{}
+			for _, e := range detail["events"].([]any) {
+				replaced[get(e, "type")] = get(e, "superseded_by")
+			}
+			if code != 200 || replaced["mail.unrecognized"] != placed[0]["id"] || replaced["order.placed"] != nil {
+				t.Fatalf("mail detail after reparse: %d %v", code, replaced)
+			}
 			// 5. Again: nothing changes, nothing is delivered.
 			code, rep = api(t, "POST", base+"/messages/reparse", map[string]any{"ids": []string{mailA}})
 			if code != 200 || rep["changed"] != 0.0 {

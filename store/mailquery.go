@@ -71,9 +71,12 @@ type EventDetail struct {
 	CreatedAt time.Time `json:"created_at"`
 	// MailID is the mail that first carried the event: another mail's id
 	// when this mail repeated an event already known.
-	MailID     int64                 `json:"mail_id"`
-	Payload    json.RawMessage       `json:"event"`
-	Deliveries []DeliveryAndAttempts `json:"deliveries"`
+	MailID int64 `json:"mail_id"`
+	// SupersededBy is the event a re-parse of the mail replaced this one
+	// with, when it did.
+	SupersededBy string                `json:"superseded_by,omitempty"`
+	Payload      json.RawMessage       `json:"event"`
+	Deliveries   []DeliveryAndAttempts `json:"deliveries"`
 }
 
 // DeliveryAndAttempts is a delivery with its attempt log.
@@ -249,8 +252,9 @@ func (s *Store) GetMail(ctx context.Context, ref string) (*MailDetail, error) {
 		return nil, err
 	}
 
-	rows, err := s.read.QueryContext(ctx, `SELECT id, type, tenant, created_at, mail_id, payload FROM event
-		WHERE mail_id = $1 OR id = $2 ORDER BY created_at, id`, d.ID, d.EventID)
+	rows, err := s.read.QueryContext(ctx, `SELECT e.id, e.type, e.tenant, e.created_at, e.mail_id, e.payload,
+		COALESCE(r.new_id, '') FROM event e LEFT JOIN event_supersede r ON r.old_id = e.id
+		WHERE e.mail_id = $1 OR e.id = $2 ORDER BY e.created_at, e.id`, d.ID, d.EventID)
 	if err != nil {
 		return nil, fmt.Errorf("store: events of mail %d: %w", d.ID, err)
 	}
@@ -258,7 +262,7 @@ func (s *Store) GetMail(ctx context.Context, ref string) (*MailDetail, error) {
 		var e EventDetail
 		var created int64
 		var payload []byte
-		if err := rows.Scan(&e.ID, &e.Type, &e.Tenant, &created, &e.MailID, &payload); err != nil {
+		if err := rows.Scan(&e.ID, &e.Type, &e.Tenant, &created, &e.MailID, &payload, &e.SupersededBy); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: events of mail %d: %w", d.ID, err)
 		}
