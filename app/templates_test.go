@@ -2,6 +2,9 @@ package app
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -231,4 +234,59 @@ func TestTryTemplate(t *testing.T) {
 		t.Fatalf("reparse without a selection: %d %v, want 400", code, e)
 	}
 	rx.quiet(t, 200*time.Millisecond)
+}
+
+// TestReparseOnTwoInstancesAtOnce: the same re-parse run at the same time
+// through two instances on one PostgreSQL delivers each change once.
+func TestReparseOnTwoInstancesAtOnce(t *testing.T) {
+	url := testenv.Postgres(t)
+	rx := newReceiver(t)
+	changed := make(chan struct{}, 1)
+	a := start(t, reparseConfig(t, url, rx.URL))
+	b := start(t, reparseConfig(t, url, rx.URL), withTemplates(50*time.Millisecond, changed))
+	if err := send(t, a.svc.SMTPAddr(), []string{"orders@in.example.test"}, fixture(t, "seller-custom-order.eml")); err != nil {
+		t.Fatal(err)
+	}
+	expectEvents(t, rx, 1)
+	tmpl := map[string]any{"type": "order.placed", "body": string(fixture(t, "seller-custom-order.template.txt"))}
+	drain(changed)
+	if code, put := api(t, "PUT", "http://"+a.svc.HTTPAddr()+"/api/v1/templates/acme", tmpl); code != 200 {
+		t.Fatalf("PUT: %d %v", code, put)
+	}
+	waitSignal(t, changed, "parser rebuild on the second instance")
+	results := make(chan string, 2)
+	for _, s := range []*running{a, b} {
+		go func() {
+			req, _ := http.NewRequestWithContext(t.Context(), "POST", "http://"+s.svc.HTTPAddr()+"/api/v1/messages/reparse",
+				strings.NewReader(`{"status": ["unrecognized"]}`))
+			req.Header.Set("Authorization", "Bearer "+testAdminToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				results <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			results <- string(b)
+		}()
+	}
+	changes := 0
+	for range 2 {
+		var rep struct {
+			Changed *int `json:"changed"`
+		}
+		body := <-results
+		if err := json.Unmarshal([]byte(body), &rep); err != nil || rep.Changed == nil {
+			t.Fatalf("reparse: %s", body)
+		}
+		changes += *rep.Changed
+	}
+	got := expectEvents(t, rx, 2)
+	if len(got["order.placed"]) != 1 || len(got["inventory.adjusted"]) != 1 {
+		t.Fatalf("after two re-parses at once: %v", got)
+	}
+	rx.quiet(t, 500*time.Millisecond)
+	if changes != 1 {
+		t.Errorf("the two runs report %d changes, want 1", changes)
+	}
 }
