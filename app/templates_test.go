@@ -100,6 +100,10 @@ func TestTemplatesSharedByInstances(t *testing.T) {
 	if code, _ := api(t, "DELETE", "http://"+svcs[0].svc.HTTPAddr()+"/api/v1/templates/acme-b", nil); code != 404 {
 		t.Fatalf("second DELETE: %d, want 404", code)
 	}
+	if code, e := api(t, "DELETE", "http://"+svcs[0].svc.HTTPAddr()+"/api/v1/templates/stockgear-order-unit", nil); code != 404 ||
+		!strings.Contains(e["error"].(string), "built in") {
+		t.Fatalf("DELETE of a built-in template: %d %v", code, e)
+	}
 	if err := send(t, svcs[0].svc.SMTPAddr(), rcpt, acmeMail("shared-after-delete", "930000009", "注文数≫ 5")); err != nil {
 		t.Fatal(err)
 	}

@@ -289,9 +289,26 @@ func (r *Registry) Put(ctx context.Context, t parse.TemplateSource) (*Info, bool
 	return info, created, err
 }
 
-// Delete removes a stored template and rebuilds the parser.
+// Delete removes a stored template and rebuilds the parser. A file or
+// built-in template is not stored: it is changed in the config file.
 func (r *Registry) Delete(ctx context.Context, name string) error {
-	if err := r.store.DeleteTemplate(ctx, name); err != nil {
+	err := r.store.DeleteTemplate(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		r.mu.Lock()
+		inFile := fileHas(r.file, name)
+		r.mu.Unlock()
+		builtin := slices.ContainsFunc(parse.BuiltinTemplates(), func(t parse.TemplateSource) bool { return t.Name == name })
+		where := "built in"
+		if inFile {
+			where = "in the config file"
+		}
+		if inFile || builtin {
+			return fmt.Errorf("template %s is not stored but %s: change it in the config file's parse.templates (and send SIGHUP): %w",
+				name, where, store.ErrNotFound)
+		}
+		return fmt.Errorf("no stored template %s: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
 		return err
 	}
 	return r.Refresh(ctx)
