@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qoo10hook/qoo10hook/repair"
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
@@ -56,6 +57,8 @@ type Options struct {
 	SessionTTL time.Duration
 	// Now is the clock, for tests.
 	Now func() time.Time
+	// Repair, when set, serves the templates and re-parse API.
+	Repair *repair.Service
 }
 
 // Handler serves /api/v1/ and /admin/. Every request but the login
@@ -71,6 +74,7 @@ type Handler struct {
 	csrf      *http.CrossOriginProtection
 	river     string
 	tmpl      *template.Template
+	repair    *repair.Service
 }
 
 // Prefixes the handler serves; the caller mounts it on both.
@@ -101,7 +105,10 @@ func New(o Options) (*Handler, error) {
 	for _, e := range o.Endpoints {
 		h.byName[e.Name] = e
 	}
+	h.repair = o.Repair
 	h.routesAPI()
+	h.routesRepair()
+	h.routesRepairConsole()
 	if err := h.routesConsole(); err != nil {
 		return nil, err
 	}

@@ -137,6 +137,9 @@ var flashes = map[string]string{
 	"disabled": "Endpoint disabled: its deliveries wait until it is enabled.",
 	"enabled":  "Endpoint enabled.",
 	"nothing":  "Nothing to retry.",
+
+	"reparsed":      "Re-parsed: what changed is stored and queued for delivery.",
+	"reparsed-none": "Re-parsed: nothing changed, nothing was delivered again.",
 }
 
 func (h *Handler) pageMails(w http.ResponseWriter, r *http.Request) {
@@ -151,7 +154,7 @@ func (h *Handler) pageMails(w http.ResponseWriter, r *http.Request) {
 		h.renderErr(w, r, err)
 		return
 	}
-	data := mailsData{Mails: ms, Statuses: []string{store.MailParsed, store.MailUnrecognized, store.MailDuplicateEvent, store.MailQuarantined}}
+	data := mailsData{Mails: ms, CanReparse: h.repair != nil, Statuses: []string{store.MailParsed, store.MailPartial, store.MailUnrecognized, store.MailDuplicateEvent, store.MailQuarantined}}
 	data.Older = olderLink("/admin/messages", q, nextBefore(ms, f.Limit, func(m *store.MailSummary) int64 { return m.ID }))
 	h.render(w, r, http.StatusOK, "mails", page{Title: "Mails", Nav: "mails", Data: data, Filter: q})
 }
@@ -160,6 +163,9 @@ type mailsData struct {
 	Mails    []*store.MailSummary
 	Statuses []string
 	Older    string
+	// CanReparse shows the re-parse button on lists of mails that need
+	// attention.
+	CanReparse bool
 }
 
 // olderLink is the link to the next, older page of a list at path with
@@ -184,7 +190,12 @@ func (h *Handler) pageMail(w http.ResponseWriter, r *http.Request) {
 		h.renderErr(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "mail", page{Title: "Mail " + m.QueueID, Nav: "mails", Data: m})
+	data, err := h.mailPageData(r, m, nil)
+	if err != nil {
+		h.renderErr(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "mail", page{Title: "Mail " + m.QueueID, Nav: "mails", Data: data})
 }
 
 // pageRaw shows the message as received, as text: the browser shows it

@@ -22,6 +22,7 @@ import (
 	"github.com/qoo10hook/qoo10hook/ingest"
 	"github.com/qoo10hook/qoo10hook/inventory"
 	"github.com/qoo10hook/qoo10hook/parse"
+	"github.com/qoo10hook/qoo10hook/repair"
 	"github.com/qoo10hook/qoo10hook/route"
 	"github.com/qoo10hook/qoo10hook/smtpd"
 	"github.com/qoo10hook/qoo10hook/store"
@@ -45,6 +46,7 @@ type Service struct {
 	admin     *admin.Handler
 	riverUI   *riverui.Handler
 	inventory *inventory.Service
+	templates *repair.Registry
 
 	smtpUp    atomic.Bool
 	workersUp atomic.Bool
@@ -62,8 +64,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		return nil, err
 	}
 
-	parser, err := NewParser(cfg)
-	if err != nil {
+	// The configuration's templates are checked before anything opens:
+	// a bad one is a configuration error.
+	if _, err := NewParser(cfg); err != nil {
 		return nil, err
 	}
 	eps, err := Endpoints(cfg)
@@ -99,11 +102,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		BatchMax:        cfg.Store.BatchMax, BatchWindow: cfg.Store.BatchWindow.D(), Backlog: cfg.Store.MaxBacklog,
 		BacklogBytes: int64(cfg.Store.MaxBacklogBytes),
 		Derive:       deriver.Derive,
+		Correct:      deriver.Correct,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
+	s.templates, err = repair.New(ctx, repair.Options{File: parseOptions(cfg), Store: st,
+		Log: log.With("component", "templates"), Changed: s.opts.templatesChanged})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("templates: %w", err)
+	}
 	s.registerOperatorMetrics()
 	if s.inventory, err = inventory.NewService(st, inventorySettings(cfg)); err != nil {
 		st.Close()
@@ -123,7 +133,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		river.AddWorker(workers, s.worker)
 	}
 
-	s.pipeline = &ingest.Pipeline{Parser: parser, Routes: routes, Endpoints: endpointSet(s.endpoints),
+	s.pipeline = &ingest.Pipeline{Parser: s.templates, Routes: routes, Endpoints: endpointSet(s.endpoints),
 		Store: st, Log: log, Metrics: ingest.NewMetrics(reg)}
 	s.smtp = smtpd.New(smtpCfg, sink{s.pipeline}, recipients{routes}, smtpd.NewMetrics(reg), log.With("component", "smtp"))
 
@@ -179,6 +189,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}()
 	s.watchReload(refreshCtx)
+	go s.templates.Poll(refreshCtx, s.opts.templatePoll())
 	s.smtpUp.Store(true)
 	go func() {
 		if err := s.smtp.Serve(); err != nil {
@@ -220,6 +231,15 @@ func (s *Service) Run(ctx context.Context) error {
 // NewParser builds the mail parser with the configuration's templates,
 // classification rules and dictionaries.
 func NewParser(cfg *config.Config) (*parse.Parser, error) {
+	p, err := parse.New(parseOptions(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("config: parse: %w", err)
+	}
+	return p, nil
+}
+
+// parseOptions are the parser options of the configuration.
+func parseOptions(cfg *config.Config) parse.Options {
 	var o parse.Options
 	for _, t := range cfg.Parse.Templates {
 		o.Templates = append(o.Templates, parse.TemplateSource{Name: t.Name, Type: event.Type(t.Type), Subject: t.Subject, Body: t.Body})
@@ -229,11 +249,7 @@ func NewParser(cfg *config.Config) (*parse.Parser, error) {
 	}
 	o.Labels, o.Placeholders = cfg.Parse.Labels, cfg.Parse.Placeholders
 	o.MaxParts, o.MaxDepth = cfg.SMTP.MaxMIMEParts, cfg.SMTP.MaxMIMEDepth
-	p, err := parse.New(o)
-	if err != nil {
-		return nil, fmt.Errorf("config: parse: %w", err)
-	}
-	return p, nil
+	return o
 }
 
 // Endpoints builds the configured webhook endpoints, the catch-all first.

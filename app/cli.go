@@ -39,6 +39,8 @@ Usage:
   qoo10hook deliveries show ID
   qoo10hook deliveries retry ID...
   qoo10hook deliveries retry-all-failed [--endpoint E]
+  qoo10hook reparse [--dry-run] [--status S,...] [--since T] [--until T] [--seller ID] [ID...]
+                                           read stored mails again with the running service's templates
   qoo10hook catalog import --seller ID FILE.csv...
                                            import QSM's GoodsList.csv / InventoryManagement_gridInventory.csv
   qoo10hook catalog stock [--seller ID] [--below N] [--json]
@@ -71,6 +73,8 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		err = c.checkConfig(args[1:])
 	case "deliveries":
 		err = c.deliveries(ctx, args[1:])
+	case "reparse":
+		err = c.reparse(ctx, args[1:])
 	case "catalog":
 		err = c.catalog(ctx, args[1:])
 	case "healthcheck":
@@ -329,10 +333,7 @@ func (c *CLI) healthcheck(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	addr := cfg.HTTP.Addr
-	if strings.HasPrefix(addr, ":") || strings.HasPrefix(addr, "0.0.0.0:") || strings.HasPrefix(addr, "[::]:") {
-		addr = "127.0.0.1:" + addr[strings.LastIndex(addr, ":")+1:]
-	}
+	addr := localAddr(cfg.HTTP.Addr)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)

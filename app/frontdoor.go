@@ -7,11 +7,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/ingest"
 	"github.com/qoo10hook/qoo10hook/mailauth"
 	"github.com/qoo10hook/qoo10hook/parse"
+	"github.com/qoo10hook/qoo10hook/repair"
 	"github.com/qoo10hook/qoo10hook/route"
 	"github.com/qoo10hook/qoo10hook/smtpd"
 	"github.com/qoo10hook/qoo10hook/store"
@@ -24,6 +26,21 @@ type options struct {
 	resolver mailauth.Resolver
 	// tlsReloaded, when set, learns the outcome of each SIGHUP reload.
 	tlsReloaded func(error)
+	// parseReloaded, when set, learns the outcome of each SIGHUP reload
+	// of the config file's templates.
+	parseReloaded func(error)
+	// templatesChanged, when set, is called after each parser rebuild.
+	templatesChanged func()
+	// templatesPoll is how often the stored templates are looked at
+	// (default repair.DefaultPollInterval).
+	templatesPoll time.Duration
+}
+
+func (o options) templatePoll() time.Duration {
+	if o.templatesPoll > 0 {
+		return o.templatesPoll
+	}
+	return repair.DefaultPollInterval
 }
 
 // WithResolver makes sender authentication use r for DNS instead of the
@@ -71,8 +88,9 @@ func smtpConfig(cfg *config.Config, o options) (smtpd.Config, error) {
 	return sc, nil
 }
 
-// watchReload reloads the TLS certificate on each SIGHUP until ctx ends.
-// Sessions already up keep their connection and certificate.
+// watchReload reloads the config file's templates, classes and labels,
+// and the TLS certificate, on each SIGHUP until ctx ends. Sessions
+// already up keep their connection and certificate.
 func (s *Service) watchReload(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -83,6 +101,7 @@ func (s *Service) watchReload(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-hup:
+				s.reloadTemplates()
 				if s.cfg.SMTP.TLS.CertFile == "" {
 					s.log.Info("SIGHUP: no TLS certificate to reload")
 					continue
@@ -94,6 +113,28 @@ func (s *Service) watchReload(ctx context.Context) {
 			}
 		}
 	}()
+}
+
+// reloadTemplates reads the config file again and rebuilds the parser
+// from its parse section: mails read from now on use it, sessions go on.
+// A file that no longer loads leaves the parser in use.
+func (s *Service) reloadTemplates() {
+	if s.cfg.File == "" {
+		s.log.Info("SIGHUP: no config file to reload templates from")
+		return
+	}
+	cfg, err := config.Load(s.cfg.File, os.Getenv)
+	if err == nil {
+		err = s.templates.Reload(parseOptions(cfg))
+	}
+	if err != nil {
+		s.log.Error("SIGHUP: templates not reloaded; the parser in use stays", "file", s.cfg.File, "err", err)
+	} else {
+		s.log.Info("SIGHUP: templates reloaded", "file", s.cfg.File, "templates", len(cfg.Parse.Templates))
+	}
+	if s.opts.parseReloaded != nil {
+		s.opts.parseReloaded(err)
+	}
 }
 
 type recipients struct{ t *route.Table }

@@ -61,6 +61,9 @@ type Event struct {
 	Data any `json:"data"`
 	// Mail describes the mail an order event was read from.
 	Mail *Mail `json:"mail,omitempty"`
+	// Supersedes is set on an event re-read from its stored mail with
+	// corrected data: the id of the event, delivered before, it replaces.
+	Supersedes string `json:"supersedes,omitempty"`
 }
 
 // Order is the data of an order event, mirroring Qoo10's own field names.
@@ -177,7 +180,7 @@ type Adjustment struct {
 	SellerItemCode string `json:"seller_item_code,omitempty"`
 	OptionCode     string `json:"option_code,omitempty"`
 	Delta          int64  `json:"delta"`
-	Reason         string `json:"reason"` // "reserve" or "release"
+	Reason         string `json:"reason"` // "reserve", "release", or "correct" (a re-read mail changed the order line)
 	OrderNo        string `json:"order_no"`
 	PackNo         string `json:"pack_no,omitempty"`
 	SourceEventID  string `json:"source_event_id"`

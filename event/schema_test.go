@@ -64,6 +64,9 @@ func TestSchemaV1(t *testing.T) {
 		{ID: "evt_1", Type: InventoryAdjusted, Version: 1, CreatedAt: at, Data: &Adjustment{SellerID: "s", SKU: "k",
 			Delta: -1, Reason: "reserve", OrderNo: "1", SourceEventID: "evt_abc", StockAfter: Int(3)}},
 		{ID: "evt_2", Type: InventoryLowStock, Version: 1, CreatedAt: at, Data: &LowStock{SellerID: "s", SKU: "k", Stock: 1, Threshold: 2}},
+		{ID: "evt_def", Type: OrderPlaced, Version: 1, CreatedAt: at, Tenant: "shop", Data: full, Mail: mail, Supersedes: "evt_abc"},
+		{ID: "evt_3", Type: InventoryAdjusted, Version: 1, CreatedAt: at, Data: &Adjustment{SellerID: "s", SKU: "k",
+			Delta: 2, Reason: "correct", OrderNo: "1", SourceEventID: "evt_def"}},
 	}
 	for _, ev := range valid {
 		if err := validate(s, ev); err != nil {
@@ -77,6 +80,7 @@ func TestSchemaV1(t *testing.T) {
 		"nil items":           {ID: "evt_1", Type: OrderPlaced, Version: 1, CreatedAt: at, Data: &Order{Fields: []Field{}}, Mail: mail},
 		"date not in Japan":   {ID: "evt_1", Type: OrderPlaced, Version: 1, CreatedAt: at, Data: &Order{OrderDate: "2026-11-20T12:04:55Z", Items: []Item{}, Fields: []Field{}}, Mail: mail},
 		"adjustment as order": {ID: "evt_1", Type: InventoryAdjusted, Version: 1, CreatedAt: at, Data: full},
+		"supersedes no id":    {ID: "evt_1", Type: OrderPlaced, Version: 1, CreatedAt: at, Data: full, Mail: mail, Supersedes: "abc"},
 	}
 	for name, ev := range bad {
 		if err := validate(s, ev); err == nil {

@@ -40,9 +40,15 @@ type Endpoints interface {
 	Wants(endpoint, eventType string) bool
 }
 
+// Parser reads mails: a *parse.Parser, or one that an operator's
+// templates rebuild at run time.
+type Parser interface {
+	Parse(raw []byte) *parse.Result
+}
+
 // Pipeline parses, routes and stores mail.
 type Pipeline struct {
-	Parser    *parse.Parser
+	Parser    Parser
 	Routes    *route.Table
 	Endpoints Endpoints
 	Store     *store.Store
@@ -77,34 +83,18 @@ func (p *Pipeline) Deliver(ctx context.Context, env Envelope, raw []byte) (Outco
 		MailFrom: env.MailFrom, Rcpts: env.Rcpts, MessageID: res.MessageID, Subject: res.Subject,
 		DedupKey: DedupKey(res, raw, env.Rcpts), Raw: raw, EventType: string(res.Type),
 		Template: res.Template, Parser: res.Parser, Problems: Problems(res),
-		SellerID: res.Order.SellerID, PackNo: res.Order.PackNo, Status: store.MailParsed,
-	}
-	if res.Type == event.MailUnrecognized {
-		m.Status = store.MailUnrecognized
+		SellerID: res.Order.SellerID, PackNo: res.Order.PackNo, Status: MailStatus(res),
 	}
 	if env.Hold {
 		m.Status = store.MailQuarantined
 	}
 
-	for _, r := range p.Routes.Groups(env.Rcpts) {
-		ev := BuildEvent(res, Meta{Tenant: r.Route.Tenant, QueueID: queueID, ReceivedAt: env.ReceivedAt,
-			To: r.Rcpts, Auth: env.Auth, DedupKey: m.DedupKey})
-		payload, err := Marshal(ev)
-		if err != nil {
-			return Outcome{}, fmt.Errorf("ingest: encode event: %w", err)
-		}
-		se := store.Event{ID: ev.ID, Type: string(ev.Type), Tenant: r.Route.Tenant, SellerID: res.Order.SellerID,
-			PackNo: res.Order.PackNo, OrderNos: orderNos(&res.Order), CreatedAt: ev.CreatedAt, Payload: payload}
-		for _, name := range r.Route.Endpoints {
-			if p.Endpoints.Wants(name, string(ev.Type)) {
-				se.Deliveries = append(se.Deliveries, store.NewDelivery{Endpoint: name, OrderKey: OrderKey(&res.Order)})
-			}
-		}
-		if m.Tenant == "" {
-			m.Tenant = r.Route.Tenant
-		}
-		in.Events = append(in.Events, se)
+	events, tenant, err := p.routeEvents(res, Meta{QueueID: queueID, ReceivedAt: env.ReceivedAt, Auth: env.Auth,
+		DedupKey: m.DedupKey}, env.Rcpts)
+	if err != nil {
+		return Outcome{}, err
 	}
+	in.Events, m.Tenant = events, tenant
 
 	rc, err := p.Store.Ingest(ctx, in)
 	if err != nil {
@@ -112,8 +102,60 @@ func (p *Pipeline) Deliver(ctx context.Context, env Envelope, raw []byte) (Outco
 	}
 	out := Outcome{QueueID: queueID, EventType: res.Type, Receipt: rc}
 	p.Metrics.stored(res.Type, rc)
+	if !rc.DuplicateMail {
+		p.Metrics.Status(res, "ingest")
+	}
 	p.logMail(env, res, m, out)
 	return out, nil
+}
+
+// routeEvents builds one event per route the recipients belong to, with
+// the deliveries to the route's endpoints that take its type, and
+// returns them with the first route's tenant. meta's Tenant and To are
+// set per route.
+func (p *Pipeline) routeEvents(res *parse.Result, meta Meta, rcpts []string) ([]store.Event, string, error) {
+	var events []store.Event
+	tenant := ""
+	for _, r := range p.Routes.Groups(rcpts) {
+		meta.Tenant, meta.To = r.Route.Tenant, r.Rcpts
+		ev := BuildEvent(res, meta)
+		se, err := storeEvent(ev, res)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, name := range r.Route.Endpoints {
+			if p.Endpoints.Wants(name, string(ev.Type)) {
+				se.Deliveries = append(se.Deliveries, store.NewDelivery{Endpoint: name, OrderKey: OrderKey(&res.Order)})
+			}
+		}
+		if tenant == "" {
+			tenant = r.Route.Tenant
+		}
+		events = append(events, se)
+	}
+	return events, tenant, nil
+}
+
+// storeEvent encodes ev, read as res, for the store.
+func storeEvent(ev *event.Event, res *parse.Result) (store.Event, error) {
+	payload, err := Marshal(ev)
+	if err != nil {
+		return store.Event{}, fmt.Errorf("ingest: encode event: %w", err)
+	}
+	return store.Event{ID: ev.ID, Type: string(ev.Type), Tenant: ev.Tenant, SellerID: res.Order.SellerID,
+		PackNo: res.Order.PackNo, OrderNos: orderNos(&res.Order), CreatedAt: ev.CreatedAt, Payload: payload}, nil
+}
+
+// MailStatus is the status a mail read as res is stored with, before
+// quarantine and duplicates: parsed, partial or unrecognized.
+func MailStatus(res *parse.Result) string {
+	switch {
+	case res.Type == event.MailUnrecognized:
+		return store.MailUnrecognized
+	case res.Partial():
+		return store.MailPartial
+	}
+	return store.MailParsed
 }
 
 // logMail writes the one info line per mail operators read. It names no

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ type Metrics struct {
 	parseDuration prometheus.Histogram
 	events        *prometheus.CounterVec
 	duplicates    *prometheus.CounterVec
+	statuses      *prometheus.CounterVec
 }
 
 // NewMetrics registers the ingest metrics on reg.
@@ -40,6 +42,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "qoo10hook_duplicates_total",
 			Help: "Mails and events recognized as duplicates and not stored again, by kind (mail, event).",
 		}, []string{"kind"}),
+		statuses: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "qoo10hook_parse_status_total",
+			Help: "Mails read, by parse status (parsed, partial, unrecognized) and whether the mail names Qoo10 (qoo10=\"true\"); re-parses count with source=\"reparse\".",
+		}, []string{"status", "qoo10", "source"}),
+	}
+	for _, st := range []string{store.MailParsed, store.MailPartial, store.MailUnrecognized} {
+		for _, q := range []string{"true", "false"} {
+			m.statuses.WithLabelValues(st, q, "ingest")
+		}
 	}
 	for _, t := range event.AllTypes {
 		m.events.WithLabelValues(string(t))
@@ -64,6 +75,12 @@ func ParseOutcome(res *parse.Result) string {
 func (m *Metrics) parsed(res *parse.Result, d time.Duration) {
 	m.parseResults.WithLabelValues(res.Template, ParseOutcome(res)).Inc()
 	m.parseDuration.Observe(d.Seconds())
+}
+
+// Status counts a mail read with status (parsed, partial, unrecognized)
+// from source: "ingest" or "reparse".
+func (m *Metrics) Status(res *parse.Result, source string) {
+	m.statuses.WithLabelValues(MailStatus(res), strconv.FormatBool(res.LooksQoo10), source).Inc()
 }
 
 func (m *Metrics) stored(t event.Type, rc store.Receipt) {

@@ -173,18 +173,9 @@ func (x *derivation) reserve(it *event.Item) error {
 			"seller_id", seller, "order_no", it.OrderNo)
 		return nil
 	}
-	has, err := x.hasCatalog()
+	sku, known, err := x.skuOf(c)
 	if err != nil {
 		return err
-	}
-	sku, known := "", false
-	if has {
-		if sku, known, err = resolve(x.ctx, x.tx, seller, c, x.s.SKUOrder); err != nil {
-			return err
-		}
-	} else {
-		// No catalog: no code can resolve, so none is looked up.
-		sku, _ = c.sku(x.s.SKUOrder)
 	}
 	if sku == "" {
 		x.skip(skipNoSKU, it)
@@ -193,6 +184,18 @@ func (x *derivation) reserve(it *event.Item) error {
 	a := &adjustment{SellerID: seller, OrderNo: it.OrderNo, Reason: Reserve, SKU: sku, codes: c,
 		PackNo: x.order.PackNo, Delta: -*it.Qty, SourceEventID: x.ev.ID, Tenant: x.ev.Tenant}
 	return x.apply(a, known)
+}
+
+// skuOf returns the SKU of an order line's codes, and whether the
+// seller's catalog knows it ("" when no code of sku_order is set).
+func (x *derivation) skuOf(c codes) (sku string, known bool, err error) {
+	has, err := x.hasCatalog()
+	if err != nil || !has {
+		// No catalog: no code can resolve, so none is looked up.
+		sku, _ = c.sku(x.s.SKUOrder)
+		return sku, false, err
+	}
+	return resolve(x.ctx, x.tx, x.order.SellerID, c, x.s.SKUOrder)
 }
 
 func (x *derivation) release(it *event.Item) error {
@@ -235,7 +238,15 @@ func (x *derivation) apply(a *adjustment, known bool) error {
 		// or another route's copy of this order event.
 		return err
 	}
+	return x.move(a, known, true)
+}
+
+// move moves the stock of a's SKU by its delta (when known: in the
+// catalog) and emits its events; recorded is set when a has a ledger row
+// to note the stock after in.
+func (x *derivation) move(a *adjustment, known, recorded bool) error {
 	var m *moved
+	var err error
 	if known {
 		if m, err = moveStock(x.ctx, x.tx, a.SellerID, a.SKU, a.Delta, x.s.Threshold, x.now); err != nil {
 			return err
@@ -246,8 +257,10 @@ func (x *derivation) apply(a *adjustment, known bool) error {
 		SourceEventID: a.SourceEventID}
 	if m != nil {
 		data.StockAfter = event.Int(m.Qty)
-		if err := setStockAfter(x.ctx, x.tx, a, m.Qty); err != nil {
-			return err
+		if recorded {
+			if err := setStockAfter(x.ctx, x.tx, a, m.Qty); err != nil {
+				return err
+			}
 		}
 	} else if err := x.unknownSKU(a); err != nil {
 		return err

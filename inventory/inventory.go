@@ -27,6 +27,9 @@ import (
 const (
 	Reserve = "reserve"
 	Release = "release"
+	// Correct is the reason of the difference a re-parse makes to an
+	// order line already reserved.
+	Correct = "correct"
 )
 
 // Keys are the codes of an order line (and of a catalog row) that can be

@@ -48,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Order lines that adjusted nothing, by reason (no_order_no, no_qty, no_sku, cancelled).",
 		}, []string{"reason"}),
 	}
-	for _, r := range []string{Reserve, Release} {
+	for _, r := range []string{Reserve, Release, Correct} {
 		m.adjustments.WithLabelValues(r)
 	}
 	for _, r := range []string{skipNoOrderNo, skipNoQty, skipNoSKU, skipCancelled} {

@@ -87,7 +87,8 @@ func (p *Parser) readBody(m *mailText, res *Result) {
 	// Every Qoo10 notification names Qoo10 (its sender, its greeting): a
 	// mail that never does is not one, and no template needs trying. It is
 	// still read for labels below, and reported as unrecognized.
-	qoo10 := p.operatorRules || mentionsQoo10(m.subject) || mentionsQoo10(m.from) || mentionsQoo10(m.body)
+	res.LooksQoo10 = mentionsQoo10(m.subject) || mentionsQoo10(m.from) || mentionsQoo10(m.body)
+	qoo10 := p.operatorRules || res.LooksQoo10
 	if qoo10 {
 		t, st, subjectVals = p.bestTemplate(m.subject, ml)
 	}
@@ -145,6 +146,7 @@ func (p *Parser) readBody(m *mailText, res *Result) {
 		res.Problems = append(res.Problems, "looks like "+string(res.Type)+" but no order data could be read")
 		res.Type = event.MailUnrecognized
 	}
+	checkExpected(res, b)
 	if len(res.Order.Fields) > 0 || len(res.Order.Items) > 0 {
 		res.Order.Currency = "JPY"
 	}

@@ -81,6 +81,9 @@ type Result struct {
 	Template string      // name of the template that matched; "" otherwise
 	Parser   string      // "template", "fallback" or "none"
 	Problems []string    // non-fatal problems; they never quote buyer data
+	// LooksQoo10 is set when the mail names Qoo10 (its sender, subject or
+	// body): a Qoo10 notice, whether or not it could be read.
+	LooksQoo10 bool
 
 	// Headers of the mail, of the inner mail when it was forwarded by hand.
 	// MessageID falls back to the outer mail's when the forward lacks one.
@@ -105,6 +108,7 @@ type Parser struct {
 	operatorRules bool
 	classes       []ClassRule // operator rules, folded
 	labels        map[string]string
+	placeholders  map[string]string // placeholder name -> field path
 	maxParts      int
 	maxDepth      int
 	mime          *enmime.Parser
@@ -129,7 +133,7 @@ func New(opts Options) (*Parser, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.labels = labels
+	p.labels, p.placeholders = labels, placeholders
 	for i, c := range opts.Classes {
 		if !c.Type.IsOrder() {
 			return nil, fmt.Errorf("parse: class rule %d: type %q is not an order type", i+1, c.Type)

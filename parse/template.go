@@ -67,12 +67,16 @@ var (
 func compileTemplate(src TemplateSource, placeholders map[string]string) (*template, error) {
 	t := &template{name: src.Name, typ: src.Type}
 	if src.Type != "" && !src.Type.IsOrder() {
-		return nil, fmt.Errorf("parse: template %q: type %q is not an order type", src.Name, src.Type)
+		return nil, &TemplateError{Template: src.Name, Part: "type", Msg: fmt.Sprintf("type %q is not an order type", src.Type)}
 	}
 	if subj := trimSpace(src.Subject); subj != "" {
 		l, err := compileLine(subj, 0, placeholders)
 		if err != nil {
-			return nil, fmt.Errorf("parse: template %q subject: %w", src.Name, err)
+			te := &TemplateError{Template: src.Name, Part: "subject", Msg: err.Error()}
+			if le, ok := err.(*lineError); ok {
+				te.Column = columnOf(src.Subject, le)
+			}
+			return nil, te
 		}
 		t.subject = l
 	}
@@ -82,11 +86,11 @@ func compileTemplate(src TemplateSource, placeholders map[string]string) (*templ
 		return nil, err
 	}
 	if next < len(lines) {
-		return nil, fmt.Errorf("parse: template %q line %d: ##ISLOOP_END## without a loop", src.Name, next+1)
+		return nil, t.lineError(next+1, 0, "##ISLOOP_END## without a loop")
 	}
 	t.body = body
 	if t.holes == 0 {
-		return nil, fmt.Errorf("parse: template %q: body has no placeholder", src.Name)
+		return nil, &TemplateError{Template: src.Name, Part: "body", Msg: "body has no placeholder"}
 	}
 	t.placeCartLevel(t.body, false, t.hasLoop(t.body))
 	return t, nil
@@ -96,6 +100,7 @@ func compileTemplate(src TemplateSource, placeholders map[string]string) (*templ
 // index it returns.
 func (t *template) compileNodes(lines []string, i int, loop string, placeholders map[string]string) ([]node, int, error) {
 	var nodes []node
+	start := i // the line after the loop's start, for an unclosed loop
 	for ; i < len(lines); i++ {
 		text := strings.TrimRightFunc(lines[i], isSpace)
 		if trimSpace(text) == "" {
@@ -118,7 +123,7 @@ func (t *template) compileNodes(lines []string, i int, loop string, placeholders
 			rest := trimSpace(loopPattern.ReplaceAllLiteralString(text, ""))
 			if rest == "" && !optional && hasLoopEnd(lines[i+1:]) {
 				if loop != "" {
-					return nil, 0, fmt.Errorf("parse: template %q line %d: loop %s inside loop %s", t.name, i+1, name, loop)
+					return nil, 0, t.lineError(i+1, 0, fmt.Sprintf("loop %s inside loop %s", name, loop))
 				}
 				body, end, err := t.compileNodes(lines, i+1, name, placeholders)
 				if err != nil {
@@ -135,7 +140,11 @@ func (t *template) compileNodes(lines []string, i int, loop string, placeholders
 		}
 		l, err := compileLine(text, i+1, placeholders)
 		if err != nil {
-			return nil, 0, fmt.Errorf("parse: template %q line %d: %w", t.name, i+1, err)
+			col := 0
+			if le, ok := err.(*lineError); ok {
+				col = columnOf(lines[i], le)
+			}
+			return nil, 0, t.lineError(i+1, col, err.Error())
 		}
 		l.optional = optional
 		l.multiline = multiline
@@ -150,9 +159,14 @@ func (t *template) compileNodes(lines []string, i int, loop string, placeholders
 		nodes = append(nodes, node{line: l})
 	}
 	if loop != "" {
-		return nil, 0, fmt.Errorf("parse: template %q: loop %s has no ##ISLOOP_END##", t.name, loop)
+		return nil, 0, t.lineError(start, 0, fmt.Sprintf("loop %s has no ##ISLOOP_END##", loop))
 	}
 	return nodes, i, nil
+}
+
+// lineError reports a body line of t that does not compile.
+func (t *template) lineError(line, column int, msg string) *TemplateError {
+	return &TemplateError{Template: t.name, Part: "body", Line: line, Column: column, Msg: msg}
 }
 
 // hasLoopEnd reports whether ##ISLOOP_END## closes a loop started just
@@ -173,7 +187,7 @@ func hasLoopEnd(lines []string) bool {
 func compileLine(text string, no int, placeholders map[string]string) (*lineSpec, error) {
 	l := &lineSpec{no: no}
 	if open := strings.Index(text, "[$_"); open >= 0 && !strings.Contains(text[open:], "_$]") {
-		return nil, fmt.Errorf("unterminated placeholder %q", clip(text[open:]))
+		return nil, &lineError{text: text[open:], msg: fmt.Sprintf("unterminated placeholder %q", clip(text[open:]))}
 	}
 	locs := placeholderPattern.FindAllStringSubmatchIndex(text, -1)
 	prev := 0
@@ -205,8 +219,8 @@ func compileLine(text string, no int, placeholders map[string]string) (*lineSpec
 		}
 		l.raws = append(l.raws, r)
 		if i > 0 && i < len(raws)-1 && r == "" {
-			return nil, fmt.Errorf("placeholders %s and %s need text or a space between them",
-				l.holes[i-1].name, l.holes[i].name)
+			return nil, &lineError{text: text[locs[i-1][0]:locs[i][1]],
+				msg: fmt.Sprintf("placeholders %s and %s need text or a space between them", l.holes[i-1].name, l.holes[i].name)}
 		}
 	}
 	l.label = cleanLabel(l.raws[0])

@@ -153,10 +153,10 @@ func TestNewErrors(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{"unterminated", Options{Templates: []TemplateSource{{Name: "t1", Body: "a\n氏名: [$_BUYER_NM"}}}, `template "t1" line 2: unterminated placeholder`},
+		{"unterminated", Options{Templates: []TemplateSource{{Name: "t1", Body: "a\n氏名: [$_BUYER_NM"}}}, `template "t1" line 2 column 5: unterminated placeholder`},
 		{"loop end alone", Options{Templates: []TemplateSource{{Name: "t2", Body: "x: [$_A_$]\n##ISLOOP_END##"}}}, `template "t2" line 2: ##ISLOOP_END## without a loop`},
 		{"nested loops", Options{Templates: []TemplateSource{{Name: "t3", Body: "##ISLOOP_X_ISLOOP##\n##ISLOOP_Y_ISLOOP##\nx: [$_A_$]\n##ISLOOP_END##\n##ISLOOP_END##"}}}, `template "t3" line 5: ##ISLOOP_END## without a loop`},
-		{"adjacent", Options{Templates: []TemplateSource{{Name: "t4", Body: "x\n\ny: [$_A_$][$_B_$]"}}}, `template "t4" line 3: placeholders A and B need text`},
+		{"adjacent", Options{Templates: []TemplateSource{{Name: "t4", Body: "x\n\ny: [$_A_$][$_B_$]"}}}, `template "t4" line 3 column 4: placeholders A and B need text`},
 		{"no placeholder", Options{Templates: []TemplateSource{{Name: "t5", Body: "hello"}}}, `template "t5": body has no placeholder`},
 		{"bad type", Options{Templates: []TemplateSource{{Name: "t6", Type: "order.shipped", Body: "x: [$_A_$]"}}}, `template "t6": type "order.shipped"`},
 		{"twice", Options{Templates: []TemplateSource{{Name: "t", Body: "x: [$_A_$]"}, {Name: "t", Body: "x: [$_A_$]"}}}, `template "t": defined twice`},

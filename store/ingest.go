@@ -14,7 +14,8 @@ import (
 
 // Mail statuses.
 const (
-	MailParsed         = "parsed"          // an order event was read and routed
+	MailParsed         = "parsed"          // an order event was read whole and routed
+	MailPartial        = "partial"         // an order event was read and routed, with problems (fields missing or unreadable)
 	MailUnrecognized   = "unrecognized"    // no order event; reported as mail.unrecognized
 	MailDuplicateEvent = "duplicate_event" // every event it carried was already known from another mail
 	MailQuarantined    = "quarantined"     // stored, not delivered until released
@@ -201,7 +202,7 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 		}
 		jobs = append(jobs, dJobs...)
 	}
-	if len(in.Events) > 0 && len(rc.NewEvents) == 0 && m.Status == MailParsed {
+	if len(in.Events) > 0 && len(rc.NewEvents) == 0 && (m.Status == MailParsed || m.Status == MailPartial) {
 		if err := b.exec(ctx, `UPDATE mail SET status = $1 WHERE id = $2`, MailDuplicateEvent, rc.MailID); err != nil {
 			return rc, nil, fmt.Errorf("mark duplicate event: %w", err)
 		}
@@ -216,6 +217,12 @@ func (s *Store) deriveFrom(ctx context.Context, b *batchTx, mailID int64, receiv
 	if err != nil {
 		return nil, fmt.Errorf("derive from %s: %w", ev.ID, err)
 	}
+	return s.insertDerived(ctx, b, mailID, received, derived, status, rc)
+}
+
+// insertDerived stores derived events of mail mailID with their
+// deliveries in status, notes the new ones in rc, and returns their jobs.
+func (s *Store) insertDerived(ctx context.Context, b *batchTx, mailID int64, received time.Time, derived []Event, status string, rc *Receipt) ([]pendingJob, error) {
 	var jobs []pendingJob
 	for j := range derived {
 		d := &derived[j]

@@ -18,6 +18,13 @@ type MailFilter struct {
 	PackNo   string
 	SellerID string
 	Status   string
+	// Statuses, when set, selects mails in any of these statuses.
+	Statuses []string
+	// Since and Until, when set, bound the time the mails were received
+	// (Since inclusive, Until exclusive).
+	Since, Until time.Time
+	// IDs, when set, selects these mails (ids or queue ids).
+	IDs []string
 	// BeforeID pages backwards: only mails with a smaller id.
 	BeforeID int64
 	Limit    int
@@ -64,9 +71,12 @@ type EventDetail struct {
 	CreatedAt time.Time `json:"created_at"`
 	// MailID is the mail that first carried the event: another mail's id
 	// when this mail repeated an event already known.
-	MailID     int64                 `json:"mail_id"`
-	Payload    json.RawMessage       `json:"event"`
-	Deliveries []DeliveryAndAttempts `json:"deliveries"`
+	MailID int64 `json:"mail_id"`
+	// SupersededBy is the event a re-parse of the mail replaced this one
+	// with, when it did.
+	SupersededBy string                `json:"superseded_by,omitempty"`
+	Payload      json.RawMessage       `json:"event"`
+	Deliveries   []DeliveryAndAttempts `json:"deliveries"`
 }
 
 // DeliveryAndAttempts is a delivery with its attempt log.
@@ -116,6 +126,33 @@ func (s *Store) ListMails(ctx context.Context, f MailFilter) ([]*MailSummary, er
 	}
 	if f.Status != "" {
 		add("m.status = $%d", f.Status)
+	}
+	if len(f.Statuses) > 0 {
+		var ph []string
+		for _, st := range f.Statuses {
+			args = append(args, st)
+			ph = append(ph, fmt.Sprintf("$%d", len(args)))
+		}
+		where = append(where, "m.status IN ("+strings.Join(ph, ", ")+")")
+	}
+	if !f.Since.IsZero() {
+		add("m.received_at >= $%d", f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		add("m.received_at < $%d", f.Until.UnixMicro())
+	}
+	if len(f.IDs) > 0 {
+		var ph []string
+		for _, ref := range f.IDs {
+			if id, ok := numericID(ref); ok {
+				args = append(args, id)
+				ph = append(ph, fmt.Sprintf("m.id = $%d", len(args)))
+			} else {
+				args = append(args, ref)
+				ph = append(ph, fmt.Sprintf("m.queue_id = $%d", len(args)))
+			}
+		}
+		where = append(where, "("+strings.Join(ph, " OR ")+")")
 	}
 	if f.BeforeID > 0 {
 		add("m.id < $%d", f.BeforeID)
@@ -215,8 +252,9 @@ func (s *Store) GetMail(ctx context.Context, ref string) (*MailDetail, error) {
 		return nil, err
 	}
 
-	rows, err := s.read.QueryContext(ctx, `SELECT id, type, tenant, created_at, mail_id, payload FROM event
-		WHERE mail_id = $1 OR id = $2 ORDER BY created_at, id`, d.ID, d.EventID)
+	rows, err := s.read.QueryContext(ctx, `SELECT e.id, e.type, e.tenant, e.created_at, e.mail_id, e.payload,
+		COALESCE(r.new_id, '') FROM event e LEFT JOIN event_supersede r ON r.old_id = e.id
+		WHERE e.mail_id = $1 OR e.id = $2 ORDER BY e.created_at, e.id`, d.ID, d.EventID)
 	if err != nil {
 		return nil, fmt.Errorf("store: events of mail %d: %w", d.ID, err)
 	}
@@ -224,7 +262,7 @@ func (s *Store) GetMail(ctx context.Context, ref string) (*MailDetail, error) {
 		var e EventDetail
 		var created int64
 		var payload []byte
-		if err := rows.Scan(&e.ID, &e.Type, &e.Tenant, &created, &e.MailID, &payload); err != nil {
+		if err := rows.Scan(&e.ID, &e.Type, &e.Tenant, &created, &e.MailID, &payload, &e.SupersededBy); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: events of mail %d: %w", d.ID, err)
 		}

@@ -39,7 +39,7 @@ func (s *Store) ReleaseMail(ctx context.Context, ref string) (int, error) {
 }
 
 func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, error) {
-	q := `SELECT id, status, event_type, received_at FROM mail WHERE `
+	q := `SELECT id, status, event_type, received_at, problems FROM mail WHERE `
 	var arg any = ref
 	if id, ok := numericID(ref); ok {
 		q += `id = $1`
@@ -48,8 +48,8 @@ func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, err
 		q += `queue_id = $1`
 	}
 	var id, received int64
-	var status, eventType string
-	err := tx.QueryRowContext(ctx, q, arg).Scan(&id, &status, &eventType, &received)
+	var status, eventType, problems string
+	err := tx.QueryRowContext(ctx, q, arg).Scan(&id, &status, &eventType, &received, &problems)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, ErrNotFound
 	}
@@ -109,6 +109,9 @@ func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, err
 			next = MailDuplicateEvent
 		}
 	}
+	if next == MailParsed && problems != "" {
+		next = MailPartial
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE mail SET status = $1 WHERE id = $2`, next, id); err != nil {
 		return 0, err
 	}
@@ -124,7 +127,8 @@ func (s *Store) deriveReleased(ctx context.Context, b *batchTx, mailID int64, re
 		return nil, nil
 	}
 	rows, err := b.tx.QueryContext(ctx, `SELECT id, type, tenant, seller_id, pack_no, created_at, payload
-		FROM event WHERE mail_id = $1 ORDER BY id`, mailID)
+		FROM event WHERE mail_id = $1 AND id NOT IN (SELECT old_id FROM event_supersede WHERE mail_id = $1)
+		ORDER BY id`, mailID)
 	if err != nil {
 		return nil, err
 	}

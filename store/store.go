@@ -54,6 +54,9 @@ type Options struct {
 	InstanceID string
 	// Derive, when set, adds derived events to each new event's transaction.
 	Derive Deriver
+	// Correct, when set, adds the events a re-parse's corrected event
+	// derives (the difference in stock), in the transaction that stores it.
+	Correct Corrector
 }
 
 // Store is the database behind qoo10hook.
@@ -70,6 +73,7 @@ type Store struct {
 	// working is whether the River client has queues to work.
 	working bool
 	derive  Deriver
+	correct Corrector
 }
 
 // Open connects to the store, applies pending migrations (River's and
@@ -79,7 +83,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{kind: o.URL.Kind, log: o.Logger, metric: newMetrics(o.Registerer), derive: o.Derive}
+	s := &Store{kind: o.URL.Kind, log: o.Logger, metric: newMetrics(o.Registerer), derive: o.Derive, correct: o.Correct}
 	var driver riverdriver.Driver[*sql.Tx]
 	switch o.URL.Kind {
 	case config.SQLite:

@@ -228,7 +228,7 @@ webhook:
 	if n := deadLetters(base, token); n != 0 {
 		return fmt.Errorf("%d dead letters left after the retry", n)
 	}
-	return nil
+	return runReparse(ctx, rx, smtpAddr, base, token, root, out)
 }
 
 // cleanEnv is the environment without QOO10HOOK_ settings, so that only
