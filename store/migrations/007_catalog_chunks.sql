@@ -1,0 +1,13 @@
+-- A catalog file is stored in chunks, each written in a transaction of its
+-- own, so that importing a large file never holds the store's writer for
+-- long. inventory_file.upload names the chunks of the file in use; a file
+-- imported before this migration keeps its bytes in inventory_file.raw
+-- (upload is then '').
+ALTER TABLE inventory_file ADD COLUMN upload TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE inventory_file_chunk (
+    upload TEXT    NOT NULL,
+    seq    INTEGER NOT NULL,
+    data   BLOB    NOT NULL,
+    PRIMARY KEY (upload, seq)
+);
