@@ -141,8 +141,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		st.Close()
 		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
-	s.httpLn = ln
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	refused := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "qoo10hook_http_connections_refused_total",
+		Help: "HTTP connections answered 503 and closed at connect: http.max_connections were open.",
+	})
+	s.reg.MustRegister(refused)
+	s.httpLn = newLimitListener(ln, cfg.HTTP.MaxConnections, refused)
+	s.http = newHTTPServer(handler)
 	return s, nil
 }
 

@@ -71,11 +71,11 @@ func (s *Service) routes() (http.Handler, error) {
 	s.admin = adm
 	inv := s.InventoryHandler()
 	for _, p := range inventory.Patterns {
-		adm.Handle(p, inv)
+		adm.Handle(p, streaming(inv))
 	}
 	// Go's profiler, for an operator chasing a slow instance; behind the
 	// same token as the rest.
-	adm.Handle("GET "+pprofPrefix, http.StripPrefix("/admin", pprofHandler()))
+	adm.Handle("GET "+pprofPrefix, streaming(http.StripPrefix("/admin", pprofHandler())))
 	mux.Handle(admin.APIPrefix, adm)
 	mux.Handle(admin.ConsolePrefix, adm)
 	mux.Handle("GET /admin", http.RedirectHandler(admin.ConsolePrefix, http.StatusMovedPermanently))
