@@ -48,6 +48,9 @@ type Service struct {
 
 	smtpUp    atomic.Bool
 	workersUp atomic.Bool
+	// readyDetail is what /readyz last found not ready ("" when ready),
+	// logged when it changes.
+	readyDetail atomic.Pointer[string]
 }
 
 // New builds the service and binds its listeners; Run serves.

@@ -86,6 +86,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(o.URL.Path), 0o750); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
+		if err := createPrivate(o.URL.Path); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
 		db, err := openSQLite(sqliteDSN(o.URL.Path, false))
 		if err != nil {
 			return nil, fmt.Errorf("store: open %s: %w", o.URL.Path, err)
@@ -260,3 +263,18 @@ func now() int64 { return time.Now().UnixMicro() }
 func fromMicros(v int64) time.Time { return time.UnixMicro(v) }
 
 func microsDuration(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
+
+// createPrivate creates the database file readable by its owner only: it
+// holds buyers' names, addresses and phone numbers. SQLite creates the
+// WAL and shared-memory files with the database file's permissions.
+// An existing file keeps its own.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}

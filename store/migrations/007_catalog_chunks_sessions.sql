@@ -11,3 +11,10 @@ CREATE TABLE inventory_file_chunk (
     data   BLOB    NOT NULL,
     PRIMARY KEY (upload, seq)
 );
+
+-- Console sessions ended by logout, until they would have expired: a copy
+-- of the cookie dies with the session, on every instance.
+CREATE TABLE admin_session_revoked (
+    id         TEXT   PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+);
