@@ -18,3 +18,11 @@ CREATE TABLE admin_session_revoked (
     id         TEXT   PRIMARY KEY,
     expires_at BIGINT NOT NULL
 );
+
+-- One row that readiness rewrites: a commit that writes, to tell whether
+-- one can succeed now (an UPDATE that changes nothing writes nothing).
+CREATE TABLE store_probe (
+    id INTEGER PRIMARY KEY,
+    at BIGINT  NOT NULL
+);
+INSERT INTO store_probe (id, at) VALUES (1, 0);
