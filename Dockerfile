@@ -17,6 +17,8 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/qoo10hook /usr/local/bin/qoo10hook
 COPY --from=build --chown=nonroot:nonroot /out/data /data
 USER nonroot:nonroot
+# The image has no shell to set a umask in: qoo10hook sets its own (077),
+# so the store it creates under /data is readable by nonroot only.
 ENV QOO10HOOK_STORE=sqlite:/data/qoo10hook.db \
     QOO10HOOK_SMTP_ADDR=:2525 \
     QOO10HOOK_HTTP_ADDR=:8080 \

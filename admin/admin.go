@@ -55,6 +55,9 @@ type Options struct {
 	Log         *slog.Logger
 	// SessionTTL is how long a browser login lasts (default 12h).
 	SessionTTL time.Duration
+	// Sessions keeps the sessions ended by logout; nil keeps them in
+	// memory, for this instance only.
+	Sessions SessionRevoker
 	// Now is the clock, for tests.
 	Now func() time.Time
 	// Repair, when set, serves the templates and re-parse API.
@@ -102,6 +105,9 @@ func New(o Options) (*Handler, error) {
 	}
 	h := &Handler{store: o.Store, endpoints: o.Endpoints, byName: map[string]Endpoint{}, log: o.Log,
 		auth: newAuth(o.Token, o.SessionTTL, o.Now), mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection()}
+	if o.Sessions != nil {
+		h.auth.revoked = o.Sessions
+	}
 	for _, e := range o.Endpoints {
 		h.byName[e.Name] = e
 	}
@@ -168,6 +174,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.mux.ServeHTTP(w, r.WithContext(contextWithKind(r, kind)))
+}
+
+// Authenticated tells whether r carries the admin token or a live
+// console session: for pages outside the admin surface (/readyz) that
+// show more to operators than to anyone.
+func (h *Handler) Authenticated(r *http.Request) bool {
+	_, ok := h.auth.authenticate(r)
+	return ok
 }
 
 // unauthorized answers 401 with no data: JSON for the API, the login

@@ -1,19 +1,25 @@
 package admin
 
 import (
+	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
-// Browser sessions are stateless: the cookie holds an expiry and an HMAC
-// of it under a key derived from the admin token, so changing the token
-// ends every session, and no session store is shared between instances.
+// Browser sessions are signed, not stored: the cookie holds an expiry, a
+// random session id and an HMAC of both under a key derived from the
+// admin token, so changing the token ends every session. Logging out
+// records the session id as revoked (Options.Sessions, the store when
+// several instances share it) until it would have expired: a copy of the
+// cookie dies with it.
 const (
 	cookieName = "qoo10hook_admin"
 	csrfField  = "csrf"
@@ -33,12 +39,13 @@ type auth struct {
 	key      []byte
 	ttl      time.Duration
 	now      func() time.Time
+	revoked  SessionRevoker
 }
 
 func newAuth(token string, ttl time.Duration, now func() time.Time) *auth {
 	m := hmac.New(sha256.New, []byte(token))
 	m.Write([]byte("qoo10hook admin session v1"))
-	return &auth{tokenSum: sha256.Sum256([]byte(token)), key: m.Sum(nil), ttl: ttl, now: now}
+	return &auth{tokenSum: sha256.Sum256([]byte(token)), key: m.Sum(nil), ttl: ttl, now: now, revoked: newMemoryRevoker(now)}
 }
 
 // checkToken compares in constant time: hashing first makes the time
@@ -60,9 +67,31 @@ func (a *auth) authenticate(r *http.Request) (authKind, bool) {
 		return 0, false
 	}
 	if c, err := r.Cookie(cookieName); err == nil && a.validSession(c.Value) {
+		revoked, err := a.revoked.SessionRevoked(r.Context(), sessionID(c.Value))
+		if err != nil || revoked {
+			return 0, false // a store that cannot tell keeps the session out
+		}
 		return bySession, true
 	}
 	return 0, false
+}
+
+// sessionID is what names a session in the revocation list: its expiry
+// and random part, as the cookie carries them.
+func sessionID(v string) string {
+	if parts := strings.Split(v, "."); len(parts) == 3 {
+		return parts[1]
+	}
+	return ""
+}
+
+// sessionExpiry is when a valid session cookie expires.
+func sessionExpiry(v string) time.Time {
+	exp, _ := b64.DecodeString(sessionID(v))
+	if len(exp) < 8 {
+		return time.Time{}
+	}
+	return time.Unix(int64(binary.BigEndian.Uint64(exp)), 0)
 }
 
 func (a *auth) mac(parts ...string) []byte {
@@ -76,10 +105,14 @@ func (a *auth) mac(parts ...string) []byte {
 
 var b64 = base64.RawURLEncoding
 
+// sessionBytes are the expiry (8 bytes) and the random session id (16).
+const sessionBytes = 8 + 16
+
 // newSession returns a cookie value valid for the session TTL.
 func (a *auth) newSession() string {
-	var exp [8]byte
-	binary.BigEndian.PutUint64(exp[:], uint64(a.now().Add(a.ttl).Unix()))
+	var exp [sessionBytes]byte
+	binary.BigEndian.PutUint64(exp[:8], uint64(a.now().Add(a.ttl).Unix()))
+	rand.Read(exp[8:])
 	e := b64.EncodeToString(exp[:])
 	return "v1." + e + "." + b64.EncodeToString(a.mac("session", e))
 }
@@ -94,10 +127,10 @@ func (a *auth) validSession(v string) bool {
 		return false
 	}
 	exp, err := b64.DecodeString(parts[1])
-	if err != nil || len(exp) != 8 {
+	if err != nil || len(exp) != sessionBytes {
 		return false
 	}
-	return a.now().Unix() < int64(binary.BigEndian.Uint64(exp))
+	return a.now().Unix() < int64(binary.BigEndian.Uint64(exp[:8]))
 }
 
 // csrfToken is the token the console's forms carry: bound to the session,
@@ -166,6 +199,13 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cross-site request refused", http.StatusForbidden)
 		return
 	}
+	if c, err := r.Cookie(cookieName); err == nil && kind == bySession {
+		if err := h.auth.revoked.RevokeSession(r.Context(), sessionID(c.Value), sessionExpiry(c.Value)); err != nil {
+			h.log.Error("admin: logout: revoke session", "err", err)
+			http.Error(w, "internal error; see the service log", http.StatusInternalServerError)
+			return
+		}
+	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: secureRequest(r)})
 	http.Redirect(w, r, loginPath, http.StatusSeeOther)
@@ -178,4 +218,43 @@ func localPath(p string) string {
 		return ConsolePrefix
 	}
 	return p
+}
+
+// SessionRevoker keeps the console sessions ended by logout until they
+// would have expired; *store.Store is one, shared by every instance.
+type SessionRevoker interface {
+	RevokeSession(ctx context.Context, id string, until time.Time) error
+	SessionRevoked(ctx context.Context, id string) (bool, error)
+}
+
+// memoryRevoker is the revocation list of one instance, for an admin
+// surface without Options.Sessions.
+type memoryRevoker struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+	now   func() time.Time
+}
+
+func newMemoryRevoker(now func() time.Time) *memoryRevoker {
+	return &memoryRevoker{until: map[string]time.Time{}, now: now}
+}
+
+func (m *memoryRevoker) RevokeSession(_ context.Context, id string, until time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	for k, t := range m.until {
+		if now.After(t) {
+			delete(m.until, k)
+		}
+	}
+	m.until[id] = until
+	return nil
+}
+
+func (m *memoryRevoker) SessionRevoked(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.until[id]
+	return ok, nil
 }

@@ -50,6 +50,9 @@ type Service struct {
 
 	smtpUp    atomic.Bool
 	workersUp atomic.Bool
+	// readyDetail is what /readyz last found not ready ("" when ready),
+	// logged when it changes.
+	readyDetail atomic.Pointer[string]
 }
 
 // New builds the service and binds its listeners; Run serves.
@@ -151,8 +154,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		st.Close()
 		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
 	}
-	s.httpLn = ln
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	refused := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "qoo10hook_http_connections_refused_total",
+		Help: "HTTP connections answered 503 and closed at connect: http.max_connections were open.",
+	})
+	s.reg.MustRegister(refused)
+	s.httpLn = newLimitListener(ln, cfg.HTTP.MaxConnections, refused)
+	s.http = newHTTPServer(handler)
 	return s, nil
 }
 

@@ -24,8 +24,10 @@ func (c *CLI) catalog(ctx context.Context, args []string) error {
 	var below *int64
 	var out, kind *string
 	var asJSON *bool
+	var partial *bool
 	switch args[0] {
 	case "import":
+		partial = fs.Bool("partial", false, "import the good rows of a file with bad rows (without it a bad row refuses the import)")
 	case "stock":
 		fs.Func("below", "only SKUs whose stock is less than `N`", func(s string) error {
 			var n int64
@@ -70,7 +72,7 @@ func (c *CLI) catalog(ctx context.Context, args []string) error {
 	}
 	switch args[0] {
 	case "import":
-		return c.catalogImport(ctx, svc, *seller, fs.Args())
+		return c.catalogImport(ctx, svc, *seller, fs.Args(), inventory.ImportOptions{Partial: *partial})
 	case "stock":
 		return c.catalogStock(ctx, svc, *seller, below, *asJSON)
 	default:
@@ -78,9 +80,9 @@ func (c *CLI) catalog(ctx context.Context, args []string) error {
 	}
 }
 
-// catalogImport imports the files in one transaction, prints what it did
-// and lists the rows it left out on standard error.
-func (c *CLI) catalogImport(ctx context.Context, svc *inventory.Service, seller string, names []string) error {
+// catalogImport imports the files, prints what it did and lists the rows
+// it left out (or that refused the import) on standard error.
+func (c *CLI) catalogImport(ctx context.Context, svc *inventory.Service, seller string, names []string, o inventory.ImportOptions) error {
 	var uploads []inventory.Upload
 	for _, name := range names {
 		f, err := os.Open(name)
@@ -90,7 +92,15 @@ func (c *CLI) catalogImport(ctx context.Context, svc *inventory.Service, seller 
 		defer f.Close()
 		uploads = append(uploads, inventory.Upload{Name: name, Body: f})
 	}
-	rep, err := svc.Import(ctx, seller, uploads)
+	rep, err := svc.Import(ctx, seller, uploads, o)
+	var rejected *inventory.RejectedError
+	if errors.As(err, &rejected) {
+		for _, f := range rejected.Report.Files {
+			for _, e := range f.Errors {
+				fmt.Fprintln(c.Stderr, e.String())
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -337,6 +337,9 @@ func (c *CLI) healthcheck(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
+	if tok := cfg.HTTP.AdminToken.Reveal(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok) // for the reason, when not ready
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("not ready: %w", err)

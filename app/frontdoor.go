@@ -60,7 +60,8 @@ func smtpConfig(cfg *config.Config, o options) (smtpd.Config, error) {
 		MaxReceived: c.MaxReceived, IdleTimeout: c.IdleTimeout.D(), DataTimeout: c.DataTimeout.D(),
 		MaxConnections: c.MaxConnections, MaxConnectionsPerIP: c.MaxConnectionsPerIP,
 		MaxTransactionsPerMinute: c.MaxTransactionsPerMinute,
-		ImplicitTLSAddr:          c.TLS.ImplicitAddr, RequireTLS: c.TLS.Require,
+		MaxErrors:                c.MaxErrors, MaxInflightBytes: int64(c.MaxInflightBytes),
+		ImplicitTLSAddr: c.TLS.ImplicitAddr, RequireTLS: c.TLS.Require,
 		AllowedSenders: cfg.Sender.AllowedDomains,
 	}
 	if c.TLS.CertFile != "" {

@@ -23,14 +23,25 @@ func getText(t *testing.T, u string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// getReady reads /readyz with the admin token, which shows what is not
+// ready.
+func getReady(t *testing.T, base string) (int, string) {
+	t.Helper()
+	code, body := call(t, "GET", base+"/readyz", testAdminToken)
+	return code, string(body)
+}
+
 // TestReadyz: ready while everything runs; 503 naming the reason when
-// the delivery workers stop, and when the store is closed; /healthz stays
-// 200 throughout, and qoo10hook_ready follows.
+// the delivery workers stop, and when the store is closed (to a caller
+// with the admin token only: the store's errors name its database, user
+// and host); /healthz stays 200 throughout, and qoo10hook_ready follows.
 func TestReadyz(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
 			rx := newReceiver(t)
-			svc := start(t, testConfig(t, st.URL, rx.URL))
+			cfg := testConfig(t, st.URL, rx.URL)
+			cfg.HTTP.AdminToken = testAdminToken
+			svc := start(t, cfg)
 			base := "http://" + svc.svc.HTTPAddr()
 			if code, body := getText(t, base+"/readyz"); code != 200 || body != "ready\n" {
 				t.Fatalf("readyz: %d %q", code, body)
@@ -41,7 +52,7 @@ func TestReadyz(t *testing.T) {
 			if err := svc.svc.Store().StopWorkers(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if code, body := getText(t, base+"/readyz"); code != 503 || !strings.Contains(body, "workers: stopped") {
+			if code, body := getReady(t, base); code != 503 || !strings.Contains(body, "workers: stopped") {
 				t.Errorf("readyz with workers stopped: %d %q", code, body)
 			}
 			if v, _ := value(scrape(t, svc.svc.HTTPAddr()), "qoo10hook_ready"); v != 0 {
@@ -49,9 +60,19 @@ func TestReadyz(t *testing.T) {
 			}
 
 			svc.svc.Store().Close()
-			code, body := getText(t, base+"/readyz")
+			code, body := getReady(t, base)
 			if code != 503 || !strings.Contains(body, "store: ") {
 				t.Errorf("readyz with the store closed: %d %q", code, body)
+			}
+			for _, tok := range []string{"", "wrong-token-0123456789abcdef"} {
+				code, b := call(t, "GET", base+"/readyz", tok)
+				if body := string(b); code != 503 || strings.Contains(body, "store") || strings.Contains(body, "workers") ||
+					strings.Contains(body, "postgres") || strings.Contains(body, "127.0.0.1") {
+					t.Errorf("readyz without the admin token (%q): %d %q, want 503 without detail", tok, code, body)
+				}
+			}
+			if !strings.Contains(svc.logs.String(), "not ready") {
+				t.Errorf("the log does not say why the service is not ready")
 			}
 			if code, _ := getText(t, base+"/healthz"); code != 200 {
 				t.Errorf("healthz: %d", code)
@@ -63,9 +84,11 @@ func TestReadyz(t *testing.T) {
 // TestReadyzSMTPDown: the SMTP listener going away makes the service
 // not ready.
 func TestReadyzSMTPDown(t *testing.T) {
-	svc := start(t, testConfig(t, testenv.SQLite(t), ""))
+	cfg := testConfig(t, testenv.SQLite(t), "")
+	cfg.HTTP.AdminToken = testAdminToken
+	svc := start(t, cfg)
 	svc.svc.smtpUp.Store(false)
-	if code, body := getText(t, "http://"+svc.svc.HTTPAddr()+"/readyz"); code != 503 || body != "smtp: not listening\n" {
+	if code, body := getReady(t, "http://"+svc.svc.HTTPAddr()); code != 503 || body != "smtp: not listening\n" {
 		t.Errorf("readyz: %d %q", code, body)
 	}
 }
@@ -74,8 +97,10 @@ func TestReadyzSMTPDown(t *testing.T) {
 // service: exit 0 while ready, 1 with the reason when not, and 1 when
 // nothing listens.
 func TestHealthcheckCommand(t *testing.T) {
-	svc := start(t, testConfig(t, testenv.SQLite(t), ""))
-	env := map[string]string{"QOO10HOOK_HTTP_ADDR": svc.svc.HTTPAddr()}
+	cfg := testConfig(t, testenv.SQLite(t), "")
+	cfg.HTTP.AdminToken = testAdminToken
+	svc := start(t, cfg)
+	env := map[string]string{"QOO10HOOK_HTTP_ADDR": svc.svc.HTTPAddr(), "QOO10HOOK_ADMIN_TOKEN": testAdminToken}
 	if code, out, errs := runCLI(t, env, "healthcheck"); code != 0 || out != "ready\n" {
 		t.Errorf("healthcheck: exit %d, %q %q", code, out, errs)
 	}

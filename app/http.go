@@ -63,7 +63,7 @@ func (s *Service) routes() (http.Handler, error) {
 	}
 	s.riverUI = ui
 	adm, err := admin.New(admin.Options{
-		Store: s.store, Endpoints: adminEndpoints(s.endpoints), Token: token,
+		Store: s.store, Endpoints: adminEndpoints(s.endpoints), Token: token, Sessions: s.store,
 		River: ui, RiverPrefix: riverUIPrefix, Log: s.log.With("component", "admin"),
 		Repair: &repair.Service{Registry: s.templates, Pipeline: s.pipeline},
 	})
@@ -73,11 +73,11 @@ func (s *Service) routes() (http.Handler, error) {
 	s.admin = adm
 	inv := s.InventoryHandler()
 	for _, p := range inventory.Patterns {
-		adm.Handle(p, inv)
+		adm.Handle(p, streaming(inv))
 	}
 	// Go's profiler, for an operator chasing a slow instance; behind the
 	// same token as the rest.
-	adm.Handle("GET "+pprofPrefix, http.StripPrefix("/admin", pprofHandler()))
+	adm.Handle("GET "+pprofPrefix, streaming(http.StripPrefix("/admin", pprofHandler())))
 	mux.Handle(admin.APIPrefix, adm)
 	mux.Handle(admin.ConsolePrefix, adm)
 	mux.Handle("GET /admin", http.RedirectHandler(admin.ConsolePrefix, http.StatusMovedPermanently))
@@ -157,15 +157,30 @@ func (s *Service) notReady(ctx context.Context) []string {
 }
 
 // readyz answers 200 when the store takes writes, the workers run and the
-// SMTP listener is up; 503 naming what is not, otherwise.
+// SMTP listener is up; 503 otherwise. What is not ready goes to the log,
+// and to a caller with the admin token: the store's errors name its
+// database, user and host, which are nobody else's business.
 func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	reasons := s.notReady(ctx)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	detail := strings.Join(reasons, "\n")
+	if old := s.readyDetail.Swap(&detail); old == nil || *old != detail {
+		if len(reasons) > 0 {
+			s.log.Warn("not ready", "reasons", detail)
+		} else if old != nil {
+			s.log.Info("ready again")
+		}
+	}
 	if len(reasons) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte(strings.Join(reasons, "\n") + "\n"))
+		if s.admin != nil && s.admin.Authenticated(r) {
+			w.Write([]byte(detail + "\n"))
+			return
+		}
+		w.Write([]byte("not ready; the service log says why\n"))
 		return
 	}
 	w.Write([]byte("ready\n"))

@@ -49,7 +49,13 @@ func TestCatalogCommands(t *testing.T) {
 	env := map[string]string{"QOO10HOOK_STORE": testenv.SQLite(t)}
 	goods, options := "../testdata/GoodsList-cm_shop-cp932.csv", "../testdata/InventoryManagement_gridInventory-cm_shop.csv"
 
-	code, out, errs := runCLI(t, env, "catalog", "import", "--seller", "cm_shop", goods, options)
+	// Without --partial the bad row refuses the import, and says where.
+	code, _, errs := runCLI(t, env, "catalog", "import", "--seller", "cm_shop", goods, options)
+	if code != 1 || !strings.Contains(errs, goods+`:5:5 (在庫数): qty "在庫なし" is not a number`) ||
+		!strings.Contains(errs, "nothing was changed") {
+		t.Fatalf("import with a bad row: exit %d: %s", code, errs)
+	}
+	code, out, errs := runCLI(t, env, "catalog", "import", "--partial", "--seller", "cm_shop", goods, options)
 	if code != 0 {
 		t.Fatalf("import: exit %d: %s", code, errs)
 	}

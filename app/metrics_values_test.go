@@ -722,7 +722,7 @@ func TestMetricValuesInventory(t *testing.T) {
 	}
 	svc := start(t, cfg)
 	for _, f := range []string{"GoodsList-cm_shop-cp932.csv", "InventoryManagement_gridInventory-cm_shop.csv"} {
-		if _, err := svc.svc.inventory.Import(t.Context(), "cm_shop", []inventory.Upload{{Name: f, Body: bytes.NewReader(fixture(t, f))}}); err != nil {
+		if _, err := svc.svc.inventory.Import(t.Context(), "cm_shop", []inventory.Upload{{Name: f, Body: bytes.NewReader(fixture(t, f))}}, inventory.ImportOptions{Partial: true}); err != nil {
 			t.Fatalf("import %s: %v", f, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"errors"
@@ -25,10 +26,7 @@ func Read(name string, r io.Reader, o Options) (*File, error) {
 		return nil, err
 	}
 	op := "catalog: read " + name
-	limit := o.MaxBytes
-	if limit <= 0 {
-		limit = DefaultMaxBytes
-	}
+	limit := o.limit()
 	src, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -36,26 +34,131 @@ func Read(name string, r io.Reader, o Options) (*File, error) {
 	if int64(len(src)) > limit {
 		return nil, fmt.Errorf("%s: %w: more than %d bytes", op, ErrTooLarge, limit)
 	}
-
-	f := &File{Name: name, src: src}
-	body := src
-	switch {
-	case bytes.HasPrefix(src, bomUTF8):
-		f.Encoding, body = UTF8BOM, src[len(bomUTF8):]
-	case bytes.HasPrefix(src, []byte{0xFF, 0xFE}), bytes.HasPrefix(src, []byte{0xFE, 0xFF}):
-		return nil, fmt.Errorf("%s: %w: the file is UTF-16; save it as CSV in UTF-8 or Shift_JIS", op, ErrFormat)
-	case utf8.Valid(src):
-		f.Encoding = UTF8
-	default:
-		f.Encoding = CP932
+	enc, bom, err := encodingOf(src, utf8.Valid(src))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
+	body := src[bom:]
+	lines := lineCursor{b: body, line: 1}
+	f, err := scan(name, bytes.NewReader(body), enc, o, func(f *File, row Row, cr *csv.Reader, qty int) error {
+		qLine, qCol := cr.FieldPos(qty)
+		start := lines.start(qLine) + qCol - 1
+		row.qtyStart, row.qtyEnd = bom+start, bom+cellEnd(body, start)
+		f.Rows = append(f.Rows, row)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.src = src
+	return f, nil
+}
+
+// Scan reads a catalog of any size up to Options.MaxBytes without holding
+// it in memory: it reads r twice (once to detect the encoding, once to
+// parse it) and hands each good row to fn, in file order, instead of
+// keeping it. The File it returns has no Rows and cannot be written; its
+// Errors list the bad rows. An error from fn ends the scan and is returned.
+func Scan(name string, r io.ReadSeeker, o Options, fn func(Row) error) (*File, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	op := "catalog: read " + name
+	size, err := r.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if size > o.limit() {
+		return nil, fmt.Errorf("%s: %w: more than %d bytes", op, ErrTooLarge, o.limit())
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	head := make([]byte, 3)
+	n, _ := io.ReadFull(r, head)
+	valid, err := validUTF8(io.MultiReader(bytes.NewReader(head[:n]), r))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	enc, bom, err := encodingOf(head[:n], valid)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if _, err := r.Seek(int64(bom), io.SeekStart); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return scan(name, bufio.NewReaderSize(r, 64<<10), enc, o, func(_ *File, row Row, _ *csv.Reader, _ int) error {
+		return fn(row)
+	})
+}
+
+func (o Options) limit() int64 {
+	if o.MaxBytes <= 0 {
+		return DefaultMaxBytes
+	}
+	return o.MaxBytes
+}
+
+// encodingOf tells the encoding of a file from its first bytes and whether
+// all of it is valid UTF-8, and how many bytes of BOM to skip.
+func encodingOf(head []byte, validUTF8 bool) (Encoding, int, error) {
+	switch {
+	case bytes.HasPrefix(head, bomUTF8):
+		return UTF8BOM, len(bomUTF8), nil
+	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}), bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
+		return "", 0, fmt.Errorf("%w: the file is UTF-16; save it as CSV in UTF-8 or Shift_JIS", ErrFormat)
+	case validUTF8:
+		return UTF8, 0, nil
+	}
+	return CP932, 0, nil
+}
+
+// validUTF8 reports whether all of r is valid UTF-8, a buffer at a time.
+func validUTF8(r io.Reader) (bool, error) {
+	buf := make([]byte, 64<<10)
+	carry := 0 // bytes of a character cut at the end of the last read
+	for {
+		n, err := r.Read(buf[carry:])
+		n += carry
+		end := n
+		// Hold back an incomplete character at the end, up to 3 bytes.
+		for i := 1; i <= 3 && i <= n; i++ {
+			if c := buf[n-i]; c >= 0xC0 {
+				if !utf8.FullRune(buf[n-i : n]) {
+					end = n - i
+				}
+				break
+			} else if c < 0x80 {
+				break
+			}
+		}
+		if err == io.EOF {
+			return utf8.Valid(buf[:n]), nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if !utf8.Valid(buf[:end]) {
+			return false, nil
+		}
+		carry = copy(buf, buf[end:n])
+	}
+}
+
+// scan parses the header and the rows of body, in encoding enc, and hands
+// each good row to keep along with the reader, for where its cells are.
+func scan(name string, body io.Reader, enc Encoding, o Options, keep func(*File, Row, *csv.Reader, int) error) (*File, error) {
+	op := "catalog: read " + name
+	f := &File{Name: name, Encoding: enc}
 	d := newCellDecoder(f.Encoding)
 
 	// encoding/csv runs on the undecoded bytes: in CP932 the bytes of '"', ','
 	// CR and LF never occur inside a two-byte character, so records and cell
 	// offsets come out right, and each cell is decoded on its own.
-	cr := csv.NewReader(bytes.NewReader(body))
+	head := &headRecorder{r: body}
+	cr := csv.NewReader(head)
 	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err == io.EOF {
 		return nil, fmt.Errorf("%s: %w: no header, the file is empty", op, ErrFormat)
@@ -65,14 +168,13 @@ func Read(name string, r io.Reader, o Options) (*File, error) {
 	}
 	f.Header = d.cells(header)
 	end := int(cr.InputOffset())
-	f.CRLF = end >= 2 && body[end-2] == '\r' && body[end-1] == '\n'
+	f.CRLF = end >= 2 && end <= len(head.b) && head.b[end-2] == '\r' && head.b[end-1] == '\n'
+	head.b, head.done = nil, true
 	f.Columns, f.Kind, err = mapHeader(f.Header, o)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 
-	base := len(src) - len(body)
-	lines := lineCursor{b: body, line: 1}
 	l := f.layout()
 	firstLine := map[string]int{} // SKU -> line of its first row
 	for {
@@ -103,12 +205,27 @@ func Read(name string, r io.Reader, o Options) (*File, error) {
 			f.Errors = append(f.Errors, *rerr)
 			continue
 		}
-		qLine, qCol := cr.FieldPos(l.qty)
-		start := lines.start(qLine) + qCol - 1
-		row.qtyStart, row.qtyEnd = base+start, base+cellEnd(body, start)
-		f.Rows = append(f.Rows, row)
+		if err := keep(f, row, cr, l.qty); err != nil {
+			return nil, err
+		}
 	}
 	return f, nil
+}
+
+// headRecorder keeps what is read through it until done: the header's
+// bytes, for its line ending.
+type headRecorder struct {
+	r    io.Reader
+	b    []byte
+	done bool
+}
+
+func (h *headRecorder) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if !h.done {
+		h.b = append(h.b, p[:n]...)
+	}
+	return n, err
 }
 
 // layout holds the header index of each canonical column, -1 when absent.

@@ -56,8 +56,13 @@ type SMTP struct {
 	MaxConnections           int      `yaml:"max_connections" env:"QOO10HOOK_SMTP_MAX_CONNECTIONS"`
 	MaxConnectionsPerIP      int      `yaml:"max_connections_per_ip" env:"QOO10HOOK_SMTP_MAX_CONNECTIONS_PER_IP"`
 	MaxTransactionsPerMinute int      `yaml:"max_transactions_per_minute" env:"QOO10HOOK_SMTP_MAX_TRANSACTIONS_PER_MINUTE"`
-	TLS                      TLS      `yaml:"tls"`
-	Auth                     Auth     `yaml:"auth"`
+	// MaxErrors is how many error replies a connection gets before
+	// 421 4.7.0 closes it; MaxInflightBytes bounds the memory of all
+	// messages being received and stored (452 4.3.1 past it).
+	MaxErrors        int      `yaml:"max_errors" env:"QOO10HOOK_SMTP_MAX_ERRORS"`
+	MaxInflightBytes ByteSize `yaml:"max_inflight_bytes" env:"QOO10HOOK_SMTP_MAX_INFLIGHT_BYTES"`
+	TLS              TLS      `yaml:"tls"`
+	Auth             Auth     `yaml:"auth"`
 }
 
 // HTTP configures the operators' listener: health, metrics, admin API.
@@ -67,6 +72,10 @@ type HTTP struct {
 	// clients send it as a bearer token, browsers log in with it. Empty
 	// (the default) leaves both off.
 	AdminToken Secret `yaml:"admin_token" env:"QOO10HOOK_ADMIN_TOKEN"`
+	// MaxConnections bounds the open HTTP connections: past it new ones
+	// wait to be accepted, so that probes and scrapers cannot take the
+	// file descriptors SMTP needs.
+	MaxConnections int `yaml:"max_connections" env:"QOO10HOOK_HTTP_MAX_CONNECTIONS"`
 }
 
 // Store configures where mail, events and the delivery queue live.
@@ -204,10 +213,12 @@ func Default() *Config {
 			MaxConnections:           DefaultMaxConnections,
 			MaxConnectionsPerIP:      DefaultMaxConnectionsPerIP,
 			MaxTransactionsPerMinute: DefaultMaxTransactionsPerMinute,
+			MaxErrors:                DefaultMaxErrors,
+			MaxInflightBytes:         DefaultMaxInflightBytes,
 		},
 		Sender: DefaultSender(),
 		Vendor: Vendor{TokenLength: DefaultTokenLength},
-		HTTP:   HTTP{Addr: ":8080"},
+		HTTP:   HTTP{Addr: ":8080", MaxConnections: DefaultHTTPMaxConnections},
 		Store:  Store{URL: "sqlite:qoo10hook.db", BatchMax: 256, BatchWindow: Duration(500 * time.Microsecond), MaxBacklog: 512, MaxBacklogBytes: 256 << 20},
 		Delivery: Delivery{
 			Timeout:         Duration(30 * time.Second),

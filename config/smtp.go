@@ -34,6 +34,13 @@ const (
 	// seller's mail (thousands in vendor mode), so a sale day's peak from one
 	// of them must stay below it: 100 a second.
 	DefaultMaxTransactionsPerMinute = 6000
+	// DefaultMaxErrors and DefaultMaxInflightBytes are smtpd's
+	// DefaultMaxErrors and DefaultMaxInflightBytes (config cannot import
+	// smtpd, whose tests import config; app's tests keep them equal).
+	DefaultMaxErrors        = 10
+	DefaultMaxInflightBytes = 256 << 20
+	// DefaultHTTPMaxConnections is app's DefaultHTTPMaxConnections.
+	DefaultHTTPMaxConnections = 256
 	// DefaultTokenLength is the length of a vendor address token: 10
 	// base32 characters are 50 bits of HMAC.
 	DefaultTokenLength = 10
@@ -191,10 +198,16 @@ func (c *Config) validateFrontDoor(bad func(field, format string, args ...any), 
 		{"smtp.max_connections (QOO10HOOK_SMTP_MAX_CONNECTIONS)", s.MaxConnections, DefaultMaxConnections},
 		{"smtp.max_connections_per_ip (QOO10HOOK_SMTP_MAX_CONNECTIONS_PER_IP)", s.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP},
 		{"smtp.max_transactions_per_minute (QOO10HOOK_SMTP_MAX_TRANSACTIONS_PER_MINUTE)", s.MaxTransactionsPerMinute, DefaultMaxTransactionsPerMinute},
+		{"smtp.max_errors (QOO10HOOK_SMTP_MAX_ERRORS)", s.MaxErrors, DefaultMaxErrors},
 	} {
 		if l.v < 1 {
 			bad(l.field, "%d must be at least 1 (default %d)", l.v, l.def)
 		}
+	}
+	if s.MaxInflightBytes < s.MaxMessageBytes {
+		bad("smtp.max_inflight_bytes (QOO10HOOK_SMTP_MAX_INFLIGHT_BYTES)",
+			"%d is less than smtp.max_message_bytes (%d): no mail of the largest size could ever be taken; raise it (default 256MiB)",
+			s.MaxInflightBytes, s.MaxMessageBytes)
 	}
 	if s.MaxConnectionsPerIP > s.MaxConnections {
 		bad("smtp.max_connections_per_ip (QOO10HOOK_SMTP_MAX_CONNECTIONS_PER_IP)", "%d is more than smtp.max_connections (%d)", s.MaxConnectionsPerIP, s.MaxConnections)

@@ -38,6 +38,10 @@ func (c *Config) Validate() error {
 	}
 	checkAddr("smtp.addr (QOO10HOOK_SMTP_ADDR)", c.SMTP.Addr)
 	checkAddr("http.addr (QOO10HOOK_HTTP_ADDR)", c.HTTP.Addr)
+	if c.HTTP.MaxConnections < 1 {
+		bad("http.max_connections (QOO10HOOK_HTTP_MAX_CONNECTIONS)", "%d must be at least 1 (default %d)",
+			c.HTTP.MaxConnections, DefaultHTTPMaxConnections)
+	}
 	if tok := c.HTTP.AdminToken.Reveal(); tok != "" && (len(tok) < MinAdminToken || strings.TrimSpace(tok) != tok) {
 		bad("http.admin_token (QOO10HOOK_ADMIN_TOKEN)", "must be at least %d characters without surrounding spaces"+
 			" (make one with: qoo10hook secret), or empty to turn the admin API and console off", MinAdminToken)

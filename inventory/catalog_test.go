@@ -75,7 +75,7 @@ func TestImportIsAllOrNothing(t *testing.T) {
 		_, err := e.svc.Import(t.Context(), "shop", []Upload{
 			{Name: "options.csv", Body: bytes.NewReader(good)},
 			{Name: "notes.csv", Body: strings.NewReader("a;b;c\n1;2;3\n")},
-		})
+		}, ImportOptions{Partial: true})
 		if !errors.Is(err, catalog.ErrFormat) || !strings.Contains(err.Error(), "notes.csv") {
 			t.Errorf("import with a non-catalog file: %v, want a format error naming notes.csv", err)
 		}
@@ -86,7 +86,7 @@ func TestImportIsAllOrNothing(t *testing.T) {
 		_, err = failing.Import(t.Context(), "shop", []Upload{
 			{Name: "options.csv", Body: bytes.NewReader(good)},
 			{Name: "GoodsList.csv", Body: strings.NewReader(strings.ReplaceAll(goodsCSV, ",10\n", ",99\n"))},
-		})
+		}, ImportOptions{Partial: true})
 		if err == nil || !strings.Contains(err.Error(), "disk full") {
 			t.Errorf("import on a failing store: %v", err)
 		}
@@ -107,7 +107,7 @@ func TestImportIsAllOrNothing(t *testing.T) {
 			{"shop", nil},
 			{"shop", []Upload{{Name: "a.csv", Body: strings.NewReader(goodsCSV)}, {Name: "b.csv", Body: strings.NewReader(goodsCSV)}}},
 		} {
-			if _, err := e.svc.Import(t.Context(), bad.seller, bad.ups); !errors.Is(err, ErrInvalid) {
+			if _, err := e.svc.Import(t.Context(), bad.seller, bad.ups, ImportOptions{}); !errors.Is(err, ErrInvalid) {
 				t.Errorf("import %q %d files: %v, want ErrInvalid", bad.seller, len(bad.ups), err)
 			}
 		}

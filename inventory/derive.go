@@ -99,6 +99,7 @@ func (d *Deriver) Derive(ctx context.Context, tx *sql.Tx, ev *store.Event) ([]st
 		return nil, nil
 	}
 	o := &src.Data
+	textFields(o)
 	x := &derivation{Deriver: d, ctx: ctx, tx: tx, ev: ev, order: o, now: d.now().UnixMicro()}
 	for i := range o.Items {
 		var err error
@@ -114,6 +115,18 @@ func (d *Deriver) Derive(ctx context.Context, tx *sql.Tx, ev *store.Event) ([]st
 	// The metrics move only if what was derived is committed.
 	store.AfterCommit(ctx, x.counted...)
 	return x.out, nil
+}
+
+// textFields makes the order's codes fit text columns (store.Text): the
+// ledger keys on them, and PostgreSQL refuses a NUL.
+func textFields(o *event.Order) {
+	o.SellerID, o.PackNo = store.Text(o.SellerID), store.Text(o.PackNo)
+	for i := range o.Items {
+		it := &o.Items[i]
+		it.OrderNo, it.ItemNo = store.Text(it.OrderNo), store.Text(it.ItemNo)
+		it.SellerItemCode, it.OptionCode = store.Text(it.SellerItemCode), store.Text(it.OptionCode)
+		it.Title, it.Option = store.Text(it.Title), store.Text(it.Option)
+	}
 }
 
 // derivation is one Derive call.

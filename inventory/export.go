@@ -41,8 +41,7 @@ func (s *Service) Export(ctx context.Context, w io.Writer, seller, kind string) 
 			return fmt.Errorf("%w: %d imported files match; choose one: %s", ErrInvalid, len(fs), strings.Join(names, ", "))
 		}
 		info = fs[0]
-		if err := tx.QueryRowContext(ctx, `SELECT raw FROM inventory_file WHERE seller_id = $1 AND kind = $2`,
-			info.SellerID, info.Kind).Scan(&raw); err != nil {
+		if raw, err = loadFile(ctx, tx, info); err != nil {
 			return fmt.Errorf("inventory: load %s: %w", info.Name, err)
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT sku, line, qty FROM inventory_stock WHERE seller_id = $1 AND kind = $2`,
@@ -87,6 +86,40 @@ func (s *Service) Export(ctx context.Context, w io.Writer, seller, kind string) 
 		return nil, fmt.Errorf("inventory: export %s: %w", info.Name, err)
 	}
 	return &info, nil
+}
+
+// loadFile reads the bytes of an imported file: from its chunks, or from
+// inventory_file.raw for a file imported before files were chunked.
+func loadFile(ctx context.Context, tx *sql.Tx, info FileInfo) ([]byte, error) {
+	var raw []byte
+	var upload string
+	if err := tx.QueryRowContext(ctx, `SELECT raw, upload FROM inventory_file WHERE seller_id = $1 AND kind = $2`,
+		info.SellerID, info.Kind).Scan(&raw, &upload); err != nil {
+		return nil, err
+	}
+	if upload == "" {
+		return raw, nil
+	}
+	raw = make([]byte, 0, info.Size)
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM inventory_file_chunk WHERE upload = $1 ORDER BY seq`, upload)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var chunk []byte
+		if err := rows.Scan(&chunk); err != nil {
+			return nil, err
+		}
+		raw = append(raw, chunk...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if int64(len(raw)) != info.Size {
+		return nil, fmt.Errorf("%d bytes stored, want %d", len(raw), info.Size)
+	}
+	return raw, nil
 }
 
 type lineQty struct {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -45,7 +46,9 @@ type handler struct {
 //   - POST /api/v1/catalog?seller_id=S: import catalog files, sent as
 //     multipart/form-data (every part with a file name, at most two) or
 //     as the raw body with &filename=GoodsList.csv; answers the import
-//     report (bad rows with file, line and column);
+//     report (bad rows with file, line and column). A bad row refuses
+//     the whole import with 400, listing the bad rows, unless
+//     &partial=true: then the good rows are imported;
 //   - GET /api/v1/catalog?seller_id=S: the imported files;
 //   - GET /api/v1/catalog/export?seller_id=S&kind=goods|options: the
 //     imported file with the current stock, as CSV.
@@ -119,11 +122,18 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 	limit := h.svc.s.MaxFileBytes
 	r.Body = http.MaxBytesReader(w, r.Body, maxUploadFiles*limit+1<<20)
 	uploads, err := h.uploads(r, limit)
+	defer removeSpooled(uploads)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	rep, err := h.svc.Import(r.Context(), r.URL.Query().Get("seller_id"), uploads)
+	partial, _ := strconv.ParseBool(r.URL.Query().Get("partial"))
+	rep, err := h.svc.Import(r.Context(), r.URL.Query().Get("seller_id"), uploads, ImportOptions{Partial: partial})
+	var rejected *RejectedError
+	if errors.As(err, &rejected) {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error(), "files": rejected.Report.Files})
+		return
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -136,8 +146,9 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rep)
 }
 
-// uploads reads the files of an upload request into memory: a multipart
-// part can only be read after the one before it.
+// uploads copies the files of an upload request to temporary files
+// (removeSpooled removes them): a multipart part can only be read after
+// the one before it, and a catalog is read twice.
 func (h *handler) uploads(r *http.Request, limit int64) ([]Upload, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" {
@@ -145,11 +156,11 @@ func (h *handler) uploads(r *http.Request, limit int64) ([]Upload, error) {
 		if name == "." || name == "/" {
 			name = "catalog.csv"
 		}
-		body, err := readLimited(r.Body, name, limit)
+		body, err := spoolLimited(r.Body, name, limit)
 		if err != nil {
 			return nil, err
 		}
-		return []Upload{{Name: name, Body: bytes.NewReader(body)}}, nil
+		return []Upload{{Name: name, Body: body}}, nil
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -162,23 +173,25 @@ func (h *handler) uploads(r *http.Request, limit int64) ([]Upload, error) {
 			break
 		}
 		if err != nil {
-			return nil, uploadError(err)
+			return out, uploadError(err)
 		}
 		if part.FileName() == "" {
 			part.Close()
 			continue // a form field, not a file
 		}
 		if len(out) == maxUploadFiles {
-			return nil, fmt.Errorf("%w: more than %d files; send one GoodsList.csv and one InventoryManagement_gridInventory.csv at most",
+			return out, fmt.Errorf("%w: more than %d files; send one GoodsList.csv and one InventoryManagement_gridInventory.csv at most",
 				ErrInvalid, maxUploadFiles)
 		}
 		name := path.Base(strings.ReplaceAll(part.FileName(), `\`, "/"))
-		body, err := readLimited(part, name, limit)
+		body, err := spoolLimited(part, name, limit)
 		part.Close()
-		if err != nil {
-			return nil, err
+		if body != nil {
+			out = append(out, Upload{Name: name, Body: body})
 		}
-		out = append(out, Upload{Name: name, Body: bytes.NewReader(body)})
+		if err != nil {
+			return out, err
+		}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%w: the form has no file part", ErrInvalid)
@@ -186,15 +199,30 @@ func (h *handler) uploads(r *http.Request, limit int64) ([]Upload, error) {
 	return out, nil
 }
 
-func readLimited(r io.Reader, name string, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+// spoolLimited copies r to a temporary file, which it returns even with
+// an error, for removeSpooled.
+func spoolLimited(r io.Reader, name string, limit int64) (*os.File, error) {
+	f, err := os.CreateTemp("", "qoo10hook-upload-*.csv")
 	if err != nil {
-		return nil, uploadError(err)
+		return nil, fmt.Errorf("inventory: spool %s: %w", name, err)
 	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("inventory: %s: %w: more than %d bytes", name, catalog.ErrTooLarge, limit)
+	n, err := io.Copy(f, io.LimitReader(r, limit+1))
+	if err != nil {
+		return f, uploadError(err)
 	}
-	return b, nil
+	if n > limit {
+		return f, fmt.Errorf("inventory: %s: %w: more than %d bytes", name, catalog.ErrTooLarge, limit)
+	}
+	return f, nil
+}
+
+func removeSpooled(uploads []Upload) {
+	for _, u := range uploads {
+		if f, ok := u.Body.(*os.File); ok {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}
 }
 
 func uploadError(err error) error {

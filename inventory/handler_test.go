@@ -40,7 +40,7 @@ func TestHandler(t *testing.T) {
 	forStores(t, DeriverOptions{Settings: Settings{MaxFileBytes: 4096}}, func(t *testing.T, e *env) {
 		h := NewHandler(e.svc, nil)
 
-		rec := serve(t, h, "POST", "/api/v1/catalog?seller_id=shop&filename=C%3A%5Cdl%5CGoodsList.csv", "text/csv", []byte(goodsCSV+"1004,BAD,x,y\n"))
+		rec := serve(t, h, "POST", "/api/v1/catalog?seller_id=shop&partial=true&filename=C%3A%5Cdl%5CGoodsList.csv", "text/csv", []byte(goodsCSV+"1004,BAD,x,y\n"))
 		if rec.Code != 200 {
 			t.Fatalf("raw upload: %d %s", rec.Code, rec.Body)
 		}
@@ -61,7 +61,7 @@ func TestHandler(t *testing.T) {
 		w, _ := mw.CreateFormFile("file", "InventoryManagement_gridInventory.csv")
 		w.Write(cp932)
 		mw.Close()
-		rec = serve(t, h, "POST", "/api/v1/catalog?seller_id=shop", mw.FormDataContentType(), form.Bytes())
+		rec = serve(t, h, "POST", "/api/v1/catalog?seller_id=shop&partial=1", mw.FormDataContentType(), form.Bytes())
 		if rec.Code != 200 {
 			t.Fatalf("multipart upload: %d %s", rec.Code, rec.Body)
 		}
@@ -127,6 +127,52 @@ func TestHandler(t *testing.T) {
 		}
 		if got := e.stock("shop", "MUG-01"); got != 1 {
 			t.Errorf("refused uploads changed the stock: MUG-01 = %d", got)
+		}
+	})
+}
+
+// TestBadFileReplacesNothing: a file with a bad row is refused whole
+// (400, listing the rows) and the stock stays as it was; partial=true
+// imports the good rows; a file without one good row never replaces
+// anything, partial or not.
+func TestBadFileReplacesNothing(t *testing.T) {
+	t.Parallel()
+	forStores(t, DeriverOptions{}, func(t *testing.T, e *env) {
+		h := NewHandler(e.svc, nil)
+		post := func(query, body string) *httptest.ResponseRecorder {
+			return serve(t, h, "POST", "/api/v1/catalog?seller_id=shop&filename=GoodsList.csv"+query, "text/csv", []byte(body))
+		}
+		if rec := post("", goodsCSV); rec.Code != 200 {
+			t.Fatalf("good file: %d %s", rec.Code, rec.Body)
+		}
+		unchanged := func(what string) {
+			t.Helper()
+			for sku, want := range map[string]int64{"TS-001": 10, "MUG-01": 5, "BAG-01": 3} {
+				if got := e.stock("shop", sku); got != want {
+					t.Errorf("after %s: %s = %d, want %d", what, sku, got, want)
+				}
+			}
+		}
+		// One stray quote in row 2 swallows every row after it.
+		strayQuote := "商品番号,販売者商品コード,商品名,在庫数\n1001,\"TS-001,長袖Tシャツ,7\n1002,MUG-01,マグカップ,4\n"
+		oneBad := "商品番号,販売者商品コード,商品名,在庫数\n1001,TS-001,長袖Tシャツ,7\n1002,MUG-01,マグカップ,many\n"
+		for _, c := range []struct{ name, query, body string }{
+			{"a stray quote", "", strayQuote},
+			{"a stray quote, partial", "&partial=true", strayQuote},
+			{"a bad qty", "", oneBad},
+		} {
+			rec := post(c.query, c.body)
+			if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"line":`) || !strings.Contains(rec.Body.String(), "GoodsList.csv") {
+				t.Errorf("%s: %d %s, want 400 listing the rows", c.name, rec.Code, rec.Body)
+			}
+			unchanged(c.name)
+		}
+		rec := post("&partial=true", oneBad)
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"imported":1`) {
+			t.Errorf("a bad qty, partial: %d %s", rec.Code, rec.Body)
+		}
+		if got := e.stock("shop", "TS-001"); got != 7 {
+			t.Errorf("TS-001 = %d after the partial import, want 7", got)
 		}
 	})
 }

@@ -251,7 +251,7 @@ func (e *env) importFiles(seller string, paths ...string) *ImportReport {
 		}
 		ups = append(ups, Upload{Name: p[strings.LastIndex(p, "/")+1:], Body: bytes.NewReader(b)})
 	}
-	rep, err := e.svc.Import(e.t.Context(), seller, ups)
+	rep, err := e.svc.Import(e.t.Context(), seller, ups, ImportOptions{Partial: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func (e *env) importFiles(seller string, paths ...string) *ImportReport {
 // importCSV imports one CSV given as text, as the seller.
 func (e *env) importCSV(seller, name, text string) *ImportReport {
 	e.t.Helper()
-	rep, err := e.svc.Import(e.t.Context(), seller, []Upload{{Name: name, Body: strings.NewReader(text)}})
+	rep, err := e.svc.Import(e.t.Context(), seller, []Upload{{Name: name, Body: strings.NewReader(text)}}, ImportOptions{Partial: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -1,12 +1,12 @@
 package inventory
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
-	"path/filepath"
+	"os"
 	"strings"
 
 	"github.com/qoo10hook/qoo10hook/catalog"
@@ -34,9 +34,37 @@ type FileReport struct {
 	// Replaced counts the SKUs of the seller's previous file of this kind,
 	// which the file replaced.
 	Replaced int `json:"replaced"`
-	// Errors are the rows left out.
+	// Errors are the rows left out (or, when the import was refused,
+	// the rows that refused it), the first MaxReportedErrors of them.
 	Errors []RowError `json:"errors"`
+	// MoreErrors counts the bad rows beyond those listed.
+	MoreErrors int `json:"more_errors,omitempty"`
 }
+
+// MaxReportedErrors bounds the row errors a report lists per file.
+const MaxReportedErrors = 1000
+
+// ImportOptions say how an import treats bad rows.
+type ImportOptions struct {
+	// Partial imports the good rows of files with bad rows, and reports
+	// the bad ones. Without it a single bad row refuses the whole import
+	// (RejectedError) and nothing changes. Either way a file without a
+	// single good row never replaces anything.
+	Partial bool
+}
+
+// RejectedError is an import refused for its rows: nothing was written.
+// Report lists the bad rows. It wraps ErrInvalid.
+type RejectedError struct {
+	Report *ImportReport
+	Reason string
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("inventory: import refused: %s; nothing was changed", e.Reason)
+}
+
+func (e *RejectedError) Unwrap() error { return ErrInvalid }
 
 // RowError is a row left out of an import, and where it is.
 type RowError struct {
@@ -56,69 +84,89 @@ func rowError(e catalog.RowError) RowError {
 	return RowError{File: e.File, Line: e.Line, Column: e.Column, Header: e.Header, Message: e.Msg}
 }
 
-// parsed is an upload read and checked, ready to be written.
-type parsed struct {
-	raw    []byte
-	file   *catalog.File
-	rows   []stockRow
-	report FileReport
-}
-
-type stockRow struct {
-	sku, title string
-	codes
-	line int
-	qty  int64
-}
-
 // Import reads the uploads (QSM's GoodsList.csv or
 // InventoryManagement_gridInventory.csv, in UTF-8 with or without BOM or
-// in CP932) and stores them for the seller in one transaction: each file
-// replaces the seller's previous file of its kind, and each of its SKUs
-// starts over at the file's quantity (the running stock becomes what QSM
-// said, its low-stock state too); SKUs only the previous file had are
-// dropped. Bad rows are reported and left out; a file that cannot be read
-// as a catalog at all fails the whole import, and nothing is written
-// unless everything is.
-func (s *Service) Import(ctx context.Context, seller string, uploads []Upload) (*ImportReport, error) {
+// in CP932) and stores them for the seller: each file replaces the
+// seller's previous file of its kind, and each of its SKUs starts over at
+// the file's quantity (the running stock becomes what QSM said, its
+// low-stock state too); SKUs only the previous file had are dropped.
+//
+// Every file is read and checked whole before anything is written: a file
+// that cannot be read as a catalog fails the import, and so does a bad row
+// unless o.Partial (a RejectedError lists them); a file without one good
+// row fails it always. Then the import is written in short transactions
+// (a chunk of the file, or a few hundred SKUs, each), so that mail keeps
+// flowing into the store while a large file goes in, and the file is
+// switched over last. Memory stays bounded: the files are streamed from
+// disk, twice. A store failure while the SKUs are written leaves those
+// written so far at the new quantities: importing the file again
+// completes it.
+func (s *Service) Import(ctx context.Context, seller string, uploads []Upload, o ImportOptions) (*ImportReport, error) {
 	if err := CheckSellerID(seller); err != nil {
 		return nil, err
 	}
 	if len(uploads) == 0 {
 		return nil, fmt.Errorf("%w: no file to import", ErrInvalid)
 	}
-	var ps []*parsed
+	var ps []*checked
+	defer func() {
+		for _, p := range ps {
+			p.close()
+		}
+	}()
 	kinds := map[catalog.Kind]string{}
+	seen := map[string]where{}
 	for _, u := range uploads {
-		p, err := s.parse(u)
+		p, err := s.check(u, seen)
 		if err != nil {
 			return nil, err
 		}
-		if other, dup := kinds[p.file.Kind]; dup {
-			return nil, fmt.Errorf("%w: %s and %s are both %s files; a seller has one of each kind (import them one at a time)",
-				ErrInvalid, other, u.Name, kindName(p.file.Kind))
-		}
-		kinds[p.file.Kind] = u.Name
 		ps = append(ps, p)
-	}
-	s.dedupe(ps)
-
-	rep := &ImportReport{SellerID: seller}
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		for _, p := range ps {
-			if err := s.write(ctx, tx, seller, p); err != nil {
-				return err
-			}
+		if other, dup := kinds[p.kind]; dup {
+			return nil, fmt.Errorf("%w: %s and %s are both %s files; a seller has one of each kind (import them one at a time)",
+				ErrInvalid, other, u.Name, kindName(p.kind))
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		kinds[p.kind] = u.Name
 	}
+	rep := &ImportReport{SellerID: seller}
 	for _, p := range ps {
 		rep.Files = append(rep.Files, p.report)
 	}
+	if err := rejection(rep, ps, o); err != nil {
+		return nil, err
+	}
+
+	s.importing.Lock()
+	defer s.importing.Unlock()
+	for i, p := range ps {
+		if err := s.apply(ctx, seller, p); err != nil {
+			return nil, err
+		}
+		rep.Files[i] = p.report
+	}
 	return rep, nil
+}
+
+// rejection refuses an import with bad rows (unless partial) or with a
+// file that has no good row.
+func rejection(rep *ImportReport, ps []*checked, o ImportOptions) error {
+	for _, p := range ps {
+		if p.good == 0 {
+			return &RejectedError{Report: rep, Reason: fmt.Sprintf("%s has no good row (%d bad), so it would replace the stock with nothing",
+				p.report.Name, p.badRows())}
+		}
+	}
+	if o.Partial {
+		return nil
+	}
+	bad := 0
+	for _, p := range ps {
+		bad += p.badRows()
+	}
+	if bad > 0 {
+		return &RejectedError{Report: rep, Reason: fmt.Sprintf("%d bad rows (listed); fix them, or import the good rows only with partial=true (--partial)", bad)}
+	}
+	return nil
 }
 
 func kindName(k catalog.Kind) string {
@@ -128,119 +176,121 @@ func kindName(k catalog.Kind) string {
 	return "GoodsList.csv (goods)"
 }
 
-// parse reads one upload and resolves each good row's SKU.
-func (s *Service) parse(u Upload) (*parsed, error) {
-	raw, err := io.ReadAll(io.LimitReader(u.Body, s.s.MaxFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("inventory: read %s: %w", u.Name, err)
+// checked is an upload read through once: its kind, its bad rows, and
+// the file to read its good rows from again.
+type checked struct {
+	name string
+	src  io.ReadSeeker
+	temp *os.File // the spooled upload, removed by close; nil when src is the caller's
+	file *catalog.File
+	kind catalog.Kind
+	// skip holds the lines of rows catalog.Read found good that the
+	// import leaves out: no SKU, or a SKU an earlier row has.
+	skip   map[int]bool
+	good   int
+	report FileReport
+}
+
+func (p *checked) badRows() int { return len(p.report.Errors) + p.report.MoreErrors }
+
+func (p *checked) close() {
+	if p.temp != nil {
+		p.temp.Close()
+		os.Remove(p.temp.Name())
 	}
-	if int64(len(raw)) > s.s.MaxFileBytes {
-		return nil, fmt.Errorf("inventory: read %s: %w: more than %d bytes", u.Name, catalog.ErrTooLarge, s.s.MaxFileBytes)
+}
+
+func (p *checked) addError(e RowError) {
+	if len(p.report.Errors) < MaxReportedErrors {
+		p.report.Errors = append(p.report.Errors, e)
+	} else {
+		p.report.MoreErrors++
 	}
-	f, err := catalog.Read(u.Name, bytes.NewReader(raw), s.s.catalogOptions())
-	if err != nil {
-		return nil, err // "catalog: read NAME: ..."
+}
+
+type where struct {
+	file string
+	line int
+}
+
+// check reads one upload and resolves each good row's SKU; seen holds the
+// SKUs of the import's earlier rows (catalog.Read finds duplicates in the
+// default order; a configured sku_order or a second file can make more).
+func (s *Service) check(u Upload, seen map[string]where) (*checked, error) {
+	p := &checked{name: u.Name, skip: map[int]bool{}, report: FileReport{Errors: []RowError{}}}
+	if rs, ok := u.Body.(io.ReadSeeker); ok {
+		p.src = rs
+	} else if err := p.spool(u, s.s.MaxFileBytes); err != nil {
+		return p, err
 	}
-	p := &parsed{raw: raw, file: f, report: FileReport{Name: u.Name, Kind: string(f.Kind), Encoding: string(f.Encoding),
-		Errors: []RowError{}}}
-	for _, e := range f.Errors {
-		p.report.Errors = append(p.report.Errors, rowError(e))
-	}
-	for _, r := range f.Rows {
+	f, err := catalog.Scan(u.Name, p.src, s.s.catalogOptions(), func(r catalog.Row) error {
 		c := rowCodes(r)
-		sku, _ := c.sku(s.s.SKUOrder)
+		sku, key := c.sku(s.s.SKUOrder)
 		if sku == "" {
-			p.report.Errors = append(p.report.Errors, RowError{File: u.Name, Line: r.Line,
+			p.skip[r.Line] = true
+			p.addError(RowError{File: u.Name, Line: r.Line,
 				Message: fmt.Sprintf("no SKU: none of %s is set (inventory.sku_order)", strings.Join(s.s.SKUOrder, ", "))})
-			continue
+			return nil
 		}
-		p.rows = append(p.rows, stockRow{sku: sku, title: r.Title, codes: c, line: r.Line, qty: r.Qty})
+		if w, dup := seen[sku]; dup {
+			p.skip[r.Line] = true
+			p.addError(RowError{File: u.Name, Line: r.Line, Column: -1, Header: key,
+				Message: fmt.Sprintf("duplicate SKU %q, first on %s:%d", sku, w.file, w.line)})
+			return nil
+		}
+		seen[sku] = where{u.Name, r.Line}
+		p.good++
+		return nil
+	})
+	if err != nil {
+		return p, err // "catalog: read NAME: ..."
 	}
+	p.file, p.kind = f, f.Kind
+	p.report = FileReport{Name: u.Name, Kind: string(f.Kind), Encoding: string(f.Encoding), Errors: p.report.Errors,
+		MoreErrors: p.report.MoreErrors}
+	// The duplicate errors name their key until the header is known.
+	for i, e := range p.report.Errors {
+		if e.Column == -1 {
+			col := f.Column(keyColumn[e.Header]) + 1
+			p.report.Errors[i].Column, p.report.Errors[i].Header = col, ""
+			if col > 0 {
+				p.report.Errors[i].Header = f.Header[col-1]
+			}
+		}
+	}
+	ours, more := p.report.Errors, p.report.MoreErrors
+	p.report.Errors, p.report.MoreErrors = []RowError{}, 0
+	for _, e := range f.Errors {
+		p.addError(rowError(e))
+	}
+	for _, e := range ours {
+		p.addError(e)
+	}
+	p.report.MoreErrors += more
 	return p, nil
 }
 
-// dedupe leaves out, as row errors, the rows whose SKU an earlier row of
-// the import has: catalog.Read finds duplicates in the default order,
-// and a configured sku_order or a second file can make more.
-func (s *Service) dedupe(ps []*parsed) {
-	type where struct {
-		file string
-		line int
+// spool copies an upload to a temporary file, so that it can be read twice
+// without holding it in memory.
+func (p *checked) spool(u Upload, limit int64) error {
+	f, err := os.CreateTemp("", "qoo10hook-catalog-*.csv")
+	if err != nil {
+		return fmt.Errorf("inventory: spool %s: %w", u.Name, err)
 	}
-	first := map[string]where{}
-	for _, p := range ps {
-		kept := p.rows[:0]
-		for _, r := range p.rows {
-			if w, dup := first[r.sku]; dup {
-				_, key := r.codes.sku(s.s.SKUOrder)
-				col := p.file.Column(keyColumn[key]) + 1
-				e := RowError{File: p.report.Name, Line: r.line, Column: col,
-					Message: fmt.Sprintf("duplicate SKU %q, first on %s:%d", r.sku, w.file, w.line)}
-				if col > 0 {
-					e.Header = p.file.Header[col-1]
-				}
-				p.report.Errors = append(p.report.Errors, e)
-				continue
-			}
-			first[r.sku] = where{p.report.Name, r.line}
-			kept = append(kept, r)
-		}
-		p.rows = kept
+	p.temp, p.src = f, f
+	n, err := io.Copy(f, io.LimitReader(u.Body, limit+1))
+	if err != nil {
+		return fmt.Errorf("inventory: read %s: %w", u.Name, err)
 	}
+	if n > limit {
+		return fmt.Errorf("inventory: read %s: %w: more than %d bytes", u.Name, catalog.ErrTooLarge, limit)
+	}
+	return nil
 }
 
-// insertBatch is how many stock rows one INSERT writes (13 parameters
-// each, well under SQLite's and PostgreSQL's limits).
-const insertBatch = 500
-
-func (s *Service) write(ctx context.Context, tx *sql.Tx, seller string, p *parsed) error {
-	now := s.now().UnixMicro()
-	kind := string(p.file.Kind)
-	_, err := tx.ExecContext(ctx, `INSERT INTO inventory_file (seller_id, kind, name, encoding, size, raw, good_rows,
-		bad_rows, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT (seller_id, kind) DO UPDATE SET name = excluded.name, encoding = excluded.encoding,
-		size = excluded.size, raw = excluded.raw, good_rows = excluded.good_rows, bad_rows = excluded.bad_rows,
-		imported_at = excluded.imported_at`,
-		seller, kind, filepath.Base(p.report.Name), string(p.file.Encoding), len(p.raw), p.raw, len(p.rows), len(p.report.Errors), now)
-	if err != nil {
-		return fmt.Errorf("inventory: store %s: %w", p.report.Name, err)
-	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM inventory_stock WHERE seller_id = $1 AND kind = $2`, seller, kind)
-	if err != nil {
-		return fmt.Errorf("inventory: replace stock of %s: %w", p.report.Name, err)
-	}
-	if n, err := res.RowsAffected(); err == nil {
-		p.report.Replaced = int(n)
-	}
-	for start := 0; start < len(p.rows); start += insertBatch {
-		batch := p.rows[start:min(start+insertBatch, len(p.rows))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO inventory_stock (seller_id, sku, kind, line, item_no, seller_code, option_code, title,
-			imported_qty, qty, low, imported_at, updated_at) VALUES `)
-		args := make([]any, 0, len(batch)*13)
-		for i, r := range batch {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			n := len(args)
-			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
-				n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12, n+13)
-			low := 0
-			if r.qty < s.s.Threshold {
-				low = 1
-			}
-			args = append(args, seller, r.sku, kind, r.line, r.ItemNo, r.SellerItemCode, r.OptionCode, r.title,
-				r.qty, r.qty, low, now, now)
-		}
-		// A SKU the seller's file of the other kind had moves to this one.
-		q.WriteString(` ON CONFLICT (seller_id, sku) DO UPDATE SET kind = excluded.kind, line = excluded.line,
-			item_no = excluded.item_no, seller_code = excluded.seller_code, option_code = excluded.option_code,
-			title = excluded.title, imported_qty = excluded.imported_qty, qty = excluded.qty, low = excluded.low,
-			imported_at = excluded.imported_at, updated_at = excluded.updated_at`)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("inventory: store stock of %s: %w", p.report.Name, err)
-		}
-	}
-	p.report.Imported = len(p.rows)
-	return nil
+// newUploadID names the chunks of one stored file.
+func newUploadID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

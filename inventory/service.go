@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -33,6 +34,10 @@ type Service struct {
 	db  DB
 	s   Settings
 	now func() time.Time
+	// importing lets one import write at a time; lastGen is the
+	// generation of the last one (see generation).
+	importing sync.Mutex
+	lastGen   int64
 }
 
 // NewService returns the catalog service over db.

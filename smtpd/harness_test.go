@@ -62,16 +62,35 @@ type stored struct {
 }
 
 // fakeSink keeps what it is given; err, when set, is returned instead.
+// With hold set (holdMails), Deliver says so on entered and waits for hold
+// to close: the mail stays in flight.
 type fakeSink struct {
-	mu    sync.Mutex
-	mails []stored
-	err   error
-	got   chan struct{}
+	mu      sync.Mutex
+	mails   []stored
+	err     error
+	got     chan struct{}
+	hold    chan struct{}
+	entered chan struct{}
+}
+
+// holdMails keeps every mail in Deliver until release is called.
+func (f *fakeSink) holdMails() (release func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hold, f.entered = make(chan struct{}), make(chan struct{}, 1000)
+	return sync.OnceFunc(func() { close(f.hold) })
 }
 
 func newSink() *fakeSink { return &fakeSink{got: make(chan struct{}, 1000)} }
 
 func (f *fakeSink) Deliver(_ context.Context, env *Envelope, raw []byte) error {
+	f.mu.Lock()
+	hold, entered := f.hold, f.entered
+	f.mu.Unlock()
+	if hold != nil {
+		entered <- struct{}{}
+		<-hold
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {

@@ -36,6 +36,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		l.s.metrics.connections.Inc()
 		lc.onClose = l.s.metrics.connections.Dec
+		lc.errLimit = errorLimit{max: l.s.cfg.MaxErrors, hostname: l.s.cfg.Hostname, reached: l.s.metrics.errorLimit.Inc}
 		return lc, nil
 	}
 }
@@ -93,6 +94,8 @@ type conn struct {
 	// held is the start of a multi-line reply, written with its last line
 	// (see Write).
 	held []byte
+	// errLimit counts the connection's error replies.
+	errLimit errorLimit
 }
 
 // maxHeldReply bounds the lines of one reply held back: an EHLO reply is
@@ -105,19 +108,93 @@ const maxHeldReply = 4 << 10
 // instead of one per EHLO keyword, and one segment, which some clients
 // need to read the reply whole. A TLS record never begins with a digit, so
 // what crypto/tls writes goes straight through.
+//
+// Write also counts the error replies it sees (see errorLimit): the one
+// past the limit is replaced by 421 4.7.0, and the connection closes.
 func (c *conn) Write(p []byte) (int, error) {
 	if continuesReply(p) && len(c.held)+len(p) <= maxHeldReply {
 		c.held = append(c.held, p...)
 		return len(p), nil
 	}
+	out := p
+	if c.errLimit.written(p) {
+		out = c.errLimit.reply()
+	}
+	closing := c.errLimit.closing
 	if len(c.held) == 0 {
-		return c.Conn.Write(p)
+		n, err := c.Conn.Write(out)
+		if closing {
+			c.Close()
+			return len(p), err
+		}
+		return n, err
 	}
 	held := len(c.held)
-	reply := append(c.held, p...)
+	reply := append(c.held, out...)
 	c.held = c.held[:0]
 	n, err := c.Conn.Write(reply)
+	if closing {
+		c.Close()
+		return len(p), err
+	}
 	return max(n-held, 0), err
+}
+
+// errorLimit ends a session that keeps failing: address harvesting with
+// RCPT, token guessing, garbage commands. Every 5xx reply counts: those
+// of our session (refused, which counts them itself, since under TLS the
+// connection carries only ciphertext) and those go-smtp writes on its own
+// (bad sequence, bad arguments), seen in plaintext by conn.Write. The
+// reply past max is 421 4.7.0, and the connection closes after it.
+type errorLimit struct {
+	max      int
+	hostname string
+	reached  func()
+	count    int
+	// counted is set when the session counted the reply being written.
+	counted bool
+	// closing is set once the limit is passed.
+	closing bool
+}
+
+// refused counts an error reply of the session and reports whether it is
+// past the limit, and must become 421 4.7.0.
+func (e *errorLimit) refused() bool {
+	if e.max <= 0 || e.closing {
+		return e.closing
+	}
+	e.counted = true
+	e.count++
+	if e.count > e.max {
+		e.closing = true
+		if e.reached != nil {
+			e.reached()
+		}
+	}
+	return e.closing
+}
+
+// written counts a final reply line go-smtp writes, unless the session
+// counted it, and reports whether it must be replaced by reply().
+func (e *errorLimit) written(p []byte) bool {
+	if e.max <= 0 || e.closing || len(p) < 4 || p[0] != '5' || !isDigit(p[1]) || !isDigit(p[2]) || p[3] != ' ' {
+		return false
+	}
+	if e.counted {
+		e.counted = false
+		return false
+	}
+	return e.refusedByServer()
+}
+
+func (e *errorLimit) refusedByServer() bool {
+	e.refused()
+	e.counted = false
+	return e.closing
+}
+
+func (e *errorLimit) reply() []byte {
+	return []byte("421 4.7.0 " + e.hostname + " Too many errors, closing connection\r\n")
 }
 
 // continuesReply tells whether p is reply lines whose last one has more

@@ -27,6 +27,8 @@ type Metrics struct {
 	auth          *prometheus.CounterVec
 	tlsReloads    *prometheus.CounterVec
 	certExpiry    prometheus.Gauge
+	errorLimit    prometheus.Counter
+	inflight      prometheus.Gauge
 }
 
 // NewMetrics registers the SMTP metrics on reg. Every label set a counter
@@ -123,6 +125,14 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "qoo10hook_smtp_tls_reloads_total",
 			Help: "Reloads of the TLS certificate (SIGHUP) by outcome (ok, error).",
 		}, []string{"outcome"}),
+		inflight: f.NewGauge(prometheus.GaugeOpts{
+			Name: "qoo10hook_smtp_inflight_bytes",
+			Help: "Memory reserved for messages being received and stored, of all sessions (bounded by smtp.max_inflight_bytes).",
+		}),
+		errorLimit: f.NewCounter(prometheus.CounterOpts{
+			Name: "qoo10hook_smtp_error_limit_closes_total",
+			Help: "Connections closed with 421 4.7.0 after smtp.max_errors error replies (address harvesting, token guessing, garbage).",
+		}),
 		certExpiry: f.NewGauge(prometheus.GaugeOpts{
 			Name: "qoo10hook_smtp_tls_certificate_expiry_timestamp_seconds",
 			Help: "When the TLS certificate in use expires, in Unix seconds; 0 without TLS.",

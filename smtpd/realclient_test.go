@@ -457,7 +457,9 @@ func TestRealClientMIMETooComplex(t *testing.T) {
 // unquoted, or a domain running on) gets 553 5.1.7 at MAIL.
 func TestRealClientMalformedSender(t *testing.T) {
 	t.Parallel()
-	srv := start(t, Config{})
+	// One session tries every sender: more errors than smtp.max_errors
+	// allows by default (TestErrorLimit).
+	srv := start(t, Config{MaxErrors: 100})
 	c := rcDial(t, srv.Addr().String(), "", true)
 	for _, from := range []string{
 		`"john doe"@qoo10.jp`,

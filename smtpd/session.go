@@ -1,7 +1,6 @@
 package smtpd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +31,7 @@ var (
 	replyBadSender      = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Malformed sender address"}
 	replyRateLimited    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many transactions from your address, please try again later"}
 	replyTLSRequired    = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
+	replyTooManyErrors  = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors, closing connection"}
 )
 
 type session struct {
@@ -52,6 +51,10 @@ type session struct {
 	policy       Policy
 	user         *User
 	authFailures int
+	loggedLimit  bool
+	// declared is the message size the client gave with MAIL (SIZE=), 0
+	// for none.
+	declared int64
 	// inTransaction is set from MAIL until the transaction's reply has been
 	// written (go-smtp calls Reset after it): shutdown closes only
 	// connections without one.
@@ -85,6 +88,9 @@ func remoteIP(a net.Addr) string {
 }
 
 func (s *session) refuse(reason string, reply *smtp.SMTPError) error {
+	if reply.Code/100 == 5 && s.lc != nil && s.lc.errLimit.refused() {
+		return s.closing()
+	}
 	if reply.Code/100 == 4 {
 		s.s.metrics.tempfailed(reason)
 	} else {
@@ -94,7 +100,24 @@ func (s *session) refuse(reason string, reply *smtp.SMTPError) error {
 	return reply
 }
 
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+// closing answers every command once the session is past its error
+// limit: go-smtp may still hand it commands the client pipelined.
+func (s *session) closing() error {
+	if !s.loggedLimit {
+		s.loggedLimit = true
+		s.log.Info("session closed", "reason", "too many errors", "errors", s.lc.errLimit.count)
+	}
+	s.s.metrics.reply(replyTooManyErrors)
+	return replyTooManyErrors
+}
+
+// pastErrorLimit tells whether the session is closing for its errors.
+func (s *session) pastErrorLimit() bool { return s.lc != nil && s.lc.errLimit.closing }
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.pastErrorLimit() {
+		return s.closing()
+	}
 	if !wellFormedSender(from) {
 		return s.refuse("bad_sender", replyBadSender)
 	}
@@ -107,6 +130,10 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 		return s.refuse("rate_limited", replyRateLimited)
 	}
 	s.inTransaction.Store(true)
+	s.declared = 0
+	if opts != nil {
+		s.declared = opts.Size
+	}
 	s.env.Helo = s.conn.Hostname()
 	s.env.MailFrom = from
 	s.env.Rcpts = s.env.Rcpts[:0]
@@ -115,6 +142,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if s.pastErrorLimit() {
+		return s.closing()
+	}
 	policy, ok := s.s.rcpts.Lookup(to)
 	if !ok {
 		s.log.Info("recipient refused", "reason", "no route")
@@ -130,6 +160,9 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
+	if s.pastErrorLimit() {
+		return s.closing()
+	}
 	start := time.Now()
 	// go-smtp's idle deadline does not move while DATA streams in: set one
 	// for the whole transfer.
@@ -139,12 +172,21 @@ func (s *session) Data(r io.Reader) error {
 		s.log.Warn("mail deferred: busy", "reason", "store backlog full or stalled")
 		return s.refuse("busy", replyBusy)
 	}
-	buf := getBuffer()
+	buf := newMailBuffer(s.s.inflight, s.declared, s.s.cfg.MaxMessageBytes)
+	if buf == nil {
+		// go-smtp discards the message unread.
+		s.log.Warn("mail deferred: in-flight budget full", "declared", s.declared)
+		return s.refuse("no_room", replyNoRoom)
+	}
 	// The sink returns once the mail is stored, and nothing keeps the raw
 	// bytes after that: the buffer serves the next mail.
-	defer putBuffer(buf)
-	n, err := buf.ReadFrom(&deadlineReader{r: r, deadline: start.Add(s.s.cfg.DataTimeout)})
+	defer buf.release()
+	n, err := buf.readFrom(&deadlineReader{r: r, deadline: start.Add(s.s.cfg.DataTimeout)})
 	s.s.metrics.bytes.Add(float64(n))
+	if errors.Is(err, errNoRoom) {
+		s.log.Warn("mail deferred: in-flight budget full", "bytes", n)
+		return s.refuse("no_room", replyNoRoom)
+	}
 	if err != nil {
 		var se *smtp.SMTPError
 		var ne net.Error
@@ -160,7 +202,7 @@ func (s *session) Data(r io.Reader) error {
 			return s.refuse("read_error", replyTempFail)
 		}
 	}
-	raw := buf.Bytes()
+	raw := buf.bytes()
 	if reply, reason := s.checkContent(raw); reply != nil {
 		s.log.Info("mail refused", "reason", reason, "bytes", n)
 		return s.refuse(reason, reply)
@@ -231,27 +273,6 @@ func (s *session) Logout() error {
 	}
 	s.s.metrics.sessions.Dec()
 	return nil
-}
-
-// bufferPool holds DATA buffers: a mail's bytes are read into one and
-// handed to the sink, which stores them before it returns.
-var bufferPool = sync.Pool{New: func() any {
-	b := new(bytes.Buffer)
-	b.Grow(16 << 10)
-	return b
-}}
-
-// maxPooledBuffer keeps a rare large mail's buffer out of the pool.
-const maxPooledBuffer = 1 << 20
-
-func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
-
-func putBuffer(b *bytes.Buffer) {
-	if b.Cap() > maxPooledBuffer {
-		return
-	}
-	b.Reset()
-	bufferPool.Put(b)
 }
 
 // deadlineReader ends a message transfer that outlasts its deadline. The

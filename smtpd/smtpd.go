@@ -100,6 +100,14 @@ type Config struct {
 	// MaxTransactionsPerMinute bounds the MAIL commands of one client
 	// address (6000).
 	MaxTransactionsPerMinute int
+	// MaxErrors is how many error replies (5xx: refused recipients, bad
+	// commands) a connection gets; the next one is 421 4.7.0 and the
+	// connection closes (DefaultMaxErrors).
+	MaxErrors int
+	// MaxInflightBytes bounds the memory all sessions together hold for
+	// messages being received and stored (DefaultMaxInflightBytes); a
+	// message that would pass it gets 452 4.3.1.
+	MaxInflightBytes int64
 
 	// Certificate enables STARTTLS; nil for none.
 	Certificate *Certificate
@@ -118,6 +126,10 @@ type Config struct {
 	// (qoo10.jp).
 	AllowedSenders []string
 }
+
+// DefaultMaxErrors is Config.MaxErrors' default: a real sender makes one
+// or two mistakes, not ten (Postfix and chasquid stop near there too).
+const DefaultMaxErrors = 10
 
 // Server is the SMTP server.
 type Server struct {
@@ -138,6 +150,8 @@ type Server struct {
 	decoyHash func() []byte
 	// refusing bounds the goroutines writing 421 to refused connections.
 	refusing chan struct{}
+	// inflight bounds the memory of messages in flight.
+	inflight *budget
 }
 
 // New returns a server; Listen binds it and Serve starts it.
@@ -159,6 +173,10 @@ func New(cfg Config, sink Sink, rcpts Recipients, m *Metrics, log *slog.Logger) 
 	def(&cfg.MaxConnections, 2000)
 	def(&cfg.MaxConnectionsPerIP, 50)
 	def(&cfg.MaxTransactionsPerMinute, 6000)
+	def(&cfg.MaxErrors, DefaultMaxErrors)
+	if cfg.MaxInflightBytes <= 0 {
+		cfg.MaxInflightBytes = DefaultMaxInflightBytes
+	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 5 * time.Minute
 	}
@@ -176,6 +194,7 @@ func New(cfg Config, sink Sink, rcpts Recipients, m *Metrics, log *slog.Logger) 
 		rate:     newRateLimiter(cfg.MaxTransactionsPerMinute),
 		users:    map[string]*User{},
 		refusing: make(chan struct{}, 64),
+		inflight: &budget{max: cfg.MaxInflightBytes, gauge: m.inflight},
 	}
 	for i := range cfg.Users {
 		s.users[cfg.Users[i].Name] = &cfg.Users[i]

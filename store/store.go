@@ -70,6 +70,8 @@ type Store struct {
 	commit *committer
 	// ckpt copies the WAL into the database file, for SQLite.
 	ckpt *checkpointer
+	// path is the SQLite database file, "" on PostgreSQL.
+	path string
 	// working is whether the River client has queues to work.
 	working bool
 	derive  Deriver
@@ -90,6 +92,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(o.URL.Path), 0o750); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
+		if err := createPrivate(o.URL.Path); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		s.path = o.URL.Path
 		db, err := openSQLite(sqliteDSN(o.URL.Path, false))
 		if err != nil {
 			return nil, fmt.Errorf("store: open %s: %w", o.URL.Path, err)
@@ -257,10 +263,21 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// Ping checks that the store answers and can write.
+// Ping tells whether a commit can succeed now: it commits a write (which
+// a full disk or a read-only database refuses) and, on SQLite, that the
+// disk keeps a reserve for the mails to come (see checkFreeSpace). It is
+// what /readyz asks.
 func (s *Store) Ping(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE endpoint_state SET updated_at = updated_at WHERE name = ''`)
-	return err
+	if s.path != "" {
+		if err := checkFreeSpace(s.path); err != nil {
+			return err
+		}
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE store_probe SET at = $1 WHERE id = 1`, now())
+	if err != nil {
+		return fmt.Errorf("store: write: %w", err)
+	}
+	return nil
 }
 
 func now() int64 { return time.Now().UnixMicro() }
@@ -268,3 +285,18 @@ func now() int64 { return time.Now().UnixMicro() }
 func fromMicros(v int64) time.Time { return time.UnixMicro(v) }
 
 func microsDuration(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
+
+// createPrivate creates the database file readable by its owner only: it
+// holds buyers' names, addresses and phone numbers. SQLite creates the
+// WAL and shared-memory files with the database file's permissions.
+// An existing file keeps its own.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}

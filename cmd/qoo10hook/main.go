@@ -13,6 +13,7 @@ import (
 )
 
 func main() {
+	privateFiles()
 	// A mail is many short-lived allocations (its bytes, its decoded text,
 	// its event): a less eager collector saves more CPU than the memory it
 	// costs, and a soft limit keeps that memory bounded. GOGC and

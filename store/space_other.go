@@ -1,0 +1,5 @@
+//go:build !linux
+
+package store
+
+func checkFreeSpace(string) error { return nil }
