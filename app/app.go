@@ -99,6 +99,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		BatchMax:        cfg.Store.BatchMax, BatchWindow: cfg.Store.BatchWindow.D(), Backlog: cfg.Store.MaxBacklog,
 		BacklogBytes: int64(cfg.Store.MaxBacklogBytes),
 		Derive:       deriver.Derive,
+		Retention:    retention(cfg),
 	})
 	if err != nil {
 		return nil, err

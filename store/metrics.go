@@ -10,6 +10,8 @@ type metrics struct {
 	commitSeconds prometheus.Histogram
 	backlog       prometheus.Gauge
 	busy          prometheus.Counter
+	purged        *prometheus.CounterVec
+	space         *spaceGauges
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,5 +35,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "qoo10hook_store_busy_rejections_total",
 			Help: "Mails refused with a temporary failure because the commit backlog was full.",
 		}),
+		purged: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "qoo10hook_store_purged_total",
+			Help: "What retention purged: mails whose raw bytes and buyer values were erased (mail), delivery attempts and dead or failed deliveries dropped, other rows purged by age (rows).",
+		}, []string{"kind"}),
+		space: newSpaceGauges(f),
 	}
 }

@@ -54,6 +54,9 @@ type Options struct {
 	InstanceID string
 	// Derive, when set, adds derived events to each new event's transaction.
 	Derive Deriver
+	// Retention, when set, has Start run the purger that applies it (see
+	// Purge); nil keeps everything.
+	Retention *Retention
 }
 
 // Store is the database behind qoo10hook.
@@ -70,6 +73,9 @@ type Store struct {
 	// working is whether the River client has queues to work.
 	working bool
 	derive  Deriver
+	// path is the SQLite file; purge applies the retention periods.
+	path  string
+	purge *purger
 }
 
 // Open connects to the store, applies pending migrations (River's and
@@ -93,7 +99,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		// SQLite has one writer at a time; one connection avoids
 		// SQLITE_BUSY between River's internals and the committer.
 		db.SetMaxOpenConns(1)
-		s.db = db
+		s.db, s.path = db, o.URL.Path
 		driver = riversqlite.New(db)
 	case config.Postgres:
 		db, err := sql.Open("pgx", o.URL.DSN)
@@ -114,6 +120,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err := s.migrate(ctx, driver); err != nil {
 		s.db.Close()
 		return nil, err
+	}
+	if s.kind == config.SQLite {
+		s.enableIncrementalVacuum(ctx)
+	}
+	if o.Retention != nil {
+		s.purge = newPurger(*o.Retention)
 	}
 	if s.read == nil {
 		read, err := openSQLite(sqliteDSN(o.URL.Path, true))
@@ -151,7 +163,11 @@ func sqliteDSN(path string, readOnly bool) string {
 	// Checkpoints run apart from commits (see checkpointer).
 	// journal_size_limit gives back the disk a WAL grown by a burst, once
 	// it starts over.
-	return dsn + "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)" +
+	// auto_vacuum must come before anything creates the file's tables
+	// (enableIncrementalVacuum converts older stores); secure_delete
+	// overwrites what is deleted, so that purged buyer data does not stay
+	// in free pages.
+	return dsn + "&_pragma=auto_vacuum(INCREMENTAL)&_pragma=secure_delete(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)" +
 		"&_pragma=journal_size_limit(67108864)&_txlock=immediate"
 }
 
@@ -194,6 +210,9 @@ func (s *Store) Start(ctx context.Context) error {
 	if s.ckpt != nil {
 		go s.ckpt.run(s)
 	}
+	if s.purge != nil {
+		go s.purge.run(s)
+	}
 	if !s.working {
 		return nil
 	}
@@ -233,6 +252,9 @@ func (s *Store) Busy() bool {
 // Close stops the committer (mails still waiting get ErrClosed) and closes
 // the database.
 func (s *Store) Close() error {
+	if s.purge != nil && s.commit != nil && s.commit.started.Load() {
+		s.purge.close()
+	}
 	if s.commit != nil {
 		s.commit.stop()
 	}
