@@ -102,6 +102,7 @@ func New(o Options) (*Handler, error) {
 		h.byName[e.Name] = e
 	}
 	h.routesAPI()
+	h.routesErasure()
 	if err := h.routesConsole(); err != nil {
 		return nil, err
 	}

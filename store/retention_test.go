@@ -262,7 +262,7 @@ func TestIncrementalVacuum(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.Close()
-	s := open(t, url, Options{})
+	s := open(t, url, Options{Retention: &Retention{}})
 	var mode int
 	if err := s.db.QueryRow(`PRAGMA auto_vacuum`).Scan(&mode); err != nil || mode != 2 {
 		t.Fatalf("auto_vacuum = %d, %v; want 2 (incremental)", mode, err)

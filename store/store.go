@@ -121,10 +121,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.db.Close()
 		return nil, err
 	}
-	if s.kind == config.SQLite {
-		s.enableIncrementalVacuum(ctx)
-	}
 	if o.Retention != nil {
+		// The service converts an older SQLite store; the command line,
+		// which may run beside it, does not.
+		if s.kind == config.SQLite {
+			s.enableIncrementalVacuum(ctx)
+		}
 		s.purge = newPurger(*o.Retention)
 	}
 	if s.read == nil {
