@@ -282,6 +282,12 @@ func (s *Store) Erase(ctx context.Context, b Buyer, actor string) (*ErasureRepor
 	if err != nil {
 		return nil, fmt.Errorf("store: erasure: %w", err)
 	}
+	// The pages the erased values were on are zeroed (secure_delete); the
+	// WAL still holds them as they were until it is truncated.
+	if ok, err := s.reclaim(ctx); err != nil || !ok {
+		s.reclaimPending.Store(true)
+		s.log.Warn("store: erasure: the WAL could not be truncated yet; it is at the next purge or restart", "err", err)
+	}
 	s.log.Info("erasure", "actor", actor, "matched_by", rep.MatchedBy, "mails", len(ids), "events", len(rep.Events),
 		"rows", len(rep.Rows), "mail_ids", ids, "event_ids", eventRefs(rep.Events), "delivered_to", rep.DeliveredTo)
 	return rep, nil

@@ -63,6 +63,11 @@ func TestEraseBuyerSeenInThreeMails(t *testing.T) {
 			if found := findInTables(t, s, email, strings.ToLower(email), tel, "佐藤"); len(found) > 0 {
 				t.Errorf("after the erasure the buyer's values are in %v", found)
 			}
+			if st.Name == "sqlite" {
+				if found := findInFiles(t, st.URL, email, strings.ToLower(email), tel); len(found) > 0 {
+					t.Errorf("after the erasure the buyer's values are in %v", found)
+				}
+			}
 			if found := findInTables(t, s, other, "鈴木"); len(found) == 0 {
 				t.Error("the erasure took another buyer's values")
 			}

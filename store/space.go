@@ -172,6 +172,9 @@ func (p *purger) run(s *Store) {
 				"dead_deliveries", res.Deliveries)
 			dirty = true
 		}
+		if s.reclaimPending.Swap(false) {
+			dirty = true
+		}
 		if dirty && ctx.Err() == nil {
 			ok, err := s.reclaim(ctx)
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL through database/sql
@@ -76,6 +77,8 @@ type Store struct {
 	// path is the SQLite file; purge applies the retention periods.
 	path  string
 	purge *purger
+	// reclaimPending asks the purger to reclaim space an erasure freed.
+	reclaimPending atomic.Bool
 }
 
 // Open connects to the store, applies pending migrations (River's and
