@@ -107,10 +107,15 @@ func (s *Store) reclaim(ctx context.Context) (truncated bool, err error) {
 			break // done, or the store is not in incremental vacuum mode
 		}
 		last = free
-		if _, err := s.db.ExecContext(ctx, fmt.Sprintf(`PRAGMA incremental_vacuum(%d)`, reclaimStep)); err != nil {
+		start := time.Now()
+		_, err := s.db.ExecContext(ctx, fmt.Sprintf(`PRAGMA incremental_vacuum(%d)`, reclaimStep))
+		s.metric.purgeSeconds.Observe(time.Since(start).Seconds())
+		if err != nil {
 			return false, fmt.Errorf("store: reclaim: %w", err)
 		}
 	}
+	start := time.Now()
+	defer func() { s.metric.purgeSeconds.Observe(time.Since(start).Seconds()) }()
 	return s.ckpt.truncate(ctx)
 }
 
