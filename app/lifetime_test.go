@@ -110,6 +110,10 @@ func TestEraseBuyerEndToEnd(t *testing.T) {
 				if code != 200 || len(raw) != 0 {
 					t.Errorf("raw of erased mail %d: %d, %d bytes", m.ID, code, len(raw))
 				}
+				code, page := call(t, http.MethodGet, fmt.Sprintf("http://%s/admin/messages/%d", svc.svc.HTTPAddr(), m.ID), testAdminToken)
+				if code != 200 || !strings.Contains(string(page), "buyer data purged") {
+					t.Errorf("console page of erased mail %d: %d\n%s", m.ID, code, page)
+				}
 			}
 			if again := erasureReport(t, st.URL, "--name", "佐藤花子", "--dry-run"); len(again.Mails) != 0 {
 				t.Errorf("the buyer is still found by name: %+v", again)
