@@ -26,18 +26,26 @@ func Backup(ctx context.Context, u config.StoreURL, dest string) error {
 	if u.Kind != config.SQLite {
 		return ErrNotSQLite
 	}
-	if _, err := os.Stat(dest); err == nil {
-		return fmt.Errorf("store: backup: %s exists: name a new file", dest)
-	}
 	if _, err := os.Stat(u.Path); err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
+	// Made empty first, readable by its owner alone: it holds buyer data.
+	// VACUUM INTO writes into an empty file.
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("store: backup: %s exists: name a new file", dest)
+	}
+	if err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
+	f.Close()
 	db, err := sql.Open("sqlite", "file:"+u.Path+"?mode=ro&_pragma=busy_timeout(10000)")
 	if err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
 	defer db.Close()
 	if _, err := db.ExecContext(ctx, `VACUUM INTO $1`, dest); err != nil {
+		os.Remove(dest)
 		return fmt.Errorf("store: backup: %w", err)
 	}
 	return syncFile(dest)

@@ -32,6 +32,9 @@ func TestBackupCheckRestore(t *testing.T) {
 	if err := Backup(t.Context(), u, backup); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Errorf("a second backup over the first: %v", err)
 	}
+	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup file mode %v, %v: it holds buyer data, for its owner alone", fi.Mode(), err)
+	}
 	info, err := CheckBackup(t.Context(), backup)
 	if err != nil {
 		t.Fatal(err)
