@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -158,13 +160,11 @@ func TestRetentionInService(t *testing.T) {
 	}
 }
 
-// TestBackupUnderLoad: a backup taken while mail keeps coming in holds,
-// once restored, every mail that got 250 before the backup began.
-func TestBackupUnderLoad(t *testing.T) {
-	url := testenv.SQLite(t)
-	svc := start(t, testConfig(t, url, ""))
-	got := make(chan string, 10000) // Message-IDs, as each got its 250
-	stop := make(chan struct{})
+// smtpLoad sends mail from 6 sessions until stop is called; each
+// Message-ID comes out of the channel once its mail got 250.
+func smtpLoad(t *testing.T, addr string) (got chan string, stop func()) {
+	got = make(chan string, 100000)
+	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 6 {
 		wg.Add(1)
@@ -172,14 +172,14 @@ func TestBackupUnderLoad(t *testing.T) {
 			defer wg.Done()
 			for i := 0; ; i++ {
 				select {
-				case <-stop:
+				case <-quit:
 					return
 				default:
 				}
 				id := fmt.Sprintf("load-%d-%d@qoo10.jp", w, i)
 				raw := []byte("From: qoo10info@qoo10.jp\r\nTo: orders@in.example.test\r\nSubject: load\r\nMessage-ID: <" + id +
 					">\r\n\r\n" + strings.Repeat("body line\r\n", 50))
-				if err := sendPlain(svc.svc.SMTPAddr(), "orders@in.example.test", raw); err != nil {
+				if err := sendPlain(addr, "orders@in.example.test", raw); err != nil {
 					t.Error(err)
 					return
 				}
@@ -187,44 +187,41 @@ func TestBackupUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	stopLoad := sync.OnceFunc(func() {
-		close(stop)
+	stop = sync.OnceFunc(func() {
+		close(quit)
 		wg.Wait()
+		close(got)
 	})
-	t.Cleanup(stopLoad)
-	var before []string
+	t.Cleanup(stop)
+	return got, stop
+}
+
+// backupUnderLoad runs the load, takes a backup with backup once 100 mails
+// got 250, lets 50 more come, and returns the Message-IDs accepted before
+// the backup began and how many were accepted in all.
+func backupUnderLoad(t *testing.T, addr string, backup func()) (before []string, total int) {
+	got, stop := smtpLoad(t, addr)
 	for len(before) < 100 {
 		before = append(before, <-got)
 	}
-	// Every mail in before got its 250 before the backup began.
-	file := filepath.Join(t.TempDir(), "backup.db")
-	code, out, errs := runCLI(t, map[string]string{"QOO10HOOK_STORE": url}, "backup", file)
-	if code != 0 {
-		t.Fatalf("backup: exit %d: %s", code, errs)
-	}
-	after := 0
-	for ; after < 50; after++ {
+	backup()
+	total = len(before)
+	for ; total < len(before)+50; total++ {
 		<-got // the load goes on after the backup
 	}
-	stopLoad()
-	close(got)
+	stop()
 	for range got {
-		after++
+		total++
 	}
-	t.Logf("backup: %s", out)
+	return before, total
+}
 
-	restored := filepath.Join(t.TempDir(), "restored.db")
-	code, out, errs = runCLI(t, map[string]string{"QOO10HOOK_STORE": "sqlite:" + restored}, "restore", file)
-	if code != 0 || !strings.Contains(out, "restored") {
-		t.Fatalf("restore: exit %d: %s %s", code, out, errs)
-	}
-	db, err := sql.Open("sqlite", "file:"+restored+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+// checkRestored reports the mails of before missing from the restored
+// store that db reads, and checks that the backup was taken under load.
+func checkRestored(t *testing.T, db *sql.DB, mailTable string, before []string, total int) {
+	t.Helper()
 	have := map[string]bool{}
-	rows, err := db.QueryContext(t.Context(), `SELECT message_id FROM mail`)
+	rows, err := db.QueryContext(t.Context(), `SELECT message_id FROM `+mailTable)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,8 +240,84 @@ func TestBackupUnderLoad(t *testing.T) {
 	if missing > 0 {
 		t.Errorf("%d of the %d mails accepted before the backup are not in it", missing, len(before))
 	}
-	if len(have) >= len(before)+after {
-		t.Errorf("the backup holds %d mails, all %d accepted: it was not taken under load", len(have), len(before)+after)
+	if len(have) >= total {
+		t.Errorf("the backup holds %d mails, all %d accepted: it was not taken under load", len(have), total)
 	}
-	t.Logf("%d mails accepted before the backup, %d in it, %d accepted in all", len(before), len(have), len(before)+after)
+	t.Logf("%d mails accepted before the backup, %d in it, %d accepted in all", len(before), len(have), total)
+}
+
+// TestBackupUnderLoad: a backup taken while mail keeps coming in holds,
+// once restored, every mail that got 250 before the backup began.
+func TestBackupUnderLoad(t *testing.T) {
+	url := testenv.SQLite(t)
+	svc := start(t, testConfig(t, url, ""))
+	file := filepath.Join(t.TempDir(), "backup.db")
+	before, total := backupUnderLoad(t, svc.svc.SMTPAddr(), func() {
+		code, out, errs := runCLI(t, map[string]string{"QOO10HOOK_STORE": url}, "backup", file)
+		if code != 0 {
+			t.Fatalf("backup: exit %d: %s", code, errs)
+		}
+		t.Logf("backup: %s", out)
+	})
+	restored := filepath.Join(t.TempDir(), "restored.db")
+	code, out, errs := runCLI(t, map[string]string{"QOO10HOOK_STORE": "sqlite:" + restored}, "restore", file)
+	if code != 0 || !strings.Contains(out, "restored") {
+		t.Fatalf("restore: exit %d: %s %s", code, out, errs)
+	}
+	db, err := sql.Open("sqlite", "file:"+restored+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checkRestored(t, db, "mail", before, total)
+}
+
+// TestPgDumpUnderLoad: the PostgreSQL backup docs/data-lifetime.md gives
+// (pg_dump of the store's schema while the service runs, pg_restore into
+// an empty database) restores every mail that got 250 before it began.
+func TestPgDumpUnderLoad(t *testing.T) {
+	url := testenv.Postgres(t)
+	for _, tool := range []string{"pg_dump", "pg_restore"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	u, _ := neturl.Parse(url)
+	schema := u.Query().Get("search_path")
+	q := u.Query()
+	q.Del("search_path")
+	u.RawQuery = q.Encode()
+	base := u.String()
+
+	svc := start(t, testConfig(t, url, ""))
+	file := filepath.Join(t.TempDir(), "qoo10hook.dump")
+	before, total := backupUnderLoad(t, svc.svc.SMTPAddr(), func() {
+		out, err := exec.CommandContext(t.Context(), "pg_dump", "--format=custom", "--schema="+schema, "--no-owner",
+			"--file="+file, base).CombinedOutput()
+		if err != nil {
+			t.Fatalf("pg_dump: %v\n%s", err, out)
+		}
+	})
+
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	dbName := "r" + schema
+	if _, err := admin.ExecContext(t.Context(), `CREATE DATABASE `+dbName); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(`DROP DATABASE IF EXISTS ` + dbName + ` WITH (FORCE)`) })
+	ru := *u
+	ru.Path = "/" + dbName
+	if out, err := exec.CommandContext(t.Context(), "pg_restore", "--no-owner", "--dbname="+ru.String(), file).CombinedOutput(); err != nil {
+		t.Fatalf("pg_restore: %v\n%s", err, out)
+	}
+	db, err := sql.Open("pgx", ru.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checkRestored(t, db, schema+".mail", before, total)
 }
