@@ -290,3 +290,37 @@ func TestIncrementalVacuum(t *testing.T) {
 		t.Errorf("size %d -> %d, %d bytes free: nothing given back", before, after, free)
 	}
 }
+
+// TestOnePurgerAtATime: on PostgreSQL an instance whose neighbour is
+// purging skips its pass.
+func TestOnePurgerAtATime(t *testing.T) {
+	url := testenv.Postgres(t)
+	s := open(t, url, Options{})
+	if _, err := s.Ingest(t.Context(), buyerMail(1, "a@example.jp", "03-0000-0000", time.Now().Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), `SELECT pg_advisory_lock($1)`, purgeLock); err != nil {
+		t.Fatal(err)
+	}
+	// Its delivery is pending: the mail is due through retention.dead.
+	r := Retention{Mail: time.Minute, Dead: time.Minute}
+	if res, err := s.purgeAlone(t.Context(), r); err != nil || res.any() {
+		t.Fatalf("purged %+v, %v while another instance held the purge", res, err)
+	}
+	if _, err := conn.ExecContext(t.Context(), `SELECT pg_advisory_unlock($1)`, purgeLock); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.purgeAlone(t.Context(), r); err != nil || res.Mails != 1 {
+		t.Fatalf("purged %+v, %v once alone", res, err)
+	}
+}

@@ -168,7 +168,7 @@ func (p *purger) run(s *Store) {
 	var refreshed time.Time
 	dirty := false // purged, and the WAL not yet truncated
 	for {
-		res, err := s.Purge(ctx, p.r, time.Now())
+		res, err := s.purgeAlone(ctx, p.r)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("store: retention purge failed", "err", err)
 		}
@@ -233,4 +233,30 @@ func (s *Store) enableIncrementalVacuum(ctx context.Context) {
 		return
 	}
 	s.log.Info("store: converted to incremental vacuum", "took", time.Since(start).Round(time.Millisecond))
+}
+
+// purgeLock is the PostgreSQL advisory lock held by the instance whose
+// purger runs a pass: the others skip it rather than redo its work.
+const purgeLock = 0x71303131
+
+// purgeAlone runs one pass of Purge, on PostgreSQL only when no other
+// instance is running one.
+func (s *Store) purgeAlone(ctx context.Context, r Retention) (PurgeResult, error) {
+	if s.kind != config.Postgres {
+		return s.Purge(ctx, r, time.Now())
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return PurgeResult{}, fmt.Errorf("store: purge: %w", err)
+	}
+	defer conn.Close()
+	var got bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, purgeLock).Scan(&got); err != nil {
+		return PurgeResult{}, fmt.Errorf("store: purge: lock: %w", err)
+	}
+	if !got {
+		return PurgeResult{}, nil
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, purgeLock)
+	return s.Purge(ctx, r, time.Now())
 }
