@@ -17,7 +17,7 @@ type personalTable struct {
 	Table string
 	// Key is the column that names a row in erasure reports.
 	Key string
-	// Payload, when set, is a column of JSON (an event payload or an order
+	// Payload, when set, is a BLOB column of JSON (an event payload or an order
 	// record) holding "buyer" and "receiver" objects and label/value
 	// "fields" at any depth: matched and scrubbed in Go (see scrubJSON).
 	Payload string
