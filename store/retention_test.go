@@ -252,6 +252,11 @@ func TestRetentionRules(t *testing.T) {
 // vacuum; one made before it is converted once when opened, and the pages
 // purging frees go back to the file system.
 func TestIncrementalVacuum(t *testing.T) {
+	fresh := open(t, testenv.SQLite(t), Options{})
+	var mode int
+	if err := fresh.db.QueryRow(`PRAGMA auto_vacuum`).Scan(&mode); err != nil || mode != 2 {
+		t.Fatalf("new store: auto_vacuum = %d, %v; want 2 (incremental)", mode, err)
+	}
 	url := testenv.SQLite(t)
 	path := strings.TrimPrefix(url, "sqlite:")
 	old, err := sql.Open("sqlite", "file:"+path)
@@ -263,7 +268,6 @@ func TestIncrementalVacuum(t *testing.T) {
 	}
 	old.Close()
 	s := open(t, url, Options{Retention: &Retention{}})
-	var mode int
 	if err := s.db.QueryRow(`PRAGMA auto_vacuum`).Scan(&mode); err != nil || mode != 2 {
 		t.Fatalf("auto_vacuum = %d, %v; want 2 (incremental)", mode, err)
 	}

@@ -228,7 +228,14 @@ func (s *Store) enableIncrementalVacuum(ctx context.Context) {
 	}
 	start := time.Now()
 	s.log.Info("store: converting the SQLite file to incremental vacuum (once; this rewrites the file)", "path", s.path)
-	if _, err := s.db.ExecContext(ctx, `VACUUM`); err != nil {
+	conn, err := s.db.Conn(ctx)
+	if err == nil {
+		defer conn.Close()
+		if _, err = conn.ExecContext(ctx, `PRAGMA auto_vacuum = INCREMENTAL`); err == nil {
+			_, err = conn.ExecContext(ctx, `VACUUM`)
+		}
+	}
+	if err != nil {
 		s.log.Warn("store: converting to incremental vacuum failed: purged space is reused but not given back", "err", err)
 		return
 	}
@@ -259,4 +266,29 @@ func (s *Store) purgeAlone(ctx context.Context, r Retention) (PurgeResult, error
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, purgeLock)
 	return s.Purge(ctx, r, time.Now())
+}
+
+// newFileIncremental makes a new SQLite file (one without tables yet) for
+// the incremental vacuum, before the migrations create its tables.
+func (s *Store) newFileIncremental(ctx context.Context) error {
+	var tables int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&tables); err != nil {
+		return fmt.Errorf("store: open: %w", err)
+	}
+	if tables > 0 {
+		return nil
+	}
+	// The file has its first page already (journal_mode wrote it): only a
+	// VACUUM, instant on an empty file, makes the setting take.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: open: %w", err)
+	}
+	defer conn.Close()
+	for _, q := range []string{`PRAGMA auto_vacuum = INCREMENTAL`, `VACUUM`} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("store: open: set auto_vacuum: %w", err)
+		}
+	}
+	return nil
 }

@@ -120,6 +120,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
+	if s.kind == config.SQLite {
+		if err := s.newFileIncremental(ctx); err != nil {
+			s.db.Close()
+			return nil, err
+		}
+	}
 	if err := s.migrate(ctx, driver); err != nil {
 		s.db.Close()
 		return nil, err
@@ -168,11 +174,10 @@ func sqliteDSN(path string, readOnly bool) string {
 	// Checkpoints run apart from commits (see checkpointer).
 	// journal_size_limit gives back the disk a WAL grown by a burst, once
 	// it starts over.
-	// auto_vacuum must come before anything creates the file's tables
-	// (enableIncrementalVacuum converts older stores); secure_delete
-	// overwrites what is deleted, so that purged buyer data does not stay
-	// in free pages.
-	return dsn + "&_pragma=auto_vacuum(INCREMENTAL)&_pragma=secure_delete(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)" +
+	// secure_delete overwrites what is deleted, so that purged buyer data
+	// does not stay in free pages. (auto_vacuum is set once per file, see
+	// newFileIncremental: as a pragma of every connection it would write.)
+	return dsn + "&_pragma=secure_delete(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)" +
 		"&_pragma=journal_size_limit(67108864)&_txlock=immediate"
 }
 
