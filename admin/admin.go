@@ -115,6 +115,7 @@ func New(o Options) (*Handler, error) {
 	h.routesAPI()
 	h.routesRepair()
 	h.routesRepairConsole()
+	h.routesErasure()
 	if err := h.routesConsole(); err != nil {
 		return nil, err
 	}

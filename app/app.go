@@ -106,6 +106,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		BacklogBytes: int64(cfg.Store.MaxBacklogBytes),
 		Derive:       deriver.Derive,
 		Correct:      deriver.Correct,
+		Retention:    retention(cfg),
 	})
 	if err != nil {
 		return nil, err

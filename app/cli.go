@@ -48,7 +48,7 @@ Usage:
   qoo10hook catalog export [--seller ID] [--kind goods|options] [--out FILE]
                                            write the imported CSV back with the current stock
   qoo10hook healthcheck [--config FILE]    exit 0 when the running service is ready
-  qoo10hook address [--config FILE] [--domain D] SELLER...
+` + lifetimeUsage + `  qoo10hook address [--config FILE] [--domain D] SELLER...
                                            print a seller's vendor-mode address (J·QSM 送信先)
   qoo10hook secret                         print a new webhook signing secret
   qoo10hook version
@@ -65,6 +65,8 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 	}
 	var err error
 	switch args[0] {
+	case "erase", "backup", "restore":
+		err = c.lifetimeCommand(ctx, args[0], args[1:])
 	case "serve":
 		err = c.serve(ctx, args[1:])
 	case "parse":

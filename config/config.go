@@ -24,6 +24,8 @@ type Config struct {
 	Routes    []Route    `yaml:"routes"`
 	Parse     Parse      `yaml:"parse"`
 	Inventory Inventory  `yaml:"inventory"`
+	// Retention bounds how long buyer data is kept: see retention.go.
+	Retention Retention `yaml:"retention"`
 
 	// Sender, Forwarders and Vendor configure the front door: see smtp.go.
 	Sender     Sender      `yaml:"sender"`
@@ -236,6 +238,7 @@ func Default() *Config {
 		Domains: []string{"localhost"},
 
 		Inventory: DefaultInventory(),
+		Retention: DefaultRetention(),
 	}
 }
 

@@ -47,6 +47,9 @@ type MailSummary struct {
 	SellerID   string    `json:"seller_id,omitempty"`
 	PackNo     string    `json:"pack_no,omitempty"`
 	Duplicates int       `json:"duplicates"`
+	// PurgedAt is when retention or an erasure took the mail's raw bytes
+	// and buyer values; nil while they are kept.
+	PurgedAt *time.Time `json:"purged_at,omitempty"`
 	// Deliveries counts the deliveries of the mail's events by status.
 	Deliveries map[string]int `json:"deliveries"`
 }
@@ -86,13 +89,14 @@ type DeliveryAndAttempts struct {
 }
 
 const mailColumns = `m.id, m.queue_id, m.received_at, m.tenant, m.message_id, m.subject, m.size, m.status,
-	m.event_id, m.event_type, m.template, m.parser, m.seller_id, m.pack_no, m.duplicates`
+	m.event_id, m.event_type, m.template, m.parser, m.seller_id, m.pack_no, m.duplicates,
+	COALESCE(m.purged_at, 0)`
 
 func scanMail(row scanner, extra ...any) (*MailSummary, error) {
 	var m MailSummary
-	var received int64
+	var received, purged int64
 	dest := append([]any{&m.ID, &m.QueueID, &received, &m.Tenant, &m.MessageID, &m.Subject, &m.Size, &m.Status,
-		&m.EventID, &m.EventType, &m.Template, &m.Parser, &m.SellerID, &m.PackNo, &m.Duplicates}, extra...)
+		&m.EventID, &m.EventType, &m.Template, &m.Parser, &m.SellerID, &m.PackNo, &m.Duplicates, &purged}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
@@ -100,6 +104,10 @@ func scanMail(row scanner, extra ...any) (*MailSummary, error) {
 		return nil, err
 	}
 	m.ReceivedAt = fromMicros(received)
+	if purged != 0 {
+		at := fromMicros(purged)
+		m.PurgedAt = &at
+	}
 	m.Deliveries = map[string]int{}
 	return &m, nil
 }

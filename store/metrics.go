@@ -10,6 +10,9 @@ type metrics struct {
 	commitSeconds prometheus.Histogram
 	backlog       prometheus.Gauge
 	busy          prometheus.Counter
+	purged        *prometheus.CounterVec
+	purgeSeconds  prometheus.Histogram
+	space         *spaceGauges
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,5 +36,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "qoo10hook_store_busy_rejections_total",
 			Help: "Mails refused with a temporary failure because the commit backlog was full.",
 		}),
+		purged: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "qoo10hook_store_purged_total",
+			Help: "What retention purged: mails whose raw bytes and buyer values were erased (mail), delivery attempts and dead or failed deliveries dropped, other rows purged by age (rows).",
+		}, []string{"kind"}),
+		purgeSeconds: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "qoo10hook_store_purge_batch_duration_seconds",
+			Help:    "Time one retention batch, vacuum step or WAL truncation held the store's writer.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		space: newSpaceGauges(f),
 	}
 }

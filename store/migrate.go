@@ -41,6 +41,19 @@ func (s *Store) migrate(ctx context.Context, driver riverdriver.Driver[*sql.Tx])
 		defer unlock()
 	}
 
+	// Before anything is migrated: a binary older than its store must
+	// not touch it.
+	if err := s.createMigrationTable(ctx); err != nil {
+		return err
+	}
+	recorded, err := recordedVersions(ctx, s.db)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	if err := checkSchema(KnownVersions(), recorded); err != nil {
+		return err
+	}
+
 	m, err := rivermigrate.New(driver, nil)
 	if err != nil {
 		return fmt.Errorf("store: migrate river: %w", err)
@@ -51,12 +64,18 @@ func (s *Store) migrate(ctx context.Context, driver riverdriver.Driver[*sql.Tx])
 	return s.migrateOwn(ctx)
 }
 
-func (s *Store) migrateOwn(ctx context.Context) error {
+// createMigrationTable makes the table that records which schema
+// versions the store has applied.
+func (s *Store) createMigrationTable(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS qoo10hook_migration (
 		version    INTEGER PRIMARY KEY,
 		applied_at BIGINT  NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
+	return nil
+}
+
+func (s *Store) migrateOwn(ctx context.Context) error {
 	dir := "migrations"
 	entries, err := fs.ReadDir(migrationFS, dir)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL through database/sql
@@ -57,6 +58,9 @@ type Options struct {
 	// Correct, when set, adds the events a re-parse's corrected event
 	// derives (the difference in stock), in the transaction that stores it.
 	Correct Corrector
+	// Retention, when set, has Start run the purger that applies it (see
+	// Purge); nil keeps everything.
+	Retention *Retention
 }
 
 // Store is the database behind qoo10hook.
@@ -76,6 +80,10 @@ type Store struct {
 	working bool
 	derive  Deriver
 	correct Corrector
+	// purge applies the retention periods.
+	purge *purger
+	// reclaimPending asks the purger to reclaim space an erasure freed.
+	reclaimPending atomic.Bool
 }
 
 // Open connects to the store, applies pending migrations (River's and
@@ -103,7 +111,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		// SQLite has one writer at a time; one connection avoids
 		// SQLITE_BUSY between River's internals and the committer.
 		db.SetMaxOpenConns(1)
-		s.db = db
+		s.db, s.path = db, o.URL.Path
 		driver = riversqlite.New(db)
 	case config.Postgres:
 		db, err := sql.Open("pgx", o.URL.DSN)
@@ -121,9 +129,23 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
+	if s.kind == config.SQLite {
+		if err := s.newFileIncremental(ctx); err != nil {
+			s.db.Close()
+			return nil, err
+		}
+	}
 	if err := s.migrate(ctx, driver); err != nil {
 		s.db.Close()
 		return nil, err
+	}
+	if o.Retention != nil {
+		// The service converts an older SQLite store; the command line,
+		// which may run beside it, does not.
+		if s.kind == config.SQLite {
+			s.enableIncrementalVacuum(ctx)
+		}
+		s.purge = newPurger(*o.Retention)
 	}
 	if s.read == nil {
 		read, err := openSQLite(sqliteDSN(o.URL.Path, true))
@@ -161,7 +183,10 @@ func sqliteDSN(path string, readOnly bool) string {
 	// Checkpoints run apart from commits (see checkpointer).
 	// journal_size_limit gives back the disk a WAL grown by a burst, once
 	// it starts over.
-	return dsn + "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)" +
+	// secure_delete overwrites what is deleted, so that purged buyer data
+	// does not stay in free pages. (auto_vacuum is set once per file, see
+	// newFileIncremental: as a pragma of every connection it would write.)
+	return dsn + "&_pragma=secure_delete(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)" +
 		"&_pragma=journal_size_limit(67108864)&_txlock=immediate"
 }
 
@@ -203,6 +228,9 @@ func (s *Store) Start(ctx context.Context) error {
 	go s.commit.run()
 	if s.ckpt != nil {
 		go s.ckpt.run(s)
+	}
+	if s.purge != nil {
+		go s.purge.run(s)
 	}
 	if !s.working {
 		return nil
@@ -247,6 +275,9 @@ func (s *Store) Stalled() bool { return s.commit.stalled() }
 // Close stops the committer (mails still waiting get ErrClosed) and closes
 // the database.
 func (s *Store) Close() error {
+	if s.purge != nil && s.commit != nil && s.commit.started.Load() {
+		s.purge.close()
+	}
 	if s.commit != nil {
 		s.commit.stop()
 	}
