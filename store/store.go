@@ -111,7 +111,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		// SQLite has one writer at a time; one connection avoids
 		// SQLITE_BUSY between River's internals and the committer.
 		db.SetMaxOpenConns(1)
-		s.db, s.path = db, o.URL.Path
+		s.db = db
 		driver = riversqlite.New(db)
 	case config.Postgres:
 		db, err := sql.Open("pgx", o.URL.DSN)
