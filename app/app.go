@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		PollInterval:    cfg.Delivery.PollInterval.D(),
 		BatchMax:        cfg.Store.BatchMax, BatchWindow: cfg.Store.BatchWindow.D(), Backlog: cfg.Store.MaxBacklog,
 		BacklogBytes: int64(cfg.Store.MaxBacklogBytes),
-		Derive:       deriver.Derive,
+		Derive:       store.Derivers(deriver.Derive, newOrderDeriver(log, routes, endpointSet(s.endpoints)).Derive),
 	})
 	if err != nil {
 		return nil, err

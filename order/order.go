@@ -85,8 +85,6 @@ type Record struct {
 	Transitions map[State]time.Time `json:"transitions"`
 	// Conflicts lists the fields whose mails disagreed.
 	Conflicts []Conflict `json:"conflicts,omitempty"`
-	// EventIDs are the order events merged, sorted.
-	EventIDs []string `json:"event_ids"`
 	// Revision counts the changes of the record; UpdatedAt is the last.
 	// The store sets them; Merge leaves them zero.
 	Revision  int64      `json:"revision"`
@@ -122,19 +120,17 @@ type Value struct {
 // same record. Events of other types than order.* are ignored.
 func Merge(sources []Source) *Record {
 	srcs := normalize(sources)
-	r := &Record{Transitions: map[State]time.Time{}, EventIDs: []string{}, Items: []Item{}}
+	r := &Record{Transitions: map[State]time.Time{}, Items: []Item{}}
 	m := &merger{}
 	orders := make([]sourced[event.Order], len(srcs))
 	for i := range srcs {
 		s := &srcs[i]
 		orders[i] = sourced[event.Order]{v: s.Order, src: s}
-		r.EventIDs = append(r.EventIDs, s.EventID)
 		st := stateOf[s.Type]
 		if at, ok := r.Transitions[st]; !ok || s.Date.Before(at) {
 			r.Transitions[st] = s.Date.In(event.JST)
 		}
 	}
-	slices.Sort(r.EventIDs)
 	mergeFields(m, "", &r.Order, orders, orderText, orderNumbers)
 	r.Buyer = mergePerson(m, "buyer", orders, func(o *event.Order) *event.Person { return o.Buyer })
 	r.Receiver = mergePerson(m, "receiver", orders, func(o *event.Order) *event.Person { return o.Receiver })
@@ -178,9 +174,9 @@ func (r *Record) Placed() time.Time {
 	return first
 }
 
-// lineKey identifies an order line across mails: its order number, or
+// LineKey identifies an order line across mails: its order number, or
 // for a line without one its codes.
-func lineKey(it *event.Item) string {
+func LineKey(it *event.Item) string {
 	if it.OrderNo != "" {
 		return it.OrderNo
 	}
@@ -199,7 +195,7 @@ func mergeItems(m *merger, srcs []Source) []Item {
 		}
 		for j := range s.Order.Items {
 			it := &s.Order.Items[j]
-			k := lineKey(it)
+			k := LineKey(it)
 			lines[k] = append(lines[k], sourced[event.Item]{v: it, src: s})
 		}
 	}
