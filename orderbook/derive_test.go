@@ -25,7 +25,7 @@ func threeMails() []mailOf {
 			Items: []event.Item{item("101", "TS-001"), item("102", "TS-002")}}},
 		{event.OrderPaid, day.Add(time.Hour), &event.Order{SellerID: "shop", PackNo: "P1", ShippingWay: "宅配便",
 			Receiver: &event.Person{Name: "山田 花子", Zip: "100-0001", Address: "東京都千代田区1-1", Tel: "03-1234-5678"},
-			Items: []event.Item{{OrderNo: "101", Qty: event.Int(1)}, {OrderNo: "102", Qty: event.Int(1)}}}},
+			Items:    []event.Item{{OrderNo: "101", Qty: event.Int(1)}, {OrderNo: "102", Qty: event.Int(1)}}}},
 		{event.OrderCancelled, day.Add(24 * time.Hour), &event.Order{SellerID: "shop", PackNo: "P1", CancelReason: "購入者都合",
 			Items: []event.Item{{OrderNo: "102"}}}},
 	}
