@@ -158,12 +158,15 @@ func normalize(sources []Source) []Source {
 }
 
 // Placed is when the order was placed: the order date its mails gave,
-// else the date of its first mail.
+// else the date of its 注文情報 mail, else of its first mail.
 func (r *Record) Placed() time.Time {
 	for _, layout := range []string{time.RFC3339, time.DateOnly} {
 		if t, err := time.ParseInLocation(layout, r.OrderDate, event.JST); err == nil {
 			return t
 		}
+	}
+	if t, ok := r.Transitions[Placed]; ok {
+		return t
 	}
 	var first time.Time
 	for _, t := range r.Transitions {
