@@ -56,6 +56,10 @@ type Options struct {
 	SessionTTL time.Duration
 	// Now is the clock, for tests.
 	Now func() time.Time
+	// Orders, when set, serves the orders API and console pages.
+	Orders Orders
+	// Inventory, when set, serves the Stock and Catalog console pages.
+	Inventory Inventory
 }
 
 // Handler serves /api/v1/ and /admin/. Every request but the login
@@ -71,6 +75,8 @@ type Handler struct {
 	csrf      *http.CrossOriginProtection
 	river     string
 	tmpl      *template.Template
+	orders    Orders
+	inventory Inventory
 }
 
 // Prefixes the handler serves; the caller mounts it on both.
@@ -102,6 +108,12 @@ func New(o Options) (*Handler, error) {
 		h.byName[e.Name] = e
 	}
 	h.routesAPI()
+	if h.orders, h.inventory = o.Orders, o.Inventory; h.orders != nil {
+		h.routesOrders()
+	}
+	if h.inventory != nil {
+		h.routesStock()
+	}
 	if err := h.routesConsole(); err != nil {
 		return nil, err
 	}

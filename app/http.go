@@ -17,6 +17,7 @@ import (
 
 	"github.com/qoo10hook/qoo10hook/admin"
 	"github.com/qoo10hook/qoo10hook/inventory"
+	"github.com/qoo10hook/qoo10hook/orderbook"
 	"github.com/qoo10hook/qoo10hook/store"
 	"github.com/qoo10hook/qoo10hook/webhook"
 )
@@ -64,6 +65,7 @@ func (s *Service) routes() (http.Handler, error) {
 	adm, err := admin.New(admin.Options{
 		Store: s.store, Endpoints: adminEndpoints(s.endpoints), Token: token,
 		River: ui, RiverPrefix: riverUIPrefix, Log: s.log.With("component", "admin"),
+		Orders: orderbook.NewBook(s.store), Inventory: s.inventory,
 	})
 	if err != nil {
 		return nil, err
