@@ -61,22 +61,11 @@ func orderFilter(q url.Values) (orderbook.Filter, error) {
 	return f, ordersErr(err)
 }
 
-// timeParam reads a date (Japan time) or an RFC 3339 time; a date that
-// ends a range stands for the whole day.
+// timeParam reads a bound of the placing date (orderbook.ParseTime).
 func timeParam(q url.Values, name string, end bool) (time.Time, error) {
-	v := strings.TrimSpace(q.Get(name))
-	if v == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.ParseInLocation(time.DateOnly, v, event.JST); err == nil {
-		if end {
-			t = t.AddDate(0, 0, 1)
-		}
-		return t, nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
+	t, err := orderbook.ParseTime(q.Get(name), end)
 	if err != nil {
-		return t, badRequest{fmt.Errorf("%s=%q: want a date (2026-11-20) or an RFC 3339 time", name, v)}
+		return t, badRequest{fmt.Errorf("%s: %w", name, err)}
 	}
 	return t, nil
 }

@@ -2,14 +2,20 @@ package app
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/text/encoding/japanese"
+
 	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
+	"github.com/qoo10hook/qoo10hook/orderbook"
 )
 
 // TestOrdersThroughSMTP: a cart mail and the cancel mail of one of its
@@ -124,5 +130,47 @@ func TestOrdersThroughSMTP(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOrdersExportCommand: `qoo10hook orders export` writes the orders of
+// the store as CSV, whole, in the encoding asked for.
+func TestOrdersExportCommand(t *testing.T) {
+	t.Parallel()
+	url := testenv.SQLite(t)
+	svc := start(t, testConfig(t, url, ""))
+	if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, fixture(t, "crossmall-group-3-lines.eml")); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"QOO10HOOK_STORE": url}
+	dst := filepath.Join(t.TempDir(), "orders.csv")
+	code, _, errs := runCLI(t, env, "orders", "export", "--encoding", "cp932", "--state", "placed", "--from", "2026-11-20", "--out", dst)
+	if code != 0 || !strings.Contains(errs, "3 order lines") {
+		t.Fatalf("export: exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	utf, err := japanese.ShiftJIS.NewDecoder().Bytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(utf)).ReadAll()
+	if err != nil || len(rows) != 4 || rows[1][1] != "700100200" || rows[1][2] != "800000001" || rows[1][6] != "ハンドタオル 第1弾" {
+		t.Errorf("export: %v %q", err, rows)
+	}
+	code, out, _ := runCLI(t, env, "orders", "export", "--search", "nothing")
+	if code != 0 || out != "\ufeff"+strings.Join(orderbook.ExportHeader, ",")+"\r\n" {
+		t.Errorf("empty export: exit %d %q", code, out)
+	}
+	for _, args := range [][]string{{"orders"}, {"orders", "list"}, {"orders", "export", "--state", "shipped"},
+		{"orders", "export", "--from", "yesterday"}, {"orders", "export", "extra"}} {
+		if code, _, errs := runCLI(t, env, args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2 (usage): %s", args, code, errs)
+		}
+	}
+	if code, _, errs := runCLI(t, env, "orders", "export", "--encoding", "latin1"); code != 1 || !strings.Contains(errs, "latin1") {
+		t.Errorf("unknown encoding: exit %d: %s", code, errs)
 	}
 }

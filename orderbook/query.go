@@ -58,6 +58,27 @@ type Filter struct {
 	Limit    int
 }
 
+// ParseTime reads a bound of the placing date: a date (Japan time), which
+// at the end of a range (end) stands for the whole day, or an RFC 3339
+// time. "" is no bound.
+func ParseTime(v string, end bool) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, v, event.JST); err == nil {
+		if end {
+			t = t.AddDate(0, 0, 1)
+		}
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return t, fmt.Errorf("%w: %q is not a date (2026-11-20) or an RFC 3339 time", ErrInvalid, v)
+	}
+	return t, nil
+}
+
 // Check reports a filter the book cannot apply.
 func (f *Filter) Check() error {
 	if f.State != "" && !f.State.Valid() {
