@@ -62,6 +62,11 @@ func (b *Book) Timeline(ctx context.Context, o *Order) ([]Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("orders: timeline: %w", err)
 	}
+	// Events carry their mail's time to the millisecond: at that grain a
+	// mail comes before its events, and they before their deliveries.
+	for i := range out {
+		out[i].At = out[i].At.Truncate(time.Millisecond)
+	}
 	kindOrder := map[string]int{"mail": 0, "event": 1, "delivery": 2}
 	slices.SortStableFunc(out, func(a, b Entry) int {
 		return cmp.Or(a.At.Compare(b.At), cmp.Compare(kindOrder[a.Kind], kindOrder[b.Kind]), cmp.Compare(a.ID, b.ID))
