@@ -79,10 +79,10 @@ func (d *Deriver) Derive(ctx context.Context, tx *sql.Tx, ev *store.Event) ([]st
 	if err != nil {
 		return nil, err
 	}
-	added, err := addSource(ctx, tx, row.id, ev.ID)
-	if err != nil || !added {
-		// Not added: this event is merged already (a release of an event
-		// derived from before, or a replay).
+	// An event merged already is merged again: a path that re-reads a
+	// stored mail (a re-parse) changes the event's payload and calls the
+	// deriver with it; if nothing changed, nothing is derived.
+	if err := addSource(ctx, tx, row.id, ev.ID); err != nil {
 		return nil, err
 	}
 	sources, err := loadSources(ctx, tx, row.id)

@@ -1,6 +1,8 @@
 package orderbook
 
 import (
+	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/order"
+	"github.com/qoo10hook/qoo10hook/store"
 )
 
 var day = time.Date(2026, 11, 20, 10, 0, 0, 0, event.JST)
@@ -143,6 +146,51 @@ func TestMailWithoutCartJoinsIt(t *testing.T) {
 		}
 		if n := e.count(`SELECT count(*) FROM order_record`); n != 1 {
 			t.Errorf("%d records, want 1", n)
+		}
+	})
+}
+
+// TestRederiveChangedEvent: a path that re-reads a stored mail (a
+// re-parse) rewrites its event's payload and calls the deriver with it
+// again: the record follows; called again unchanged, nothing is derived.
+func TestRederiveChangedEvent(t *testing.T) {
+	t.Parallel()
+	forStores(t, func(t *testing.T, e *env) {
+		mails := threeMails()
+		e.ingest("r", "r-0", mails[0], false)
+		e.ingest("r", "r-1", mails[1], false)
+		var ev store.Event
+		var payload []byte
+		err := e.st.View(t.Context(), func(tx *sql.Tx) error {
+			return tx.QueryRowContext(t.Context(), `SELECT id, type, tenant, seller_id, pack_no, payload FROM event
+				WHERE tenant = 'r' AND type = 'order.paid'`).Scan(&ev.ID, &ev.Type, &ev.Tenant, &ev.SellerID, &ev.PackNo, &payload)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Payload = bytes.Replace(payload, []byte("東京都千代田区1-1"), []byte("東京都千代田区2-2"), 1)
+		rederive := func() []store.Event {
+			var out []store.Event
+			if err := e.st.Tx(t.Context(), func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(t.Context(), `UPDATE event SET payload = $1 WHERE id = $2`, ev.Payload, ev.ID); err != nil {
+					return err
+				}
+				var err error
+				out, err = e.d.Derive(t.Context(), tx, &ev)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		if out := rederive(); len(out) != 1 || out[0].Type != string(event.OrderUpdated) {
+			t.Fatalf("re-derived %+v, want one order.updated", out)
+		}
+		if r := e.record("r", "shop", "P1"); r.Revision != 3 || r.Receiver.Address != "東京都千代田区2-2" {
+			t.Errorf("revision %d, receiver %+v: want 3 with the new address", r.Revision, r.Receiver)
+		}
+		if out := rederive(); len(out) != 0 {
+			t.Errorf("re-derived unchanged: %+v, want nothing", out)
 		}
 	})
 }

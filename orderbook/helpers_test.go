@@ -19,6 +19,7 @@ import (
 type env struct {
 	t    *testing.T
 	st   *store.Store
+	d    *Deriver
 	book *Book
 	n    int
 }
@@ -34,7 +35,7 @@ func newEnv(t *testing.T, url string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &env{t: t, st: st, book: NewBook(st)}
+	return &env{t: t, st: st, d: d, book: NewBook(st)}
 }
 
 // forStores runs f on a fresh env per store.

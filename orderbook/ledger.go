@@ -56,16 +56,13 @@ func (r *recordRow) differs(rec *order.Record) (bool, error) {
 	return !bytes.Equal(b, []byte(r.record)), nil
 }
 
-// addSource records that the event is merged into the record; it reports
-// false when it was already.
-func addSource(ctx context.Context, tx *sql.Tx, orderID int64, eventID string) (bool, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO order_source (order_id, event_id) VALUES ($1, $2)
-		ON CONFLICT DO NOTHING`, orderID, eventID)
-	if err != nil {
-		return false, fmt.Errorf("orders: add source: %w", err)
+// addSource records that the event is merged into the record.
+func addSource(ctx context.Context, tx *sql.Tx, orderID int64, eventID string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO order_source (order_id, event_id) VALUES ($1, $2)
+		ON CONFLICT DO NOTHING`, orderID, eventID); err != nil {
+		return fmt.Errorf("orders: add source: %w", err)
 	}
-	n, err := res.RowsAffected()
-	return n > 0, err
+	return nil
 }
 
 // loadSources reads every event merged into the record.
