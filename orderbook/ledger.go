@@ -30,9 +30,13 @@ func lockRecord(ctx context.Context, tx *sql.Tx, tenant, seller, pack string, no
 	r := &recordRow{}
 	err := tx.QueryRowContext(ctx, `INSERT INTO order_record (tenant, seller_id, pack_no, updated_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (tenant, seller_id, pack_no) DO UPDATE SET tenant = excluded.tenant
-		RETURNING id, revision, record`, tenant, seller, pack, now).Scan(&r.id, &r.revision, &r.record)
+		RETURNING id, revision`, tenant, seller, pack, now).Scan(&r.id, &r.revision)
 	if err != nil {
 		return nil, fmt.Errorf("orders: lock record: %w", err)
+	}
+	err = tx.QueryRowContext(ctx, `SELECT record FROM order_body WHERE order_id = $1`, r.id).Scan(&r.record)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("orders: read record: %w", err)
 	}
 	return r, nil
 }
@@ -92,8 +96,12 @@ func loadSources(ctx context.Context, tx *sql.Tx, orderID int64) ([]order.Source
 // saveRecord writes the record and its lines.
 func saveRecord(ctx context.Context, tx *sql.Tx, id int64, rec *order.Record, body []byte, now int64) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE order_record SET state = $1, placed_at = $2, revision = $3,
-		updated_at = $4, record = $5 WHERE id = $6`,
-		string(rec.State), rec.Placed().UnixMicro(), rec.Revision, now, string(body), id); err != nil {
+		updated_at = $4 WHERE id = $5`,
+		string(rec.State), rec.Placed().UnixMicro(), rec.Revision, now, id); err != nil {
+		return fmt.Errorf("orders: save record: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO order_body (order_id, record) VALUES ($1, $2)
+		ON CONFLICT (order_id) DO UPDATE SET record = excluded.record`, id, string(body)); err != nil {
 		return fmt.Errorf("orders: save record: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM order_line WHERE order_id = $1`, id); err != nil {

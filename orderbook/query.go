@@ -132,7 +132,8 @@ func (b *Book) List(ctx context.Context, f Filter) ([]*Order, error) {
 		f.Limit = 50
 	}
 	where, args := f.where()
-	q := fmt.Sprintf(`SELECT r.id, r.placed_at, r.record FROM order_record r WHERE %s ORDER BY r.id DESC LIMIT %d`, where, f.Limit)
+	q := fmt.Sprintf(`SELECT r.id, r.placed_at, b.record FROM order_record r JOIN order_body b ON b.order_id = r.id
+		WHERE %s ORDER BY r.id DESC LIMIT %d`, where, f.Limit)
 	var out []*Order
 	err := b.db.View(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -172,8 +173,8 @@ func (b *Book) Get(ctx context.Context, k Key) (*Order, error) {
 	f := Filter{Tenant: k.Tenant, SellerID: k.SellerID}
 	where, args := f.where()
 	args = append(args, k.PackNo)
-	q := fmt.Sprintf(`SELECT r.id, r.placed_at, r.record FROM order_record r WHERE %s AND r.pack_no = $%d
-		ORDER BY r.id LIMIT 1`, where, len(args))
+	q := fmt.Sprintf(`SELECT r.id, r.placed_at, b.record FROM order_record r JOIN order_body b ON b.order_id = r.id
+		WHERE %s AND r.pack_no = $%d ORDER BY r.id LIMIT 1`, where, len(args))
 	var out []*Order
 	err := b.db.View(ctx, func(tx *sql.Tx) error {
 		var err error

@@ -2,9 +2,9 @@
 -- every order event of the cart (package order), kept up to date in the
 -- transaction that stores each event.
 
--- The merged record. record is its JSON, as the order.updated event and
--- the API carry it: it holds the buyer's and the receiver's personal data.
--- placed_at (µs) is the order date the mails gave, else the first mail's.
+-- The merged record's columns that lists filter and sort on. placed_at
+-- (µs) is the order date the mails gave, else the 注文情報 mail's, else the
+-- first mail's. revision 0 is a cart whose record is not written yet.
 CREATE TABLE order_record (
     id         INTEGER PRIMARY KEY,
     tenant     TEXT    NOT NULL,
@@ -14,8 +14,15 @@ CREATE TABLE order_record (
     placed_at  BIGINT  NOT NULL DEFAULT 0,
     revision   BIGINT  NOT NULL DEFAULT 0,
     updated_at BIGINT  NOT NULL,
-    record     TEXT    NOT NULL DEFAULT '',
     UNIQUE (tenant, seller_id, pack_no)
+);
+
+-- The record itself, as JSON, as the order.updated event and the API carry
+-- it: it holds the buyer's and the receiver's personal data. It has its own
+-- table so that a list scanning order_record reads small rows.
+CREATE TABLE order_body (
+    order_id BIGINT NOT NULL PRIMARY KEY REFERENCES order_record (id),
+    record   TEXT   NOT NULL
 );
 CREATE INDEX order_record_seller ON order_record (seller_id, id);
 CREATE INDEX order_record_state ON order_record (state, id);
