@@ -16,6 +16,7 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/qoo10hook/qoo10hook/admin"
+	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/inventory"
 	"github.com/qoo10hook/qoo10hook/orderbook"
 	"github.com/qoo10hook/qoo10hook/store"
@@ -65,7 +66,7 @@ func (s *Service) routes() (http.Handler, error) {
 	adm, err := admin.New(admin.Options{
 		Store: s.store, Endpoints: adminEndpoints(s.endpoints), Token: token,
 		River: ui, RiverPrefix: riverUIPrefix, Log: s.log.With("component", "admin"),
-		Orders: orderbook.NewBook(s.store), Inventory: s.inventory,
+		Orders: orderbook.NewBook(s.store, s.store.Kind() == config.Postgres), Inventory: s.inventory,
 	})
 	if err != nil {
 		return nil, err

@@ -82,7 +82,7 @@ func (c *CLI) orders(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	book := orderbook.NewBook(st)
+	book := orderbook.NewBook(st, su.Kind == config.Postgres)
 	var rows int
 	export := func(w io.Writer) error {
 		rows, err = book.Export(ctx, w, f, *enc)

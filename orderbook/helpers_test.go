@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/ingest"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
@@ -27,7 +28,8 @@ type env struct {
 func newEnv(t *testing.T, url string) *env {
 	t.Helper()
 	d := NewDeriver(DeriverOptions{Endpoints: func(string, event.Type) []string { return []string{"sub"} }})
-	st, err := store.Open(t.Context(), store.Options{URL: testenv.ParseURL(t, url), Derive: d.Derive})
+	su := testenv.ParseURL(t, url)
+	st, err := store.Open(t.Context(), store.Options{URL: su, Derive: d.Derive})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +37,7 @@ func newEnv(t *testing.T, url string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &env{t: t, st: st, d: d, book: NewBook(st)}
+	return &env{t: t, st: st, d: d, book: NewBook(st, su.Kind == config.Postgres)}
 }
 
 // forStores runs f on a fresh env per store.

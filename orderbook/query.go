@@ -20,10 +20,14 @@ type DB interface {
 }
 
 // Book reads the order records.
-type Book struct{ db DB }
+type Book struct {
+	db       DB
+	postgres bool
+}
 
-// NewBook returns the book over db.
-func NewBook(db DB) *Book { return &Book{db: db} }
+// NewBook returns the book over db, a PostgreSQL store when postgres is
+// set (its planner needs a hint that SQLite's does not).
+func NewBook(db DB, postgres bool) *Book { return &Book{db: db, postgres: postgres} }
 
 // ErrInvalid wraps a request the book cannot answer: a bad filter.
 var ErrInvalid = errors.New("orders: invalid request")
@@ -87,9 +91,15 @@ func (f *Filter) Check() error {
 	return nil
 }
 
-// where builds the filter's SQL condition and its arguments.
-func (f *Filter) where() (string, []any) {
-	conds := []string{"r.revision > 0"}
+// query builds the SQL that lists the records f selects, newest first,
+// and its arguments. It picks the ids of one page from order_record's
+// small rows, then joins their bodies. The placing dates and the search
+// are matched through their indexes, as a set of ids; how that set is
+// best walked differs: SQLite walks it in id order, PostgreSQL is told to
+// sort it (ORDER BY id + 0) rather than scan the whole key backwards
+// hoping to meet its members.
+func (b *Book) query(f *Filter) (string, []any) {
+	var conds []string
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
@@ -104,23 +114,40 @@ func (f *Filter) where() (string, []any) {
 	if f.State != "" {
 		conds = append(conds, "r.state = "+arg(string(f.State)))
 	}
+	var placed []string
 	if !f.PlacedFrom.IsZero() {
-		conds = append(conds, "r.placed_at >= "+arg(f.PlacedFrom.UnixMicro()))
+		placed = append(placed, "placed_at >= "+arg(f.PlacedFrom.UnixMicro()))
 	}
 	if !f.PlacedTo.IsZero() {
-		conds = append(conds, "r.placed_at < "+arg(f.PlacedTo.UnixMicro()))
+		placed = append(placed, "placed_at < "+arg(f.PlacedTo.UnixMicro()))
 	}
-	if s := strings.TrimSpace(f.Search); s != "" {
-		p := arg(s)
-		conds = append(conds, fmt.Sprintf(`(r.pack_no = %[1]s OR r.id IN (SELECT order_id FROM order_line WHERE order_no = %[1]s)
-			OR r.id IN (SELECT order_id FROM order_line WHERE item_no = %[1]s)
-			OR r.id IN (SELECT order_id FROM order_line WHERE seller_item_code = %[1]s)
-			OR r.id IN (SELECT order_id FROM order_line WHERE option_code = %[1]s))`, p))
+	if len(placed) > 0 && b.postgres {
+		conds = append(conds, "r."+strings.Join(placed, " AND r."))
+	} else if len(placed) > 0 {
+		conds = append(conds, "r.id IN (SELECT id FROM order_record WHERE "+strings.Join(placed, " AND ")+")")
+	}
+	search := strings.TrimSpace(f.Search)
+	if search != "" {
+		p := arg(search)
+		conds = append(conds, fmt.Sprintf(`r.id IN (SELECT id FROM order_record WHERE pack_no = %[1]s
+			UNION SELECT order_id FROM order_line WHERE order_no = %[1]s
+			UNION SELECT order_id FROM order_line WHERE item_no = %[1]s
+			UNION SELECT order_id FROM order_line WHERE seller_item_code = %[1]s
+			UNION SELECT order_id FROM order_line WHERE option_code = %[1]s)`, p))
 	}
 	if f.BeforeID > 0 {
 		conds = append(conds, "r.id < "+arg(f.BeforeID))
 	}
-	return strings.Join(conds, " AND "), args
+	where := ""
+	if len(conds) > 0 {
+		where = "WHERE " + strings.Join(conds, " AND ")
+	}
+	order := "r.id DESC"
+	if b.postgres && (search != "" || len(placed) > 0) {
+		order = "r.id + 0 DESC"
+	}
+	return fmt.Sprintf(`SELECT p.id, p.placed_at, b.record FROM (SELECT r.id, r.placed_at FROM order_record r %s
+		ORDER BY %s LIMIT %d) p JOIN order_body b ON b.order_id = p.id ORDER BY p.id DESC`, where, order, f.Limit), args
 }
 
 // List returns the records f selects, newest cart first.
@@ -131,9 +158,7 @@ func (b *Book) List(ctx context.Context, f Filter) ([]*Order, error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	where, args := f.where()
-	q := fmt.Sprintf(`SELECT r.id, r.placed_at, b.record FROM order_record r JOIN order_body b ON b.order_id = r.id
-		WHERE %s ORDER BY r.id DESC LIMIT %d`, where, f.Limit)
+	q, args := b.query(&f)
 	var out []*Order
 	err := b.db.View(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -170,15 +195,12 @@ func scanOrders(rows *sql.Rows, err error) ([]*Order, error) {
 
 // Get returns a cart's record, or store.ErrNotFound.
 func (b *Book) Get(ctx context.Context, k Key) (*Order, error) {
-	f := Filter{Tenant: k.Tenant, SellerID: k.SellerID}
-	where, args := f.where()
-	args = append(args, k.PackNo)
-	q := fmt.Sprintf(`SELECT r.id, r.placed_at, b.record FROM order_record r JOIN order_body b ON b.order_id = r.id
-		WHERE %s AND r.pack_no = $%d ORDER BY r.id LIMIT 1`, where, len(args))
+	q := `SELECT r.id, r.placed_at, b.record FROM order_record r JOIN order_body b ON b.order_id = r.id
+		WHERE r.seller_id = $1 AND r.pack_no = $2 AND ($3 = '' OR r.tenant = $3) ORDER BY r.id LIMIT 1`
 	var out []*Order
 	err := b.db.View(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, err = scanOrders(tx.QueryContext(ctx, q, args...))
+		out, err = scanOrders(tx.QueryContext(ctx, q, k.SellerID, k.PackNo, k.Tenant))
 		return err
 	})
 	if err != nil {
