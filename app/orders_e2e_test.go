@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -172,5 +174,50 @@ func TestOrdersExportCommand(t *testing.T) {
 	}
 	if code, _, errs := runCLI(t, env, "orders", "export", "--encoding", "latin1"); code != 1 || !strings.Contains(errs, "latin1") {
 		t.Errorf("unknown encoding: exit %d: %s", code, errs)
+	}
+}
+
+// TestCatalogForm: the console's catalog form imports the QSM CSVs and
+// shows the import report; a form without a file or with a file that is
+// no catalog says why, and imports nothing.
+func TestCatalogForm(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, testenv.SQLite(t), "")
+	cfg.HTTP.AdminToken = testAdminToken
+	svc := start(t, cfg)
+	post := func(seller string, files map[string][]byte) (int, string) {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		mw.WriteField("seller_id", seller)
+		for name, b := range files {
+			w, _ := mw.CreateFormFile("files", name)
+			w.Write(b)
+		}
+		mw.Close()
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", "http://"+svc.svc.HTTPAddr()+"/admin/catalog", &body)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, page := post("cm_shop", map[string][]byte{"GoodsList.csv": fixture(t, "GoodsList-cm_shop-cp932.csv")})
+	if code != 200 || !strings.Contains(page, "Import report: cm_shop") || !strings.Contains(page, "GoodsList.csv:5:5") {
+		t.Errorf("import: %d %s", code, page)
+	}
+	if code, page := post("cm_shop", nil); code != 400 || !strings.Contains(page, "choose GoodsList.csv") {
+		t.Errorf("no file: %d %s", code, page)
+	}
+	if code, page := post("cm_shop", map[string][]byte{"mail.eml": fixture(t, "stockgear-order-utf8.eml")}); code != 400 ||
+		!strings.Contains(page, "not a QSM catalog") {
+		t.Errorf("a mail: %d %s", code, page)
+	}
+	if code, page := post("", map[string][]byte{"GoodsList.csv": fixture(t, "GoodsList-cm_shop-cp932.csv")}); code != 400 ||
+		!strings.Contains(page, "seller") {
+		t.Errorf("no seller: %d %s", code, page)
 	}
 }
