@@ -62,6 +62,10 @@ type Options struct {
 	Now func() time.Time
 	// Repair, when set, serves the templates and re-parse API.
 	Repair *repair.Service
+	// Orders, when set, serves the orders API and console pages.
+	Orders Orders
+	// Inventory, when set, serves the Stock and Catalog console pages.
+	Inventory Inventory
 }
 
 // Handler serves /api/v1/ and /admin/. Every request but the login
@@ -78,6 +82,8 @@ type Handler struct {
 	river     string
 	tmpl      *template.Template
 	repair    *repair.Service
+	orders    Orders
+	inventory Inventory
 }
 
 // Prefixes the handler serves; the caller mounts it on both.
@@ -116,6 +122,12 @@ func New(o Options) (*Handler, error) {
 	h.routesRepair()
 	h.routesRepairConsole()
 	h.routesErasure()
+	if h.orders, h.inventory = o.Orders, o.Inventory; h.orders != nil {
+		h.routesOrders()
+	}
+	if h.inventory != nil {
+		h.routesStock()
+	}
 	if err := h.routesConsole(); err != nil {
 		return nil, err
 	}

@@ -96,6 +96,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 	if err != nil {
 		return nil, err
 	}
+	orders := newOrderDeriver(log, routes, endpointSet(s.endpoints))
 	su, _ := config.ParseStoreURL(cfg.Store.URL)
 	st, err := store.Open(ctx, store.Options{
 		URL: su, Logger: log, Registerer: reg, Workers: workers, Queues: queues,
@@ -104,8 +105,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		PollInterval:    cfg.Delivery.PollInterval.D(),
 		BatchMax:        cfg.Store.BatchMax, BatchWindow: cfg.Store.BatchWindow.D(), Backlog: cfg.Store.MaxBacklog,
 		BacklogBytes: int64(cfg.Store.MaxBacklogBytes),
-		Derive:       deriver.Derive,
-		Correct:      deriver.Correct,
+		Derive:       store.Derivers(deriver.Derive, orders.Derive),
+		Correct:      store.Correctors(deriver.Correct, orders.Correct),
 		Retention:    retention(cfg),
 	})
 	if err != nil {

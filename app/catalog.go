@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/qoo10hook/qoo10hook/config"
@@ -152,25 +152,13 @@ func (c *CLI) catalogExport(ctx context.Context, svc *inventory.Service, seller,
 		_, err := svc.Export(ctx, c.Stdout, seller, kind)
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".qoo10hook-export-*")
-	if err != nil {
+	var info *inventory.FileInfo
+	err := writeWhole(out, func(w io.Writer) error {
+		var err error
+		info, err = svc.Export(ctx, w, seller, kind)
 		return err
-	}
-	defer os.Remove(tmp.Name())
-	info, err := svc.Export(ctx, tmp, seller, kind)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	})
 	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.Stderr, "wrote %s: seller %s's %s (%s, %s) with the current stock\n", out, info.SellerID, info.Name, info.Kind, info.Encoding)

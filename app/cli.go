@@ -47,6 +47,9 @@ Usage:
                                            print the running stock per SKU
   qoo10hook catalog export [--seller ID] [--kind goods|options] [--out FILE]
                                            write the imported CSV back with the current stock
+  qoo10hook orders export [--seller ID] [--state S] [--from DATE] [--to DATE] [--search Q]
+                         [--encoding utf-8|cp932] [--out FILE]
+                                           write the orders as CSV, one row per line, to ship them
   qoo10hook healthcheck [--config FILE]    exit 0 when the running service is ready
 ` + lifetimeUsage + `  qoo10hook address [--config FILE] [--domain D] SELLER...
                                            print a seller's vendor-mode address (J·QSM 送信先)
@@ -79,6 +82,8 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		err = c.reparse(ctx, args[1:])
 	case "catalog":
 		err = c.catalog(ctx, args[1:])
+	case "orders":
+		err = c.orders(ctx, args[1:])
 	case "healthcheck":
 		err = c.healthcheck(ctx, args[1:])
 	case "secret":

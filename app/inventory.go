@@ -32,15 +32,7 @@ func newDeriver(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer,
 			reserve, release := cfg.InventoryPolicy(tenant)
 			return inventory.Policy{ReserveOn: event.Type(reserve), ReleaseOn: event.Type(release)}
 		},
-		Endpoints: func(tenant string, t event.Type) []string {
-			var out []string
-			for _, name := range routes.TenantEndpoints(tenant) {
-				if eps.Wants(name, string(t)) {
-					out = append(out, name)
-				}
-			}
-			return out
-		},
+		Endpoints:  tenantEndpoints(routes, eps),
 		Logger:     log.With("component", "inventory"),
 		Registerer: reg,
 	})

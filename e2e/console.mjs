@@ -13,6 +13,7 @@ import { chromium } from 'playwright-core';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ordersPages } from './orders.mjs';
 
 const need = (name) => {
   const v = process.env[name];
@@ -93,6 +94,8 @@ try {
   await page.getByRole('heading', { name: /^Mail / }).waitFor();
   await expectText(page.locator('main table').first(), 'delivered', 'the retried mail\'s delivery');
   await shot('dead-letter-delivered');
+
+  await ordersPages({ page, base, shot, expectText });
 
   // River UI, behind the same login, on this service's store.
   await page.goto(`${base}/admin/river/queues`);

@@ -14,6 +14,13 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq
   apt-get install -y -qq chromium >/dev/null
 fi
+# A Japanese font, so that what the screenshots show is legible.
+if ! dpkg -s fonts-ipafont-gothic >/dev/null 2>&1; then
+  echo "e2e: installing fonts-ipafont-gothic (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq fonts-ipafont-gothic >/dev/null
+fi
 command -v node >/dev/null || { echo "e2e: node is not installed" >&2; exit 1; }
 (cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 

@@ -33,12 +33,21 @@ const (
 	InventoryLowStock Type = "inventory.low_stock"
 )
 
+// OrderUpdated carries a cart's whole merged order record after each
+// change to it (package order). It goes only to endpoints that list it.
+const OrderUpdated Type = "order.updated"
+
 // OrderTypes lists the types a parsed mail can have, in lifecycle order.
 var OrderTypes = []Type{OrderPlaced, OrderPaid, OrderCompleted, OrderCancelRequested, OrderCancelled}
 
 // AllTypes lists every event type qoo10hook emits.
 var AllTypes = []Type{OrderPlaced, OrderPaid, OrderCompleted, OrderCancelRequested, OrderCancelled,
-	MailUnrecognized, InventoryAdjusted, InventoryLowStock}
+	MailUnrecognized, InventoryAdjusted, InventoryLowStock, OrderUpdated}
+
+// OptIn reports whether t goes only to endpoints whose events filter
+// names it: a type added after endpoints without a filter were set up
+// must not start arriving at them unasked.
+func (t Type) OptIn() bool { return t == OrderUpdated }
 
 // IsOrder reports whether t is one of the order types a mail can have.
 func (t Type) IsOrder() bool { return slices.Contains(OrderTypes, t) }
@@ -57,7 +66,8 @@ type Event struct {
 	// Tenant is the name of the route the recipient address matched.
 	Tenant string `json:"tenant,omitempty"`
 	// Data is *Order for order.* and mail.unrecognized events, *Adjustment
-	// for inventory.adjusted and *LowStock for inventory.low_stock.
+	// for inventory.adjusted, *LowStock for inventory.low_stock and
+	// *order.Record for order.updated.
 	Data any `json:"data"`
 	// Mail describes the mail an order event was read from.
 	Mail *Mail `json:"mail,omitempty"`

@@ -214,3 +214,9 @@ var keyColumn = map[string]string{
 	KeySellerItemCode: catalog.ColSellerCode,
 	KeyItemNo:         catalog.ColItemNo,
 }
+
+// Limits are the largest catalog file an import takes and the threshold
+// under which a SKU's stock is low.
+func (s *Service) Limits() (maxFileBytes, lowStockThreshold int64) {
+	return s.s.MaxFileBytes, s.s.Threshold
+}

@@ -117,6 +117,26 @@ type Receipt struct {
 // the events it returns.
 type Deriver func(ctx context.Context, tx *sql.Tx, ev *Event) ([]Event, error)
 
+// Derivers chains derivers into one: each is called with every new event,
+// in the order given, and their events are stored in that order. Nil
+// derivers are skipped.
+func Derivers(ds ...Deriver) Deriver {
+	return func(ctx context.Context, tx *sql.Tx, ev *Event) ([]Event, error) {
+		var out []Event
+		for _, d := range ds {
+			if d == nil {
+				continue
+			}
+			evs, err := d(ctx, tx, ev)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, evs...)
+		}
+		return out, nil
+	}
+}
+
 // DeliveryArgs is the River job that delivers one delivery row.
 type DeliveryArgs struct {
 	DeliveryID int64 `json:"delivery_id"`

@@ -15,6 +15,24 @@ import (
 // in the transaction that stores new, like a Deriver's.
 type Corrector func(ctx context.Context, tx *sql.Tx, old, new *Event) ([]Event, error)
 
+// Correctors chains correctors into one, as Derivers chains derivers.
+func Correctors(cs ...Corrector) Corrector {
+	return func(ctx context.Context, tx *sql.Tx, old, new *Event) ([]Event, error) {
+		var out []Event
+		for _, c := range cs {
+			if c == nil {
+				continue
+			}
+			evs, err := c(ctx, tx, old, new)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, evs...)
+		}
+		return out, nil
+	}
+}
+
 // StoredMail is a mail as a re-parse reads it again.
 type StoredMail struct {
 	ID         int64

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/qoo10hook/qoo10hook/event"
 )
 
 // Endpoint is a configured webhook receiver.
@@ -50,8 +52,14 @@ func NewEndpoint(name, rawURL, secret string, events []string, concurrency int) 
 	return e, nil
 }
 
-// Wants reports whether the endpoint takes events of type t.
-func (e *Endpoint) Wants(t string) bool { return e.Events == nil || e.Events[t] }
+// Wants reports whether the endpoint takes events of type t: those its
+// filter names, or without a filter every type but the opt-in ones.
+func (e *Endpoint) Wants(t string) bool {
+	if e.Events == nil {
+		return !event.Type(t).OptIn()
+	}
+	return e.Events[t]
+}
 
 // Result is what one attempt found out.
 type Result struct {

@@ -213,17 +213,31 @@ webhook:
 		return fmt.Errorf("second order not dead-lettered: %w", err)
 	}
 	rx.fail.Store(false)
+
+	// A cart of three lines, one of them cancelled: for the orders pages.
+	for _, name := range []string{"crossmall-group-3-lines.eml", "claim-complete-crossmall-line-1.eml"} {
+		raw, err := os.ReadFile(filepath.Join(root, "testdata", name))
+		if err != nil {
+			return err
+		}
+		if err := send(smtpAddr, raw); err != nil {
+			return fmt.Errorf("send %s: %w", name, err)
+		}
+	}
+	if err := waitFor(15*time.Second, func() bool { return rx.deliveredCount() == 3 }); err != nil {
+		return fmt.Errorf("the cart's mails not delivered: %w", err)
+	}
 	fmt.Printf("e2e: service on %s, one order delivered, one dead letter; running the browser\n", base)
 
 	node := exec.CommandContext(ctx, "node", script)
 	node.Stdout, node.Stderr = os.Stdout, os.Stderr
 	node.Env = append(cleanEnv(), "BASE_URL="+base, "ADMIN_TOKEN="+token, "ORDER_DELIVERED=920000456",
-		"ORDER_DEAD=800900100", "OUT_DIR="+out)
+		"ORDER_DEAD=800900100", "ORDER_CART=700100200", "ORDER_SELLER=cm_shop", "OUT_DIR="+out)
 	if err := node.Run(); err != nil {
 		return fmt.Errorf("browser test failed (screenshots and service log in %s): %w", out, err)
 	}
-	if n := rx.deliveredCount(); n != 2 {
-		return fmt.Errorf("the receiver got %d deliveries, want 2", n)
+	if n := rx.deliveredCount(); n != 4 {
+		return fmt.Errorf("the receiver got %d deliveries, want 4", n)
 	}
 	if n := deadLetters(base, token); n != 0 {
 		return fmt.Errorf("%d dead letters left after the retry", n)

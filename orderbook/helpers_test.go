@@ -1,0 +1,151 @@
+package orderbook
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/qoo10hook/qoo10hook/config"
+	"github.com/qoo10hook/qoo10hook/event"
+	"github.com/qoo10hook/qoo10hook/ingest"
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
+	"github.com/qoo10hook/qoo10hook/order"
+	"github.com/qoo10hook/qoo10hook/store"
+)
+
+// env is a store whose deriver keeps order records and sends
+// order.updated to the endpoint "sub".
+type env struct {
+	t    *testing.T
+	st   *store.Store
+	d    *Deriver
+	book *Book
+	n    int
+}
+
+func newEnv(t *testing.T, url string) *env {
+	t.Helper()
+	d := NewDeriver(DeriverOptions{Endpoints: func(string, event.Type) []string { return []string{"sub"} }})
+	su := testenv.ParseURL(t, url)
+	st, err := store.Open(t.Context(), store.Options{URL: su, Derive: d.Derive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &env{t: t, st: st, d: d, book: NewBook(st, su.Kind == config.Postgres)}
+}
+
+// forStores runs f on a fresh env per store.
+func forStores(t *testing.T, f func(t *testing.T, e *env)) {
+	for _, s := range testenv.Stores(t) {
+		t.Run(s.Name, func(t *testing.T) {
+			t.Parallel()
+			f(t, newEnv(t, s.URL))
+		})
+	}
+}
+
+// mailOf is one mail: an order event of a cart, dated.
+type mailOf struct {
+	typ   event.Type
+	date  time.Time
+	order *event.Order
+}
+
+// ingest builds a store.Ingest for the mail as ingest.Deliver would, for
+// tenant, and a mail identity dedup (the same dedup is the same mail).
+func (e *env) ingest(tenant, dedup string, m mailOf, hold bool) store.Receipt {
+	e.t.Helper()
+	e.n++
+	o := *m.order
+	if o.Fields == nil {
+		o.Fields = []event.Field{}
+	}
+	id := event.ID(append([]string{tenant}, event.Key(m.typ, &o)...)...)
+	received := m.date.Add(time.Minute)
+	date := m.date
+	ev := &event.Event{ID: id, Type: m.typ, Version: event.Version, CreatedAt: received, Tenant: tenant, Data: &o,
+		Mail: &event.Mail{Subject: "s", To: []string{"orders@in.example.test"}, ReceivedAt: received, Date: &date}}
+	payload, err := ingest.Marshal(ev)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var nos []string
+	for _, it := range o.Items {
+		nos = append(nos, it.OrderNo)
+	}
+	status := store.MailParsed
+	if hold {
+		status = store.MailQuarantined
+	}
+	in := &store.Ingest{Hold: hold,
+		Mail: store.Mail{QueueID: fmt.Sprintf("q%d", e.n), ReceivedAt: received, Rcpts: []string{"orders@in.example.test"},
+			Tenant: tenant, DedupKey: dedup, Raw: []byte("Subject: s\r\n\r\nbody\r\n"), Status: status, SellerID: o.SellerID,
+			PackNo: o.PackNo, EventType: string(m.typ)},
+		Events: []store.Event{{ID: id, Type: string(m.typ), Tenant: tenant, SellerID: o.SellerID, PackNo: o.PackNo,
+			OrderNos: nos, CreatedAt: received, Payload: payload,
+			Deliveries: []store.NewDelivery{{Endpoint: "sub", OrderKey: ingest.OrderKey(&o)}}}},
+	}
+	rc, err := e.st.Ingest(e.t.Context(), in)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rc
+}
+
+// record reads a cart's record from the store.
+func (e *env) record(tenant, seller, pack string) *order.Record {
+	e.t.Helper()
+	o, err := e.book.Get(e.t.Context(), Key{Tenant: tenant, SellerID: seller, PackNo: pack})
+	if err != nil {
+		e.t.Fatalf("record %s/%s/%s: %v", tenant, seller, pack, err)
+	}
+	return o.Record
+}
+
+func (e *env) count(q string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.st.View(e.t.Context(), func(tx *sql.Tx) error {
+		return tx.QueryRowContext(e.t.Context(), q, args...).Scan(&n)
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// updates returns the order.updated events of a cart's tenant, by revision.
+func (e *env) updates(tenant string) []*order.Record {
+	e.t.Helper()
+	var out []*order.Record
+	if err := e.st.View(e.t.Context(), func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(e.t.Context(), `SELECT payload FROM event WHERE type = $1 AND tenant = $2`,
+			string(event.OrderUpdated), tenant)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p []byte
+			if err := rows.Scan(&p); err != nil {
+				return err
+			}
+			var ev struct {
+				Data order.Record `json:"data"`
+			}
+			if err := json.Unmarshal(p, &ev); err != nil {
+				return err
+			}
+			out = append(out, &ev.Data)
+		}
+		return rows.Err()
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}

@@ -1,0 +1,141 @@
+package orderbook
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/qoo10hook/qoo10hook/event"
+	"github.com/qoo10hook/qoo10hook/order"
+)
+
+// The SQL the deriver runs inside the transaction that stores an order
+// event, for SQLite and PostgreSQL alike.
+
+// recordRow is a cart's row as locked for an update.
+type recordRow struct {
+	id       int64
+	revision int64
+	record   string
+}
+
+// lockRecord makes sure the cart has a row and returns it. On PostgreSQL
+// the upsert holds the row until the transaction ends, so that two
+// instances storing events of one cart merge one after the other, each
+// seeing the other's; on SQLite there is one writer anyway.
+func lockRecord(ctx context.Context, tx *sql.Tx, tenant, seller, pack string, now int64) (*recordRow, error) {
+	r := &recordRow{}
+	err := tx.QueryRowContext(ctx, `INSERT INTO order_record (tenant, seller_id, pack_no, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (tenant, seller_id, pack_no) DO UPDATE SET tenant = excluded.tenant
+		RETURNING id, revision`, tenant, seller, pack, now).Scan(&r.id, &r.revision)
+	if err != nil {
+		return nil, fmt.Errorf("orders: lock record: %w", err)
+	}
+	err = tx.QueryRowContext(ctx, `SELECT record FROM order_body WHERE order_id = $1`, r.id).Scan(&r.record)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("orders: read record: %w", err)
+	}
+	return r, nil
+}
+
+// differs reports whether rec, merged anew, says something the stored
+// record does not.
+func (r *recordRow) differs(rec *order.Record) (bool, error) {
+	if r.record == "" {
+		return true, nil
+	}
+	var old order.Record
+	if err := json.Unmarshal([]byte(r.record), &old); err != nil {
+		return true, nil
+	}
+	cmp := *rec
+	cmp.Revision, cmp.UpdatedAt = old.Revision, old.UpdatedAt
+	b, err := json.Marshal(&cmp)
+	if err != nil {
+		return false, fmt.Errorf("orders: encode record: %w", err)
+	}
+	return !bytes.Equal(b, []byte(r.record)), nil
+}
+
+// addSource records that the event is merged into the record.
+func addSource(ctx context.Context, tx *sql.Tx, orderID int64, eventID string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO order_source (order_id, event_id) VALUES ($1, $2)
+		ON CONFLICT DO NOTHING`, orderID, eventID); err != nil {
+		return fmt.Errorf("orders: add source: %w", err)
+	}
+	return nil
+}
+
+// loadSources reads every event merged into the record.
+func loadSources(ctx context.Context, tx *sql.Tx, orderID int64) ([]order.Source, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.type, e.payload FROM order_source s
+		JOIN event e ON e.id = s.event_id WHERE s.order_id = $1`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("orders: load sources: %w", err)
+	}
+	defer rows.Close()
+	var out []order.Source
+	for rows.Next() {
+		var id, typ string
+		var body []byte
+		if err := rows.Scan(&id, &typ, &body); err != nil {
+			return nil, fmt.Errorf("orders: load sources: %w", err)
+		}
+		src, err := readSource(id, event.Type(typ), body)
+		if err != nil {
+			continue // Derive would not have added it
+		}
+		out = append(out, src)
+	}
+	return out, rows.Err()
+}
+
+// saveRecord writes the record and its lines.
+func saveRecord(ctx context.Context, tx *sql.Tx, id int64, rec *order.Record, body []byte, now int64) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE order_record SET state = $1, placed_at = $2, revision = $3,
+		updated_at = $4 WHERE id = $5`,
+		string(rec.State), rec.Placed().UnixMicro(), rec.Revision, now, id); err != nil {
+		return fmt.Errorf("orders: save record: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO order_body (order_id, record) VALUES ($1, $2)
+		ON CONFLICT (order_id) DO UPDATE SET record = excluded.record`, id, string(body)); err != nil {
+		return fmt.Errorf("orders: save record: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM order_line WHERE order_id = $1`, id); err != nil {
+		return fmt.Errorf("orders: save lines: %w", err)
+	}
+	for i := range rec.Items {
+		it := &rec.Items[i]
+		if _, err := tx.ExecContext(ctx, `INSERT INTO order_line (order_id, line_key, order_no, item_no,
+			seller_item_code, option_code, state) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+			id, order.LineKey(&it.Item), it.OrderNo, it.ItemNo, it.SellerItemCode, it.OptionCode, string(it.State)); err != nil {
+			return fmt.Errorf("orders: save lines: %w", err)
+		}
+	}
+	return nil
+}
+
+// packOf finds the cart of a mail that named none by its order numbers,
+// among the seller's records of the tenant; "" when none is known.
+func packOf(ctx context.Context, tx *sql.Tx, tenant, seller string, o *event.Order) (string, error) {
+	for _, it := range o.Items {
+		if it.OrderNo == "" {
+			continue
+		}
+		var pack string
+		err := tx.QueryRowContext(ctx, `SELECT r.pack_no FROM order_line l JOIN order_record r ON r.id = l.order_id
+			WHERE l.order_no = $1 AND r.tenant = $2 AND r.seller_id = $3 ORDER BY r.id LIMIT 1`,
+			it.OrderNo, tenant, seller).Scan(&pack)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("orders: find cart: %w", err)
+		}
+		return pack, nil
+	}
+	return "", nil
+}
