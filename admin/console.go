@@ -84,6 +84,7 @@ func (h *Handler) routesConsole() error {
 	h.mux.HandleFunc("GET /admin/quarantine", h.pageQuarantine)
 	h.mux.HandleFunc("GET /admin/endpoints", h.pageEndpoints)
 	h.mux.HandleFunc("POST /admin/deliveries/{id}/retry", h.formRetry)
+	h.mux.HandleFunc("POST /admin/deliveries/{id}/resend", h.formResend)
 	h.mux.HandleFunc("POST /admin/deliveries/retry-all-failed", h.formRetryAll)
 	h.mux.HandleFunc("POST /admin/messages/{id}/release", h.formRelease)
 	h.mux.HandleFunc("POST /admin/endpoints/{name}/disable", h.formEndpoint(false))
@@ -132,6 +133,7 @@ func (h *Handler) renderErr(w http.ResponseWriter, r *http.Request, err error) {
 // these, so a link cannot make the console say anything else.
 var flashes = map[string]string{
 	"retried":  "Delivery queued for retry.",
+	"resent":   "Delivery queued to be sent again, under the same webhook-id.",
 	"retryall": "Failed and dead deliveries queued for retry.",
 	"released": "Mail released: its deliveries are queued.",
 	"disabled": "Endpoint disabled: its deliveries wait until it is enabled.",
@@ -300,6 +302,21 @@ func (h *Handler) formRetry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	back(w, r, "/admin/deliveries", "retried")
+}
+
+func (h *Handler) formResend(w http.ResponseWriter, r *http.Request) {
+	if !h.form(w, r) {
+		return
+	}
+	id, err := pathID(r)
+	if err == nil {
+		err = h.resend(r, id)
+	}
+	if err != nil {
+		h.renderErr(w, r, err)
+		return
+	}
+	back(w, r, "/admin/deliveries", "resent")
 }
 
 func (h *Handler) formRetryAll(w http.ResponseWriter, r *http.Request) {

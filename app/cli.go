@@ -40,6 +40,7 @@ Usage:
   qoo10hook deliveries list [--status S] [--endpoint E] [--limit N] [--json]
   qoo10hook deliveries show ID
   qoo10hook deliveries retry ID...
+  qoo10hook deliveries resend ID...        deliver delivered events again (same webhook-id)
   qoo10hook deliveries retry-all-failed [--endpoint E]
   qoo10hook catalog import --seller ID FILE.csv...
                                            import QSM's GoodsList.csv / InventoryManagement_gridInventory.csv
@@ -253,7 +254,7 @@ func displayPath(p string) string {
 
 func (c *CLI) deliveries(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageError{errors.New("say list, show, retry or retry-all-failed")}
+		return usageError{errors.New("say list, show, retry, resend or retry-all-failed")}
 	}
 	fs, path := c.flags("deliveries " + args[0])
 	status := fs.String("status", "", "only deliveries in this `status` (pending, delivered, failed, dead, held)")
@@ -326,6 +327,20 @@ func (c *CLI) deliveries(ctx context.Context, args []string) error {
 				return err
 			}
 			fmt.Fprintf(c.Stdout, "delivery %d queued for retry\n", id)
+		}
+	case "resend":
+		if fs.NArg() == 0 {
+			return usageError{errors.New("name at least one delivery id")}
+		}
+		for _, a := range fs.Args() {
+			id, err := parseID(a)
+			if err != nil {
+				return err
+			}
+			if err := st.ResendDelivery(ctx, id); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.Stdout, "delivery %d queued to be sent again\n", id)
 		}
 	case "retry-all-failed":
 		n, err := st.RetryAllFailed(ctx, *endpoint)
