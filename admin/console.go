@@ -24,11 +24,15 @@ var templateFS embed.FS
 const consoleCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 var funcs = template.FuncMap{
-	"ts": func(t time.Time) string {
+	// ts shows a time in Japan time, as the events write it, with its
+	// zone: operators elsewhere must not take it for their own.
+	"ts": func(t time.Time) template.HTML {
 		if t.IsZero() {
 			return ""
 		}
-		return t.In(event.JST).Format("2006-01-02 15:04:05")
+		t = t.In(event.JST)
+		// Digits, dashes, colons and a plus sign only: nothing to escape.
+		return template.HTML(`<time datetime="` + t.Format(time.RFC3339) + `">` + t.Format("2006-01-02 15:04:05 -07:00") + `</time>`)
 	},
 	"pretty": func(raw json.RawMessage) string {
 		var b bytes.Buffer
@@ -50,6 +54,15 @@ var funcs = template.FuncMap{
 			parts[i] = fmt.Sprintf("%s %d", k, m[k])
 		}
 		return strings.Join(parts, ", ")
+	},
+	"statusLabel": func(status string) string {
+		switch status {
+		case "":
+			return "any"
+		case Problems:
+			return "problems (failed, dead)"
+		}
+		return status
 	},
 	"retryable": func(status string) bool {
 		return status == store.DeliveryFailed || status == store.DeliveryDead || status == store.DeliveryPending
@@ -205,7 +218,7 @@ func (h *Handler) pageRaw(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) pageDeliveries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if !q.Has("status") {
-		q.Set("status", store.DeliveryDead)
+		q.Set("status", Problems)
 	}
 	f, err := deliveryFilter(q)
 	if err != nil {
@@ -218,14 +231,21 @@ func (h *Handler) pageDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := deliveriesData{Deliveries: ds, Endpoints: h.endpoints,
-		Statuses: []string{store.DeliveryDead, store.DeliveryFailed, store.DeliveryPending, store.DeliveryHeld, store.DeliveryDelivered, ""}}
+		Statuses: []string{Problems, store.DeliveryDead, store.DeliveryFailed, store.DeliveryPending, store.DeliveryHeld, store.DeliveryDelivered, ""}}
 	data.Older = olderLink("/admin/deliveries", q, nextBefore(ds, f.Limit, func(d *store.Delivery) int64 { return d.ID }))
 	title := "Deliveries"
-	if f.Status == store.DeliveryDead {
+	switch f.Status {
+	case Problems:
+		title = "Problems"
+	case store.DeliveryDead:
 		title = "Dead letters"
 	}
 	h.render(w, r, http.StatusOK, "deliveries", page{Title: title, Nav: "deliveries", Data: data, Filter: q})
 }
+
+// Problems is the status filter of the deliveries that need an operator:
+// failed for good (a 4xx) and dead-lettered (retries exhausted).
+const Problems = store.DeliveryFailed + "," + store.DeliveryDead
 
 type deliveriesData struct {
 	Deliveries []*store.Delivery

@@ -13,6 +13,8 @@ import (
 
 // DeliveryFilter selects deliveries for operators. Zero fields match all.
 type DeliveryFilter struct {
+	// Status is one status, or several separated by commas
+	// ("failed,dead": the deliveries that need an operator).
 	Status   string
 	Endpoint string
 	EventID  string
@@ -30,7 +32,12 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delive
 		where = append(where, fmt.Sprintf(cond, len(args)))
 	}
 	if f.Status != "" {
-		add("d.status = $%d", f.Status)
+		var in []string
+		for _, st := range strings.Split(f.Status, ",") {
+			args = append(args, strings.TrimSpace(st))
+			in = append(in, fmt.Sprintf("$%d", len(args)))
+		}
+		where = append(where, "d.status IN ("+strings.Join(in, ", ")+")")
 	}
 	if f.Endpoint != "" {
 		add("d.endpoint = $%d", f.Endpoint)
