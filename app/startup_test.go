@@ -81,7 +81,7 @@ func TestStartupLogAndIndex(t *testing.T) {
 func TestStoreLocation(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"sqlite:/var/lib/qoo10hook/store.db":                          "sqlite:/var/lib/qoo10hook/store.db",
+		"sqlite:/var/lib/qoo10hook/store.db":                         "sqlite:/var/lib/qoo10hook/store.db",
 		"postgres://qoo10hook:secret@db.internal:5432/qoo10hook?x=y": "postgres://db.internal:5432/qoo10hook",
 	} {
 		if got := storeLocation(in); got != want {
