@@ -166,7 +166,10 @@ func TestDeployFilesParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range []string{"DynamicUser=yes", "StateDirectory=qoo10hook", "NoNewPrivileges=yes",
+	// A system user whose group can read /etc/qoo10hook: a DynamicUser
+	// could not read the YAML file or a TLS key there.
+	for _, line := range []string{"User=qoo10hook", "Group=qoo10hook", "StateDirectory=qoo10hook", "NoNewPrivileges=yes",
+		"ExecReload=/bin/kill -HUP $MAINPID",
 		"ProtectSystem=strict", "AmbientCapabilities=CAP_NET_BIND_SERVICE", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"} {
 		if !strings.Contains(string(unit), "\n"+line+"\n") {
 			t.Errorf("the systemd unit lacks %s", line)
