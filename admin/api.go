@@ -25,7 +25,7 @@ func (h *Handler) routesAPI() {
 	h.mux.HandleFunc("POST /api/v1/endpoints/{name}/disable", h.apiDisable)
 	h.mux.HandleFunc("POST /api/v1/endpoints/{name}/enable", h.apiEnable)
 	h.mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such API: see the README's Operating section"})
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such API: see docs/operating.md"})
 	})
 }
 

@@ -55,7 +55,7 @@ Usage:
   qoo10hook version
 
 The configuration file may also be named by QOO10HOOK_CONFIG; every setting
-has a QOO10HOOK_* environment twin (see the README).
+has a QOO10HOOK_* environment twin (see docs/configuration.md).
 `
 
 // Run executes args (without the program name) and returns the exit code.

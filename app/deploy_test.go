@@ -75,7 +75,7 @@ func TestDashboardQueriesDocumentedMetrics(t *testing.T) {
 			for _, n := range names {
 				queried[n] = true
 				if !documented[n] {
-					t.Errorf("panel %q queries %s, which the README does not document", p.Title, n)
+					t.Errorf("panel %q queries %s, which docs/metrics.md does not document", p.Title, n)
 				}
 			}
 		}
@@ -116,7 +116,7 @@ func TestAlertRules(t *testing.T) {
 			alerts[r.Alert] = true
 			for _, n := range queriedFamilies(r.Expr, documented) {
 				if !documented[n] {
-					t.Errorf("alert %s reads %s, which the README does not document", r.Alert, n)
+					t.Errorf("alert %s reads %s, which docs/metrics.md does not document", r.Alert, n)
 				}
 			}
 		}
