@@ -257,7 +257,7 @@ func (c *CLI) deliveries(ctx context.Context, args []string) error {
 		return usageError{errors.New("say list, show, retry, resend or retry-all-failed")}
 	}
 	fs, path := c.flags("deliveries " + args[0])
-	status := fs.String("status", "", "only deliveries in this `status` (pending, delivered, failed, dead, held)")
+	status := fs.String("status", "", "only deliveries in this `status` (pending, delivered, failed, dead, held; several with commas: failed,dead)")
 	endpoint := fs.String("endpoint", "", "only deliveries to this endpoint `name`")
 	limit := fs.Int("limit", 50, "at most `N` deliveries")
 	asJSON := fs.Bool("json", false, "print JSON lines")

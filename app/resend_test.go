@@ -16,7 +16,7 @@ import (
 // TestResend: a delivered event is delivered again, under the same
 // webhook-id and signed anew, by the API, the CLI and the console's
 // button, each time recorded as one more attempt; a delivery that is not
-// delivered is refused with 409.
+// delivered (here: failed) is refused with 409.
 func TestResend(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
@@ -63,16 +63,26 @@ func TestResend(t *testing.T) {
 			}
 			again("console", 4)
 
-			// Not delivered: held back by a disabled endpoint, it is pending.
-			if code, body := call(t, "POST", base+"/api/v1/endpoints/default/disable", testAdminToken); code != 200 {
-				t.Fatalf("disable: %d %s", code, body)
+			// Not delivered: a delivery that failed is retried, not resent.
+			rx.mu.Lock()
+			rx.statuses = []int{400}
+			rx.mu.Unlock()
+			o := order{MessageID: "resend-failed@qoo10.jp", Seller: "shop", Pack: "70", OrderNo: "700"}
+			if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", o)); err != nil {
+				t.Fatal(err)
 			}
-			if code, body := call(t, "POST", base+"/api/v1/deliveries/"+itoa(d.ID)+"/resend", testAdminToken); code != 200 {
-				t.Fatalf("resend: %d %s", code, body)
+			waitStatusCount(t, svc.svc.Store(), store.DeliveryFailed, 1)
+			failed, err := svc.svc.Store().ListDeliveries(t.Context(), store.DeliveryFilter{Status: store.DeliveryFailed})
+			if err != nil {
+				t.Fatal(err)
 			}
-			if code, body := call(t, "POST", base+"/api/v1/deliveries/"+itoa(d.ID)+"/resend", testAdminToken); code != 409 ||
+			if code, body := call(t, "POST", base+"/api/v1/deliveries/"+itoa(failed[0].ID)+"/resend", testAdminToken); code != 409 ||
 				!strings.Contains(string(body), "retry") {
-				t.Errorf("resend of a pending delivery: %d %s, want 409", code, body)
+				t.Errorf("resend of a failed delivery: %d %s, want 409", code, body)
+			}
+			if code, _, errs := runCLI(t, map[string]string{"QOO10HOOK_STORE": st.URL}, "deliveries", "resend", itoa(failed[0].ID)); code != 1 ||
+				!strings.Contains(errs, "not delivered") {
+				t.Errorf("CLI resend of a failed delivery: exit %d, %q", code, errs)
 			}
 			if code, _ := call(t, "POST", base+"/api/v1/deliveries/999999/resend", testAdminToken); code != 404 {
 				t.Errorf("resend of no delivery: %d, want 404", code)
@@ -80,14 +90,7 @@ func TestResend(t *testing.T) {
 			if code, _ := call(t, "POST", base+"/api/v1/deliveries/x/resend", testAdminToken); code != 400 {
 				t.Errorf("resend of a bad id: %d, want 400", code)
 			}
-			if code, _, errs := runCLI(t, map[string]string{"QOO10HOOK_STORE": st.URL}, "deliveries", "resend", itoa(d.ID)); code != 1 ||
-				!strings.Contains(errs, "not delivered") {
-				t.Errorf("CLI resend of a pending delivery: exit %d, %q", code, errs)
-			}
-			if code, body := call(t, "POST", base+"/api/v1/endpoints/default/enable", testAdminToken); code != 200 {
-				t.Fatalf("enable: %d %s", code, body)
-			}
-			again("after enable", 5)
+			waitAttempts(t, svc.svc.Store(), d.ID, store.DeliveryDelivered, 4)
 			_, attempts, err := svc.svc.Store().GetDelivery(t.Context(), d.ID)
 			if err != nil {
 				t.Fatal(err)
