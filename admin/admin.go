@@ -25,6 +25,7 @@ type Store interface {
 	GetDelivery(ctx context.Context, id int64) (*store.Delivery, []store.Attempt, error)
 	EventPayload(ctx context.Context, id string) ([]byte, error)
 	RetryDelivery(ctx context.Context, id int64) error
+	ResendDelivery(ctx context.Context, id int64) error
 	RetryAllFailed(ctx context.Context, endpoint string) (int, error)
 	EndpointStates(ctx context.Context) (map[string]store.EndpointState, error)
 	EndpointQueues(ctx context.Context) (map[string]map[string]int, error)

@@ -20,12 +20,13 @@ func (h *Handler) routesAPI() {
 	h.mux.HandleFunc("GET /api/v1/deliveries", h.apiDeliveries)
 	h.mux.HandleFunc("GET /api/v1/deliveries/{id}", h.apiDelivery)
 	h.mux.HandleFunc("POST /api/v1/deliveries/{id}/retry", h.apiRetry)
+	h.mux.HandleFunc("POST /api/v1/deliveries/{id}/resend", h.apiResend)
 	h.mux.HandleFunc("POST /api/v1/deliveries/retry-all-failed", h.apiRetryAll)
 	h.mux.HandleFunc("GET /api/v1/endpoints", h.apiEndpoints)
 	h.mux.HandleFunc("POST /api/v1/endpoints/{name}/disable", h.apiDisable)
 	h.mux.HandleFunc("POST /api/v1/endpoints/{name}/enable", h.apiEnable)
 	h.mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such API: see the README's Operating section"})
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such API: see docs/operating.md"})
 	})
 }
 
@@ -64,7 +65,7 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, store.ErrNotRetryable), errors.Is(err, store.ErrNotQuarantined):
+	case errors.Is(err, store.ErrNotRetryable), errors.Is(err, store.ErrNotQuarantined), errors.Is(err, store.ErrNotResendable):
 		return http.StatusConflict
 	}
 	return http.StatusInternalServerError
@@ -261,6 +262,33 @@ func (h *Handler) apiRetry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, retryResult{Retried: []int64{id}, Count: 1})
+}
+
+type resendResult struct {
+	Resent []int64 `json:"resent"`
+	Count  int     `json:"count"`
+}
+
+// resend delivers a delivered delivery's event again, under the same
+// webhook-id: for a receiver that lost what it had received.
+func (h *Handler) resend(r *http.Request, id int64) error {
+	if err := h.store.ResendDelivery(r.Context(), id); err != nil {
+		return err
+	}
+	h.log.Info("admin: delivered delivery queued to be sent again", "delivery", id, "by", actor(r))
+	return nil
+}
+
+func (h *Handler) apiResend(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err == nil {
+		err = h.resend(r, id)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resendResult{Resent: []int64{id}, Count: 1})
 }
 
 func (h *Handler) retryAll(r *http.Request, endpoint string) (int, error) {

@@ -24,11 +24,15 @@ var templateFS embed.FS
 const consoleCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 var funcs = template.FuncMap{
-	"ts": func(t time.Time) string {
+	// ts shows a time in Japan time, as the events write it, with its
+	// zone: operators elsewhere must not take it for their own.
+	"ts": func(t time.Time) template.HTML {
 		if t.IsZero() {
 			return ""
 		}
-		return t.In(event.JST).Format("2006-01-02 15:04:05")
+		t = t.In(event.JST)
+		// Digits, dashes, colons and a plus sign only: nothing to escape.
+		return template.HTML(`<time datetime="` + t.Format(time.RFC3339) + `">` + t.Format("2006-01-02 15:04:05 -07:00") + `</time>`)
 	},
 	"pretty": func(raw json.RawMessage) string {
 		var b bytes.Buffer
@@ -50,6 +54,15 @@ var funcs = template.FuncMap{
 			parts[i] = fmt.Sprintf("%s %d", k, m[k])
 		}
 		return strings.Join(parts, ", ")
+	},
+	"statusLabel": func(status string) string {
+		switch status {
+		case "":
+			return "any"
+		case Problems:
+			return "problems (failed, dead)"
+		}
+		return status
 	},
 	"retryable": func(status string) bool {
 		return status == store.DeliveryFailed || status == store.DeliveryDead || status == store.DeliveryPending
@@ -84,6 +97,7 @@ func (h *Handler) routesConsole() error {
 	h.mux.HandleFunc("GET /admin/quarantine", h.pageQuarantine)
 	h.mux.HandleFunc("GET /admin/endpoints", h.pageEndpoints)
 	h.mux.HandleFunc("POST /admin/deliveries/{id}/retry", h.formRetry)
+	h.mux.HandleFunc("POST /admin/deliveries/{id}/resend", h.formResend)
 	h.mux.HandleFunc("POST /admin/deliveries/retry-all-failed", h.formRetryAll)
 	h.mux.HandleFunc("POST /admin/messages/{id}/release", h.formRelease)
 	h.mux.HandleFunc("POST /admin/endpoints/{name}/disable", h.formEndpoint(false))
@@ -132,6 +146,7 @@ func (h *Handler) renderErr(w http.ResponseWriter, r *http.Request, err error) {
 // these, so a link cannot make the console say anything else.
 var flashes = map[string]string{
 	"retried":  "Delivery queued for retry.",
+	"resent":   "Delivery queued to be sent again, under the same webhook-id.",
 	"retryall": "Failed and dead deliveries queued for retry.",
 	"released": "Mail released: its deliveries are queued.",
 	"disabled": "Endpoint disabled: its deliveries wait until it is enabled.",
@@ -214,7 +229,7 @@ func (h *Handler) pageRaw(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) pageDeliveries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if !q.Has("status") {
-		q.Set("status", store.DeliveryDead)
+		q.Set("status", Problems)
 	}
 	f, err := deliveryFilter(q)
 	if err != nil {
@@ -227,14 +242,21 @@ func (h *Handler) pageDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := deliveriesData{Deliveries: ds, Endpoints: h.endpoints,
-		Statuses: []string{store.DeliveryDead, store.DeliveryFailed, store.DeliveryPending, store.DeliveryHeld, store.DeliveryDelivered, ""}}
+		Statuses: []string{Problems, store.DeliveryDead, store.DeliveryFailed, store.DeliveryPending, store.DeliveryHeld, store.DeliveryDelivered, ""}}
 	data.Older = olderLink("/admin/deliveries", q, nextBefore(ds, f.Limit, func(d *store.Delivery) int64 { return d.ID }))
 	title := "Deliveries"
-	if f.Status == store.DeliveryDead {
+	switch f.Status {
+	case Problems:
+		title = "Problems"
+	case store.DeliveryDead:
 		title = "Dead letters"
 	}
 	h.render(w, r, http.StatusOK, "deliveries", page{Title: title, Nav: "deliveries", Data: data, Filter: q})
 }
+
+// Problems is the status filter of the deliveries that need an operator:
+// failed for good (a 4xx) and dead-lettered (retries exhausted).
+const Problems = store.DeliveryFailed + "," + store.DeliveryDead
 
 type deliveriesData struct {
 	Deliveries []*store.Delivery
@@ -311,6 +333,21 @@ func (h *Handler) formRetry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	back(w, r, "/admin/deliveries", "retried")
+}
+
+func (h *Handler) formResend(w http.ResponseWriter, r *http.Request) {
+	if !h.form(w, r) {
+		return
+	}
+	id, err := pathID(r)
+	if err == nil {
+		err = h.resend(r, id)
+	}
+	if err != nil {
+		h.renderErr(w, r, err)
+		return
+	}
+	back(w, r, "/admin/deliveries", "resent")
 }
 
 func (h *Handler) formRetryAll(w http.ResponseWriter, r *http.Request) {

@@ -79,10 +79,10 @@ func TestAdminUnauthenticated(t *testing.T) {
 	routes := []string{
 		"GET /api/v1/messages", "GET /api/v1/messages?order_no=920000456", "GET /api/v1/messages/1",
 		"GET /api/v1/messages/1/raw", "POST /api/v1/messages/1/release", "GET /api/v1/deliveries",
-		"GET /api/v1/deliveries/1", "POST /api/v1/deliveries/1/retry", "POST /api/v1/deliveries/retry-all-failed",
+		"GET /api/v1/deliveries/1", "POST /api/v1/deliveries/1/retry", "POST /api/v1/deliveries/1/resend", "POST /api/v1/deliveries/retry-all-failed",
 		"GET /api/v1/endpoints", "POST /api/v1/endpoints/default/disable", "POST /api/v1/endpoints/default/enable",
 		"GET /api/v1/nothing-here", "GET /admin/", "GET /admin/messages/1", "GET /admin/messages/1/raw",
-		"GET /admin/deliveries", "GET /admin/quarantine", "GET /admin/endpoints", "POST /admin/deliveries/1/retry",
+		"GET /admin/deliveries", "GET /admin/quarantine", "GET /admin/endpoints", "POST /admin/deliveries/1/retry", "POST /admin/deliveries/1/resend",
 		"GET /admin/river/", "GET /admin/river/api/jobs", "GET /admin/river/api/queues", "PUT /admin/river/api/queues/ep_default/pause",
 	}
 	for _, rt := range routes {

@@ -206,8 +206,7 @@ func (s *Service) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("smtp: %w", err)
 		}
 	}()
-	s.log.Info("qoo10hook started", "smtp", s.SMTPAddr(), "http", s.HTTPAddr(), "store", s.store.Kind(),
-		"endpoints", len(s.endpoints), "version", Version())
+	s.log.Info("qoo10hook started", s.startupAttrs()...)
 
 	var runErr error
 	select {

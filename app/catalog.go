@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/inventory"
 	"github.com/qoo10hook/qoo10hook/store"
 )
@@ -60,8 +59,7 @@ func (c *CLI) catalog(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	su, _ := config.ParseStoreURL(cfg.Store.URL)
-	st, err := store.Open(ctx, store.Options{URL: su})
+	st, err := openExistingStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

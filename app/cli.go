@@ -9,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -38,6 +40,7 @@ Usage:
   qoo10hook deliveries list [--status S] [--endpoint E] [--limit N] [--json]
   qoo10hook deliveries show ID
   qoo10hook deliveries retry ID...
+  qoo10hook deliveries resend ID...        deliver delivered events again (same webhook-id)
   qoo10hook deliveries retry-all-failed [--endpoint E]
   qoo10hook reparse [--dry-run] [--status S,...] [--since T] [--until T] [--seller ID] [ID...]
                                            read stored mails again with the running service's templates
@@ -57,7 +60,7 @@ Usage:
   qoo10hook version
 
 The configuration file may also be named by QOO10HOOK_CONFIG; every setting
-has a QOO10HOOK_* environment twin (see the README).
+has a QOO10HOOK_* environment twin (see docs/configuration.md).
 `
 
 // Run executes args (without the program name) and returns the exit code.
@@ -232,16 +235,40 @@ func (c *CLI) openStore(ctx context.Context, path string) (*store.Store, error) 
 	if err != nil {
 		return nil, err
 	}
-	su, _ := config.ParseStoreURL(cfg.Store.URL)
+	return openExistingStore(ctx, cfg)
+}
+
+// openExistingStore opens the service's store for a command that reads or
+// changes it. It never creates an SQLite file: run from the wrong
+// directory, or without the service's configuration, a command would
+// otherwise report on a new, empty store as if nothing had happened.
+func openExistingStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	su, err := config.ParseStoreURL(cfg.Store.URL)
+	if err != nil {
+		return nil, err
+	}
+	if su.Kind == config.SQLite {
+		if _, err := os.Stat(su.Path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no store at %s: set QOO10HOOK_STORE or --config", displayPath(su.Path))
+		}
+	}
 	return store.Open(ctx, store.Options{URL: su})
+}
+
+// displayPath shows a relative path as relative to the current directory.
+func displayPath(p string) string {
+	if filepath.IsAbs(p) || strings.HasPrefix(p, ".") {
+		return p
+	}
+	return "." + string(filepath.Separator) + p
 }
 
 func (c *CLI) deliveries(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageError{errors.New("say list, show, retry or retry-all-failed")}
+		return usageError{errors.New("say list, show, retry, resend or retry-all-failed")}
 	}
 	fs, path := c.flags("deliveries " + args[0])
-	status := fs.String("status", "", "only deliveries in this `status` (pending, delivered, failed, dead, held)")
+	status := fs.String("status", "", "only deliveries in this `status` (pending, delivered, failed, dead, held; several with commas: failed,dead)")
 	endpoint := fs.String("endpoint", "", "only deliveries to this endpoint `name`")
 	limit := fs.Int("limit", 50, "at most `N` deliveries")
 	asJSON := fs.Bool("json", false, "print JSON lines")
@@ -311,6 +338,20 @@ func (c *CLI) deliveries(ctx context.Context, args []string) error {
 				return err
 			}
 			fmt.Fprintf(c.Stdout, "delivery %d queued for retry\n", id)
+		}
+	case "resend":
+		if fs.NArg() == 0 {
+			return usageError{errors.New("name at least one delivery id")}
+		}
+		for _, a := range fs.Args() {
+			id, err := parseID(a)
+			if err != nil {
+				return err
+			}
+			if err := st.ResendDelivery(ctx, id); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.Stdout, "delivery %d queued to be sent again\n", id)
 		}
 	case "retry-all-failed":
 		n, err := st.RetryAllFailed(ctx, *endpoint)

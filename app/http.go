@@ -53,8 +53,10 @@ func (s *Service) routes() (http.Handler, error) {
 
 	token := s.cfg.HTTP.AdminToken.Reveal()
 	if token == "" {
+		mux.HandleFunc("GET /{$}", index)
 		return mux, nil
 	}
+	mux.Handle("GET /{$}", http.RedirectHandler(admin.ConsolePrefix, http.StatusFound))
 	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
 		Endpoints: riverui.NewEndpoints(s.store.River(), nil),
 		Prefix:    riverUIPrefix,

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/qoo10hook/qoo10hook/config"
-	"github.com/qoo10hook/qoo10hook/internal/testenv"
 	"github.com/qoo10hook/qoo10hook/route"
 )
 
@@ -46,7 +45,7 @@ func TestTenantEndpointsFollowRoutes(t *testing.T) {
 // line and column), list the stock, export it back as it was imported.
 func TestCatalogCommands(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"QOO10HOOK_STORE": testenv.SQLite(t)}
+	env := map[string]string{"QOO10HOOK_STORE": existingStore(t)}
 	goods, options := "../testdata/GoodsList-cm_shop-cp932.csv", "../testdata/InventoryManagement_gridInventory-cm_shop.csv"
 
 	// Without --partial the bad row refuses the import, and says where.

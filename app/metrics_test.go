@@ -16,7 +16,7 @@ import (
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
 )
 
-// documentedFamily is a row of the README's metrics table.
+// documentedFamily is a row of the metrics table in docs/metrics.md.
 type documentedFamily struct {
 	Name    string
 	Planned bool
@@ -24,26 +24,20 @@ type documentedFamily struct {
 
 var metricRowRE = regexp.MustCompile("(?m)^\\| `(qoo10hook_[a-z0-9_]+)` \\|(.*)$")
 
-// documentedFamilies reads the README's "## Metrics" table.
+// documentedFamilies reads the metrics table of docs/metrics.md.
 func documentedFamilies(t *testing.T) []documentedFamily {
 	t.Helper()
-	readme, err := os.ReadFile("../README.md")
+	doc, err := os.ReadFile("../docs/metrics.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sec, ok := strings.Cut(string(readme), "\n## Metrics\n")
-	if !ok {
-		t.Fatal("README has no ## Metrics section")
-	}
-	if i := strings.Index(sec, "\n## "); i >= 0 {
-		sec = sec[:i]
-	}
+	sec := string(doc)
 	var out []documentedFamily
 	for _, m := range metricRowRE.FindAllStringSubmatch(sec, -1) {
 		out = append(out, documentedFamily{Name: m[1], Planned: strings.Contains(m[2], "(planned")})
 	}
 	if len(out) < 20 {
-		t.Fatalf("README's metrics table lists %d families", len(out))
+		t.Fatalf("docs/metrics.md's table lists %d families", len(out))
 	}
 	return out
 }
@@ -110,8 +104,8 @@ func sampleValue(m *dto.Metric) float64 {
 // TestMetricsAfterTraffic sends real mail through SMTP (an order mail
 // whose first delivery attempt fails, the same mail again, a mail that is
 // no order, a refused recipient), then scrapes /metrics: every family the
-// README documents is there with the values this traffic must give, and
-// no family is exported that the README does not document.
+// docs/metrics.md documents is there with the values this traffic must give, and
+// no family is exported that docs/metrics.md does not document.
 func TestMetricsAfterTraffic(t *testing.T) {
 	rx := newReceiver(t, 503)
 	svc := start(t, adminConfig(t, testenv.SQLite(t), rx.URL))
@@ -219,7 +213,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	for _, f := range documentedFamilies(t) {
 		documented[f.Name] = true
 		if mfs[f.Name] == nil && !f.Planned {
-			t.Errorf("README documents %s, /metrics has no such family", f.Name)
+			t.Errorf("docs/metrics.md documents %s, /metrics has no such family", f.Name)
 		}
 	}
 	var undocumented []string
@@ -230,7 +224,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 	sort.Strings(undocumented)
 	if len(undocumented) > 0 {
-		t.Errorf("/metrics exports families the README's Metrics table does not document: %v", undocumented)
+		t.Errorf("/metrics exports families docs/metrics.md does not document: %v", undocumented)
 	}
 }
 

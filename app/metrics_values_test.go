@@ -35,7 +35,7 @@ import (
 )
 
 // The tests of this file generate the traffic that moves each metric family
-// the README's Metrics table documents but TestMetricsAfterTraffic only
+// docs/metrics.md documents but TestMetricsAfterTraffic only
 // checks for presence, and assert the values /metrics then shows.
 
 // metricWant is the expected value of the one sample of a family whose

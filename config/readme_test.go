@@ -6,17 +6,17 @@ import (
 	"testing"
 )
 
-// TestREADMEListsEveryVariable keeps the README's table of environment
-// twins complete.
-func TestREADMEListsEveryVariable(t *testing.T) {
+// TestDocsListEveryVariable keeps the table of environment twins in
+// docs/configuration.md complete.
+func TestDocsListEveryVariable(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("../README.md")
+	doc, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range EnvVars() {
-		if !strings.Contains(string(readme), "`"+v.Name+"`") {
-			t.Errorf("README does not document %s (%s)", v.Name, v.Key)
+		if !strings.Contains(string(doc), "| `"+v.Name+"` |") {
+			t.Errorf("docs/configuration.md does not document %s (%s)", v.Name, v.Key)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 // Drives the admin console in headless Chromium, as an operator would:
-// logs in with the admin token, finds a delivered order by its order
-// number, retries a dead letter and sees it delivered, and opens River UI.
+// comes in at / and logs in with the admin token, finds a delivered order
+// by its order number and sends it again, retries a dead letter from the
+// Problems page and sees it delivered, and opens River UI.
 //
 // Environment (run.sh and the driver set it):
 //   BASE_URL        http://127.0.0.1:PORT of the qoo10hook HTTP listener
@@ -47,9 +48,10 @@ const expectText = async (locator, text, what) => {
 };
 
 try {
-  // Not logged in: 401 with the login form and no data.
-  const first = await page.goto(`${base}/admin/`);
+  // / leads to the console; not logged in: 401 with the login form and no data.
+  const first = await page.goto(`${base}/`);
   if (first.status() !== 401) throw new Error(`console before login answered ${first.status()}, want 401`);
+  if (new URL(page.url()).pathname !== '/admin/') throw new Error(`/ led to ${page.url()}, want /admin/`);
   if ((await page.content()).includes(orderDelivered)) throw new Error('the login page shows order data');
   await shot('login');
 
@@ -70,14 +72,30 @@ try {
   await page.getByRole('heading', { name: /^Mail / }).waitFor();
   await expectText(page.locator('main'), orderDelivered, 'the mail page');
   await expectText(page.locator('main table').first(), 'delivered', 'the mail\'s delivery');
+  await expectText(page.locator('main dl'), '+09:00', 'the mail\'s time of receipt, with its zone');
   await shot('mail-delivered');
 
-  // The dead letter: retry it and see it delivered.
-  await page.getByRole('link', { name: 'Dead letters' }).click();
-  await page.getByRole('heading', { name: 'Dead letters' }).waitFor();
+  // Send the delivered order again (a receiver lost it): one more attempt, delivered.
+  const mailURL = page.url();
+  await page.locator('main table').first().getByRole('button', { name: 'Resend' }).click();
+  await page.getByRole('status').filter({ hasText: 'sent again, under the same webhook-id' }).waitFor();
+  const resendDeadline = Date.now() + 20000;
+  for (;;) {
+    const cells = page.locator('main table').first().locator('tbody tr').first().locator('td');
+    if (((await cells.nth(2).textContent()) || '').includes('delivered') && ((await cells.nth(3).textContent()) || '').trim() === '2') break;
+    if (Date.now() > resendDeadline) throw new Error(`order ${orderDelivered} not delivered again 20 s after Resend`);
+    await page.waitForTimeout(300);
+    await page.goto(mailURL);
+  }
+  await shot('mail-resent');
+
+  // The dead letter, among the problems (failed and dead): retry it and see it delivered.
+  await page.getByRole('link', { name: 'Problems' }).click();
+  await page.getByRole('heading', { name: 'Problems' }).waitFor();
   const dead = page.locator('tbody tr', { hasText: 'dead' });
   if (await dead.count() !== 1) throw new Error(`${await dead.count()} dead letters listed, want 1`);
-  await shot('dead-letters');
+  await expectText(dead.first(), '+09:00', 'the dead letter\'s time, with its zone');
+  await shot('problems');
   await dead.first().getByRole('button', { name: 'Retry' }).click();
   await page.getByRole('status').filter({ hasText: 'Delivery queued for retry.' }).waitFor();
   await shot('retried');

@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/qoo10hook/qoo10hook/catalog"
+	"github.com/qoo10hook/qoo10hook/event"
 )
 
 // DB is the store as the catalog uses it (*store.Store): a write
@@ -111,7 +112,7 @@ func files(ctx context.Context, tx *sql.Tx, seller, kind string) ([]FileInfo, er
 		if err := rows.Scan(&f.SellerID, &f.Kind, &f.Name, &f.Encoding, &f.Size, &f.GoodRows, &f.BadRows, &at); err != nil {
 			return nil, fmt.Errorf("inventory: list files: %w", err)
 		}
-		f.ImportedAt = time.UnixMicro(at).UTC()
+		f.ImportedAt = time.UnixMicro(at).In(event.JST)
 		out = append(out, f)
 	}
 	return out, rows.Err()
@@ -193,7 +194,7 @@ func (s *Service) Stock(ctx context.Context, f StockFilter) (*StockPage, error) 
 				return err
 			}
 			r.Low = low != 0
-			r.ImportedAt, r.UpdatedAt = time.UnixMicro(imported).UTC(), time.UnixMicro(updated).UTC()
+			r.ImportedAt, r.UpdatedAt = time.UnixMicro(imported).In(event.JST), time.UnixMicro(updated).In(event.JST)
 			out = append(out, r)
 		}
 		return rows.Err()

@@ -13,6 +13,8 @@ import (
 
 // DeliveryFilter selects deliveries for operators. Zero fields match all.
 type DeliveryFilter struct {
+	// Status is one status, or several separated by commas
+	// ("failed,dead": the deliveries that need an operator).
 	Status   string
 	Endpoint string
 	EventID  string
@@ -30,7 +32,12 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delive
 		where = append(where, fmt.Sprintf(cond, len(args)))
 	}
 	if f.Status != "" {
-		add("d.status = $%d", f.Status)
+		var in []string
+		for _, st := range strings.Split(f.Status, ",") {
+			args = append(args, strings.TrimSpace(st))
+			in = append(in, fmt.Sprintf("$%d", len(args)))
+		}
+		where = append(where, "d.status IN ("+strings.Join(in, ", ")+")")
 	}
 	if f.Endpoint != "" {
 		add("d.endpoint = $%d", f.Endpoint)
@@ -151,12 +158,7 @@ func (s *Store) RetryAllFailed(ctx context.Context, endpoint string) (int, error
 }
 
 func (s *Store) retryTx(ctx context.Context, tx *sql.Tx, id int64) error {
-	var status, endpoint string
-	var jobID sql.NullInt64
-	err := tx.QueryRowContext(ctx, `SELECT status, endpoint, job_id FROM delivery WHERE id = $1`, id).Scan(&status, &endpoint, &jobID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
+	status, endpoint, jobID, err := deliveryState(ctx, tx, id)
 	if err != nil {
 		return err
 	}
@@ -165,6 +167,47 @@ func (s *Store) retryTx(ctx context.Context, tx *sql.Tx, id int64) error {
 	default:
 		return fmt.Errorf("%w (it is %s)", ErrNotRetryable, status)
 	}
+	return s.requeueTx(ctx, tx, id, status, endpoint, jobID)
+}
+
+// ErrNotResendable is returned when resending a delivery that is not
+// delivered: retry it instead.
+var ErrNotResendable = errors.New("store: delivery is not delivered (retry a failed, dead or pending one)")
+
+// ResendDelivery delivers a delivered delivery's event again, under the
+// same webhook-id, for a receiver that lost what it had received. The
+// delivery becomes pending with its retry schedule started over, and the
+// new attempt is recorded after the earlier ones.
+func (s *Store) ResendDelivery(ctx context.Context, id int64) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: resend %d: %w", id, err)
+	}
+	defer tx.Rollback()
+	status, endpoint, jobID, err := deliveryState(ctx, tx, id)
+	if err == nil && status != DeliveryDelivered {
+		err = fmt.Errorf("%w (it is %s)", ErrNotResendable, status)
+	}
+	if err == nil {
+		err = s.requeueTx(ctx, tx, id, status, endpoint, jobID)
+	}
+	if err != nil {
+		return fmt.Errorf("store: resend %d: %w", id, err)
+	}
+	return tx.Commit()
+}
+
+func deliveryState(ctx context.Context, tx *sql.Tx, id int64) (status, endpoint string, jobID sql.NullInt64, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT status, endpoint, job_id FROM delivery WHERE id = $1`, id).Scan(&status, &endpoint, &jobID)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	return status, endpoint, jobID, err
+}
+
+// requeueTx makes a delivery pending and due now, its retry schedule
+// started over, and has River run its job again (or a new one).
+func (s *Store) requeueTx(ctx context.Context, tx *sql.Tx, id int64, status, endpoint string, jobID sql.NullInt64) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET status = 'pending', retry_base = attempts,
 		next_attempt_at = NULL, updated_at = $1 WHERE id = $2`, now(), id); err != nil {
 		return err
@@ -175,9 +218,9 @@ func (s *Store) retryTx(ctx context.Context, tx *sql.Tx, id int64) error {
 		case err == nil && (job.State != rivertype.JobStateRunning || status == DeliveryPending):
 			return nil
 		case err == nil:
-			// The job is still finishing the attempt that failed the
+			// The job is still finishing the attempt that ended the
 			// delivery: River leaves a running job alone and then marks
-			// it cancelled, so the retry needs a job of its own.
+			// it completed or cancelled, so this needs a job of its own.
 		case !errors.Is(err, rivertype.ErrNotFound):
 			return err
 		}

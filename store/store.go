@@ -22,6 +22,7 @@ import (
 	_ "modernc.org/sqlite" // the embedded default store
 
 	"github.com/qoo10hook/qoo10hook/config"
+	"github.com/qoo10hook/qoo10hook/event"
 )
 
 // Options configure Open.
@@ -313,7 +314,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 func now() int64 { return time.Now().UnixMicro() }
 
-func fromMicros(v int64) time.Time { return time.UnixMicro(v) }
+// fromMicros reads a stored time. Times leave the store in Japan time, as
+// the events write them, so that operators read one zone everywhere.
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).In(event.JST) }
 
 func microsDuration(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
 

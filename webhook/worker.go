@@ -140,7 +140,13 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 
 	switch outcome.Status {
 	case store.DeliveryDelivered:
-		w.metrics.delivered(d.Endpoint, time.Since(d.ReceivedAt))
+		if d.DeliveredAt.IsZero() {
+			w.metrics.delivered(d.Endpoint, time.Since(d.ReceivedAt))
+		} else {
+			// Sent again by an operator: its time since the mail came
+			// says nothing of the pipeline's latency.
+			w.metrics.finished(d.Endpoint, store.DeliveryDelivered)
+		}
 		return nil
 	case store.DeliveryFailed, store.DeliveryDead:
 		w.metrics.finished(d.Endpoint, outcome.Status)

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 	if err := build.Run(); err != nil {
 		panic("build: " + err.Error())
 	}
-	code := m.Run()
+	code := testenv.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -30,14 +30,15 @@ type Store struct {
 
 // Stores returns a fresh SQLite file and, when QOO10HOOK_TEST_POSTGRES is
 // set, a fresh PostgreSQL schema. Without it, the PostgreSQL case is
-// reported as skipped by the caller through SkipPostgres.
+// left out and counted: the package's TestMain (Main) reports the count.
 func Stores(t testing.TB) []Store {
 	t.Helper()
 	out := []Store{{Name: "sqlite", URL: SQLite(t)}}
 	if base := getenv(PostgresEnv); base != "" {
 		out = append(out, Store{Name: "postgres", URL: Postgres(t)})
 	} else {
-		t.Logf("PostgreSQL cases skipped: set %s to run them", PostgresEnv)
+		// Counted, and reported once for the run by Main.
+		countSkipped()
 	}
 	return out
 }
@@ -54,6 +55,7 @@ func Postgres(t testing.TB) string {
 	t.Helper()
 	base := getenv(PostgresEnv)
 	if base == "" {
+		countSkipped()
 		t.Skipf("set %s to run PostgreSQL tests", PostgresEnv)
 	}
 	var b [6]byte
