@@ -10,6 +10,7 @@ import (
 	neturl "net/url"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -89,8 +90,15 @@ func TestEraseBuyerEndToEnd(t *testing.T) {
 			for deadline := time.Now().Add(10 * time.Second); len(rep.DeliveredTo) == 0 && time.Now().Before(deadline); <-tick.C {
 				rep = erasureReport(t, st.URL, "--email", "HANAKO.E2E@example.jp", "--dry-run")
 			}
-			if len(rep.Mails) != 3 || len(rep.Events) != 2 || !rep.DryRun || strings.Join(rep.DeliveredTo, ",") != "default" {
+			// Each of the two orders' order.placed, and the order.updated
+			// that carries its cart's record.
+			if len(rep.Mails) != 3 || len(rep.Events) != 4 || !rep.DryRun || strings.Join(rep.DeliveredTo, ",") != "default" {
 				t.Fatalf("dry run: %+v", rep)
+			}
+
+			ordersURL := "http://" + svc.svc.HTTPAddr() + "/api/v1/orders"
+			if code, list := call(t, http.MethodGet, ordersURL, testAdminToken); code != 200 || !strings.Contains(string(list), email) {
+				t.Fatalf("the order records before the erasure: %d %s, want the buyer's e-mail", code, list)
 			}
 
 			body, _ := json.Marshal(map[string]string{"tel": strings.ReplaceAll(tel, "-", "")})
@@ -106,6 +114,13 @@ func TestEraseBuyerEndToEnd(t *testing.T) {
 			if resp.StatusCode != 200 || json.Unmarshal(answer, &erased) != nil || erased.DryRun || len(erased.Mails) != 3 ||
 				strings.Join(erased.DeliveredTo, ",") != "default" {
 				t.Fatalf("POST /api/v1/erasures: %d %s", resp.StatusCode, answer)
+			}
+			if !slices.ContainsFunc(erased.Rows, func(r store.ErasedRow) bool { return r.Table == "order_body" }) {
+				t.Errorf("the erasure lists no order record: %+v", erased.Rows)
+			}
+			if code, list := call(t, http.MethodGet, ordersURL, testAdminToken); code != 200 || strings.Contains(string(list), email) ||
+				strings.Contains(string(list), "9876") {
+				t.Errorf("the order records after the erasure: %d %s", code, list)
 			}
 			for _, m := range erased.Mails {
 				code, raw := call(t, http.MethodGet, fmt.Sprintf("http://%s/api/v1/messages/%d/raw", svc.svc.HTTPAddr(), m.ID), testAdminToken)

@@ -100,8 +100,11 @@ func saveRecord(ctx context.Context, tx *sql.Tx, id int64, rec *order.Record, bo
 		string(rec.State), rec.Placed().UnixMicro(), rec.Revision, now, id); err != nil {
 		return fmt.Errorf("orders: save record: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO order_body (order_id, record) VALUES ($1, $2)
-		ON CONFLICT (order_id) DO UPDATE SET record = excluded.record`, id, string(body)); err != nil {
+	// updated_at dates the personal data the record holds, for retention;
+	// a record merged again holds what its events hold now, unpurged.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO order_body (order_id, record, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (order_id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at,
+		purged_at = NULL`, id, string(body), now); err != nil {
 		return fmt.Errorf("orders: save record: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM order_line WHERE order_id = $1`, id); err != nil {

@@ -114,7 +114,7 @@ func (s *Store) findRows(ctx context.Context, t personalTable, m matcher) ([]fou
 	var likes []string
 	for _, c := range cols {
 		sel = append(sel, c)
-		likes = append(likes, s.likeExpr(c, c == t.Payload))
+		likes = append(likes, s.likeExpr(c, c == t.Payload && !t.PayloadText))
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT `+strings.Join(sel, ", ")+` FROM `+t.Table+
 		` WHERE `+strings.Join(likes, " OR "), likePattern(m))

@@ -21,6 +21,8 @@ type personalTable struct {
 	// record) holding "buyer" and "receiver" objects and label/value
 	// "fields" at any depth: matched and scrubbed in Go (see scrubJSON).
 	Payload string
+	// PayloadText says Payload is a TEXT column rather than a BLOB.
+	PayloadText bool
 	// Email, Tel and Name are text columns that hold one value each, matched
 	// by erase --email, --tel and --name; they and Other are blanked when
 	// the row is erased or purged.
@@ -41,15 +43,16 @@ type personalTable struct {
 // mail (whose raw bytes are erased as a whole) and delivery_attempt
 // (whose response bodies are blanked with their events).
 //
-// An orders table of merged order records would be one more entry, e.g.
+// A table with one value a column would be an entry like
 //
 //	{Table: "orders", Key: "id", Email: []string{"buyer_email"}, Tel: []string{"buyer_tel", "receiver_tel"},
 //		Name: []string{"buyer_name", "receiver_name"}, Other: []string{"receiver_address", "receiver_zip"},
 //		Age: "updated_at", Purged: "purged_at"}
-//
-// or, for records kept as JSON, {Table: "orders", Key: "id", Payload: "data", Age: "updated_at", Purged: "purged_at"}.
 var personalTables = []personalTable{
 	{Table: "event", Key: "id", Payload: "payload", MailID: "mail_id", EventID: "id"},
+	// The merged order records (package orderbook): buyer, receiver and
+	// the conflicts between their values, as JSON.
+	{Table: "order_body", Key: "order_id", Payload: "record", PayloadText: true, Age: "updated_at", Purged: "purged_at"},
 }
 
 // columns are the text columns the table blanks.
@@ -172,6 +175,10 @@ func matchValue(v any, m matcher, inPerson bool) bool {
 				if matchFields(sub, m) {
 					return true
 				}
+			case k == "conflicts":
+				if matchConflicts(sub, m) {
+					return true
+				}
 			default:
 				if matchValue(sub, m, false) {
 					return true
@@ -202,8 +209,53 @@ func matchFields(v any, m matcher) bool {
 	return false
 }
 
+// personalConflicts returns the conflicts of an order record (package
+// order) between values of a buyer or receiver, which hold those values,
+// and the others.
+func personalConflicts(v any) (personal, other []any) {
+	list, _ := v.([]any)
+	for _, c := range list {
+		obj, _ := c.(map[string]any)
+		field, _ := obj["field"].(string)
+		head, _, _ := strings.Cut(field, ".")
+		head, _, _ = strings.Cut(head, "[")
+		if personKeys[head] || freeText[head] {
+			personal = append(personal, c)
+		} else {
+			other = append(other, c)
+		}
+	}
+	return personal, other
+}
+
+// matchConflicts looks at the values that mails disagreed on for a
+// buyer's or receiver's field of the kind m looks for.
+func matchConflicts(v any, m matcher) bool {
+	personal, _ := personalConflicts(v)
+	for _, c := range personal {
+		obj := c.(map[string]any)
+		field, _ := obj["field"].(string)
+		if personFields[field[strings.LastIndex(field, ".")+1:]] != m.by {
+			continue
+		}
+		if s, ok := obj["kept"].(string); ok && m.match(s) {
+			return true
+		}
+		vals, _ := obj["values"].([]any)
+		for _, val := range vals {
+			if o, ok := val.(map[string]any); ok {
+				if s, ok := o["value"].(string); ok && m.match(s) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // scrubJSON returns the document without buyer and receiver objects, the
-// buyer's free text and the label/value fields (which repeat them as the
+// buyer's free text, an order record's conflicts between their values and
+// the label/value fields (which repeat them as the
 // mail had them); order numbers, items, amounts and dates stay. A
 // document that is not JSON becomes "{}": it cannot be scrubbed selectively.
 func scrubJSON(doc []byte) []byte {
@@ -231,6 +283,12 @@ func scrubValue(v any) any {
 			case k == "fields":
 				if _, ok := sub.([]any); ok {
 					x[k] = []any{}
+				}
+			case k == "conflicts":
+				if _, other := personalConflicts(sub); other != nil {
+					x[k] = other
+				} else {
+					delete(x, k)
 				}
 			default:
 				x[k] = scrubValue(sub)

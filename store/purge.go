@@ -267,7 +267,11 @@ func scrubRows(ctx context.Context, tx *sql.Tx, t personalTable, where string, a
 		sets, args := set, []any{r.key}
 		if t.Payload != "" {
 			sets = append(sets, t.Payload+` = $2`)
-			args = append(args, scrubJSON(r.payload))
+			if scrubbed := scrubJSON(r.payload); t.PayloadText {
+				args = append(args, string(scrubbed))
+			} else {
+				args = append(args, scrubbed)
+			}
 		}
 		if len(sets) == 0 {
 			continue
