@@ -151,7 +151,7 @@ func TestEraseBuyerEndToEnd(t *testing.T) {
 // mail on its own once it is delivered.
 func TestRetentionInService(t *testing.T) {
 	rx := newReceiver(t)
-	cfg := testConfig(t, testenv.SQLite(t), rx.URL)
+	cfg := adminConfig(t, testenv.SQLite(t), rx.URL)
 	cfg.Retention.Mail = config.Lifetime(time.Second)
 	svc := start(t, cfg)
 	if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, buyerOrderMail(t, "920000009", "r@qoo10.jp", "r@example.jp", "03-1111-2222")); err != nil {
@@ -172,6 +172,17 @@ func TestRetentionInService(t *testing.T) {
 	}
 	if raw, err := svc.svc.Store().MailRaw(t.Context(), "1"); err != nil || len(raw) != 0 {
 		t.Errorf("raw after purge: %d bytes, %v", len(raw), err)
+	}
+	// The cart's order record loses the buyer's values too.
+	ordersURL := "http://" + svc.svc.HTTPAddr() + "/api/v1/orders"
+	for ; ; <-tick.C {
+		code, list := call(t, http.MethodGet, ordersURL, testAdminToken)
+		if code == 200 && strings.Contains(string(list), "920000009") && !strings.Contains(string(list), "r@example.jp") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order record not purged within 30s: %d %s", code, list)
+		}
 	}
 }
 
