@@ -94,10 +94,7 @@ func (f *Filter) Check() error {
 // query builds the SQL that lists the records f selects, newest first,
 // and its arguments. It picks the ids of one page from order_record's
 // small rows, then joins their bodies. The placing dates and the search
-// are matched through their indexes, as a set of ids; how that set is
-// best walked differs: SQLite walks it in id order, PostgreSQL is told to
-// sort it (ORDER BY id + 0) rather than scan the whole key backwards
-// hoping to meet its members.
+// are matched through their own indexes, as sets of ids (idIn).
 func (b *Book) query(f *Filter) (string, []any) {
 	var conds []string
 	var args []any
@@ -121,19 +118,16 @@ func (b *Book) query(f *Filter) (string, []any) {
 	if !f.PlacedTo.IsZero() {
 		placed = append(placed, "placed_at < "+arg(f.PlacedTo.UnixMicro()))
 	}
-	if len(placed) > 0 && b.postgres {
-		conds = append(conds, "r."+strings.Join(placed, " AND r."))
-	} else if len(placed) > 0 {
-		conds = append(conds, "r.id IN (SELECT id FROM order_record WHERE "+strings.Join(placed, " AND ")+")")
+	if len(placed) > 0 {
+		conds = append(conds, b.idIn("SELECT id FROM order_record WHERE "+strings.Join(placed, " AND ")))
 	}
-	search := strings.TrimSpace(f.Search)
-	if search != "" {
+	if search := strings.TrimSpace(f.Search); search != "" {
 		p := arg(search)
-		conds = append(conds, fmt.Sprintf(`r.id IN (SELECT id FROM order_record WHERE pack_no = %[1]s
+		conds = append(conds, b.idIn(fmt.Sprintf(`SELECT id FROM order_record WHERE pack_no = %[1]s
 			UNION SELECT order_id FROM order_line WHERE order_no = %[1]s
 			UNION SELECT order_id FROM order_line WHERE item_no = %[1]s
 			UNION SELECT order_id FROM order_line WHERE seller_item_code = %[1]s
-			UNION SELECT order_id FROM order_line WHERE option_code = %[1]s)`, p))
+			UNION SELECT order_id FROM order_line WHERE option_code = %[1]s`, p)))
 	}
 	if f.BeforeID > 0 {
 		conds = append(conds, "r.id < "+arg(f.BeforeID))
@@ -142,12 +136,19 @@ func (b *Book) query(f *Filter) (string, []any) {
 	if len(conds) > 0 {
 		where = "WHERE " + strings.Join(conds, " AND ")
 	}
-	order := "r.id DESC"
-	if b.postgres && (search != "" || len(placed) > 0) {
-		order = "r.id + 0 DESC"
-	}
 	return fmt.Sprintf(`SELECT p.id, p.placed_at, b.record FROM (SELECT r.id, r.placed_at FROM order_record r %s
-		ORDER BY %s LIMIT %d) p JOIN order_body b ON b.order_id = p.id ORDER BY p.id DESC`, where, order, f.Limit), args
+		ORDER BY r.id DESC LIMIT %d) p JOIN order_body b ON b.order_id = p.id ORDER BY p.id DESC`, where, f.Limit), args
+}
+
+// idIn is the condition that r.id is one of the ids sub selects. SQLite
+// walks such a set in id order; PostgreSQL gets it as an array, which it
+// walks down the primary key too, where it would rather join the set to
+// a scan of the whole table.
+func (b *Book) idIn(sub string) string {
+	if b.postgres {
+		return "r.id = ANY(ARRAY(" + sub + "))"
+	}
+	return "r.id IN (" + sub + ")"
 }
 
 // List returns the records f selects, newest cart first.
