@@ -178,17 +178,22 @@ func TestOrdersExportCommand(t *testing.T) {
 }
 
 // TestCatalogForm: the console's catalog form imports the QSM CSVs and
-// shows the import report; a form without a file or with a file that is
-// no catalog says why, and imports nothing.
+// shows the import report; a file with a bad row is refused whole, its
+// rows listed, unless the form asks for a partial import; a form without
+// a file or with a file that is no catalog says why, and imports nothing.
 func TestCatalogForm(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, testenv.SQLite(t), "")
 	cfg.HTTP.AdminToken = testAdminToken
 	svc := start(t, cfg)
+	partial := false
 	post := func(seller string, files map[string][]byte) (int, string) {
 		var body bytes.Buffer
 		mw := multipart.NewWriter(&body)
 		mw.WriteField("seller_id", seller)
+		if partial {
+			mw.WriteField("partial", "1")
+		}
 		for name, b := range files {
 			w, _ := mw.CreateFormFile("files", name)
 			w.Write(b)
@@ -206,8 +211,17 @@ func TestCatalogForm(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	code, page := post("cm_shop", map[string][]byte{"GoodsList.csv": fixture(t, "GoodsList-cm_shop-cp932.csv")})
+	if code != 400 || !strings.Contains(page, "nothing was changed") || !strings.Contains(page, "GoodsList.csv:5:5") {
+		t.Errorf("import of a file with a bad row: %d %s", code, page)
+	}
+	if code, files := call(t, http.MethodGet, "http://"+svc.svc.HTTPAddr()+"/api/v1/catalog", testAdminToken); code != 200 ||
+		strings.Contains(string(files), "GoodsList") {
+		t.Errorf("files after the refused import: %d %s", code, files)
+	}
+	partial = true
+	code, page = post("cm_shop", map[string][]byte{"GoodsList.csv": fixture(t, "GoodsList-cm_shop-cp932.csv")})
 	if code != 200 || !strings.Contains(page, "Import report: cm_shop") || !strings.Contains(page, "GoodsList.csv:5:5") {
-		t.Errorf("import: %d %s", code, page)
+		t.Errorf("partial import: %d %s", code, page)
 	}
 	if code, page := post("cm_shop", nil); code != 400 || !strings.Contains(page, "choose GoodsList.csv") {
 		t.Errorf("no file: %d %s", code, page)
