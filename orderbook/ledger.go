@@ -10,6 +10,7 @@ import (
 
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/order"
+	"github.com/qoo10hook/qoo10hook/store"
 )
 
 // The SQL the deriver runs inside the transaction that stores an order
@@ -30,7 +31,7 @@ func lockRecord(ctx context.Context, tx *sql.Tx, tenant, seller, pack string, no
 	r := &recordRow{}
 	err := tx.QueryRowContext(ctx, `INSERT INTO order_record (tenant, seller_id, pack_no, updated_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (tenant, seller_id, pack_no) DO UPDATE SET tenant = excluded.tenant
-		RETURNING id, revision`, tenant, seller, pack, now).Scan(&r.id, &r.revision)
+		RETURNING id, revision`, store.Text(tenant), store.Text(seller), store.Text(pack), now).Scan(&r.id, &r.revision)
 	if err != nil {
 		return nil, fmt.Errorf("orders: lock record: %w", err)
 	}
@@ -114,7 +115,8 @@ func saveRecord(ctx context.Context, tx *sql.Tx, id int64, rec *order.Record, bo
 		it := &rec.Items[i]
 		if _, err := tx.ExecContext(ctx, `INSERT INTO order_line (order_id, line_key, order_no, item_no,
 			seller_item_code, option_code, state) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-			id, order.LineKey(&it.Item), it.OrderNo, it.ItemNo, it.SellerItemCode, it.OptionCode, string(it.State)); err != nil {
+			id, store.Text(order.LineKey(&it.Item)), store.Text(it.OrderNo), store.Text(it.ItemNo),
+			store.Text(it.SellerItemCode), store.Text(it.OptionCode), string(it.State)); err != nil {
 			return fmt.Errorf("orders: save lines: %w", err)
 		}
 	}
@@ -131,7 +133,7 @@ func packOf(ctx context.Context, tx *sql.Tx, tenant, seller string, o *event.Ord
 		var pack string
 		err := tx.QueryRowContext(ctx, `SELECT r.pack_no FROM order_line l JOIN order_record r ON r.id = l.order_id
 			WHERE l.order_no = $1 AND r.tenant = $2 AND r.seller_id = $3 ORDER BY r.id LIMIT 1`,
-			it.OrderNo, tenant, seller).Scan(&pack)
+			store.Text(it.OrderNo), store.Text(tenant), store.Text(seller)).Scan(&pack)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
