@@ -62,6 +62,15 @@ func TestResend(t *testing.T) {
 				t.Errorf("console resend: %d %s", resp.StatusCode, resp.Request.URL)
 			}
 			again("console", 4)
+			// Four deliveries that ended delivered, one end-to-end time: a
+			// resend says nothing of the pipeline's latency.
+			mfs := scrape(t, svc.svc.HTTPAddr())
+			if n, _ := value(mfs, "qoo10hook_webhook_deliveries_total", "endpoint", "default", "outcome", "delivered"); n != 4 {
+				t.Errorf("deliveries_total{outcome=delivered} = %v, want 4", n)
+			}
+			if n, _ := value(mfs, "qoo10hook_webhook_end_to_end_seconds", "endpoint", "default"); n != 1 {
+				t.Errorf("end_to_end_seconds observed %v times, want 1", n)
+			}
 
 			// Not delivered: a delivery that failed is retried, not resent.
 			rx.mu.Lock()
