@@ -62,6 +62,21 @@ func TestResend(t *testing.T) {
 				t.Errorf("console resend: %d %s", resp.StatusCode, resp.Request.URL)
 			}
 			again("console", 4)
+			// Four deliveries that ended delivered, one end-to-end time: a
+			// resend says nothing of the pipeline's latency.
+			// The worker counts an attempt just after recording it: wait
+			// for the count.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				mfs := scrape(t, svc.svc.HTTPAddr())
+				delivered, _ := value(mfs, "qoo10hook_webhook_deliveries_total", "endpoint", "default", "outcome", "delivered")
+				observed, _ := value(mfs, "qoo10hook_webhook_end_to_end_seconds", "endpoint", "default")
+				if delivered == 4 && observed == 1 {
+					break
+				}
+				if delivered > 4 || observed > 1 || time.Now().After(deadline) {
+					t.Fatalf("deliveries_total{outcome=delivered} = %v, end_to_end_seconds observed %v times; want 4 and 1", delivered, observed)
+				}
+			}
 
 			// Not delivered: a delivery that failed is retried, not resent.
 			rx.mu.Lock()
