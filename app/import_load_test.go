@@ -48,7 +48,7 @@ func TestCatalogImportKeepsIntakeOpen(t *testing.T) {
 			cfg := testConfig(t, st.URL, "")
 			cfg.HTTP.AdminToken = testAdminToken
 			svc := start(t, cfg)
-			path := writeGoodsList(t, t.TempDir(), 150_000)
+			path := writeGoodsList(t, t.TempDir(), importRows)
 
 			type result struct {
 				code int
@@ -113,13 +113,13 @@ func TestCatalogImportKeepsIntakeOpen(t *testing.T) {
 			var rep struct {
 				Files []struct{ Imported int } `json:"files"`
 			}
-			if err := json.Unmarshal(res.body, &rep); err != nil || len(rep.Files) != 1 || rep.Files[0].Imported != 150_000 {
+			if err := json.Unmarshal(res.body, &rep); err != nil || len(rep.Files) != 1 || rep.Files[0].Imported != importRows {
 				t.Errorf("import report %s", res.body)
 			}
 			if sent < 10 {
 				t.Errorf("only %d mails sent while the import ran: the file is too small to show anything", sent)
 			}
-			t.Logf("%d mails got 250 while %d SKUs were imported", sent, 150_000)
+			t.Logf("%d mails got 250 while %d SKUs were imported", sent, importRows)
 		})
 	}
 }
