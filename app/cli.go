@@ -140,6 +140,7 @@ func (c *CLI) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log := NewLogger(cfg.Log, c.Stderr)
+	limitMemory(cfg, c.Getenv)
 	svc, err := New(ctx, cfg, log, prometheus.NewRegistry())
 	if err != nil {
 		return err

@@ -40,15 +40,16 @@ func writeGoodsList(t *testing.T, dir string, n int) string {
 }
 
 // TestCatalogImportKeepsIntakeOpen: while a large catalog goes in through
-// the admin API, mail keeps getting 250: the import never holds the
-// store's writer for long.
+// the admin API, mail keeps getting 250 and webhooks keep going out: the
+// import never holds the store's writer for long.
 func TestCatalogImportKeepsIntakeOpen(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
-			cfg := testConfig(t, st.URL, "")
+			rx := newReceiver(t)
+			cfg := testConfig(t, st.URL, rx.URL)
 			cfg.HTTP.AdminToken = testAdminToken
 			svc := start(t, cfg)
-			path := writeGoodsList(t, t.TempDir(), 150_000)
+			path := writeGoodsList(t, t.TempDir(), importRows)
 
 			type result struct {
 				code int
@@ -81,21 +82,25 @@ func TestCatalogImportKeepsIntakeOpen(t *testing.T) {
 			// goal is 1 s; the bound leaves room for a shared machine and
 			// the race detector, and is far below the import's length).
 			const mailWait = 5 * time.Second
-			raw := fixture(t, "stockgear-order-utf8.eml")
 			var wg sync.WaitGroup
 			tick := time.NewTicker(100 * time.Millisecond)
 			defer tick.Stop()
-			sent := 0
+			sent, delivered := 0, 0
 			var res result
 		loop:
 			for {
 				select {
 				case res = <-done:
+					rx.mu.Lock()
+					delivered = len(rx.requests)
+					rx.mu.Unlock()
 					break loop
 				case <-tick.C:
 				}
 				sent++
-				mail := bytes.Replace(raw, []byte("Message-ID: <"), fmt.Appendf(nil, "Message-ID: <during-import-%d.", sent), 1)
+				// A new order each time: one event, one webhook.
+				mail := renderMail("placed", order{MessageID: fmt.Sprintf("during-import-%d@qoo10.jp", sent),
+					Seller: "shop", Pack: fmt.Sprint(700000000 + sent), OrderNo: fmt.Sprint(900000000 + sent)})
 				wg.Add(1)
 				go func(n int) {
 					defer wg.Done()
@@ -113,13 +118,18 @@ func TestCatalogImportKeepsIntakeOpen(t *testing.T) {
 			var rep struct {
 				Files []struct{ Imported int } `json:"files"`
 			}
-			if err := json.Unmarshal(res.body, &rep); err != nil || len(rep.Files) != 1 || rep.Files[0].Imported != 150_000 {
+			if err := json.Unmarshal(res.body, &rep); err != nil || len(rep.Files) != 1 || rep.Files[0].Imported != importRows {
 				t.Errorf("import report %s", res.body)
+			}
+			// Deliveries go on too: the webhooks of the mails sent while the
+			// import ran arrive before it ends.
+			if delivered == 0 {
+				t.Errorf("no webhook delivered while the import ran (%d mails sent)", sent)
 			}
 			if sent < 10 {
 				t.Errorf("only %d mails sent while the import ran: the file is too small to show anything", sent)
 			}
-			t.Logf("%d mails got 250 while %d SKUs were imported", sent, 150_000)
+			t.Logf("%d mails got 250 and %d webhooks were delivered while %d SKUs were imported", sent, delivered, importRows)
 		})
 	}
 }

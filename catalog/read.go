@@ -198,7 +198,7 @@ func scan(name string, body io.Reader, enc Encoding, o Options, keep func(*File,
 			if first, dup := firstLine[key]; dup {
 				rerr = f.errorAt(line, l.skuColumn(row), fmt.Sprintf("duplicate SKU %q, first on line %d", key, first))
 			} else {
-				firstLine[key] = line
+				firstLine[strings.Clone(key)] = line // not a slice of the whole record
 			}
 		}
 		if rerr != nil {

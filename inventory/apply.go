@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/qoo10hook/qoo10hook/catalog"
 )
@@ -176,29 +177,40 @@ type stockRow struct {
 	qty  int64
 }
 
-// insertStock writes a batch of rows with one prepared statement: a
-// statement of many rows would bind hundreds of parameters by name, which
-// costs SQLite's driver time quadratic in their number.
+// rowsPerInsert is how many rows one INSERT writes: few enough that
+// SQLite's driver, which looks each of the 13 parameters of a row up by
+// name in time linear in their number, binds them quickly; enough that
+// PostgreSQL is not asked once per row.
+const rowsPerInsert = 25
+
+// insertStock writes a batch of rows, rowsPerInsert per statement.
 func (s *Service) insertStock(ctx context.Context, tx *sql.Tx, seller, kind string, gen int64, batch []stockRow) error {
-	// A SKU the seller's file of the other kind had moves to this one.
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO inventory_stock (seller_id, sku, kind, line, item_no, seller_code,
-		option_code, title, imported_qty, qty, low, imported_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-		ON CONFLICT (seller_id, sku) DO UPDATE SET kind = excluded.kind, line = excluded.line,
-		item_no = excluded.item_no, seller_code = excluded.seller_code, option_code = excluded.option_code,
-		title = excluded.title, imported_qty = excluded.imported_qty, qty = excluded.qty, low = excluded.low,
-		imported_at = excluded.imported_at, updated_at = excluded.updated_at`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, r := range batch {
-		low := 0
-		if r.qty < s.s.Threshold {
-			low = 1
+	for start := 0; start < len(batch); start += rowsPerInsert {
+		rows := batch[start:min(start+rowsPerInsert, len(batch))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO inventory_stock (seller_id, sku, kind, line, item_no, seller_code, option_code, title,
+			imported_qty, qty, low, imported_at, updated_at) VALUES `)
+		args := make([]any, 0, len(rows)*13)
+		for i, r := range rows {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
+				n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12, n+13)
+			low := 0
+			if r.qty < s.s.Threshold {
+				low = 1
+			}
+			args = append(args, seller, r.sku, kind, r.line, r.ItemNo, r.SellerItemCode, r.OptionCode, r.title,
+				r.qty, r.qty, low, gen, gen)
 		}
-		if _, err := stmt.ExecContext(ctx, seller, r.sku, kind, r.line, r.ItemNo, r.SellerItemCode, r.OptionCode, r.title,
-			r.qty, r.qty, low, gen, gen); err != nil {
+		// A SKU the seller's file of the other kind had moves to this one.
+		q.WriteString(` ON CONFLICT (seller_id, sku) DO UPDATE SET kind = excluded.kind, line = excluded.line,
+			item_no = excluded.item_no, seller_code = excluded.seller_code, option_code = excluded.option_code,
+			title = excluded.title, imported_qty = excluded.imported_qty, qty = excluded.qty, low = excluded.low,
+			imported_at = excluded.imported_at, updated_at = excluded.updated_at`)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return err
 		}
 	}

@@ -116,8 +116,10 @@ func (s *Service) Import(ctx context.Context, seller string, uploads []Upload, o
 	}()
 	kinds := map[catalog.Kind]string{}
 	seen := map[string]where{}
+	names := []string{}
 	for _, u := range uploads {
-		p, err := s.check(u, seen)
+		names = append(names, u.Name)
+		p, err := s.check(u, seen, names)
 		if err != nil {
 			return nil, err
 		}
@@ -208,15 +210,16 @@ func (p *checked) addError(e RowError) {
 	}
 }
 
+// where is a row's file (its index in the import) and line: a few bytes
+// for each of a large catalog's SKUs.
 type where struct {
-	file string
-	line int
+	file, line int32
 }
 
 // check reads one upload and resolves each good row's SKU; seen holds the
 // SKUs of the import's earlier rows (catalog.Read finds duplicates in the
 // default order; a configured sku_order or a second file can make more).
-func (s *Service) check(u Upload, seen map[string]where) (*checked, error) {
+func (s *Service) check(u Upload, seen map[string]where, names []string) (*checked, error) {
 	p := &checked{name: u.Name, skip: map[int]bool{}, report: FileReport{Errors: []RowError{}}}
 	if rs, ok := u.Body.(io.ReadSeeker); ok {
 		p.src = rs
@@ -235,10 +238,11 @@ func (s *Service) check(u Upload, seen map[string]where) (*checked, error) {
 		if w, dup := seen[sku]; dup {
 			p.skip[r.Line] = true
 			p.addError(RowError{File: u.Name, Line: r.Line, Column: -1, Header: key,
-				Message: fmt.Sprintf("duplicate SKU %q, first on %s:%d", sku, w.file, w.line)})
+				Message: fmt.Sprintf("duplicate SKU %q, first on %s:%d", sku, names[w.file], w.line)})
 			return nil
 		}
-		seen[sku] = where{u.Name, r.Line}
+		// A copy: the SKU is a slice of the whole record's string.
+		seen[strings.Clone(sku)] = where{int32(len(names) - 1), int32(r.Line)}
 		p.good++
 		return nil
 	})

@@ -40,6 +40,11 @@ func (b *budget) take(n int64) bool {
 	return true
 }
 
+// room tells whether a message of declared bytes would fit now.
+func (b *budget) room(declared int64) bool {
+	return b.used.Load()+declared+sizeSlack <= b.max
+}
+
 func (b *budget) give(n int64) {
 	b.used.Add(-n)
 	b.show()
@@ -129,6 +134,18 @@ func (m *mailBuffer) grow() error {
 }
 
 func (m *mailBuffer) bytes() []byte { return m.b }
+
+// reserveForStoring reserves, beside the buffer, as much again for the
+// copies storing the message makes (its decoded parts, the driver's copy
+// of the blob), and reports whether the budget had room.
+func (m *mailBuffer) reserveForStoring() bool {
+	n := int64(len(m.b))
+	if !m.budget.take(n) {
+		return false
+	}
+	m.reserved += n
+	return true
+}
 
 // release gives the buffer's room back; the buffer must not be used after.
 func (m *mailBuffer) release() {

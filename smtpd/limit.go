@@ -164,14 +164,7 @@ func (e *errorLimit) refused() bool {
 		return e.closing
 	}
 	e.counted = true
-	e.count++
-	if e.count > e.max {
-		e.closing = true
-		if e.reached != nil {
-			e.reached()
-		}
-	}
-	return e.closing
+	return e.count1()
 }
 
 // written counts a final reply line go-smtp writes, unless the session
@@ -184,12 +177,18 @@ func (e *errorLimit) written(p []byte) bool {
 		e.counted = false
 		return false
 	}
-	return e.refusedByServer()
+	return e.count1()
 }
 
-func (e *errorLimit) refusedByServer() bool {
-	e.refused()
-	e.counted = false
+// count1 counts one error and reports whether it is past the limit.
+func (e *errorLimit) count1() bool {
+	e.count++
+	if e.count > e.max {
+		e.closing = true
+		if e.reached != nil {
+			e.reached()
+		}
+	}
 	return e.closing
 }
 

@@ -129,11 +129,17 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		s.log.Info("mail deferred", "reason", "transaction rate")
 		return s.refuse("rate_limited", replyRateLimited)
 	}
-	s.inTransaction.Store(true)
 	s.declared = 0
 	if opts != nil {
 		s.declared = opts.Size
 	}
+	if s.declared > 0 && !s.s.inflight.room(s.declared) {
+		// RFC 1870: a size the server cannot take now is 452 at MAIL, and
+		// the client does not send the message at all.
+		s.log.Info("mail deferred: in-flight budget full", "declared", s.declared)
+		return s.refuse("no_room", replyNoRoom)
+	}
+	s.inTransaction.Store(true)
 	s.env.Helo = s.conn.Hostname()
 	s.env.MailFrom = from
 	s.env.Rcpts = s.env.Rcpts[:0]
@@ -212,6 +218,10 @@ func (s *session) Data(r io.Reader) error {
 		return s.refuse("sender_auth", reply)
 	}
 
+	if !buf.reserveForStoring() {
+		s.log.Warn("mail deferred: in-flight budget full", "bytes", n)
+		return s.refuse("no_room", replyNoRoom)
+	}
 	env := s.env
 	env.Rcpts = append([]string(nil), s.env.Rcpts...)
 	env.ReceivedAt = time.Now()
