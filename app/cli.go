@@ -327,33 +327,9 @@ func (c *CLI) deliveries(ctx context.Context, args []string) error {
 			Event    json.RawMessage `json:"event"`
 		}{d, attempts, payload})
 	case "retry":
-		if fs.NArg() == 0 {
-			return usageError{errors.New("name at least one delivery id")}
-		}
-		for _, a := range fs.Args() {
-			id, err := parseID(a)
-			if err != nil {
-				return err
-			}
-			if err := st.RetryDelivery(ctx, id); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.Stdout, "delivery %d queued for retry\n", id)
-		}
+		return c.eachDelivery(ctx, fs.Args(), st.RetryDelivery, "queued for retry")
 	case "resend":
-		if fs.NArg() == 0 {
-			return usageError{errors.New("name at least one delivery id")}
-		}
-		for _, a := range fs.Args() {
-			id, err := parseID(a)
-			if err != nil {
-				return err
-			}
-			if err := st.ResendDelivery(ctx, id); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.Stdout, "delivery %d queued to be sent again\n", id)
-		}
+		return c.eachDelivery(ctx, fs.Args(), st.ResendDelivery, "queued to be sent again")
 	case "retry-all-failed":
 		n, err := st.RetryAllFailed(ctx, *endpoint)
 		fmt.Fprintf(c.Stdout, "%d deliveries queued for retry\n", n)
@@ -406,5 +382,24 @@ func (c *CLI) secret() error {
 	key := make([]byte, 32)
 	rand.Read(key)
 	fmt.Fprintln(c.Stdout, "whsec_"+base64.StdEncoding.EncodeToString(key))
+	return nil
+}
+
+// eachDelivery applies do to each delivery id named in args, saying what
+// became of each.
+func (c *CLI) eachDelivery(ctx context.Context, args []string, do func(context.Context, int64) error, done string) error {
+	if len(args) == 0 {
+		return usageError{errors.New("name at least one delivery id")}
+	}
+	for _, a := range args {
+		id, err := parseID(a)
+		if err != nil {
+			return err
+		}
+		if err := do(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Stdout, "delivery %d %s\n", id, done)
+	}
 	return nil
 }
