@@ -10,12 +10,7 @@
 //   ORDER_SELLER   its seller
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-
-const need = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
+import { need } from './browser.mjs';
 
 // fitsWidth fails when the page scrolls sideways at the viewport's width.
 const fitsWidth = async (page, what) => {

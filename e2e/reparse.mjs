@@ -10,41 +10,14 @@
 //   TEMPLATE_FILE the seller's template text
 //   OUT_DIR       where screenshots go
 //   CHROMIUM      the browser (default /usr/bin/chromium)
-import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { need, openConsole } from './browser.mjs';
 
-const need = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = need('BASE_URL');
 const token = need('ADMIN_TOKEN');
 const order = need('ORDER_CUSTOM');
 const templateText = readFileSync(need('TEMPLATE_FILE'), 'utf8');
-const outDir = process.env.OUT_DIR || mkdtempSync(join(tmpdir(), 'qoo10hook-e2e-shots-'));
-mkdirSync(outDir, { recursive: true });
-
-const userDataDir = mkdtempSync(join(tmpdir(), 'qoo10hook-e2e-profile-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-const page = context.pages()[0] || await context.newPage();
-page.setDefaultTimeout(15000);
-const pageErrors = [];
-page.on('pageerror', (e) => pageErrors.push(String(e)));
-
-let step = 0;
-const shot = async (name) => page.screenshot({ path: join(outDir, `${String(++step).padStart(2, '0')}-${name}.png`), fullPage: true });
-const expectText = async (locator, text, what) => {
-  const got = (await locator.textContent()) || '';
-  if (!got.includes(text)) throw new Error(`${what}: want "${text}", got "${got.trim().slice(0, 300)}"`);
-};
+const { page, pageErrors, shot, expectText, outDir, close } = await openConsole();
 
 try {
   await page.goto(`${base}/admin/login`);
@@ -114,6 +87,5 @@ try {
   console.error(`reparse e2e: FAIL: ${e.message} (screenshots in ${outDir}; page: ${page.url()})`);
   process.exitCode = 1;
 } finally {
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
