@@ -157,10 +157,11 @@ func (h *handler) uploads(r *http.Request, limit int64) ([]Upload, error) {
 			name = "catalog.csv"
 		}
 		body, err := spoolLimited(r.Body, name, limit)
-		if err != nil {
+		if body == nil {
 			return nil, err
 		}
-		return []Upload{{Name: name, Body: body}}, nil
+		// Returned with its error too, so that the caller removes it.
+		return []Upload{{Name: name, Body: body}}, err
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {

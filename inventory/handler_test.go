@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/qoo10hook/qoo10hook/event"
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
 )
 
 func serve(t *testing.T, h http.Handler, method, target, contentType string, body []byte) *httptest.ResponseRecorder {
@@ -175,4 +177,20 @@ func TestBadFileReplacesNothing(t *testing.T) {
 			t.Errorf("TS-001 = %d after the partial import, want 7", got)
 		}
 	})
+}
+
+// TestRefusedUploadLeavesNoFile: an upload refused while it is spooled
+// (too large) leaves no temporary file behind.
+func TestRefusedUploadLeavesNoFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", dir)
+	e := newEnv(t, testenv.SQLite(t), DeriverOptions{Settings: Settings{MaxFileBytes: 4096}})
+	h := NewHandler(e.svc, nil)
+	big := goodsCSV + strings.Repeat("1009,X,x,1\n", 400)
+	if rec := serve(t, h, "POST", "/api/v1/catalog?seller_id=shop", "text/csv", []byte(big)); rec.Code != 413 {
+		t.Fatalf("too large upload: %d %s", rec.Code, rec.Body)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "qoo10hook-upload-*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
 }
