@@ -49,11 +49,13 @@ declare -A port
 for l in "${langs[@]}"; do
   port[$l]=$(free_port)
   export PORT=${port[$l]} QOO10HOOK_WEBHOOK_SECRET=$secret SEEN_DIR=$tmp/seen
+  # exec: the background job is the receiver itself, so that cleanup's
+  # kill reaches it rather than a subshell that would leave it running.
   case $l in
-    go) "$tmp/receiver-go" ;;
-    node) node examples/receivers/node/receiver.mjs ;;
-    python) python3 examples/receivers/python/receiver.py ;;
-    php) php -S "127.0.0.1:$PORT" examples/receivers/php/receiver.php ;;
+    go) exec "$tmp/receiver-go" ;;
+    node) exec node examples/receivers/node/receiver.mjs ;;
+    python) exec python3 examples/receivers/python/receiver.py ;;
+    php) exec php -S "127.0.0.1:$PORT" examples/receivers/php/receiver.php ;;
   esac >"$tmp/$l.log" 2>&1 &
   pids+=($!)
 done
