@@ -17,10 +17,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/qoo10hook/qoo10hook/internal/tools/rawsmtp"
 )
 
 func main() {
@@ -62,7 +63,7 @@ func main() {
 
 	// 4. A normal mail from another client.
 	start = time.Now()
-	code, err := sendMail(*addr, *rcpt)
+	code, err := rawsmtp.Send(*addr, "127.0.0.3", *rcpt, nil, 0, time.Minute)
 	took := time.Since(start)
 	report("normal mail from 127.0.0.3 during the attack: %s in %s", code, took.Round(time.Millisecond))
 	if err != nil || !strings.HasPrefix(code, "250") || took > *maxWait {
@@ -71,7 +72,7 @@ func main() {
 	}
 
 	if *pid > 0 {
-		hwm, rss := procMem(*pid)
+		hwm, rss := rawsmtp.ProcMem(*pid)
 		report("server pid %d: VmHWM %.1f MiB, VmRSS %.1f MiB (limit %d MiB)", *pid, float64(hwm)/1024, float64(rss)/1024, *maxRSS)
 		if hwm > *maxRSS*1024 {
 			report("FAIL: peak RSS above %d MiB", *maxRSS)
@@ -129,41 +130,18 @@ func open(addr string, n int, from func(int) string) (accepted, refused int, con
 	return accepted, refused, conns
 }
 
-func dialFrom(addr, from string) (net.Conn, *bufio.Reader, error) {
-	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c, bufio.NewReader(c), nil
-}
-
-func reply(r *bufio.Reader) string {
-	var last string
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return strings.TrimSpace(line)
-		}
-		last = strings.TrimRight(line, "\r\n")
-		if len(last) < 4 || last[3] != '-' {
-			return last
-		}
-	}
-}
-
 // slowData starts a transaction and sends its DATA one byte a second
 // until stop; it returns the server's last reply.
 func slowData(addr, rcpt string, stop chan struct{}) string {
-	c, r, err := dialFrom(addr, "127.0.0.4")
+	c, r, err := rawsmtp.Dial(addr, "127.0.0.4")
 	if err != nil {
 		return err.Error()
 	}
 	defer c.Close()
-	reply(r)
+	rawsmtp.Reply(r)
 	for _, cmd := range []string{"EHLO loris.example", "MAIL FROM:<loris@example.com>", "RCPT TO:<" + rcpt + ">", "DATA"} {
 		fmt.Fprintf(c, "%s\r\n", cmd)
-		reply(r)
+		rawsmtp.Reply(r)
 	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -181,12 +159,12 @@ func slowData(addr, rcpt string, stop chan struct{}) string {
 
 // slowCommand sends a command line one byte a second until stop.
 func slowCommand(addr string, stop chan struct{}) {
-	c, r, err := dialFrom(addr, "127.0.0.5")
+	c, r, err := rawsmtp.Dial(addr, "127.0.0.5")
 	if err != nil {
 		return
 	}
 	defer c.Close()
-	reply(r)
+	rawsmtp.Reply(r)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -199,29 +177,6 @@ func slowCommand(addr string, stop chan struct{}) {
 			}
 		}
 	}
-}
-
-// sendMail sends one small mail and returns the reply to its DATA.
-func sendMail(addr, rcpt string) (string, error) {
-	c, r, err := dialFrom(addr, "127.0.0.3")
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	if g := reply(r); !strings.HasPrefix(g, "220") {
-		return g, fmt.Errorf("greeting %q", g)
-	}
-	for _, cmd := range []string{"EHLO normal.example", "MAIL FROM:<qoo10info@qoo10.jp>", "RCPT TO:<" + rcpt + ">", "DATA"} {
-		fmt.Fprintf(c, "%s\r\n", cmd)
-		if got := reply(r); got == "" || got[0] != '2' && got[0] != '3' {
-			return got, fmt.Errorf("%s: %q", cmd, got)
-		}
-	}
-	fmt.Fprintf(c, "From: <qoo10info@qoo10.jp>\r\nSubject: during the attack\r\nMessage-ID: <abuse.%d@qoo10.jp>\r\n\r\nbody\r\n.\r\n", time.Now().UnixNano())
-	got := reply(r)
-	fmt.Fprintf(c, "QUIT\r\n")
-	return got, nil
 }
 
 // gauges returns the SMTP connection metrics of the service.
@@ -239,24 +194,4 @@ func gauges(url string) string {
 		}
 	}
 	return strings.Join(out, ", ")
-}
-
-// procMem returns VmHWM and VmRSS in KiB.
-func procMem(pid int) (hwm, rss int) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) >= 2 {
-			switch f[0] {
-			case "VmHWM:":
-				hwm, _ = strconv.Atoi(f[1])
-			case "VmRSS:":
-				rss, _ = strconv.Atoi(f[1])
-			}
-		}
-	}
-	return hwm, rss
 }

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/qoo10hook/qoo10hook/internal/tools/rawsmtp"
 )
 
 type options struct {
@@ -63,7 +65,7 @@ func main() {
 		os.Exit(2)
 	}
 	if o.pid > 0 {
-		hwm, rss := procMem(o.pid)
+		hwm, rss := rawsmtp.ProcMem(o.pid)
 		fmt.Printf("server: VmHWM %.0f MiB, VmRSS %.0f MiB, %d open files\n", float64(hwm)/1024, float64(rss)/1024, openFiles(o.pid))
 	}
 	if !ok {
@@ -100,7 +102,7 @@ func (m *mailer) run(o options, every time.Duration, stop <-chan struct{}) {
 		go func() {
 			defer m.wg.Done()
 			start := time.Now()
-			code, err := sendMail(o.smtp, o.rcpt, "127.0.0.3", nil)
+			code, err := rawsmtp.Send(o.smtp, "127.0.0.3", o.rcpt, nil, 0, 5*time.Minute)
 			took := time.Since(start)
 			m.mu.Lock()
 			defer m.mu.Unlock()
@@ -240,7 +242,7 @@ func runInflight(o options, clients, mailMB, budgetMiB int) bool {
 				size = len(body) + 200
 			}
 			from := fmt.Sprintf("127.2.%d.%d", i/250, i%250+1)
-			code, err := sendMailFrom(o.smtp, o.rcpt, from, body, size)
+			code, err := rawsmtp.Send(o.smtp, from, o.rcpt, body, size, 5*time.Minute)
 			if err != nil && code == "" {
 				code = "error"
 			}
@@ -258,7 +260,7 @@ func runInflight(o options, clients, mailMB, budgetMiB int) bool {
 	ok := m.report(o)
 	fmt.Printf("%d clients x %d MB in %s: replies %v\n", clients, mailMB, took.Round(time.Millisecond), codes)
 	if o.pid > 0 {
-		hwm, _ := procMem(o.pid)
+		hwm, _ := rawsmtp.ProcMem(o.pid)
 		limit := (budgetMiB + 100) << 10
 		fmt.Printf("peak RSS %.0f MiB, bound %d MiB (budget + 100 MiB)\n", float64(hwm)/1024, budgetMiB+100)
 		if hwm > limit {
@@ -307,18 +309,18 @@ func runHTTP(o options, n int) bool {
 
 // runErrors pipelines n RCPT to unknown addresses in one session.
 func runErrors(o options, n int) bool {
-	c, r, err := dialFrom(o.smtp, "127.0.0.6")
+	c, r, err := rawsmtp.Dial(o.smtp, "127.0.0.6")
 	if err != nil {
 		fmt.Println(err)
 		return false
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	reply(r)
+	rawsmtp.Reply(r)
 	fmt.Fprintf(c, "EHLO harvester.example\r\n")
-	reply(r)
+	rawsmtp.Reply(r)
 	fmt.Fprintf(c, "MAIL FROM:<x@harvester.example>\r\n")
-	reply(r)
+	rawsmtp.Reply(r)
 	start := time.Now()
 	var cmds bytes.Buffer
 	for i := range n {
@@ -328,7 +330,7 @@ func runErrors(o options, n int) bool {
 	counts := map[string]int{}
 	last := ""
 	for {
-		line := reply(r)
+		line := rawsmtp.Reply(r)
 		if line == "" {
 			break
 		}
@@ -343,85 +345,6 @@ func runErrors(o options, n int) bool {
 	time.Sleep(time.Second)
 	close(stop)
 	return m.report(o) && strings.HasPrefix(last, "421 4.7.0") && counts["550"] < n
-}
-
-func dialFrom(addr, from string) (net.Conn, *bufio.Reader, error) {
-	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c, bufio.NewReader(c), nil
-}
-
-func reply(r *bufio.Reader) string {
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return strings.TrimSpace(line)
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if len(line) < 4 || line[3] != '-' {
-			return line
-		}
-	}
-}
-
-func sendMail(addr, rcpt, from string, body []byte) (string, error) {
-	return sendMailFrom(addr, rcpt, from, body, 0)
-}
-
-// sendMailFrom sends one mail (body after a small header) and returns the
-// reply to its DATA; size > 0 declares SIZE=size.
-func sendMailFrom(addr, rcpt, from string, body []byte, size int) (string, error) {
-	c, r, err := dialFrom(addr, from)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Minute))
-	if g := reply(r); !strings.HasPrefix(g, "220") {
-		return g, fmt.Errorf("greeting %q", g)
-	}
-	mailFrom := "MAIL FROM:<qoo10info@qoo10.jp>"
-	if size > 0 {
-		mailFrom += " SIZE=" + strconv.Itoa(size)
-	}
-	for _, cmd := range []string{"EHLO load.example", mailFrom, "RCPT TO:<" + rcpt + ">", "DATA"} {
-		fmt.Fprintf(c, "%s\r\n", cmd)
-		if got := reply(r); got == "" || got[0] != '2' && got[0] != '3' {
-			return got, fmt.Errorf("%s: %q", cmd, got)
-		}
-	}
-	w := bufio.NewWriterSize(c, 256<<10)
-	fmt.Fprintf(w, "From: <qoo10info@qoo10.jp>\r\nSubject: load\r\nMessage-ID: <exhaust.%d.%s@qoo10.jp>\r\n\r\nbody\r\n", time.Now().UnixNano(), from)
-	w.Write(body)
-	w.WriteString(".\r\n")
-	if err := w.Flush(); err != nil {
-		return "", err
-	}
-	got := reply(r)
-	fmt.Fprintf(c, "QUIT\r\n")
-	return got, nil
-}
-
-// procMem returns VmHWM and VmRSS in KiB.
-func procMem(pid int) (hwm, rss int) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 {
-			switch f[0] {
-			case "VmHWM:":
-				hwm, _ = strconv.Atoi(f[1])
-			case "VmRSS:":
-				rss, _ = strconv.Atoi(f[1])
-			}
-		}
-	}
-	return hwm, rss
 }
 
 func openFiles(pid int) int {
