@@ -121,7 +121,6 @@ func New(o Options) (*Handler, error) {
 	h.repair = o.Repair
 	h.routesAPI()
 	h.routesRepair()
-	h.routesRepairConsole()
 	h.routesErasure()
 	if h.orders, h.inventory = o.Orders, o.Inventory; h.orders != nil {
 		h.routesOrders()

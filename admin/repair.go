@@ -15,8 +15,9 @@ import (
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
-// routesRepair adds the templates and re-parse API when the service has
-// it.
+// routesRepair adds the templates and re-parse API, and the console's
+// template editor and re-parse forms, when the service has the repair
+// service.
 func (h *Handler) routesRepair() {
 	if h.repair == nil {
 		return
@@ -26,6 +27,9 @@ func (h *Handler) routesRepair() {
 	h.mux.HandleFunc("DELETE /api/v1/templates/{name}", h.apiDeleteTemplate)
 	h.mux.HandleFunc("POST /api/v1/templates/try", h.apiTryTemplate)
 	h.mux.HandleFunc("POST /api/v1/messages/reparse", h.apiReparse)
+	h.mux.HandleFunc("POST /admin/messages/{id}/template", h.formTemplate)
+	h.mux.HandleFunc("POST /admin/messages/{id}/reparse", h.formReparseMail)
+	h.mux.HandleFunc("POST /admin/messages/reparse", h.formReparseAll)
 }
 
 // maxRequestBody bounds a JSON request (a template is a few kilobytes).

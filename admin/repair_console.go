@@ -12,17 +12,6 @@ import (
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
-// routesRepairConsole adds the console's template editor and re-parse
-// forms when the service has the repair API.
-func (h *Handler) routesRepairConsole() {
-	if h.repair == nil {
-		return
-	}
-	h.mux.HandleFunc("POST /admin/messages/{id}/template", h.formTemplate)
-	h.mux.HandleFunc("POST /admin/messages/{id}/reparse", h.formReparseMail)
-	h.mux.HandleFunc("POST /admin/messages/reparse", h.formReparseAll)
-}
-
 // mailPage is the mail page's data: the mail, and what the template
 // editor shows beside it.
 type mailPage struct {
