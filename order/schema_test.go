@@ -9,25 +9,14 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/qoo10hook/qoo10hook/event"
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
 )
 
 // TestRecordMatchesSchema checks that an order.updated event carrying a
 // merged record, conflicts included, is valid event v1.
 func TestRecordMatchesSchema(t *testing.T) {
 	t.Parallel()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(event.SchemaV1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource("v1.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile("v1.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := testenv.EventSchema(t)
 	carts := cart()
 	moved := carts["paid"]
 	moved.EventID, moved.Date = "evt_paid2", base.Add(2*time.Hour)

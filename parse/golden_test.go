@@ -13,6 +13,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/qoo10hook/qoo10hook/event"
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -56,26 +57,12 @@ func goldenEvent(r *Result) any {
 		Tenant: "golden", Data: &r.Order, Mail: m}
 }
 
-func schemaV1(t testing.TB) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(event.SchemaV1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource("v1.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	return c.MustCompile("v1.json")
-}
-
 func TestGolden(t *testing.T) {
 	p, err := New(testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema := schemaV1(t)
+	schema := testenv.EventSchema(t)
 	files, err := filepath.Glob("testdata/*.eml")
 	if err != nil {
 		t.Fatal(err)
