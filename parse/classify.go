@@ -2,6 +2,7 @@ package parse
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/qoo10hook/qoo10hook/event"
 )
@@ -46,11 +47,29 @@ func init() {
 	}
 }
 
+// classifyRendering gives res its type (see classify) once the order is
+// built, and reports what an order event of that type lacks. Only mail
+// that names Qoo10, or any mail when operators added their own templates
+// or rules (qoo10), is classified at all.
+func (p *Parser) classifyRendering(m *mailText, t *template, qoo10 bool, b *builder, res *Result) {
+	res.Type = event.MailUnrecognized
+	if qoo10 {
+		res.Type = p.classify(m.subject, m.body, t, res.LooksQoo10)
+	}
+	if res.Parser == parserNone && res.Type != event.MailUnrecognized {
+		// An order event without order data helps no one: report the mail
+		// as unrecognized, saying what it looked like.
+		res.Problems = append(res.Problems, "looks like "+string(res.Type)+" but no order data could be read")
+		res.Type = event.MailUnrecognized
+	}
+	checkExpected(res, b)
+}
+
 // classify gives the type of a mail: operator rules first, then the type
 // of the template that read it, then Qoo10's wording, which counts only in
 // mail that names Qoo10 (a shop's own "注文のお知らせ" is not an order of
 // ours).
-func (p *Parser) classify(subject, from, body string, t *template) event.Type {
+func (p *Parser) classify(subject, body string, t *template, namesQoo10 bool) event.Type {
 	fs := foldString(subject)
 	var fb string
 	bodyFolded := false
@@ -74,8 +93,7 @@ func (p *Parser) classify(subject, from, body string, t *template) event.Type {
 	if t != nil && t.typ != "" {
 		return t.typ
 	}
-	if t == nil && !strings.Contains(fs, "qoo10") && !strings.Contains(strings.ToLower(from), "qoo10") &&
-		!strings.Contains(foldedBody(), "qoo10") {
+	if t == nil && !namesQoo10 {
 		return event.MailUnrecognized
 	}
 	for _, rules := range [][]ClassRule{builtinSubjectRules, builtinBodyRules} {
@@ -86,4 +104,52 @@ func (p *Parser) classify(subject, from, body string, t *template) event.Type {
 		}
 	}
 	return event.MailUnrecognized
+}
+
+// mentionsQoo10 reports whether any of ss names Qoo10, compared as
+// foldString compares: in any case or width, white space left out. It is
+// the one test of whether a mail, or a mail attached to a forward, is
+// Qoo10's.
+func mentionsQoo10(ss ...string) bool {
+	for _, s := range ss {
+		// Most mails write the name as Qoo10 writes it.
+		if strings.Contains(s, "Qoo10") || strings.Contains(s, "qoo10") || strings.Contains(s, "QOO10") {
+			return true
+		}
+	}
+	for _, s := range ss {
+		if foldedContainsQoo10(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// foldedContainsQoo10 reports whether strings.Contains(foldString(s),
+// "qoo10"), without building the folded string.
+func foldedContainsQoo10(s string) bool {
+	const name = "qoo10" // no proper prefix of it recurs inside it
+	n := 0               // runes of name matched so far
+	for i := 0; i < len(s); {
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
+		i += size
+		if r == ' ' || r == '\t' || r == '\r' || r == '\n' || r >= utf8.RuneSelf && isSpace(r) {
+			continue // foldString drops white space
+		}
+		switch f := foldRune(r); {
+		case f == rune(name[n]):
+			n++
+			if n == len(name) {
+				return true
+			}
+		case f == rune(name[0]):
+			n = 1
+		default:
+			n = 0
+		}
+	}
+	return false
 }

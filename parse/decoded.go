@@ -26,7 +26,7 @@ func (p *Parser) Decode(raw []byte) (d *Decoded, err error) {
 			d, err = nil, &InternalError{Value: r}
 		}
 	}()
-	m, err := p.readMail(raw, 0)
+	m, err := p.decodeMail(raw, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func unwrapForward(m *mailText, depth int) *mailText {
 
 func unwrapOnce(m *mailText) *mailText {
 	prefixed := forwardPrefix.MatchString(m.subject)
-	if m.attached != nil && (prefixed || strings.Contains(foldString(m.attached.subject), "qoo10")) {
+	if m.attached != nil && (prefixed || mentionsQoo10(m.attached.subject)) {
 		inner := *m.attached
 		if inner.messageID == "" {
 			inner.messageID = m.messageID

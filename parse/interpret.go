@@ -1,8 +1,8 @@
 package parse
 
 import (
+	"iter"
 	"regexp"
-	"strings"
 
 	"github.com/qoo10hook/qoo10hook/event"
 )
@@ -14,18 +14,18 @@ const (
 	parserNone     = "none"
 )
 
-// interpret reads the order out of a decoded mail into res: each
-// rendering of the mail (text, HTML) is unwrapped from a forward, read and
-// built; the one that yields the most order data wins, the first on a tie,
-// so a stub text part never beats an HTML part with the order in it.
+// interpret runs the stages after decode on m (see the package doc): each
+// rendering of the mail is unwrapped from a forward, read, built and
+// classified; the one that yields the most order data wins, the first on
+// a tie, so a stub text part never beats an HTML part with the order in it.
 func (p *Parser) interpret(m *mailText, res *Result) {
 	base := *res
 	first := true
-	read := func(outer, target *mailText) {
+	for outer, target := range p.unwrap(m) {
 		if first {
 			p.readRendering(outer, target, res) // the common case: one rendering, no copy
 			first = false
-			return
+			continue
 		}
 		r := base
 		p.readRendering(outer, target, &r)
@@ -33,33 +33,76 @@ func (p *Parser) interpret(m *mailText, res *Result) {
 			*res = r
 		}
 	}
-	for i := 0; i <= len(m.alternatives); i++ {
-		outer := m
-		if i > 0 {
-			c := *m
-			c.body, c.alternatives = m.alternatives[i-1], nil
-			outer = &c
-		}
-		inner := unwrapForward(outer, p.maxDepth)
-		if inner == nil {
-			read(outer, outer)
-			continue
-		}
-		for j := 0; j <= len(inner.alternatives); j++ {
-			target := inner
-			if j > 0 {
-				c := *inner
-				c.body, c.alternatives = inner.alternatives[j-1], nil
-				target = &c
+}
+
+// unwrap yields each rendering to read, with the mail that carries it:
+// each rendering of m (text, then HTML) as it is or, when it forwards a
+// mail by hand, each rendering of the forwarded mail.
+func (p *Parser) unwrap(m *mailText) iter.Seq2[*mailText, *mailText] {
+	return func(yield func(outer, target *mailText) bool) {
+		for i := 0; i <= len(m.alternatives); i++ {
+			outer := rendering(m, i)
+			inner := unwrapForward(outer, p.maxDepth)
+			if inner == nil {
+				if !yield(outer, outer) {
+					return
+				}
+				continue
 			}
-			read(outer, target)
+			for j := 0; j <= len(inner.alternatives); j++ {
+				if !yield(outer, rendering(inner, j)) {
+					return
+				}
+			}
 		}
 	}
 }
 
-// readRendering reads the order from one rendering of m, the mail that
-// outer forwarded (or outer itself), into res.
+// rendering returns m with its rendering i as the body: m itself for the
+// first, a copy holding alternative i-1 for the others.
+func rendering(m *mailText, i int) *mailText {
+	if i == 0 {
+		return m
+	}
+	c := *m
+	c.body, c.alternatives = m.alternatives[i-1], nil
+	return &c
+}
+
+// readRendering reads one rendering m into res: m is the mail outer
+// forwarded, or outer itself. Its body is read by the template that fits
+// best and built into the order, or, with no template, read and built by
+// its labels; then the mail is classified.
 func (p *Parser) readRendering(outer, m *mailText, res *Result) {
+	setHeaders(res, outer, m)
+	// Every Qoo10 notification names Qoo10 (its sender, its greeting): a
+	// mail that never does is not one, and no template needs trying. It is
+	// still read for labels, and reported as unrecognized.
+	res.LooksQoo10 = mentionsQoo10(m.subject, m.from, m.body)
+	qoo10 := p.operatorRules || res.LooksQoo10
+	ml := splitLines(m.body)
+	b := &builder{order: &res.Order, problems: &res.Problems}
+	var t *template
+	if qoo10 {
+		var st *matchState
+		var subjectVals []string
+		t, st, subjectVals = p.readTemplate(m.subject, ml)
+		if t != nil {
+			p.buildFromTemplate(b, t, st, subjectVals, ml, res)
+		}
+	}
+	if t == nil {
+		p.readLabels(b, m.subject, ml, res)
+	}
+	if len(res.Order.Fields) > 0 || len(res.Order.Items) > 0 {
+		res.Order.Currency = "JPY"
+	}
+	p.classifyRendering(m, t, qoo10, b, res)
+}
+
+// setHeaders gives res the headers of m and the problems of reading it,
+// and of reading outer, the mail that forwarded it (or m itself).
+func setHeaders(res *Result, outer, m *mailText) {
 	res.Problems = appendUnique(res.Problems, outer.problems...)
 	if m != outer {
 		res.Forwarded = true
@@ -73,88 +116,68 @@ func (p *Parser) readRendering(outer, m *mailText, res *Result) {
 	if res.To == nil {
 		res.To = []string{}
 	}
-	p.readBody(m, res)
 }
 
-// readBody reads the order out of the body of m into res: by the template
-// that fits best, else by the labels of the fallback; then classifies.
-func (p *Parser) readBody(m *mailText, res *Result) {
-	ml := splitLines(m.body)
-	b := &builder{order: &res.Order, problems: &res.Problems}
-	var t *template
-	var st *matchState
-	var subjectVals []string
-	// Every Qoo10 notification names Qoo10 (its sender, its greeting): a
-	// mail that never does is not one, and no template needs trying. It is
-	// still read for labels below, and reported as unrecognized.
-	res.LooksQoo10 = mentionsQoo10(m.subject) || mentionsQoo10(m.from) || mentionsQoo10(m.body)
-	qoo10 := p.operatorRules || res.LooksQoo10
-	if qoo10 {
-		t, st, subjectVals = p.bestTemplate(m.subject, ml)
+// buildFromTemplate builds the order from what template t read: the values
+// of its body lines (st) and of its subject line. Lines it did not expect
+// still fill, by their labels, what it left empty, and their fields take
+// their place in mail order.
+func (p *Parser) buildFromTemplate(b *builder, t *template, st *matchState, subjectVals []string, ml *mailLines, res *Result) {
+	res.Template, res.Parser = t.name, parserTemplate
+	for _, v := range st.vals {
+		b.itemsHint = max(b.itemsHint, v.item+1)
 	}
-	if t != nil {
-		res.Template, res.Parser = t.name, parserTemplate
-		for _, v := range st.vals {
-			b.itemsHint = max(b.itemsHint, v.item+1)
-		}
-		for _, v := range st.vals {
-			b.set(v.path, v.raw, v.item)
-		}
-		for i, h := range t.subject.holesOrNil() {
-			b.set(h.path, subjectVals[i], 0)
-		}
-		st.reportCutValues(b)
-		// Lines the template did not expect still fill what it left empty,
-		// and their fields take their place in mail order.
-		var extra []event.Field
-		r := newLabelReader(p.labels, b, &extra)
-		r.fillOnly = true
-		r.sectionAt = st.sectionAt
-		r.read(ml, st.extras)
-		if len(extra) == 0 {
-			res.Order.Fields = st.fields
-		} else {
-			res.Order.Fields = make([]event.Field, 0, len(st.vals)+len(extra))
-			j := 0
-			for i, v := range st.vals {
-				for ; j < len(extra) && r.at[j] < v.at; j++ {
-					res.Order.Fields = append(res.Order.Fields, extra[j])
-				}
-				res.Order.Fields = append(res.Order.Fields, st.fields[i])
-			}
-			res.Order.Fields = append(res.Order.Fields, extra[j:]...)
-		}
-	} else {
-		r := newLabelReader(p.labels, b, &res.Order.Fields)
-		all := make([]int, len(ml.nb))
-		for i := range all {
-			all[i] = i
-		}
-		r.read(ml, all)
-		if len(res.Order.Fields) > 0 {
-			res.Parser = parserFallback
-			p.orderNoFromSubject(m.subject, b)
-		}
+	for _, v := range st.vals {
+		b.set(v.path, v.raw, v.item)
 	}
-	res.Type = event.MailUnrecognized
-	if qoo10 {
-		res.Type = p.classify(m.subject, m.from, m.body, t)
+	for i, h := range t.subject.holesOrNil() {
+		b.set(h.path, subjectVals[i], 0)
 	}
-	if res.Parser == parserNone && res.Type != event.MailUnrecognized {
-		// An order event without order data helps no one: report the mail
-		// as unrecognized, saying what it looked like.
-		res.Problems = append(res.Problems, "looks like "+string(res.Type)+" but no order data could be read")
-		res.Type = event.MailUnrecognized
+	st.reportCutValues(b)
+	var extra []event.Field
+	r := newLabelReader(p.labels, b, &extra)
+	r.fillOnly = true
+	r.sectionAt = st.sectionAt
+	r.read(ml, st.extras)
+	res.Order.Fields = mergeFields(st, extra, r.at)
+}
+
+// mergeFields returns the fields of the lines a template read (st) and of
+// the lines it left over (extra, read from the non-blank lines at), in
+// mail order.
+func mergeFields(st *matchState, extra []event.Field, at []int) []event.Field {
+	if len(extra) == 0 {
+		return st.fields
 	}
-	checkExpected(res, b)
-	if len(res.Order.Fields) > 0 || len(res.Order.Items) > 0 {
-		res.Order.Currency = "JPY"
+	fields := make([]event.Field, 0, len(st.vals)+len(extra))
+	j := 0
+	for i, v := range st.vals {
+		for ; j < len(extra) && at[j] < v.at; j++ {
+			fields = append(fields, extra[j])
+		}
+		fields = append(fields, st.fields[i])
+	}
+	return append(fields, extra[j:]...)
+}
+
+// readLabels is the fallback, for a mail no template reads: every line is
+// read by its label, and the order built as it goes.
+func (p *Parser) readLabels(b *builder, subject string, ml *mailLines, res *Result) {
+	r := newLabelReader(p.labels, b, &res.Order.Fields)
+	all := make([]int, len(ml.nb))
+	for i := range all {
+		all[i] = i
+	}
+	r.read(ml, all)
+	if len(res.Order.Fields) > 0 {
+		res.Parser = parserFallback
+		p.orderNoFromSubject(subject, b)
 	}
 }
 
-// bestTemplate returns the template that reads the mail best, with its
-// match and the values of its subject line.
-func (p *Parser) bestTemplate(subject string, ml *mailLines) (*template, *matchState, []string) {
+// readTemplate returns the template that reads the mail best, with its
+// match and the values of its subject line; nil when none fits.
+func (p *Parser) readTemplate(subject string, ml *mailLines) (*template, *matchState, []string) {
 	var best *template
 	var bestState *matchState
 	var bestSubject []string
@@ -280,14 +303,4 @@ next:
 		list = append(list, m)
 	}
 	return list
-}
-
-// mentionsQoo10 reports whether s names Qoo10, in any case or width.
-func mentionsQoo10(s string) bool {
-	for _, w := range [...]string{"qoo10", "Qoo10", "QOO10", "Ｑｏｏ１０", "ｑｏｏ１０", "ＱＯＯ１０"} {
-		if strings.Contains(s, w) {
-			return true
-		}
-	}
-	return false
 }

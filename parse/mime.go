@@ -17,7 +17,7 @@ import (
 	"github.com/jhillyerd/enmime/v2/mediatype"
 )
 
-// mailText is what is read from one mail before interpretation.
+// mailText is what decode makes of one mail, for interpret.
 type mailText struct {
 	subject   string
 	from      string
@@ -95,8 +95,10 @@ type stashed struct {
 	params map[string]string
 }
 
-// readMail reads raw as a mail; depth counts message/rfc822 nesting.
-func (p *Parser) readMail(raw []byte, depth int) (*mailText, error) {
+// decodeMail is the decode stage: it reads raw as a mail, its header
+// fields, text and HTML parts decoded and an attached message/rfc822
+// decoded in turn; depth counts that nesting.
+func (p *Parser) decodeMail(raw []byte, depth int) (*mailText, error) {
 	raw = bytes.TrimLeft(raw, "\r\n\t ")
 	if bytes.HasPrefix(raw, []byte("From ")) { // mbox separator line
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
@@ -144,7 +146,7 @@ func (p *Parser) readMail(raw []byte, depth int) (*mailText, error) {
 					html = pt
 				}
 			case ct == "message/rfc822" && m.attached == nil && depth+1 < p.maxDepth:
-				if inner, err := p.readMail(pt.Content, depth+1); err == nil {
+				if inner, err := p.decodeMail(pt.Content, depth+1); err == nil {
 					m.attached = inner
 				}
 			}

@@ -1,4 +1,3 @@
-// Package parse turns Qoo10 notification mails into order events.
 package parse
 
 import (
@@ -188,7 +187,7 @@ func (p *Parser) Parse(raw []byte) (res *Result) {
 			res.Order.Fields = []event.Field{}
 		}
 	}()
-	m, err := p.readMail(raw, 0)
+	m, err := p.decodeMail(raw, 0)
 	if err != nil {
 		res.Err = err
 		return res

@@ -383,3 +383,34 @@ func TestFoldStringFastPath(t *testing.T) {
 		}
 	}
 }
+
+// One rule says whether a mail names Qoo10: the subjects, senders and
+// bodies the parser, the classifier and the forward unwrapper all took as
+// Qoo10's, and the folded comparison agrees with foldString.
+func TestMentionsQoo10(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"Qoo10の注文", "qoo10info@qoo10.jp", "QOO10", "ＱＯＯ１０の発注", "ｑｏｏ１０",
+		"Ｑｏｏ１０", "qOO10", "Ｑoo10", "Qoo 10", "from: ＱＯＯ１０ <x@y>"} {
+		if !mentionsQoo10("", s) {
+			t.Errorf("mentionsQoo10(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"", "Qoo", "Q0010", "qoo1", "ご注文のお知らせ", "qqoo1O"} {
+		if mentionsQoo10(s) {
+			t.Errorf("mentionsQoo10(%q) = true", s)
+		}
+	}
+	pieces := []string{"q", "Q", "o", "O", "0", "1", "ｑ", "Ｑ", "ｏ", "Ｏ", "１", "０", " ", "\u3000", "\u00a0", "\t",
+		"\n", "\\", "x", "注", "\xff", "\xe3"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		var b strings.Builder
+		for range 1 + rng.IntN(10) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		s := b.String()
+		if got, want := mentionsQoo10(s), strings.Contains(foldString(s), "qoo10"); got != want {
+			t.Fatalf("mentionsQoo10(%q) = %v, foldString says %v", s, got, want)
+		}
+	}
+}
