@@ -114,76 +114,90 @@ func (s *matchState) matchNodes(nodes, after []node, pos, limit int) (int, bool)
 			continue
 		}
 		l := n.line
+		var end int
+		var found bool
 		switch {
 		case len(l.holes) == 0:
-			found := -1
-			for k := pos; k < limit && k < pos+4; k++ {
-				if l.matchesWhole(s.ml.line(k)) {
-					found = k
-					break
-				}
-			}
-			if found < 0 {
-				s.missing++
+			end, found = s.matchHeading(l, pos, limit), true
+		case l.anchored():
+			end, found = s.matchAnchored(l, next, after, pos, limit)
+		default:
+			end, found = s.matchAt(l, next, after, pos, limit)
+		}
+		if !found {
+			if l.optional {
 				continue
 			}
-			s.skip(pos, found)
-			pos = found + 1
-			s.heading = found
-			if l.section != "" {
-				s.section = sectionName(s.ml.line(found))
-				s.sections = append(s.sections, sectionStart{found, s.section})
-			}
-		case l.anchored():
-			found := -1
-			var vals []string
-			var labelEnd int
-			for k := pos; k < limit; k++ {
-				if v, le, ok := extractInto(l, s.ml.line(k), s.scratch); ok {
-					found, vals, labelEnd = k, v, le
-					break
-				}
-			}
-			if found < 0 {
-				if l.optional {
-					continue
-				}
-				return pos, false
-			}
-			s.skip(pos, found)
-			end := found + 1
-			if l.multiline {
-				end = s.continuation(next, after, end, limit)
-				vals[len(vals)-1] = s.joinLines(vals[len(vals)-1], found+1, end)
-			}
-			s.record(l, vals, s.ml.line(found)[:labelEnd], found)
-			s.scratch = vals[:0]
-			pos = end
-		default:
-			if pos >= limit || s.startsNext(next, after, pos) {
-				if l.optional {
-					continue
-				}
-				return pos, false
-			}
-			vals, labelEnd, ok := extractInto(l, s.ml.line(pos), s.scratch)
-			if !ok {
-				if l.optional {
-					continue
-				}
-				return pos, false
-			}
-			end := pos + 1
-			if l.multiline {
-				end = s.continuation(next, after, end, limit)
-				vals[len(vals)-1] = s.joinLines(vals[len(vals)-1], pos+1, end)
-			}
-			s.record(l, vals, s.ml.line(pos)[:labelEnd], pos)
-			s.scratch = vals[:0]
-			pos = end
+			return pos, false
 		}
+		pos = end
 	}
 	return pos, true
+}
+
+// matchHeading finds literal line l within the next few lines from pos,
+// and returns where matching goes on: after it, or at pos when it is
+// missing, which costs the match's score but not the match.
+func (s *matchState) matchHeading(l *lineSpec, pos, limit int) int {
+	found := -1
+	for k := pos; k < limit && k < pos+4; k++ {
+		if l.matchesWhole(s.ml.line(k)) {
+			found = k
+			break
+		}
+	}
+	if found < 0 {
+		s.missing++
+		return pos
+	}
+	s.skip(pos, found)
+	s.heading = found
+	if l.section != "" {
+		s.section = sectionName(s.ml.line(found))
+		s.sections = append(s.sections, sectionStart{found, s.section})
+	}
+	return found + 1
+}
+
+// matchAnchored finds line l, whose literal text anchors it, anywhere in
+// [pos, limit): the lines before it are extras. It returns where matching
+// goes on; ok is false when l is not there.
+func (s *matchState) matchAnchored(l *lineSpec, next, after []node, pos, limit int) (int, bool) {
+	for k := pos; k < limit; k++ {
+		if vals, labelEnd, ok := extractInto(l, s.ml.line(k), s.scratch); ok {
+			s.skip(pos, k)
+			return s.take(l, vals, labelEnd, k, next, after, limit), true
+		}
+	}
+	return pos, false
+}
+
+// matchAt matches line l, which has no literal text to be searched for
+// by, at line pos itself. It returns where matching goes on; ok is false
+// when that line does not read as l or starts what follows l.
+func (s *matchState) matchAt(l *lineSpec, next, after []node, pos, limit int) (int, bool) {
+	if pos >= limit || s.startsNext(next, after, pos) {
+		return pos, false
+	}
+	vals, labelEnd, ok := extractInto(l, s.ml.line(pos), s.scratch)
+	if !ok {
+		return pos, false
+	}
+	return s.take(l, vals, labelEnd, pos, next, after, limit), true
+}
+
+// take records the values vals that l read at line k, its last value
+// running on over the lines that continue it when l is multi-line, and
+// returns the line after them.
+func (s *matchState) take(l *lineSpec, vals []string, labelEnd, k int, next, after []node, limit int) int {
+	end := k + 1
+	if l.multiline {
+		end = s.continuation(next, after, end, limit)
+		vals[len(vals)-1] = s.joinLines(vals[len(vals)-1], k+1, end)
+	}
+	s.record(l, vals, s.ml.line(k)[:labelEnd], k)
+	s.scratch = vals[:0]
+	return end
 }
 
 // matchLoop matches a block repeated per element: each repetition starts
