@@ -52,7 +52,6 @@ func decodeISO2022JP(b []byte) (string, bool) {
 		twoByte
 	)
 	state := ascii
-	var chunk [192]byte // see twoByte below
 	var out strings.Builder
 	out.Grow(len(b) + len(b)/2)
 	for i := 0; i < len(b); {
@@ -96,31 +95,42 @@ func decodeISO2022JP(b []byte) (string, bool) {
 			out.WriteRune(0xff61 + rune(c-0x21))
 			i++
 		case twoByte:
-			// The pairs up to the next escape, gathered in chunk: one
-			// Write per run rather than per character. Anything but a
-			// pair of 0x21-0x7E (a line end, a broken pair) is malformed
-			// and left to x/text.
-			n := 0
-			for ; i < len(b) && b[i] != 0x1b; i += 2 {
-				c := b[i]
-				if i+1 >= len(b) || c < 0x21 || c > 0x7e || b[i+1] < 0x21 || b[i+1] > 0x7e {
-					return "", false
-				}
-				u := &jis0208UTF8[int(c-0x21)*94+int(b[i+1]-0x21)]
-				if u[3] == 0 {
-					return "", false // unmapped
-				}
-				if n+3 > len(chunk) {
-					out.Write(chunk[:n])
-					n = 0
-				}
-				// Three bytes always fit; a two-byte rune's third is
-				// overwritten next or cut off.
-				chunk[n], chunk[n+1], chunk[n+2] = u[0], u[1], u[2]
-				n += int(u[3])
+			var ok bool
+			if i, ok = writeJIS0208(&out, b, i); !ok {
+				return "", false
 			}
-			out.Write(chunk[:n])
 		}
 	}
 	return out.String(), true
+}
+
+// writeJIS0208 decodes the JIS X 0208 pairs of b from i up to the next
+// escape into out, and returns where it stopped. Anything but a pair of
+// 0x21-0x7E (a line end, a broken pair) or an unmapped pair is malformed
+// and left to x/text: ok is false.
+func writeJIS0208(out *strings.Builder, b []byte, i int) (int, bool) {
+	// The pairs are gathered in chunk: one Write per run rather than per
+	// character.
+	var chunk [192]byte
+	n := 0
+	for ; i < len(b) && b[i] != 0x1b; i += 2 {
+		c := b[i]
+		if i+1 >= len(b) || c < 0x21 || c > 0x7e || b[i+1] < 0x21 || b[i+1] > 0x7e {
+			return i, false
+		}
+		u := &jis0208UTF8[int(c-0x21)*94+int(b[i+1]-0x21)]
+		if u[3] == 0 {
+			return i, false // unmapped
+		}
+		if n+3 > len(chunk) {
+			out.Write(chunk[:n])
+			n = 0
+		}
+		// Three bytes always fit; a two-byte rune's third is overwritten
+		// next or cut off.
+		chunk[n], chunk[n+1], chunk[n+2] = u[0], u[1], u[2]
+		n += int(u[3])
+	}
+	out.Write(chunk[:n])
+	return i, true
 }
