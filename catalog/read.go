@@ -159,19 +159,7 @@ func scan(name string, body io.Reader, enc Encoding, o Options, keep func(*File,
 	cr := csv.NewReader(head)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil, fmt.Errorf("%s: %w: no header, the file is empty", op, ErrFormat)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w: header: %w", op, ErrFormat, err)
-	}
-	f.Header = d.cells(header)
-	end := int(cr.InputOffset())
-	f.CRLF = end >= 2 && end <= len(head.b) && head.b[end-2] == '\r' && head.b[end-1] == '\n'
-	head.b, head.done = nil, true
-	f.Columns, f.Kind, err = mapHeader(f.Header, o)
-	if err != nil {
+	if err := f.readHeader(cr, head, d, o); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 
@@ -210,6 +198,25 @@ func scan(name string, body io.Reader, enc Encoding, o Options, keep func(*File,
 		}
 	}
 	return f, nil
+}
+
+// readHeader reads the header record from cr: the column names, the line
+// ending the file uses (from what head recorded) and, from the names, the
+// kind of file and its canonical columns.
+func (f *File) readHeader(cr *csv.Reader, head *headRecorder, d cellDecoder, o Options) error {
+	header, err := cr.Read()
+	if err == io.EOF {
+		return fmt.Errorf("%w: no header, the file is empty", ErrFormat)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: header: %w", ErrFormat, err)
+	}
+	f.Header = d.cells(header)
+	end := int(cr.InputOffset())
+	f.CRLF = end >= 2 && end <= len(head.b) && head.b[end-2] == '\r' && head.b[end-1] == '\n'
+	head.b, head.done = nil, true
+	f.Columns, f.Kind, err = mapHeader(f.Header, o)
+	return err
 }
 
 // headRecorder keeps what is read through it until done: the header's
