@@ -1,4 +1,4 @@
-// Package app wires qoo10hook's parts into the running service and its command line.
+// Package app wires qoo10hook's parts into the running service.
 package app
 
 import (
@@ -120,7 +120,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	s.registerOperatorMetrics()
-	if s.inventory, err = inventory.NewService(st, inventorySettings(cfg)); err != nil {
+	if s.inventory, err = inventory.NewService(st, InventorySettings(cfg)); err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/qoo10hook/qoo10hook/config"
+	"github.com/qoo10hook/qoo10hook/store"
+)
+
+func (c *CLI) openStore(ctx context.Context, path string) (*store.Store, error) {
+	cfg, err := c.load(path)
+	if err != nil {
+		return nil, err
+	}
+	return openExistingStore(ctx, cfg)
+}
+
+// openExistingStore opens the service's store for a command that reads or
+// changes it. It never creates an SQLite file: run from the wrong
+// directory, or without the service's configuration, a command would
+// otherwise report on a new, empty store as if nothing had happened.
+func openExistingStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	su, err := config.ParseStoreURL(cfg.Store.URL)
+	if err != nil {
+		return nil, err
+	}
+	if su.Kind == config.SQLite {
+		if _, err := os.Stat(su.Path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no store at %s: set QOO10HOOK_STORE or --config", displayPath(su.Path))
+		}
+	}
+	return store.Open(ctx, store.Options{URL: su})
+}
+
+// displayPath shows a relative path as relative to the current directory.
+func displayPath(p string) string {
+	if filepath.IsAbs(p) || strings.HasPrefix(p, ".") {
+		return p
+	}
+	return "." + string(filepath.Separator) + p
+}
+
+func (c *CLI) deliveries(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usageError{errors.New("say list, show, retry, resend or retry-all-failed")}
+	}
+	fs, path := c.flags("deliveries " + args[0])
+	status := fs.String("status", "", "only deliveries in this `status` (pending, delivered, failed, dead, held; several with commas: failed,dead)")
+	endpoint := fs.String("endpoint", "", "only deliveries to this endpoint `name`")
+	limit := fs.Int("limit", 50, "at most `N` deliveries")
+	asJSON := fs.Bool("json", false, "print JSON lines")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError{err}
+	}
+	st, err := c.openStore(ctx, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch args[0] {
+	case "list":
+		ds, err := st.ListDeliveries(ctx, store.DeliveryFilter{Status: *status, Endpoint: *endpoint, Limit: *limit})
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(c.Stdout)
+			for _, d := range ds {
+				enc.Encode(d)
+			}
+			return nil
+		}
+		fmt.Fprintf(c.Stdout, "%-8s %-10s %-20s %-24s %-28s %8s  %s\n", "ID", "STATUS", "ENDPOINT", "TYPE", "EVENT", "ATTEMPTS", "LAST")
+		for _, d := range ds {
+			last := d.LastError
+			if last == "" && d.LastStatus != 0 {
+				last = fmt.Sprint(d.LastStatus)
+			}
+			fmt.Fprintf(c.Stdout, "%-8d %-10s %-20s %-24s %-28s %8d  %s\n", d.ID, d.Status, d.Endpoint, d.EventType, d.EventID, d.Attempts, last)
+		}
+	case "show":
+		if fs.NArg() != 1 {
+			return usageError{errors.New("name one delivery id")}
+		}
+		id, err := parseID(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		d, attempts, err := st.GetDelivery(ctx, id)
+		if err != nil {
+			return err
+		}
+		payload, err := st.EventPayload(ctx, d.EventID)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(c.Stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(struct {
+			*store.Delivery
+			Attempts []store.Attempt `json:"attempt_log"`
+			Event    json.RawMessage `json:"event"`
+		}{d, attempts, payload})
+	case "retry":
+		return c.eachDelivery(ctx, fs.Args(), st.RetryDelivery, "queued for retry")
+	case "resend":
+		return c.eachDelivery(ctx, fs.Args(), st.ResendDelivery, "queued to be sent again")
+	case "retry-all-failed":
+		n, err := st.RetryAllFailed(ctx, *endpoint)
+		fmt.Fprintf(c.Stdout, "%d deliveries queued for retry\n", n)
+		return err
+	default:
+		return usageError{fmt.Errorf("unknown subcommand %q", args[0])}
+	}
+	return nil
+}
+
+func parseID(s string) (int64, error) {
+	var id int64
+	if _, err := fmt.Sscan(s, &id); err != nil || id <= 0 {
+		return 0, usageError{fmt.Errorf("%q is not a delivery id", s)}
+	}
+	return id, nil
+}
+
+// eachDelivery applies do to each delivery id named in args, saying what
+// became of each.
+func (c *CLI) eachDelivery(ctx context.Context, args []string, do func(context.Context, int64) error, done string) error {
+	if len(args) == 0 {
+		return usageError{errors.New("name at least one delivery id")}
+	}
+	for _, a := range args {
+		id, err := parseID(a)
+		if err != nil {
+			return err
+		}
+		if err := do(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Stdout, "delivery %d %s\n", id, done)
+	}
+	return nil
+}
