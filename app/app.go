@@ -97,9 +97,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		return nil, err
 	}
 	orders := newOrderDeriver(log, routes, endpointSet(s.endpoints))
-	su, _ := config.ParseStoreURL(cfg.Store.URL)
-	st, err := store.Open(ctx, store.Options{
-		URL: su, Logger: log, Registerer: reg, Workers: workers, Queues: queues,
+	st, err := OpenStore(ctx, cfg, store.Options{
+		Logger: log, Registerer: reg, Workers: workers, Queues: queues,
 		JobTimeout: cfg.Delivery.Timeout.D() + config.JobTimeoutMargin, RescueAfter: cfg.Delivery.RescueAfter.D(),
 		SoftStopTimeout: cfg.Delivery.ShutdownTimeout.D(),
 		PollInterval:    cfg.Delivery.PollInterval.D(),

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/qoo10hook/qoo10hook/app"
 	"github.com/qoo10hook/qoo10hook/config"
 	orderrec "github.com/qoo10hook/qoo10hook/order"
 	"github.com/qoo10hook/qoo10hook/orderbook"
@@ -50,13 +51,12 @@ func (c *CLI) orders(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	su, _ := config.ParseStoreURL(cfg.Store.URL)
-	st, err := store.Open(ctx, store.Options{URL: su})
+	st, err := app.OpenStore(ctx, cfg, store.Options{})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	book := orderbook.NewBook(st, su.Kind == config.Postgres)
+	book := orderbook.NewBook(st, st.Kind() == config.Postgres)
 	var rows int
 	export := func(w io.Writer) error {
 		rows, err = book.Export(ctx, w, f, *enc)
