@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/qoo10hook/qoo10hook/admin"
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
@@ -55,22 +56,14 @@ func (c *CLI) deliveries(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		d, attempts, err := st.GetDelivery(ctx, id)
-		if err != nil {
-			return err
-		}
-		payload, err := st.EventPayload(ctx, d.EventID)
+		d, err := admin.GetDeliveryDetail(ctx, st, id)
 		if err != nil {
 			return err
 		}
 		enc := json.NewEncoder(c.Stdout)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
-		return enc.Encode(struct {
-			*store.Delivery
-			Attempts []store.Attempt `json:"attempt_log"`
-			Event    json.RawMessage `json:"event"`
-		}{d, attempts, payload})
+		return enc.Encode(d)
 	case "retry":
 		return c.eachDelivery(ctx, fs.Args(), st.RetryDelivery, "queued for retry")
 	case "resend":
