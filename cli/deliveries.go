@@ -10,14 +10,17 @@ import (
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
+// deliveries runs "qoo10hook deliveries list|show|retry|resend|retry-all-failed".
+// Every subcommand takes every flag.
 func (c *CLI) deliveries(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return usageError{errors.New("say list, show, retry, resend or retry-all-failed")}
 	}
 	fs, path := c.flags("deliveries " + args[0])
-	status := fs.String("status", "", "only deliveries in this `status` (pending, delivered, failed, dead, held; several with commas: failed,dead)")
-	endpoint := fs.String("endpoint", "", "only deliveries to this endpoint `name`")
-	limit := fs.Int("limit", 50, "at most `N` deliveries")
+	var f store.DeliveryFilter
+	fs.StringVar(&f.Status, "status", "", "only deliveries in this `status` (pending, delivered, failed, dead, held; several with commas: failed,dead)")
+	fs.StringVar(&f.Endpoint, "endpoint", "", "only deliveries to this endpoint `name`")
+	fs.IntVar(&f.Limit, "limit", 50, "at most `N` deliveries")
 	asJSON := fs.Bool("json", false, "print JSON lines")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError{err}
@@ -29,53 +32,64 @@ func (c *CLI) deliveries(ctx context.Context, args []string) error {
 	defer st.Close()
 	switch args[0] {
 	case "list":
-		ds, err := st.ListDeliveries(ctx, store.DeliveryFilter{Status: *status, Endpoint: *endpoint, Limit: *limit})
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			enc := json.NewEncoder(c.Stdout)
-			for _, d := range ds {
-				enc.Encode(d)
-			}
-			return nil
-		}
-		fmt.Fprintf(c.Stdout, "%-8s %-10s %-20s %-24s %-28s %8s  %s\n", "ID", "STATUS", "ENDPOINT", "TYPE", "EVENT", "ATTEMPTS", "LAST")
-		for _, d := range ds {
-			last := d.LastError
-			if last == "" && d.LastStatus != 0 {
-				last = fmt.Sprint(d.LastStatus)
-			}
-			fmt.Fprintf(c.Stdout, "%-8d %-10s %-20s %-24s %-28s %8d  %s\n", d.ID, d.Status, d.Endpoint, d.EventType, d.EventID, d.Attempts, last)
-		}
+		return c.listDeliveries(ctx, st, f, *asJSON)
 	case "show":
-		if fs.NArg() != 1 {
-			return usageError{errors.New("name one delivery id")}
-		}
-		id, err := parseID(fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		d, err := admin.GetDeliveryDetail(ctx, st, id)
-		if err != nil {
-			return err
-		}
-		enc := json.NewEncoder(c.Stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(d)
+		return c.showDelivery(ctx, st, fs.Args())
 	case "retry":
 		return c.eachDelivery(ctx, fs.Args(), st.RetryDelivery, "queued for retry")
 	case "resend":
 		return c.eachDelivery(ctx, fs.Args(), st.ResendDelivery, "queued to be sent again")
 	case "retry-all-failed":
-		n, err := st.RetryAllFailed(ctx, *endpoint)
+		n, err := st.RetryAllFailed(ctx, f.Endpoint)
 		fmt.Fprintf(c.Stdout, "%d deliveries queued for retry\n", n)
 		return err
 	default:
 		return usageError{fmt.Errorf("unknown subcommand %q", args[0])}
 	}
+}
+
+// listDeliveries prints the deliveries f selects, as a table or JSON lines.
+func (c *CLI) listDeliveries(ctx context.Context, st *store.Store, f store.DeliveryFilter, asJSON bool) error {
+	ds, err := st.ListDeliveries(ctx, f)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(c.Stdout)
+		for _, d := range ds {
+			enc.Encode(d)
+		}
+		return nil
+	}
+	fmt.Fprintf(c.Stdout, "%-8s %-10s %-20s %-24s %-28s %8s  %s\n", "ID", "STATUS", "ENDPOINT", "TYPE", "EVENT", "ATTEMPTS", "LAST")
+	for _, d := range ds {
+		last := d.LastError
+		if last == "" && d.LastStatus != 0 {
+			last = fmt.Sprint(d.LastStatus)
+		}
+		fmt.Fprintf(c.Stdout, "%-8d %-10s %-20s %-24s %-28s %8d  %s\n", d.ID, d.Status, d.Endpoint, d.EventType, d.EventID, d.Attempts, last)
+	}
 	return nil
+}
+
+// showDelivery prints the one delivery args names, with its attempts and
+// event, as indented JSON.
+func (c *CLI) showDelivery(ctx context.Context, st *store.Store, args []string) error {
+	if len(args) != 1 {
+		return usageError{errors.New("name one delivery id")}
+	}
+	id, err := parseID(args[0])
+	if err != nil {
+		return err
+	}
+	d, err := admin.GetDeliveryDetail(ctx, st, id)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(c.Stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(d)
 }
 
 func parseID(s string) (int64, error) {
