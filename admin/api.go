@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,12 +195,27 @@ func (h *Handler) apiDeliveries(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-// deliveryDetail is a delivery with its attempts and event, as the CLI's
-// `deliveries show` prints it.
-type deliveryDetail struct {
+// DeliveryDetail is a delivery with its attempts, oldest first, and its
+// event: what GET /api/v1/deliveries/{id} answers and `qoo10hook
+// deliveries show` prints.
+type DeliveryDetail struct {
 	*store.Delivery
 	AttemptLog []store.Attempt `json:"attempt_log"`
 	Event      json.RawMessage `json:"event"`
+}
+
+// GetDeliveryDetail reads delivery id's detail from st. A delivery not
+// yet attempted has a nil AttemptLog.
+func GetDeliveryDetail(ctx context.Context, st Store, id int64) (*DeliveryDetail, error) {
+	d, attempts, err := st.GetDelivery(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := st.EventPayload(ctx, d.EventID)
+	if err != nil {
+		return nil, err
+	}
+	return &DeliveryDetail{Delivery: d, AttemptLog: attempts, Event: payload}, nil
 }
 
 func pathID(r *http.Request) (int64, error) {
@@ -210,31 +226,19 @@ func pathID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-func (h *Handler) deliveryDetail(r *http.Request, id int64) (*deliveryDetail, error) {
-	d, attempts, err := h.store.GetDelivery(r.Context(), id)
-	if err != nil {
-		return nil, err
-	}
-	payload, err := h.store.EventPayload(r.Context(), d.EventID)
-	if err != nil {
-		return nil, err
-	}
-	if attempts == nil {
-		attempts = []store.Attempt{}
-	}
-	return &deliveryDetail{Delivery: d, AttemptLog: attempts, Event: payload}, nil
-}
-
 func (h *Handler) apiDelivery(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	d, err := h.deliveryDetail(r, id)
+	d, err := GetDeliveryDetail(r.Context(), h.store, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	if d.AttemptLog == nil {
+		d.AttemptLog = []store.Attempt{} // the API answers a list
 	}
 	writeJSON(w, http.StatusOK, d)
 }

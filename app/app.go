@@ -1,4 +1,4 @@
-// Package app wires qoo10hook's parts into the running service and its command line.
+// Package app wires qoo10hook's parts into the running service.
 package app
 
 import (
@@ -97,9 +97,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		return nil, err
 	}
 	orders := newOrderDeriver(log, routes, endpointSet(s.endpoints))
-	su, _ := config.ParseStoreURL(cfg.Store.URL)
-	st, err := store.Open(ctx, store.Options{
-		URL: su, Logger: log, Registerer: reg, Workers: workers, Queues: queues,
+	st, err := OpenStore(ctx, cfg, store.Options{
+		Logger: log, Registerer: reg, Workers: workers, Queues: queues,
 		JobTimeout: cfg.Delivery.Timeout.D() + config.JobTimeoutMargin, RescueAfter: cfg.Delivery.RescueAfter.D(),
 		SoftStopTimeout: cfg.Delivery.ShutdownTimeout.D(),
 		PollInterval:    cfg.Delivery.PollInterval.D(),
@@ -120,7 +119,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	s.registerOperatorMetrics()
-	if s.inventory, err = inventory.NewService(st, inventorySettings(cfg)); err != nil {
+	if s.inventory, err = inventory.NewService(st, InventorySettings(cfg)); err != nil {
 		st.Close()
 		return nil, err
 	}

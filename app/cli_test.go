@@ -2,8 +2,10 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,11 +16,17 @@ import (
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
 )
 
+// RunCommandLine runs the qoo10hook command line (cli.CLI.Run). Package
+// cli imports app, so these tests cannot import it: cli_link_test.go, in
+// package app_test, sets this for them.
+var RunCommandLine func(ctx context.Context, stdout, stderr io.Writer, getenv func(string) string, args []string) int
+
+// runCLI runs the command line with env as its environment, against the
+// tests' running services and stores.
 func runCLI(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	c := &CLI{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
-	code = c.Run(t.Context(), args)
+	code = RunCommandLine(t.Context(), &out, &errb, func(k string) string { return env[k] }, args)
 	return code, out.String(), errb.String()
 }
 
@@ -47,33 +55,6 @@ func TestParseCommand(t *testing.T) {
 	}
 	if !strings.Contains(out, `"type":"mail.unrecognized"`) {
 		t.Errorf("an unrecognized mail must still print its event: %s", out)
-	}
-}
-
-func TestCheckConfigCommand(t *testing.T) {
-	t.Parallel()
-	code, out, errs := runCLI(t, map[string]string{"QOO10HOOK_WEBHOOK_URL": "https://hook.example/x",
-		"QOO10HOOK_WEBHOOK_SECRET": testSecret}, "check-config", "--config", "../config/testdata/good.yaml")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-	if strings.Contains(out, "MfKQ9r8") || !strings.Contains(out, "<secret>") || !strings.Contains(out, "https://hook.example/x") {
-		t.Errorf("output:\n%s", out)
-	}
-	code, _, errs = runCLI(t, nil, "check-config", "--config", "../config/testdata/bad-secret.yaml")
-	if code != 1 || !strings.Contains(errs, "endpoints[0].secret") {
-		t.Errorf("exit %d, stderr %q", code, errs)
-	}
-}
-
-func TestSecretCommand(t *testing.T) {
-	t.Parallel()
-	code, out, _ := runCLI(t, nil, "secret")
-	if code != 0 || !strings.HasPrefix(out, "whsec_") {
-		t.Fatalf("exit %d: %q", code, out)
-	}
-	if _, err := endpointsWithSecret(strings.TrimSpace(out)); err != nil {
-		t.Errorf("generated secret is refused: %v", err)
 	}
 }
 

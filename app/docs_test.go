@@ -36,6 +36,7 @@ var usageCommandRE = regexp.MustCompile(`(?m)^  qoo10hook .*$`)
 func TestDocsListEveryCommand(t *testing.T) {
 	t.Parallel()
 	docs := readDocs(t)
+	_, usage, _ := runCLI(t, nil, "help")
 	cmds := usageCommandRE.FindAllStringSubmatch(usage, -1)
 	if len(cmds) < 10 {
 		t.Fatalf("found %d commands in the usage text", len(cmds))

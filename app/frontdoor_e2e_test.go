@@ -152,14 +152,12 @@ func TestVendorModeEndToEnd(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut bytes.Buffer
-	cli := &CLI{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string {
-		return map[string]string{"QOO10HOOK_VENDOR_DOMAINS": "v.example.test", "QOO10HOOK_VENDOR_KEY": "vendor-key-0123456789abcdef"}[k]
-	}}
-	if code := cli.Run(context.Background(), []string{"address", "Shop_E2E"}); code != 0 {
-		t.Fatalf("address: exit %d: %s", code, errOut.String())
+	code, out, errs := runCLI(t, map[string]string{"QOO10HOOK_VENDOR_DOMAINS": "v.example.test",
+		"QOO10HOOK_VENDOR_KEY": "vendor-key-0123456789abcdef"}, "address", "Shop_E2E")
+	if code != 0 {
+		t.Fatalf("address: exit %d: %s", code, errs)
 	}
-	addr := strings.TrimSpace(out.String())
+	addr := strings.TrimSpace(out)
 	if !strings.HasPrefix(addr, "shop_e2e.") || !strings.HasSuffix(addr, "@v.example.test") {
 		t.Fatalf("address %q", addr)
 	}

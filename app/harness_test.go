@@ -267,15 +267,6 @@ func get(v any, path string) any {
 	return v
 }
 
-func endpointsWithSecret(secret string) (any, error) {
-	cfg := config.Default()
-	cfg.Webhook = config.Webhook{URL: "https://hook.example/x", Secret: config.Secret(secret)}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return Endpoints(cfg)
-}
-
 // startB runs the service for a benchmark, quietly.
 func startB(b *testing.B, cfg *config.Config) (*Service, *prometheus.Registry) {
 	b.Helper()

@@ -12,8 +12,9 @@ import (
 	"github.com/qoo10hook/qoo10hook/route"
 )
 
-// inventorySettings are the inventory settings of the configuration.
-func inventorySettings(cfg *config.Config) inventory.Settings {
+// InventorySettings are the inventory settings of the configuration: the
+// service's, and the catalog command's.
+func InventorySettings(cfg *config.Config) inventory.Settings {
 	return inventory.Settings{
 		SKUOrder:     cfg.Inventory.SKUOrder,
 		Threshold:    cfg.Inventory.LowStockThreshold,
@@ -27,7 +28,7 @@ func inventorySettings(cfg *config.Config) inventory.Settings {
 // route's endpoints whose event filter takes the inventory type.
 func newDeriver(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, routes *route.Table, eps endpointSet) (*inventory.Deriver, error) {
 	return inventory.NewDeriver(inventory.DeriverOptions{
-		Settings: inventorySettings(cfg),
+		Settings: InventorySettings(cfg),
 		Policy: func(tenant string) inventory.Policy {
 			reserve, release := cfg.InventoryPolicy(tenant)
 			return inventory.Policy{ReserveOn: event.Type(reserve), ReleaseOn: event.Type(release)}

@@ -182,7 +182,20 @@ var prefixRE = regexp.MustCompile(`^[a-z0-9]+([_-][a-z0-9]+)*[_-]?$`)
 
 // validateFrontDoor checks the smtp limits, TLS, AUTH, sender, forwarder
 // and vendor settings.
-func (c *Config) validateFrontDoor(bad func(field, format string, args ...any), endpoints map[string]bool) {
+func (c *Config) validateFrontDoor(bad badFunc, endpoints map[string]bool) {
+	c.validateSMTPLimits(bad)
+	t := c.SMTP.TLS
+	hasCert := t.CertFile != "" && t.KeyFile != ""
+	c.validateTLS(bad, hasCert)
+	c.validateAuth(bad, hasCert)
+	c.validateSender(bad)
+	c.validateForwarders(bad)
+	c.validateVendor(bad, endpoints)
+}
+
+// validateSMTPLimits checks the bounds on a mail's headers and MIME
+// structure, on connections and transactions, and on the mail in flight.
+func (c *Config) validateSMTPLimits(bad badFunc) {
 	s := c.SMTP
 	if s.MaxHeaderBytes < 1024 || s.MaxHeaderBytes > s.MaxMessageBytes {
 		bad("smtp.max_header_bytes (QOO10HOOK_SMTP_MAX_HEADER_BYTES)", "%d must be at least 1KiB and at most smtp.max_message_bytes (default 128KiB)", s.MaxHeaderBytes)
@@ -212,9 +225,12 @@ func (c *Config) validateFrontDoor(bad func(field, format string, args ...any), 
 	if s.MaxConnectionsPerIP > s.MaxConnections {
 		bad("smtp.max_connections_per_ip (QOO10HOOK_SMTP_MAX_CONNECTIONS_PER_IP)", "%d is more than smtp.max_connections (%d)", s.MaxConnectionsPerIP, s.MaxConnections)
 	}
+}
 
-	t := s.TLS
-	hasCert := t.CertFile != "" && t.KeyFile != ""
+// validateTLS checks the certificate pair, the implicit TLS listener and
+// required STARTTLS; hasCert is whether both files are set.
+func (c *Config) validateTLS(bad badFunc, hasCert bool) {
+	t := c.SMTP.TLS
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		bad("smtp.tls.cert_file / smtp.tls.key_file (QOO10HOOK_SMTP_TLS_CERT_FILE / QOO10HOOK_SMTP_TLS_KEY_FILE)", "set both or neither")
 	}
@@ -229,7 +245,11 @@ func (c *Config) validateFrontDoor(bad func(field, format string, args ...any), 
 	if t.Require && !hasCert {
 		bad("smtp.tls.require (QOO10HOOK_SMTP_REQUIRE_TLS)", "needs smtp.tls.cert_file and smtp.tls.key_file")
 	}
+}
 
+// validateAuth checks the AUTH users, offered only over TLS.
+func (c *Config) validateAuth(bad badFunc, hasCert bool) {
+	s := c.SMTP
 	users := map[string]bool{}
 	for i, u := range s.Auth.Users {
 		f := fmt.Sprintf("smtp.auth.users[%d]", i)
@@ -244,7 +264,12 @@ func (c *Config) validateFrontDoor(bad func(field, format string, args ...any), 
 	if len(s.Auth.Users) > 0 && !hasCert {
 		bad("smtp.auth.users", "AUTH is offered only over TLS: set smtp.tls.cert_file and smtp.tls.key_file")
 	}
+}
 
+// validateSender checks the sender policies (the default, each route's,
+// vendor mode's), the allowed sender domains and the bounds on checking
+// a sender.
+func (c *Config) validateSender(bad badFunc) {
 	checkPolicy := func(field, p string, allowEmpty bool) {
 		if p == "" && allowEmpty {
 			return
@@ -275,7 +300,11 @@ func (c *Config) validateFrontDoor(bad func(field, format string, args ...any), 
 	if c.Sender.CacheSize < 1 || c.Sender.MaxSignatures < 1 {
 		bad("sender.cache_size / sender.max_signatures", "must be at least 1 (defaults 10000 and 5)")
 	}
+}
 
+// validateForwarders checks each trusted forwarder's name, authserv-id,
+// networks and domains.
+func (c *Config) validateForwarders(bad badFunc) {
 	fnames := map[string]bool{}
 	for i, fw := range c.Forwarders {
 		f := fmt.Sprintf("forwarders[%d]", i)
@@ -300,7 +329,12 @@ func (c *Config) validateFrontDoor(bad func(field, format string, args ...any), 
 			}
 		}
 	}
+}
 
+// validateVendor checks vendor mode: its domains (each its own, not a
+// whole-domain route), key, token length, tenant prefix and endpoints
+// (among those defined).
+func (c *Config) validateVendor(bad badFunc, endpoints map[string]bool) {
 	v := c.Vendor
 	if !v.Enabled() {
 		if v.Key != "" || len(v.Endpoints) > 0 {
@@ -308,19 +342,7 @@ func (c *Config) validateFrontDoor(bad func(field, format string, args ...any), 
 		}
 		return
 	}
-	routed := map[string]bool{}
-	if len(c.Routes) == 0 {
-		for _, d := range c.Domains {
-			routed[d] = true
-		}
-	}
-	for _, r := range c.Routes {
-		for _, rc := range r.Recipients {
-			if local, d, ok := cutAt(rc); !ok || local == "" {
-				routed[d] = true
-			}
-		}
-	}
+	routed := c.wholeDomainRoutes()
 	for i, d := range v.Domains {
 		f := fmt.Sprintf("vendor.domains[%d] (QOO10HOOK_VENDOR_DOMAINS)", i)
 		if !domainRE.MatchString(d) {
@@ -343,6 +365,26 @@ func (c *Config) validateFrontDoor(bad func(field, format string, args ...any), 
 			bad(fmt.Sprintf("vendor.endpoints[%d] (QOO10HOOK_VENDOR_ENDPOINTS)", j), "%q is not a defined endpoint", name)
 		}
 	}
+}
+
+// wholeDomainRoutes are the domains whose every address is routed: the
+// domains without routes, else each route's recipients that name a
+// domain alone.
+func (c *Config) wholeDomainRoutes() map[string]bool {
+	routed := map[string]bool{}
+	if len(c.Routes) == 0 {
+		for _, d := range c.Domains {
+			routed[d] = true
+		}
+	}
+	for _, r := range c.Routes {
+		for _, rc := range r.Recipients {
+			if local, d, ok := cutAt(rc); !ok || local == "" {
+				routed[d] = true
+			}
+		}
+	}
+	return routed
 }
 
 // normalizeFrontDoor lower-cases domains and policies.

@@ -30,7 +30,29 @@ func (c *Config) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("config: %s: %s", field, fmt.Sprintf(format, args...)))
 	}
+	c.validateListeners(bad)
+	c.validateStore(bad)
+	c.validateDelivery(bad)
+	c.validateLog(bad)
+	for i, dom := range c.Domains {
+		if !domainRE.MatchString(dom) {
+			bad(fmt.Sprintf("domains[%d] (QOO10HOOK_DOMAINS)", i), "%q is not a domain name", dom)
+		}
+	}
+	endpoints := c.validateEndpoints(bad)
+	c.validateRoutes(bad, endpoints)
+	c.validateFrontDoor(bad, endpoints)
+	c.validateParse(bad)
+	errs = append(errs, c.validateInventory()...)
+	return errors.Join(errs...)
+}
 
+// badFunc reports a problem with a field: Validate collects them.
+type badFunc = func(field, format string, args ...any)
+
+// validateListeners checks the SMTP and HTTP addresses, the HTTP limits
+// and admin token, and the SMTP message limits.
+func (c *Config) validateListeners(bad badFunc) {
 	checkAddr := func(field, addr string) {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			bad(field, "%q is not host:port (write it like :2525 or 127.0.0.1:2525)", addr)
@@ -58,7 +80,10 @@ func (c *Config) Validate() error {
 	if c.SMTP.IdleTimeout.D() <= 0 || c.SMTP.DataTimeout.D() <= 0 {
 		bad("smtp.idle_timeout / smtp.data_timeout", "must be positive durations like 5m")
 	}
+}
 
+// validateStore checks the store's URL, group commit and backlog.
+func (c *Config) validateStore(bad badFunc) {
 	if _, err := ParseStoreURL(c.Store.URL); err != nil {
 		bad("store.url (QOO10HOOK_STORE)", "%v", err)
 	}
@@ -75,7 +100,11 @@ func (c *Config) Validate() error {
 	if c.Store.MaxBacklog < 1 {
 		bad("store.max_backlog (QOO10HOOK_STORE_MAX_BACKLOG)", "must be at least 1 (default 512)")
 	}
+}
 
+// validateDelivery checks the webhook retries, timeouts, concurrency and
+// circuit breaker.
+func (c *Config) validateDelivery(bad badFunc) {
 	d := c.Delivery
 	if len(d.RetrySchedule) == 0 {
 		bad("delivery.retry_schedule", "needs at least one wait (the first attempt's, usually 0s)")
@@ -109,7 +138,10 @@ func (c *Config) Validate() error {
 	if d.PollInterval.D() < 10*time.Millisecond || d.PollInterval.D() > time.Minute {
 		bad("delivery.poll_interval (QOO10HOOK_DELIVERY_POLL_INTERVAL)", "%s must be between 10ms and 1m (default 100ms)", d.PollInterval.D())
 	}
+}
 
+// validateLog checks the log level and format.
+func (c *Config) validateLog(bad badFunc) {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -120,13 +152,12 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.format (QOO10HOOK_LOG_FORMAT)", "%q is not one of json, text, auto", c.Log.Format)
 	}
+}
 
-	for i, dom := range c.Domains {
-		if !domainRE.MatchString(dom) {
-			bad(fmt.Sprintf("domains[%d] (QOO10HOOK_DOMAINS)", i), "%q is not a domain name", dom)
-		}
-	}
-
+// validateEndpoints checks the catch-all webhook and the named endpoints,
+// and returns the names of all the endpoints defined, for the routes and
+// vendor mode to refer to.
+func (c *Config) validateEndpoints(bad badFunc) (names map[string]bool) {
 	if c.Webhook.URL != "" || c.Webhook.Secret != "" {
 		if err := checkURL(c.Webhook.URL); err != nil {
 			bad("webhook.url (QOO10HOOK_WEBHOOK_URL)", "%v", err)
@@ -136,7 +167,7 @@ func (c *Config) Validate() error {
 		}
 	}
 
-	names := map[string]bool{}
+	names = map[string]bool{}
 	if c.Webhook.URL != "" {
 		names[DefaultEndpoint] = true
 	}
@@ -163,7 +194,12 @@ func (c *Config) Validate() error {
 			bad(f+".concurrency", "%d must be between 0 (use delivery.concurrency) and 1000", e.Concurrency)
 		}
 	}
+	return names
+}
 
+// validateRoutes checks each route's tenant, recipients and endpoints
+// (among those defined).
+func (c *Config) validateRoutes(bad badFunc, endpoints map[string]bool) {
 	tenants := map[string]bool{}
 	for i, r := range c.Routes {
 		f := fmt.Sprintf("routes[%d]", i)
@@ -182,14 +218,15 @@ func (c *Config) Validate() error {
 			}
 		}
 		for j, name := range r.Endpoints {
-			if !names[name] {
+			if !endpoints[name] {
 				bad(fmt.Sprintf("%s.endpoints[%d]", f, j), "%q is not a defined endpoint", name)
 			}
 		}
 	}
+}
 
-	c.validateFrontDoor(bad, names)
-
+// validateParse checks the configured templates and classification rules.
+func (c *Config) validateParse(bad badFunc) {
 	tnames := map[string]bool{}
 	for i, t := range c.Parse.Templates {
 		f := fmt.Sprintf("parse.templates[%d]", i)
@@ -213,8 +250,6 @@ func (c *Config) Validate() error {
 			bad(f, "needs a subject or a body substring")
 		}
 	}
-	errs = append(errs, c.validateInventory()...)
-	return errors.Join(errs...)
 }
 
 // CheckSecret reports whether s is a Standard Webhooks secret: "whsec_"

@@ -9,7 +9,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
-	"github.com/qoo10hook/qoo10hook/app"
+	"github.com/qoo10hook/qoo10hook/cli"
 )
 
 func main() {
@@ -36,8 +36,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "qoo10hook: second signal, exiting now")
 		os.Exit(1)
 	}()
-	cli := &app.CLI{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
-	code := cli.Run(ctx, os.Args[1:])
+	c := &cli.CLI{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	code := c.Run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"bytes"
@@ -109,13 +109,4 @@ func (c *CLI) printReparse(rep *ingest.ReparseReport) {
 		verb = "would change (dry run: nothing was changed)"
 	}
 	fmt.Fprintf(c.Stdout, "%d mails read again, %d %s\n", rep.Mails, rep.Changed, verb)
-}
-
-// localAddr is the address to reach a listener bound to addr from this
-// machine.
-func localAddr(addr string) string {
-	if strings.HasPrefix(addr, ":") || strings.HasPrefix(addr, "0.0.0.0:") || strings.HasPrefix(addr, "[::]:") {
-		return "127.0.0.1:" + addr[strings.LastIndex(addr, ":")+1:]
-	}
-	return addr
 }

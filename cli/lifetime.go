@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"strings"
 
+	"github.com/qoo10hook/qoo10hook/app"
 	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/store"
 )
@@ -55,8 +56,7 @@ func (c *CLI) erase(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	su, _ := config.ParseStoreURL(cfg.Store.URL)
-	st, err := store.Open(ctx, store.Options{URL: su, Logger: NewLogger(cfg.Log, c.Stderr).With("component", "audit")})
+	st, err := app.OpenStore(ctx, cfg, store.Options{Logger: app.NewLogger(cfg.Log, c.Stderr).With("component", "audit")})
 	if err != nil {
 		return err
 	}

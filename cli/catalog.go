@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/qoo10hook/qoo10hook/app"
 	"github.com/qoo10hook/qoo10hook/inventory"
 	"github.com/qoo10hook/qoo10hook/store"
 )
@@ -64,7 +65,7 @@ func (c *CLI) catalog(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	svc, err := inventory.NewService(st, inventorySettings(cfg))
+	svc, err := inventory.NewService(st, app.InventorySettings(cfg))
 	if err != nil {
 		return err
 	}

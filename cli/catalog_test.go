@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCatalogCommands: import both kinds (a bad row reported with file,
+// line and column), list the stock, export it back as it was imported.
+func TestCatalogCommands(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"QOO10HOOK_STORE": existingStore(t)}
+	goods, options := "../testdata/GoodsList-cm_shop-cp932.csv", "../testdata/InventoryManagement_gridInventory-cm_shop.csv"
+
+	// Without --partial the bad row refuses the import, and says where.
+	code, _, errs := runCLI(t, env, "catalog", "import", "--seller", "cm_shop", goods, options)
+	if code != 1 || !strings.Contains(errs, goods+`:5:5 (在庫数): qty "在庫なし" is not a number`) ||
+		!strings.Contains(errs, "nothing was changed") {
+		t.Fatalf("import with a bad row: exit %d: %s", code, errs)
+	}
+	code, out, errs := runCLI(t, env, "catalog", "import", "--partial", "--seller", "cm_shop", goods, options)
+	if code != 0 {
+		t.Fatalf("import: exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, goods+`:5:5 (在庫数): qty "在庫なし" is not a number`) {
+		t.Errorf("import did not report the bad row: %q", errs)
+	}
+	if !strings.Contains(out, "goods file (cp932): 3 SKUs imported for seller cm_shop (replacing 0), 1 bad rows left out") ||
+		!strings.Contains(out, "options file (utf-8-bom): 2 SKUs imported") {
+		t.Errorf("import output: %s", out)
+	}
+
+	code, out, errs = runCLI(t, env, "catalog", "stock", "--below", "5")
+	if code != 0 {
+		t.Fatalf("stock: exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "SELLER") || !strings.Contains(lines[1], "HT-002-RD") ||
+		!strings.Contains(lines[2], "HT-003") || !strings.Contains(lines[2], "ハンドタオル 第3弾") {
+		t.Errorf("stock below 5:\n%s", out)
+	}
+	code, out, _ = runCLI(t, env, "catalog", "stock", "--json", "--seller", "cm_shop")
+	if code != 0 || strings.Count(out, "\n") != 5 || !strings.Contains(out, `"sku":"HT-001","kind":"goods"`) {
+		t.Errorf("stock --json: exit %d\n%s", code, out)
+	}
+
+	code, _, errs = runCLI(t, env, "catalog", "export")
+	if code != 1 || !strings.Contains(errs, "choose one") {
+		t.Errorf("export without --kind: exit %d, %s", code, errs)
+	}
+	dst := filepath.Join(t.TempDir(), "GoodsList.csv")
+	code, _, errs = runCLI(t, env, "catalog", "export", "--kind", "goods", "--out", dst)
+	if code != 0 {
+		t.Fatalf("export: exit %d: %s", code, errs)
+	}
+	got, _ := os.ReadFile(dst)
+	want, _ := os.ReadFile(goods)
+	if !bytes.Equal(got, want) {
+		t.Errorf("export of an untouched catalog is not the imported file")
+	}
+	code, out, _ = runCLI(t, env, "catalog", "export", "--seller", "cm_shop", "--kind", "options")
+	if want, _ := os.ReadFile(options); code != 0 || out != string(want) {
+		t.Errorf("options export to stdout: exit %d\n%q", code, out)
+	}
+
+	for _, args := range [][]string{
+		{"catalog"}, {"catalog", "count"}, {"catalog", "import", goods}, {"catalog", "import", "--seller", "x"},
+		{"catalog", "stock", "--below", "few"}, {"catalog", "stock", "extra"},
+	} {
+		if code, _, errs := runCLI(t, env, args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2 (usage): %s", args, code, errs)
+		}
+	}
+	if code, _, errs := runCLI(t, env, "catalog", "import", "--seller", "x", "../testdata/stockgear-order-utf8.eml"); code != 1 ||
+		!strings.Contains(errs, "not a QSM catalog") {
+		t.Errorf("import of a mail: exit %d: %s", code, errs)
+	}
+}
