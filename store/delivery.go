@@ -121,56 +121,7 @@ type Outcome struct {
 	// its retry schedule (the endpoint said 410 and is disabled: the
 	// delivery waits for it, with all its retries left).
 	KeepSchedule bool
-}
-
-// RecordAttempt stores an attempt, moves its delivery to the outcome and
-// counts the endpoint's consecutive failures, in one transaction. It
-// returns the endpoint's consecutive failures after this attempt (0 after
-// a success).
-func (s *Store) RecordAttempt(ctx context.Context, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("store: record attempt: %w", err)
-	}
-	defer tx.Rollback()
-	t := now()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempt (delivery_id, attempt, started_at, duration_us,
-		status_code, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		d.ID, a.Number, a.StartedAt.UnixMicro(), a.Duration.Microseconds(), a.StatusCode, a.Error, a.Response); err != nil {
-		return 0, fmt.Errorf("store: record attempt: %w", err)
-	}
-	var next, delivered any
-	if !o.NextAttemptAt.IsZero() {
-		next = o.NextAttemptAt.UnixMicro()
-	}
-	if o.Status == DeliveryDelivered {
-		delivered = t
-	}
-	kept := 0
-	if o.KeepSchedule {
-		kept = 1
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET status = $1, attempts = attempts + 1, last_status = $2,
-		last_error = $3, next_attempt_at = $4, delivered_at = $5, updated_at = $6, retry_base = retry_base + $8
-		WHERE id = $7`,
-		o.Status, a.StatusCode, a.Error, next, delivered, t, d.ID, kept); err != nil {
-		return 0, fmt.Errorf("store: record attempt: %w", err)
-	}
-	if o.Status == DeliveryDelivered {
-		// The common case writes nothing when the endpoint was healthy.
-		_, err = tx.ExecContext(ctx, `UPDATE endpoint_state SET consecutive_failures = 0, updated_at = $1
-			WHERE name = $2 AND consecutive_failures <> 0`, t, d.Endpoint)
-	} else {
-		err = tx.QueryRowContext(ctx, `INSERT INTO endpoint_state (name, consecutive_failures, updated_at)
-			VALUES ($1, 1, $2) ON CONFLICT (name) DO UPDATE SET updated_at = $2,
-			consecutive_failures = endpoint_state.consecutive_failures + 1
-			RETURNING consecutive_failures`, d.Endpoint, t).Scan(&failures)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: record attempt: endpoint state: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("store: record attempt: %w", err)
-	}
-	return failures, nil
+	// Job is the River job making the attempt; a delivered delivery's job
+	// is completed with it, in the same transaction.
+	Job Job
 }
