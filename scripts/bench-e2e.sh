@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 rate=${1:-100} mails=${2:-3000} storearg=${3:-sqlite} skus=${4:-many}
 case $skus in many) hot=false ;; hot) hot=true ;; *) echo "SKUS must be many or hot" >&2; exit 2 ;; esac
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/qoo10hook-e2e.XXXXXX")
-secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw token=bench-e2e-admin-token-0123456789abcdef
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 smtp=$(port) http=$(port) hook=$(port)
 store="sqlite:$work/store.db"
@@ -34,11 +34,15 @@ if [ -n "${QOO10HOOK_BIN:-}" ]; then cp "$QOO10HOOK_BIN" "$work/qoo10hook"; else
 go build -o "$work/qoo10hook-load" ./cmd/qoo10hook-load
 QOO10HOOK_SMTP_ADDR=127.0.0.1:$smtp QOO10HOOK_HTTP_ADDR=127.0.0.1:$http QOO10HOOK_STORE=$store \
 QOO10HOOK_DOMAINS=localhost QOO10HOOK_WEBHOOK_URL=http://127.0.0.1:$hook/hook QOO10HOOK_WEBHOOK_SECRET=$secret \
-QOO10HOOK_SENDER_POLICY=off QOO10HOOK_SMTP_MAX_CONNECTIONS_PER_IP=1000 QOO10HOOK_SMTP_MAX_TRANSACTIONS_PER_MINUTE=10000000 QOO10HOOK_LOG_LEVEL=warn \
+QOO10HOOK_ADMIN_TOKEN=$token QOO10HOOK_SENDER_POLICY=off QOO10HOOK_SMTP_MAX_CONNECTIONS_PER_IP=1000 QOO10HOOK_SMTP_MAX_TRANSACTIONS_PER_MINUTE=10000000 QOO10HOOK_LOG_LEVEL=warn \
   "$work/qoo10hook" serve >"$work/service.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$http/readyz" >/dev/null && break; sleep 0.1; done
 
+# PROFILE=file takes a CPU profile of the service's first 10 s under load.
+if [ -n "${PROFILE:-}" ]; then
+  curl -fs -H "Authorization: Bearer $token" -o "$PROFILE" "http://127.0.0.1:$http/admin/debug/pprof/profile?seconds=10" &
+fi
 "$work/qoo10hook-load" -addr 127.0.0.1:$smtp -rcpt orders@localhost -mails "$mails" -rate "$rate" \
   -hook 127.0.0.1:$hook -secret $secret -sessions 20 -hot-sku=$hot
 echo "peak RSS $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' /proc/$pid/status)"

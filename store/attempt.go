@@ -46,11 +46,9 @@ type attemptResult struct {
 	err      error
 }
 
-// attemptTx is a shared transaction and what it does once all its
-// requests have run: River jobs to finish or snooze, in one statement.
+// attemptTx is a shared transaction.
 type attemptTx struct {
-	tx     *sql.Tx
-	finish []*riverdriver.JobSetStateIfRunningParams
+	tx *sql.Tx
 }
 
 // attemptBatchMax bounds the writes sharing one transaction.
@@ -186,9 +184,6 @@ func (s *Store) attemptBatch(batch []*attemptRequest) ([]attemptResult, error) {
 			return nil, err
 		}
 	}
-	if err := s.finishJobs(ctx, w); err != nil {
-		return nil, err
-	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: commit: %w", err)
 	}
@@ -221,11 +216,6 @@ func (s *Store) lockChains(ctx context.Context, tx *sql.Tx, batch []*attemptRequ
 		}
 	}
 	return nil
-}
-
-// finishJobs completes the jobs whose deliveries the batch delivered.
-func (s *Store) finishJobs(ctx context.Context, w *attemptTx) error {
-	return s.settleJobs(ctx, w.tx, w.finish...)
 }
 
 // settleJobs sets the River job states given, for jobs that are still
@@ -262,9 +252,9 @@ type Job struct {
 // counts the endpoint's consecutive failures, in a transaction it may
 // share with other workers' writes; it returns once that committed. It
 // returns the endpoint's consecutive failures after this attempt (0 after
-// a success). A delivered delivery's job (o.Job, when set) is completed
-// in the same transaction; a delivery that leaves pending wakes the
-// deliveries parked behind it.
+// a success). A delivery that leaves pending wakes the deliveries parked
+// behind it. (River completes the job after: were that lost in a crash,
+// the job's next run finds the delivery delivered and sends nothing.)
 func (s *Store) RecordAttempt(ctx context.Context, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
 	res := s.attempts.submit(ctx, &attemptRequest{endpoint: d.Endpoint, do: func(ctx context.Context, w *attemptTx) (attemptResult, error) {
 		failures, err := s.recordAttemptTx(ctx, w, d, a, o)
@@ -314,9 +304,6 @@ func (s *Store) recordAttemptTx(ctx context.Context, w *attemptTx, d *Delivery, 
 	if err != nil {
 		return 0, fmt.Errorf("endpoint state: %w", err)
 	}
-	if o.Status == DeliveryDelivered && o.Job.ID != 0 {
-		w.finish = append(w.finish, riverdriver.JobSetStateCompleted(o.Job.ID, time.Now(), nil))
-	}
 	if o.Status != DeliveryPending {
 		if err := s.wakeSuccessors(ctx, w, d); err != nil {
 			return 0, err
@@ -346,32 +333,39 @@ func (s *Store) wakeSuccessors(ctx context.Context, w *attemptTx, d *Delivery) e
 	if d.OrderKey == "" {
 		return nil
 	}
-	rows, err := w.tx.QueryContext(ctx, `SELECT DISTINCT job_id FROM delivery WHERE job_id IS NOT NULL
+	rows, err := w.tx.QueryContext(ctx, `SELECT job_id, created_at FROM delivery WHERE job_id IS NOT NULL
 		AND id IN (`+successorLookups+`)`, d.ID)
 	if err != nil {
 		return fmt.Errorf("successors: %w", err)
 	}
-	var jobs []int64
+	type successor struct {
+		job     int64
+		created int64
+	}
+	var next []successor
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var n successor
+		if err := rows.Scan(&n.job, &n.created); err != nil {
 			rows.Close()
 			return fmt.Errorf("successors: %w", err)
 		}
-		jobs = append(jobs, id)
+		next = append(next, n)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("successors: %w", err)
 	}
-	if len(jobs) == 0 {
+	if len(next) == 0 {
 		return nil
 	}
 	exec := s.river.Driver().UnwrapExecutor(w.tx)
-	t := time.Now()
-	for _, id := range jobs {
-		if _, err := exec.JobRetry(ctx, &riverdriver.JobRetryParams{ID: id, Now: &t}); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
-			return fmt.Errorf("wake successor job %d: %w", id, err)
+	for _, n := range next {
+		// Due since it was queued: it takes its place in the queue by
+		// arrival, ahead of what came after it, instead of joining the
+		// end of a backlog that a flash sale may have built meanwhile.
+		due := fromMicros(n.created)
+		if _, err := exec.JobRetry(ctx, &riverdriver.JobRetryParams{ID: n.job, Now: &due}); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
+			return fmt.Errorf("wake successor job %d: %w", n.job, err)
 		}
 	}
 	return s.wakeQueues(ctx, w.tx, []string{QueueName(d.Endpoint)})
@@ -393,10 +387,9 @@ func (s *Store) ParkDelivery(ctx context.Context, d *Delivery, job Job, until ti
 		if !pred.Valid {
 			return attemptResult{}, nil
 		}
-		// At once, not with the batch's completions: a later request of
-		// the same batch may finish the predecessor and must find the job
-		// parked to wake it. A snooze does not count as an attempt of the
-		// job (as River's own).
+		// At once: a later request of the same batch may finish the
+		// predecessor and must find the job parked to wake it. A snooze
+		// does not count as an attempt of the job (as River's own).
 		if err := s.settleJobs(ctx, w.tx, riverdriver.JobSetStateSnoozed(job.ID, until, max(job.Attempt-1, 0), nil)); err != nil {
 			return attemptResult{}, err
 		}

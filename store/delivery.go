@@ -85,7 +85,10 @@ const predecessorLookups = `
 func (s *Store) DeliveryForWork(ctx context.Context, id int64) (d *Delivery, predecessorDue time.Time, blocked bool, err error) {
 	var payload []byte
 	var pred sql.NullInt64
-	d, err = scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, e.payload,
+	// From the readers: the workers of every endpoint ask this at once,
+	// and on SQLite the writer's one connection is for writes. A parked
+	// delivery's check is made again under the writer (ParkDelivery).
+	d, err = scanDelivery(s.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, e.payload,
 (SELECT COALESCE(p.next_attempt_at, 0) FROM delivery p WHERE p.id = (SELECT min(m.id) FROM (`+predecessorLookups+`) m))
 		FROM delivery d JOIN event e ON e.id = d.event_id WHERE d.id = $1`, id), &payload, &pred)
 	if err != nil {
@@ -121,7 +124,4 @@ type Outcome struct {
 	// its retry schedule (the endpoint said 410 and is disabled: the
 	// delivery waits for it, with all its retries left).
 	KeepSchedule bool
-	// Job is the River job making the attempt; a delivered delivery's job
-	// is completed with it, in the same transaction.
-	Job Job
 }

@@ -89,3 +89,23 @@ func TestWakingListener(t *testing.T) {
 		t.Errorf("a third notification: %+v", n)
 	}
 }
+
+// TestIsScript: only a semicolon between statements makes a script; one in
+// a comment, a string or at the end does not.
+func TestIsScript(t *testing.T) {
+	for q, want := range map[string]bool{
+		"SELECT 1":                                  false,
+		"SELECT 1;":                                 false,
+		"SELECT 1; SELECT 2":                        true,
+		"-- once; not twice\nSELECT 1":              false,
+		"/* a; b */ SELECT 1":                       false,
+		"SELECT ';' FROM t":                         false,
+		`SELECT "a;b" FROM t; DELETE FROM t`:        true,
+		"SELECT 1 -- trailing; comment":             false,
+		"UPDATE t SET a = 1; -- done\nUPDATE t SET": true,
+	} {
+		if got := isScript(q); got != want {
+			t.Errorf("isScript(%q) = %v, want %v", q, got, want)
+		}
+	}
+}

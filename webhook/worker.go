@@ -168,7 +168,6 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 		a.Error = res.Err.Error()
 	}
 	outcome, snooze := w.decide(d, res)
-	outcome.Job = store.Job{ID: job.ID, Attempt: job.Attempt}
 	failures, recErr := w.store.RecordAttempt(context.WithoutCancel(ctx), d, a, outcome)
 	w.metrics.attempt(d.Endpoint, outcome.Status, res)
 	logAttempt(log, a, outcome)
