@@ -83,8 +83,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		n := e.Concurrency
 		if n == 0 {
 			n = cfg.Delivery.Concurrency
+			e.Concurrency = n
 		}
-		queues[store.QueueName(e.Name)] = river.QueueConfig{MaxWorkers: n}
+		queues[store.QueueName(e.Name)] = river.QueueConfig{MaxWorkers: webhook.QueueWorkers(n)}
 	}
 	if len(eps) == 0 {
 		log.Warn("no webhook endpoint is configured: mail is accepted, stored and parsed, but nothing will be delivered" +

@@ -85,7 +85,10 @@ const predecessorLookups = `
 func (s *Store) DeliveryForWork(ctx context.Context, id int64) (d *Delivery, predecessorDue time.Time, blocked bool, err error) {
 	var payload []byte
 	var pred sql.NullInt64
-	d, err = scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, e.payload,
+	// From the readers: the workers of every endpoint ask this at once,
+	// and on SQLite the writer's one connection is for writes. A parked
+	// delivery's check is made again under the writer (ParkDelivery).
+	d, err = scanDelivery(s.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, e.payload,
 (SELECT COALESCE(p.next_attempt_at, 0) FROM delivery p WHERE p.id = (SELECT min(m.id) FROM (`+predecessorLookups+`) m))
 		FROM delivery d JOIN event e ON e.id = d.event_id WHERE d.id = $1`, id), &payload, &pred)
 	if err != nil {
@@ -121,56 +124,4 @@ type Outcome struct {
 	// its retry schedule (the endpoint said 410 and is disabled: the
 	// delivery waits for it, with all its retries left).
 	KeepSchedule bool
-}
-
-// RecordAttempt stores an attempt, moves its delivery to the outcome and
-// counts the endpoint's consecutive failures, in one transaction. It
-// returns the endpoint's consecutive failures after this attempt (0 after
-// a success).
-func (s *Store) RecordAttempt(ctx context.Context, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("store: record attempt: %w", err)
-	}
-	defer tx.Rollback()
-	t := now()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempt (delivery_id, attempt, started_at, duration_us,
-		status_code, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		d.ID, a.Number, a.StartedAt.UnixMicro(), a.Duration.Microseconds(), a.StatusCode, a.Error, a.Response); err != nil {
-		return 0, fmt.Errorf("store: record attempt: %w", err)
-	}
-	var next, delivered any
-	if !o.NextAttemptAt.IsZero() {
-		next = o.NextAttemptAt.UnixMicro()
-	}
-	if o.Status == DeliveryDelivered {
-		delivered = t
-	}
-	kept := 0
-	if o.KeepSchedule {
-		kept = 1
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET status = $1, attempts = attempts + 1, last_status = $2,
-		last_error = $3, next_attempt_at = $4, delivered_at = $5, updated_at = $6, retry_base = retry_base + $8
-		WHERE id = $7`,
-		o.Status, a.StatusCode, a.Error, next, delivered, t, d.ID, kept); err != nil {
-		return 0, fmt.Errorf("store: record attempt: %w", err)
-	}
-	if o.Status == DeliveryDelivered {
-		// The common case writes nothing when the endpoint was healthy.
-		_, err = tx.ExecContext(ctx, `UPDATE endpoint_state SET consecutive_failures = 0, updated_at = $1
-			WHERE name = $2 AND consecutive_failures <> 0`, t, d.Endpoint)
-	} else {
-		err = tx.QueryRowContext(ctx, `INSERT INTO endpoint_state (name, consecutive_failures, updated_at)
-			VALUES ($1, 1, $2) ON CONFLICT (name) DO UPDATE SET updated_at = $2,
-			consecutive_failures = endpoint_state.consecutive_failures + 1
-			RETURNING consecutive_failures`, d.Endpoint, t).Scan(&failures)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: record attempt: endpoint state: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("store: record attempt: %w", err)
-	}
-	return failures, nil
 }

@@ -311,6 +311,11 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 	if err != nil {
 		return fmt.Errorf("insert jobs: %w", err)
 	}
+	queues := make([]string, len(params))
+	for i, p := range params {
+		queues[i] = p.InsertOpts.Queue
+	}
+	s.wakeAfterCommit(ctx, queues)
 	for i, r := range res {
 		if err := b.exec(ctx, `UPDATE delivery SET job_id = $1 WHERE id = $2`, r.Job.ID, jobs[i].deliveryID); err != nil {
 			return fmt.Errorf("link job: %w", err)

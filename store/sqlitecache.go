@@ -94,8 +94,8 @@ func (c *cachingConn) cached(ctx context.Context, query string) (*cachedStmt, er
 		c.lru.MoveToFront(cs.elem)
 		return cs, nil
 	}
-	if strings.Contains(strings.TrimRight(strings.TrimSpace(query), ";"), ";") {
-		return nil, nil // a script: the driver runs it statement by statement
+	if isScript(query) {
+		return nil, nil // the driver runs a script statement by statement
 	}
 	st, err := c.innerConn.PrepareContext(ctx, query)
 	if err != nil {
@@ -123,6 +123,39 @@ func (c *cachingConn) cached(ctx context.Context, query string) (*cachedStmt, er
 		old.stmt.Close()
 	}
 	return cs, nil
+}
+
+// isScript tells whether query holds more than one statement: a semicolon
+// before its end outside comments, quotes and identifiers. (River's
+// completion statement has one in a comment; taking that for a script
+// would prepare its large recursive query anew for every job.)
+func isScript(query string) bool {
+	q := strings.TrimRight(strings.TrimSpace(query), ";")
+	for i := 0; i < len(q); i++ {
+		switch c := q[i]; {
+		case c == ';':
+			return true
+		case c == '-' && strings.HasPrefix(q[i:], "--"):
+			end := strings.IndexByte(q[i:], '\n')
+			if end < 0 {
+				return false
+			}
+			i += end
+		case c == '/' && strings.HasPrefix(q[i:], "/*"):
+			end := strings.Index(q[i+2:], "*/")
+			if end < 0 {
+				return false
+			}
+			i += end + 3
+		case c == '\'' || c == '"' || c == '`':
+			end := strings.IndexByte(q[i+1:], c)
+			if end < 0 {
+				return false
+			}
+			i += end + 1
+		}
+	}
+	return false
 }
 
 func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {

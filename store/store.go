@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL through database/sql
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
@@ -73,6 +74,8 @@ type Store struct {
 	log    *slog.Logger
 	metric *metrics
 	commit *committer
+	// attempts writes what delivery workers learn, many per transaction.
+	attempts *attemptCommitter
 	// ckpt copies the WAL into the database file, for SQLite.
 	ckpt *checkpointer
 	// path is the SQLite database file, "" on PostgreSQL.
@@ -83,6 +86,10 @@ type Store struct {
 	correct Corrector
 	// purge applies the retention periods.
 	purge *purger
+	// waker wakes this process's producers after a commit, on SQLite.
+	waker *wakingDriver
+	// listenPool holds River's LISTEN connection, on PostgreSQL.
+	listenPool *pgxpool.Pool
 	// reclaimPending asks the purger to reclaim space an erasure freed.
 	reclaimPending atomic.Bool
 }
@@ -113,7 +120,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		// SQLITE_BUSY between River's internals and the committer.
 		db.SetMaxOpenConns(1)
 		s.db = db
-		driver = riversqlite.New(db)
+		s.waker = newWakingDriver(riversqlite.New(db))
+		driver = s.waker
 	case config.Postgres:
 		db, err := sql.Open("pgx", o.URL.DSN)
 		if err != nil {
@@ -123,21 +131,36 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		db.SetMaxIdleConns(10)
 		s.db, s.read = db, db
 		driver = riverdatabasesql.New(db)
+		if o.Workers != nil && len(o.Queues) > 0 {
+			// A LISTEN connection wakes the producers of every instance
+			// when a commit queues jobs, instead of at their next poll.
+			cfg, err := pgxpool.ParseConfig(o.URL.DSN)
+			if err != nil {
+				db.Close()
+				return nil, fmt.Errorf("store: postgres listener: %w", err)
+			}
+			cfg.MinConns, cfg.MaxConns = 0, 1
+			if s.listenPool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("store: postgres listener: %w", err)
+			}
+			driver = riverdatabasesql.NewWithPgxListener(db, s.listenPool)
+		}
 	default:
 		return nil, fmt.Errorf("store: unknown kind %q", o.URL.Kind)
 	}
 	if err := s.db.PingContext(ctx); err != nil {
-		s.db.Close()
+		s.Close()
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
 	if s.kind == config.SQLite {
 		if err := s.newFileIncremental(ctx); err != nil {
-			s.db.Close()
+			s.Close()
 			return nil, err
 		}
 	}
 	if err := s.migrate(ctx, driver); err != nil {
-		s.db.Close()
+		s.Close()
 		return nil, err
 	}
 	if o.Retention != nil {
@@ -151,7 +174,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if s.read == nil {
 		read, err := openSQLite(sqliteDSN(o.URL.Path, true))
 		if err != nil {
-			s.db.Close()
+			s.Close()
 			return nil, fmt.Errorf("store: open reader: %w", err)
 		}
 		read.SetMaxOpenConns(4)
@@ -170,6 +193,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s.river = rc
 	s.working = o.Workers != nil && len(o.Queues) > 0
 	s.commit = newCommitter(s, o.BatchMax, o.BatchWindow, o.Backlog, o.BacklogBytes)
+	s.attempts = newAttemptCommitter(s)
 	return s, nil
 }
 
@@ -227,6 +251,7 @@ func (s *Store) Kind() config.StoreKind { return s.kind }
 func (s *Store) Start(ctx context.Context) error {
 	s.commit.started.Store(true)
 	go s.commit.run()
+	s.attempts.start()
 	if s.ckpt != nil {
 		go s.ckpt.run(s)
 	}
@@ -282,6 +307,9 @@ func (s *Store) Close() error {
 	if s.commit != nil {
 		s.commit.stop()
 	}
+	if s.attempts != nil {
+		s.attempts.stop()
+	}
 	var errs []error
 	if s.ckpt != nil {
 		errs = append(errs, s.ckpt.close(s.commit != nil && s.commit.started.Load()))
@@ -291,6 +319,9 @@ func (s *Store) Close() error {
 	}
 	if s.db != nil {
 		errs = append(errs, s.db.Close())
+	}
+	if s.listenPool != nil {
+		s.listenPool.Close()
 	}
 	return errors.Join(errs...)
 }

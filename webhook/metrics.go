@@ -19,6 +19,7 @@ type Metrics struct {
 	disabled      *prometheus.GaugeVec
 	circuitOpen   *prometheus.GaugeVec
 	consecutiveFs *prometheus.GaugeVec
+	parked        *prometheus.CounterVec
 }
 
 // NewMetrics registers the delivery metrics on reg.
@@ -54,6 +55,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		consecutiveFs: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "qoo10hook_webhook_endpoint_consecutive_failures",
 			Help: "Failed attempts to the endpoint since its last success.",
+		}, []string{"endpoint"}),
+		parked: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "qoo10hook_webhook_parked_total",
+			Help: "Deliveries held back, holding no worker, until an earlier delivery of their cart or SKU to the endpoint ends.",
 		}, []string{"endpoint"}),
 	}
 }

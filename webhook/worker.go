@@ -45,6 +45,11 @@ type Worker struct {
 	metrics   *Metrics
 	userAgent string
 
+	// slots holds, per endpoint, a token per attempt in flight: its
+	// queue runs more jobs than that (QueueWorkers), so that loading a
+	// delivery and recording its attempt overlap other jobs' requests.
+	slots map[string]chan struct{}
+
 	mu       sync.Mutex
 	disabled map[string]bool // endpoints an operator or a 410 disabled
 	// gone holds the endpoints that answered 410 while the store is told:
@@ -59,8 +64,10 @@ type Worker struct {
 // NewWorker returns a worker delivering to the given endpoints.
 func NewWorker(st *store.Store, endpoints []*Endpoint, p Policy, m *Metrics, log *slog.Logger, userAgent string) *Worker {
 	byName := map[string]*Endpoint{}
+	slots := map[string]chan struct{}{}
 	for _, e := range endpoints {
 		byName[e.Name] = e
+		slots[e.Name] = make(chan struct{}, max(e.Concurrency, 1))
 	}
 	if p.BreakerFailures <= 0 {
 		p.BreakerFailures = 10
@@ -69,8 +76,26 @@ func NewWorker(st *store.Store, endpoints []*Endpoint, p Policy, m *Metrics, log
 		p.BreakerCooldown = time.Minute
 	}
 	return &Worker{store: st, endpoints: byName, policy: p, client: NewClient(p.Timeout), log: log,
-		metrics: m, userAgent: userAgent, disabled: map[string]bool{}, gone: map[string]bool{}, circuitUntil: map[string]time.Time{}}
+		metrics: m, userAgent: userAgent, slots: slots, disabled: map[string]bool{}, gone: map[string]bool{}, circuitUntil: map[string]time.Time{}}
 }
+
+// QueueWorkers is how many jobs an endpoint's queue runs at once for
+// concurrency attempts in flight: a job spends most of its time loading
+// its delivery and waiting for its attempt's commit, which overlap the
+// requests of the others.
+func QueueWorkers(concurrency int) int { return max(concurrency*8, 32) }
+
+// acquire waits for one of the endpoint's attempt slots.
+func (w *Worker) acquire(ctx context.Context, ep *Endpoint) bool {
+	select {
+	case w.slots[ep.Name] <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (w *Worker) release(ep *Endpoint) { <-w.slots[ep.Name] }
 
 // Timeout lets River's own job timeout sit above the HTTP timeout.
 func (w *Worker) Timeout(*river.Job[store.DeliveryArgs]) time.Duration {
@@ -106,14 +131,28 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 		return river.JobSnooze(time.Until(until))
 	}
 	if blocked {
-		// An earlier event of the same cart is not delivered yet.
-		wait := min(max(time.Until(predecessorDue), 250*time.Millisecond), time.Minute)
-		return river.JobSnooze(wait)
+		// An earlier event of the same cart or SKU is not delivered yet:
+		// park this one until that one's last attempt wakes it, without
+		// holding a worker meanwhile. The wait is only the fallback.
+		wait := min(max(time.Until(predecessorDue), 0)+time.Minute, time.Hour)
+		parked, err := w.store.ParkDelivery(context.WithoutCancel(ctx), d, store.Job{ID: job.ID, Attempt: job.Attempt}, time.Now().Add(wait))
+		if err != nil {
+			return err
+		}
+		if parked {
+			w.metrics.parked.WithLabelValues(d.Endpoint).Inc()
+			return nil
+		}
+		// The earlier one finished meanwhile: go on.
 	}
 
+	if !w.acquire(ctx, ep) {
+		return river.JobSnooze(0) // shutting down
+	}
 	attemptCtx, cancel := context.WithTimeout(ctx, w.policy.Timeout)
 	res := Send(attemptCtx, w.client, ep, d.EventID, d.Payload, w.userAgent)
 	cancel()
+	w.release(ep)
 	if res.Gone {
 		w.disable(ctx, log, d.Endpoint, "endpoint answered 410 Gone")
 	}

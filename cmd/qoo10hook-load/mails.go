@@ -16,6 +16,9 @@ type generator struct {
 	rng       *rand.Rand
 	size      int
 	templates []parse.TemplateSource
+	// hotSKU makes every mail order the same item and option, as in a
+	// flash sale: one SKU whose stock adjustments are delivered in order.
+	hotSKU bool
 }
 
 type generated struct {
@@ -23,8 +26,8 @@ type generated struct {
 	raw     []byte
 }
 
-func newGenerator(seed uint64, size int) *generator {
-	return &generator{rng: rand.New(rand.NewPCG(seed, 2)), size: size, templates: parse.BuiltinTemplates()}
+func newGenerator(seed uint64, size int, hotSKU bool) *generator {
+	return &generator{rng: rand.New(rand.NewPCG(seed, 2)), size: size, templates: parse.BuiltinTemplates(), hotSKU: hotSKU}
 }
 
 var (
@@ -43,10 +46,14 @@ func (g *generator) mail(i int) (generated, error) {
 	orderNo := fmt.Sprintf("9%08d", i)
 	pick := func(s []string) string { return s[g.rng.IntN(len(s))] }
 	n := g.rng.IntN(900) + 100
+	option := fmt.Sprintf(pick(optionTexts), n)
+	if g.hotSKU {
+		n, option = 777, "カラー:ネイビー/サイズ:L(OP-777-NV)"
+	}
 	f := map[string]string{
 		"SELLER_ID": "load_shop", "PACK_NO": fmt.Sprintf("7%08d", i), "ORDER_NO": orderNo,
 		"ITEM_NO": fmt.Sprint(1000000000 + n), "ITEM_NM": fmt.Sprintf(pick(titles), n),
-		"OPTION_INFO": fmt.Sprintf(pick(optionTexts), n), "ORDER_QTY": fmt.Sprint(1 + g.rng.IntN(3)),
+		"OPTION_INFO": option, "ORDER_QTY": fmt.Sprint(1 + g.rng.IntN(3)),
 		"ORDER_PRICE": "1,980", "TOTAL_PRICE": "3,960", "DISCOUNT": "", "DELIVERY_FEE": "550", "DEL_OPTION": "宅配便",
 		"DELIVERY_OPTION": "宅配便", "ORDER_TIME": "2026/11/20 21:04:55", "ORDER_DATE": "2026/11/20 21:04:55",
 		"PAYMENT_TIME": "2026/11/20 21:10:00", "REQUEST_TIME": "2026/11/21 09:00:00", "CLAIM_COMPLETE_TIME": "2026/11/21 10:00:00",

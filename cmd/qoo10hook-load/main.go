@@ -8,10 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,7 @@ func main() {
 	flag.DurationVar(&o.wait, "wait", 2*time.Minute, "how long to wait for webhooks after sending")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the mail values")
 	flag.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
+	flag.BoolVar(&o.hotSKU, "hot-sku", false, "order one SKU in every mail (a flash sale) instead of many")
 	flag.Parse()
 	rep, err := run(o)
 	if err != nil {
@@ -54,7 +57,7 @@ type options struct {
 	addr, rcpt, hookAddr, secret string
 	sessions, mails, size        int
 	rate                         float64
-	reuse, asJSON                bool
+	reuse, asJSON, hotSKU        bool
 	wait                         time.Duration
 	seed                         uint64
 }
@@ -73,6 +76,13 @@ type report struct {
 	BadSigs     int                `json:"bad_signatures,omitempty"`
 	EndToEnd    map[string]float64 `json:"end_to_end_ms,omitempty"`
 	E2EPerSec   float64            `json:"delivered_per_second,omitempty"`
+	// Ratio is order events delivered per second over mails accepted per
+	// second: under 1, the backlog grows while mail comes in.
+	Ratio float64 `json:"delivered_to_accepted,omitempty"`
+	// Other counts the other events (stock adjustments, …) by type, and
+	// OtherDone is when the last of them arrived, in seconds from the start.
+	Other     map[string]int `json:"other_events,omitempty"`
+	OtherDone float64        `json:"other_events_done_seconds,omitempty"`
 }
 
 func (r report) print(w io.Writer) {
@@ -80,13 +90,21 @@ func (r report) print(w io.Writer) {
 		r.Mails, r.Seconds, r.Accepted, r.MailsPerSec, r.TempFailed, r.Rejected)
 	fmt.Fprintf(w, "SMTP transaction ms: p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", r.SMTP["p50"], r.SMTP["p90"], r.SMTP["p99"], r.SMTP["max"])
 	if r.EndToEnd != nil {
-		fmt.Fprintf(w, "delivered %d (%.0f/s), %d duplicates, %d bad signatures\n", r.Delivered, r.E2EPerSec, r.Duplicates, r.BadSigs)
+		fmt.Fprintf(w, "order events delivered %d (%.0f/s, %.2f of accepted/s), %d duplicates, %d bad signatures\n",
+			r.Delivered, r.E2EPerSec, r.Ratio, r.Duplicates, r.BadSigs)
 		fmt.Fprintf(w, "250 -> webhook ms: p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", r.EndToEnd["p50"], r.EndToEnd["p90"], r.EndToEnd["p99"], r.EndToEnd["max"])
+		for _, t := range slices.Sorted(maps.Keys(r.Other)) {
+			fmt.Fprintf(w, "other events: %s %d", t, r.Other[t])
+			if r.OtherDone > 0 {
+				fmt.Fprintf(w, " (last at %.2fs, %.0f/s)", r.OtherDone, float64(r.Other[t])/r.OtherDone)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 }
 
 func run(o options) (report, error) {
-	gen := newGenerator(o.seed, o.size)
+	gen := newGenerator(o.seed, o.size, o.hotSKU)
 	mails := make([]generated, o.mails)
 	for i := range mails {
 		m, err := gen.mail(i)
@@ -177,6 +195,14 @@ func run(o options) (report, error) {
 		rep.Delivered, rep.Duplicates, rep.BadSigs, rep.EndToEnd = hook.results()
 		if last := hook.lastAt(); !last.IsZero() {
 			rep.E2EPerSec = float64(rep.Delivered) / last.Sub(start).Seconds()
+			rep.Ratio = rep.E2EPerSec / rep.MailsPerSec
+		}
+		// Stock adjustments follow their orders; give them a moment to end.
+		hook.settle(2 * time.Second)
+		var otherLast time.Time
+		rep.Other, otherLast = hook.others()
+		if !otherLast.IsZero() {
+			rep.OtherDone = otherLast.Sub(start).Seconds()
 		}
 	}
 	return rep, nil
@@ -227,6 +253,8 @@ func percentiles(d []time.Duration) map[string]float64 {
 // receiver takes the webhooks and times them against the 250 of their mail.
 type receiver struct {
 	mu        sync.Mutex
+	other     map[string]int
+	otherLast time.Time
 	sentAt    map[string]time.Time
 	seen      map[string]int
 	latencies []time.Duration
@@ -236,7 +264,7 @@ type receiver struct {
 }
 
 func listen(addr, secret string, n int) (*receiver, error) {
-	r := &receiver{sentAt: make(map[string]time.Time, n), seen: make(map[string]int, n)}
+	r := &receiver{sentAt: make(map[string]time.Time, n), seen: make(map[string]int, n), other: map[string]int{}}
 	if secret != "" {
 		wh, err := standardwebhooks.NewWebhook(secret)
 		if err != nil {
@@ -262,6 +290,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	now := time.Now()
 	body, _ := io.ReadAll(req.Body)
 	var ev struct {
+		Type string `json:"type"`
 		Data struct {
 			Items []struct {
 				OrderNo string `json:"order_no"`
@@ -275,7 +304,15 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	if json.Unmarshal(body, &ev) == nil && len(ev.Data.Items) > 0 {
+	if json.Unmarshal(body, &ev) != nil {
+		return
+	}
+	if !strings.HasPrefix(ev.Type, "order.") || ev.Type == "order.updated" {
+		r.other[ev.Type]++
+		r.otherLast = now
+		return
+	}
+	if len(ev.Data.Items) > 0 {
 		no := ev.Data.Items[0].OrderNo
 		r.seen[no]++
 		if r.seen[no] == 1 {
@@ -308,6 +345,26 @@ func (r *receiver) results() (delivered, duplicates, bad int, lat map[string]flo
 		duplicates += n - 1
 	}
 	return delivered, duplicates, r.bad, percentiles(r.latencies)
+}
+
+// settle waits until no other event has come for quiet, or a minute.
+func (r *receiver) settle(quiet time.Duration) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		last := r.otherLast
+		r.mu.Unlock()
+		if time.Since(last) > quiet {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (r *receiver) others() (map[string]int, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.other), r.otherLast
 }
 
 func (r *receiver) lastAt() time.Time {

@@ -1,0 +1,119 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/qoo10hook/qoo10hook/config"
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
+)
+
+// TestChainWaitsWithoutWorker: while one cart's first event is held at the
+// endpoint, that cart's later events wait without holding a worker (they
+// are parked, once each), other carts of the same endpoint flow past them,
+// and once the first is answered the cart's events follow in order, woken
+// by its answer: the queues' polling is set to a minute, as the parked
+// deliveries' fallback wait is a minute, so neither can be what delivers.
+func TestChainWaitsWithoutWorker(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			release := make(chan struct{})
+			held := make(chan struct{}, 1)
+			var mu sync.Mutex
+			var got []string // "pack/type" in the order answered 2xx
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var ev struct {
+					Type string `json:"type"`
+					Data struct {
+						PackNo string `json:"pack_no"`
+					} `json:"data"`
+				}
+				json.NewDecoder(r.Body).Decode(&ev)
+				if ev.Data.PackNo == "8001" && ev.Type == "order.placed" {
+					select {
+					case held <- struct{}{}:
+					default:
+					}
+					<-release
+				}
+				mu.Lock()
+				got = append(got, ev.Data.PackNo+"/"+ev.Type)
+				mu.Unlock()
+			}))
+			defer srv.Close()
+			cfg := testConfig(t, st.URL, "")
+			cfg.Endpoints = []config.Endpoint{{Name: "vendor", URL: srv.URL, Secret: testSecret, Concurrency: 2,
+				Events: []string{"order.placed", "order.paid", "order.cancelled"}}}
+			cfg.Routes = []config.Route{{Tenant: "shop", Recipients: []string{"in.example.test"}, Endpoints: []string{"vendor"}}}
+			cfg.Delivery.PollInterval = config.Duration(time.Minute)
+			svc := start(t, cfg)
+			mail := func(kind, pack string) {
+				t.Helper()
+				o := order{MessageID: kind + "." + pack + "@qoo10.jp", Seller: "shop", Pack: pack, OrderNo: pack + "1"}
+				if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail(kind, o)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mail("placed", "8001")
+			select {
+			case <-held:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the first event never reached the endpoint")
+			}
+			mail("paid", "8001")
+			mail("cancelled", "8001")
+			for _, pack := range []string{"8002", "8003", "8004"} {
+				mail("placed", pack)
+			}
+			// The other carts pass the held one, through the endpoint's
+			// second slot, and its later events are parked meanwhile.
+			waitFor(t, 30*time.Second, "the other carts delivered past the held one", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(got) == 3
+			})
+			expectMetrics(t, svc.svc.HTTPAddr(), 30*time.Second, []metricWant{
+				{name: "qoo10hook_webhook_parked_total", labels: []string{"vendor"}, value: 2},
+			})
+			close(release)
+			waitFor(t, 30*time.Second, "the held cart's events delivered", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(got) == 6
+			})
+			mu.Lock()
+			cart := []string{}
+			for _, g := range got {
+				if g[:4] == "8001" {
+					cart = append(cart, g)
+				}
+			}
+			mu.Unlock()
+			if want := "[8001/order.placed 8001/order.paid 8001/order.cancelled]"; fmt.Sprint(cart) != want {
+				t.Errorf("cart 8001 delivered as %v, want %s", cart, want)
+			}
+			// Each parked delivery ran again once, when woken: none was
+			// parked a second time.
+			expectMetrics(t, svc.svc.HTTPAddr(), time.Second, []metricWant{
+				{name: "qoo10hook_webhook_parked_total", labels: []string{"vendor"}, value: 2},
+			})
+		})
+	}
+}
+
+// waitFor polls cond every 10 ms until it holds, or fails after within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,402 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/qoo10hook/qoo10hook/config"
+)
+
+// attemptCommitter writes what delivery workers learn (an attempt and its
+// outcome, a delivery parked behind an earlier one) in shared
+// transactions: one commit, one fsync on SQLite, for the workers of every
+// endpoint, each answered only once its write is durable. Without it every
+// attempt is a transaction of its own, and the disk's fsyncs per second
+// bound the deliveries per second.
+type attemptCommitter struct {
+	s       *Store
+	in      chan *attemptRequest
+	max     int
+	started atomic.Bool
+	quit    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+// attemptRequest is one worker's write.
+type attemptRequest struct {
+	endpoint string
+	do       func(ctx context.Context, w *attemptTx) (attemptResult, error)
+	reply    chan attemptResult
+}
+
+type attemptResult struct {
+	failures int
+	parked   bool
+	err      error
+}
+
+// attemptTx is a shared transaction.
+type attemptTx struct {
+	tx *sql.Tx
+}
+
+// attemptBatchMax bounds the writes sharing one transaction.
+const attemptBatchMax = 256
+
+func newAttemptCommitter(s *Store) *attemptCommitter {
+	return &attemptCommitter{s: s, in: make(chan *attemptRequest, attemptBatchMax), max: attemptBatchMax,
+		quit: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (c *attemptCommitter) start() {
+	c.started.Store(true)
+	go c.run()
+}
+
+// submit runs r in the next shared transaction and waits for its commit;
+// before start (and after stop) it runs r in a transaction of its own.
+func (c *attemptCommitter) submit(ctx context.Context, r *attemptRequest) attemptResult {
+	r.reply = make(chan attemptResult, 1)
+	if !c.started.Load() {
+		c.flush([]*attemptRequest{r})
+		return <-r.reply
+	}
+	select {
+	case c.in <- r:
+	case <-c.done:
+		c.flush([]*attemptRequest{r})
+	case <-ctx.Done():
+		return attemptResult{err: ctx.Err()}
+	}
+	// The write is under way: its outcome is waited for even if ctx ends,
+	// so that the worker never acts on a write it does not know the fate of.
+	select {
+	case res := <-r.reply:
+		return res
+	case <-c.done:
+		// The committer stopped; what it left in the queue (r, maybe) is
+		// written by whoever finds it.
+		for {
+			select {
+			case q := <-c.in:
+				c.flush([]*attemptRequest{q})
+				continue
+			default:
+			}
+			break
+		}
+		return <-r.reply
+	}
+}
+
+func (c *attemptCommitter) run() {
+	defer close(c.done)
+	for {
+		var first *attemptRequest
+		select {
+		case first = <-c.in:
+		case <-c.quit:
+			for {
+				select {
+				case r := <-c.in:
+					c.flush([]*attemptRequest{r})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*attemptRequest{first}
+	gather:
+		for len(batch) < c.max {
+			select {
+			case r := <-c.in:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		c.flush(batch)
+	}
+}
+
+// flush runs a batch in one transaction; if that fails, each request runs
+// alone, so that one failing write does not fail the others.
+func (c *attemptCommitter) flush(batch []*attemptRequest) {
+	results, err := c.s.attemptBatch(batch)
+	if err == nil {
+		for i, r := range batch {
+			r.reply <- results[i]
+		}
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].reply <- attemptResult{err: err}
+		return
+	}
+	for _, r := range batch {
+		res, err := c.s.attemptBatch([]*attemptRequest{r})
+		if err != nil {
+			r.reply <- attemptResult{err: err}
+			continue
+		}
+		r.reply <- res[0]
+	}
+}
+
+func (c *attemptCommitter) stop() {
+	c.once.Do(func() { close(c.quit) })
+	if c.started.Load() {
+		<-c.done
+	}
+}
+
+func (s *Store) attemptBatch(batch []*attemptRequest) ([]attemptResult, error) {
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if s.kind == config.Postgres {
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	}
+	defer cancel()
+	hooks := &afterCommit{}
+	ctx = context.WithValue(ctx, afterCommitKey{}, hooks)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := s.lockChains(ctx, tx, batch); err != nil {
+		return nil, err
+	}
+	w := &attemptTx{tx: tx}
+	results := make([]attemptResult, len(batch))
+	for i, r := range batch {
+		if results[i], err = r.do(ctx, w); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	for _, f := range hooks.funcs {
+		f()
+	}
+	return results, nil
+}
+
+// lockChains serializes, on PostgreSQL, the transactions that park a
+// delivery behind an earlier one or finish one with deliveries behind it,
+// per endpoint: a delivery is parked only while its predecessor is
+// pending, and the predecessor's finish then wakes it, whichever of the
+// two transactions commits first. (SQLite has a single writer.)
+func (s *Store) lockChains(ctx context.Context, tx *sql.Tx, batch []*attemptRequest) error {
+	if s.kind != config.Postgres {
+		return nil
+	}
+	keys := make([]int64, 0, len(batch))
+	for _, r := range batch {
+		h := fnv.New64a()
+		h.Write([]byte("qoo10hook delivery chain " + r.endpoint))
+		keys = append(keys, int64(h.Sum64()))
+	}
+	// One order for every transaction: no two wait on each other.
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, k); err != nil {
+			return fmt.Errorf("store: lock delivery chain: %w", err)
+		}
+	}
+	return nil
+}
+
+// settleJobs sets the River job states given, for jobs that are still
+// running: River's completer, which runs after the worker returns, then
+// finds them settled.
+func (s *Store) settleJobs(ctx context.Context, tx *sql.Tx, jobs ...*riverdriver.JobSetStateIfRunningParams) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	p := &riverdriver.JobSetStateIfRunningManyParams{}
+	for _, f := range jobs {
+		p.ID = append(p.ID, f.ID)
+		p.Attempt = append(p.Attempt, f.Attempt)
+		p.ErrData = append(p.ErrData, f.ErrData)
+		p.FinalizedAt = append(p.FinalizedAt, f.FinalizedAt)
+		p.MetadataDoMerge = append(p.MetadataDoMerge, f.MetadataDoMerge)
+		p.MetadataUpdates = append(p.MetadataUpdates, f.MetadataUpdates)
+		p.ScheduledAt = append(p.ScheduledAt, f.ScheduledAt)
+		p.State = append(p.State, f.State)
+	}
+	if _, err := s.river.Driver().UnwrapExecutor(tx).JobSetStateIfRunningMany(ctx, p); err != nil {
+		return fmt.Errorf("settle jobs: %w", err)
+	}
+	return nil
+}
+
+// Job is the River job working a delivery, as the worker has it.
+type Job struct {
+	ID      int64
+	Attempt int
+}
+
+// RecordAttempt stores an attempt, moves its delivery to the outcome and
+// counts the endpoint's consecutive failures, in a transaction it may
+// share with other workers' writes; it returns once that committed. It
+// returns the endpoint's consecutive failures after this attempt (0 after
+// a success). A delivery that leaves pending wakes the deliveries parked
+// behind it. (River completes the job after: were that lost in a crash,
+// the job's next run finds the delivery delivered and sends nothing.)
+func (s *Store) RecordAttempt(ctx context.Context, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
+	res := s.attempts.submit(ctx, &attemptRequest{endpoint: d.Endpoint, do: func(ctx context.Context, w *attemptTx) (attemptResult, error) {
+		failures, err := s.recordAttemptTx(ctx, w, d, a, o)
+		return attemptResult{failures: failures}, err
+	}})
+	if res.err != nil {
+		return 0, fmt.Errorf("store: record attempt: %w", res.err)
+	}
+	return res.failures, nil
+}
+
+func (s *Store) recordAttemptTx(ctx context.Context, w *attemptTx, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
+	tx := w.tx
+	t := now()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempt (delivery_id, attempt, started_at, duration_us,
+		status_code, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		d.ID, a.Number, a.StartedAt.UnixMicro(), a.Duration.Microseconds(), a.StatusCode, a.Error, a.Response); err != nil {
+		return 0, err
+	}
+	var next, delivered any
+	if !o.NextAttemptAt.IsZero() {
+		next = o.NextAttemptAt.UnixMicro()
+	}
+	if o.Status == DeliveryDelivered {
+		delivered = t
+	}
+	kept := 0
+	if o.KeepSchedule {
+		kept = 1
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET status = $1, attempts = attempts + 1, last_status = $2,
+		last_error = $3, next_attempt_at = $4, delivered_at = $5, updated_at = $6, retry_base = retry_base + $8
+		WHERE id = $7`,
+		o.Status, a.StatusCode, a.Error, next, delivered, t, d.ID, kept); err != nil {
+		return 0, err
+	}
+	if o.Status == DeliveryDelivered {
+		// The common case writes nothing when the endpoint was healthy.
+		_, err = tx.ExecContext(ctx, `UPDATE endpoint_state SET consecutive_failures = 0, updated_at = $1
+			WHERE name = $2 AND consecutive_failures <> 0`, t, d.Endpoint)
+	} else {
+		err = tx.QueryRowContext(ctx, `INSERT INTO endpoint_state (name, consecutive_failures, updated_at)
+			VALUES ($1, 1, $2) ON CONFLICT (name) DO UPDATE SET updated_at = $2,
+			consecutive_failures = endpoint_state.consecutive_failures + 1
+			RETURNING consecutive_failures`, d.Endpoint, t).Scan(&failures)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("endpoint state: %w", err)
+	}
+	if o.Status != DeliveryPending {
+		if err := s.wakeSuccessors(ctx, w, d); err != nil {
+			return 0, err
+		}
+	}
+	return failures, nil
+}
+
+// successorLookups finds, for delivery $1, the first later pending
+// delivery at its endpoint sharing each of its order keys: those that
+// wait for it (predecessorLookups, the other way).
+const successorLookups = `
+	SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id > d.id
+		AND d.order_key <> '' AND order_key = d.order_key) FROM delivery d WHERE d.id = $1
+	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id > d.id
+		AND d.order_key <> '' AND order_key2 <> '' AND order_key2 = d.order_key) FROM delivery d WHERE d.id = $1
+	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id > d.id
+		AND d.order_key2 <> '' AND order_key = d.order_key2) FROM delivery d WHERE d.id = $1
+	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id > d.id
+		AND d.order_key2 <> '' AND order_key2 <> '' AND order_key2 = d.order_key2) FROM delivery d WHERE d.id = $1`
+
+// wakeSuccessors makes the jobs of the deliveries that waited for d, now
+// that d left pending, available at once. A job that is running is left
+// alone: its worker parks it only after checking, under the same lock,
+// that d is still pending.
+func (s *Store) wakeSuccessors(ctx context.Context, w *attemptTx, d *Delivery) error {
+	if d.OrderKey == "" {
+		return nil
+	}
+	rows, err := w.tx.QueryContext(ctx, `SELECT job_id, created_at FROM delivery WHERE job_id IS NOT NULL
+		AND id IN (`+successorLookups+`)`, d.ID)
+	if err != nil {
+		return fmt.Errorf("successors: %w", err)
+	}
+	type successor struct {
+		job     int64
+		created int64
+	}
+	var next []successor
+	for rows.Next() {
+		var n successor
+		if err := rows.Scan(&n.job, &n.created); err != nil {
+			rows.Close()
+			return fmt.Errorf("successors: %w", err)
+		}
+		next = append(next, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("successors: %w", err)
+	}
+	if len(next) == 0 {
+		return nil
+	}
+	exec := s.river.Driver().UnwrapExecutor(w.tx)
+	for _, n := range next {
+		// Due since it was queued: it takes its place in the queue by
+		// arrival, ahead of what came after it, instead of joining the
+		// end of a backlog that a flash sale may have built meanwhile.
+		due := fromMicros(n.created)
+		if _, err := exec.JobRetry(ctx, &riverdriver.JobRetryParams{ID: n.job, Now: &due}); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
+			return fmt.Errorf("wake successor job %d: %w", n.job, err)
+		}
+	}
+	return s.wakeQueues(ctx, w.tx, []string{QueueName(d.Endpoint)})
+}
+
+// ParkDelivery holds back delivery d, which found an earlier delivery of
+// its cart or SKU pending, until that one leaves pending: if one still is
+// (checked again in the transaction that parks), d's running job is
+// snoozed until the given time, a fallback, and parked is true; otherwise
+// d may go at once. Parked deliveries occupy no worker: the predecessor's
+// last attempt wakes them (see wakeSuccessors).
+func (s *Store) ParkDelivery(ctx context.Context, d *Delivery, job Job, until time.Time) (parked bool, err error) {
+	res := s.attempts.submit(ctx, &attemptRequest{endpoint: d.Endpoint, do: func(ctx context.Context, w *attemptTx) (attemptResult, error) {
+		var pred sql.NullInt64
+		if err := w.tx.QueryRowContext(ctx, `SELECT (SELECT min(m.id) FROM (`+predecessorLookups+`) m)
+			FROM delivery d WHERE d.id = $1`, d.ID).Scan(&pred); err != nil {
+			return attemptResult{}, fmt.Errorf("predecessor: %w", err)
+		}
+		if !pred.Valid {
+			return attemptResult{}, nil
+		}
+		// At once: a later request of the same batch may finish the
+		// predecessor and must find the job parked to wake it. A snooze
+		// does not count as an attempt of the job (as River's own).
+		if err := s.settleJobs(ctx, w.tx, riverdriver.JobSetStateSnoozed(job.ID, until, max(job.Attempt-1, 0), nil)); err != nil {
+			return attemptResult{}, err
+		}
+		return attemptResult{parked: true}, nil
+	}})
+	if res.err != nil {
+		return false, fmt.Errorf("store: park delivery %d: %w", d.ID, res.err)
+	}
+	return res.parked, nil
+}
