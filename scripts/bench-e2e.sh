@@ -23,7 +23,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 smtp=$(port) http=$(port) hook=$(port)
 store="sqlite:$work/store.db"
 if [ "$storearg" != sqlite ]; then
-  psql -q "$storearg" -c 'DROP SCHEMA IF EXISTS qoo10hook_bench CASCADE' -c 'CREATE SCHEMA qoo10hook_bench'
+  PGOPTIONS=--client-min-messages=warning psql -q "$storearg" -c 'DROP SCHEMA IF EXISTS qoo10hook_bench CASCADE' -c 'CREATE SCHEMA qoo10hook_bench'
   case $storearg in *\?*) store="$storearg&search_path=qoo10hook_bench" ;; *) store="$storearg?search_path=qoo10hook_bench" ;; esac
 fi
 cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; [ -n "${BENCH_KEEP:-}" ] && echo "kept $work" || rm -rf "$work"; }
