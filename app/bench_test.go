@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/internal/mailgen"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
 	"github.com/qoo10hook/qoo10hook/parse"
@@ -129,9 +130,77 @@ func BenchmarkEndToEnd(b *testing.B) {
 	defer rx.Close()
 	cfg := testConfigB(b, testenv.SQLite(b), rx.URL)
 	svc, reg := startB(b, cfg)
+	b.ResetTimer()
+	sendOrders(b, svc.SMTPAddr(), "e2e")
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("only %d of %d delivered", got.Load(), b.N)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "delivered/s")
+	reportHistogramMean(b, reg, "qoo10hook_webhook_end_to_end_seconds", "s/end-to-end")
+}
+
+// BenchmarkEndToEndFairness measures the order events/s one endpoint gets
+// alone, and beside an endpoint of the same route that answers in a second
+// or never (it holds each request until the attempt times out): the
+// neighbour must not slow it by more than 10%.
+func BenchmarkEndToEndFairness(b *testing.B) {
+	for _, neighbour := range []string{"none", "slow", "silent"} {
+		b.Run(neighbour, func(b *testing.B) {
+			var got atomic.Int64
+			done := make(chan struct{})
+			fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				if bytes.Contains(body, []byte(`"type":"order.placed"`)) && got.Add(1) == int64(b.N) {
+					close(done)
+				}
+			}))
+			defer fast.Close()
+			stop := make(chan struct{})
+			other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				wait := time.Second
+				if neighbour == "silent" {
+					wait = time.Hour
+				}
+				select {
+				case <-time.After(wait):
+				case <-r.Context().Done():
+				case <-stop:
+				}
+			}))
+			defer other.Close()
+			defer close(stop)
+			cfg := testConfigB(b, testenv.SQLite(b))
+			cfg.Endpoints = []config.Endpoint{{Name: "fast", URL: fast.URL, Secret: testSecret}}
+			if neighbour != "none" {
+				cfg.Endpoints = append(cfg.Endpoints, config.Endpoint{Name: "other", URL: other.URL, Secret: testSecret})
+			}
+			var names []string
+			for _, e := range cfg.Endpoints {
+				names = append(names, e.Name)
+			}
+			cfg.Routes = []config.Route{{Tenant: "bench", Recipients: []string{"in.example.test"}, Endpoints: names}}
+			svc, _ := startB(b, cfg)
+			b.ResetTimer()
+			sendOrders(b, svc.SMTPAddr(), "fair")
+			select {
+			case <-done:
+			case <-time.After(5 * time.Minute):
+				b.Fatalf("only %d of %d delivered", got.Load(), b.N)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "delivered/s")
+		})
+	}
+}
+
+// sendOrders sends b.N order mails, each of its own cart, over 20 SMTP
+// sessions.
+func sendOrders(b *testing.B, addr, prefix string) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	b.ResetTimer()
 	for range 20 {
 		wg.Add(1)
 		go func() {
@@ -141,8 +210,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 				if i > int64(b.N) {
 					return
 				}
-				o := order{MessageID: fmt.Sprintf("e2e.%d@qoo10.jp", i), Seller: "bench", Pack: fmt.Sprint(i), OrderNo: fmt.Sprint(i)}
-				if err := sendPlain(svc.SMTPAddr(), "orders@in.example.test", renderMail("placed", o)); err != nil {
+				o := order{MessageID: fmt.Sprintf("%s.%d@qoo10.jp", prefix, i), Seller: "bench", Pack: fmt.Sprint(i), OrderNo: fmt.Sprint(i)}
+				if err := sendPlain(addr, "orders@in.example.test", renderMail("placed", o)); err != nil {
 					b.Error(err)
 					return
 				}
@@ -150,12 +219,4 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		b.Fatalf("only %d of %d delivered", got.Load(), b.N)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "delivered/s")
-	reportHistogramMean(b, reg, "qoo10hook_webhook_end_to_end_seconds", "s/end-to-end")
 }
