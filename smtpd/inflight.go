@@ -29,27 +29,32 @@ var errNoRoom = errors.New("smtpd: in-flight budget exhausted")
 // the client sends a byte of it: the SIZE it declared, or the largest
 // message it may send when it declared none. A message refused once its
 // bytes are on the way must still be read to its end (the reply follows
-// the data), so refusing at RCPT is what keeps a flood of large messages
-// cheap. The buffer then grows within that room (by a quarter at a time),
-// and anything past it is taken as the bytes arrive.
+// the data, and go-smtp reads it a byte at a time), so refusing at RCPT is
+// what keeps a flood of large messages cheap. The buffer then grows within
+// that room (by a quarter at a time), and anything past it is taken as the
+// bytes arrive.
 //
-// Large messages (largeMail and up) are stored one at a time: parsing one
-// and the store's copies of it take several times its size for a moment,
-// which the memory headroom beside the budget covers once, not once per
-// message; and a group commit then never writes more than one of them.
-// Small ones reserve their size again for being stored.
+// Storing a message takes several times its size for a moment: its
+// decoded text, its rendering, the store's copy of the blob. A small
+// message reserves its size again for that. Large ones (largeMail and up)
+// are stored one at a time, in a turn that holds storeFactor times the
+// message, from a share of the budget kept for it (storeShare: that of
+// the largest message, at most a quarter of the budget); a group
+// commit then never writes more than one of them either. Large messages
+// also leave smallShare to small ones, so that a normal sender's mail
+// still gets in while they fill the budget.
 type budget struct {
 	max int64
 	// msgMax is the message size limit: what a message without a
 	// declared SIZE may grow to.
-	msgMax int64
-	// smallShare is the part of max that large messages leave to small
-	// ones, so that the mail of a normal sender still gets in while large
-	// ones fill the budget.
+	msgMax     int64
 	smallShare int64
-	used       atomic.Int64
-	// storing is the turn of the large message being stored.
-	storing chan struct{}
+	storeShare int64
+	// used is what the messages hold, but for the turn: turnUsed.
+	used     atomic.Int64
+	turnUsed atomic.Int64
+	// turn is held by the large message being stored.
+	turn chan struct{}
 	// gauge shows used; nil for none.
 	gauge interface{ Set(float64) }
 }
@@ -64,31 +69,38 @@ const (
 	growMin    = 64 << 10
 	sizeSlack  = 4 << 10 // SIZE counts the message as sent; ours is close, not equal
 	maxPoolCap = 1 << 20 // larger buffers are left to the collector
-	// largeMail is the size from which a message is large: stored one at
-	// a time, and kept out of the small messages' share of the budget.
+	// largeMail is the size from which a message is large.
 	largeMail = 1 << 20
+	// storeFactor is what storing a large message takes beside its buffer,
+	// in times its size: parsing a message of plain text peaks at four
+	// times its size (its part, decoded, normalised, cut in lines), and
+	// the SQLite driver's copies outside Go's heap are two.
+	storeFactor = 4
 )
 
 func newBudget(total, msgMax int64, gauge interface{ Set(float64) }) *budget {
-	// Large messages leave a sixteenth of the budget to small ones, as
-	// long as the largest message still fits in the rest.
-	share := min(total/16, total-min(msgMax+1, total))
-	return &budget{max: total, msgMax: msgMax, smallShare: share, storing: make(chan struct{}, 1), gauge: gauge}
+	// The turn's share is at most a quarter of the budget, and neither
+	// share leaves less than the largest message to the others.
+	largest := min(msgMax+1, total)
+	store := min(storeFactor*largest, total/4, total-largest)
+	small := min(total/16, total-largest-store)
+	return &budget{max: total, msgMax: msgMax, smallShare: small, storeShare: store,
+		turn: make(chan struct{}, 1), gauge: gauge}
 }
 
 // limit is how far reservations may fill the budget for a message of
 // size bytes.
 func (b *budget) limit(size int64) int64 {
 	if size >= largeMail {
-		return b.max - b.smallShare
+		return b.max - b.storeShare - b.smallShare
 	}
-	return b.max
+	return b.max - b.storeShare
 }
 
-// take reserves n bytes for a message of size bytes and reports whether
-// they fit.
-func (b *budget) take(n, size int64) bool {
-	if b.used.Add(n) > b.limit(size) {
+// take reserves n bytes if used stays within limit, and reports whether
+// it did.
+func (b *budget) take(n, limit int64) bool {
+	if b.used.Add(n) > limit {
 		b.used.Add(-n)
 		return false
 	}
@@ -97,16 +109,13 @@ func (b *budget) take(n, size int64) bool {
 }
 
 func (b *budget) give(n int64) {
-	if n == 0 {
-		return
-	}
 	b.used.Add(-n)
 	b.show()
 }
 
 func (b *budget) show() {
 	if b.gauge != nil {
-		b.gauge.Set(float64(b.used.Load()))
+		b.gauge.Set(float64(b.used.Load() + b.turnUsed.Load()))
 	}
 }
 
@@ -130,33 +139,11 @@ func (b *budget) fits(declared int64) bool {
 // returns it, or 0 when the budget has none.
 func (b *budget) reserve(declared int64) int64 {
 	n := b.room(declared)
-	if !b.take(n, n) {
+	if !b.take(n, b.limit(n)) {
 		return 0
 	}
 	return n
 }
-
-// awaitStoring waits for the turn to store a large message, until ctx
-// ends or deadline passes; it reports whether it got the turn, which
-// doneStoring gives back.
-func (b *budget) awaitStoring(ctx context.Context, deadline time.Time) bool {
-	select {
-	case b.storing <- struct{}{}:
-		return true
-	default:
-	}
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case b.storing <- struct{}{}:
-		return true
-	case <-ctx.Done():
-	case <-t.C:
-	}
-	return false
-}
-
-func (b *budget) doneStoring() { <-b.storing }
 
 var bufferPool = sync.Pool{New: func() any { return make([]byte, 0, minBuffer) }}
 
@@ -171,6 +158,8 @@ type mailBuffer struct {
 	// budget.limit).
 	size int64
 	max  int64 // the message size limit: never grow past it (+1, to see it passed)
+	// turn is set while the message holds the turn to store a large one.
+	turn bool
 }
 
 // newMailBuffer returns the buffer of a message of declared bytes (0 when
@@ -197,7 +186,7 @@ func (m *mailBuffer) hold(n int64) bool {
 	if n <= m.reserved {
 		return true
 	}
-	if !m.budget.take(n-m.reserved, max(m.size, int64(len(m.b)))) {
+	if !m.budget.take(n-m.reserved, m.budget.limit(max(m.size, int64(len(m.b))))) {
 		return false
 	}
 	m.reserved = n
@@ -251,15 +240,14 @@ func (m *mailBuffer) grow() error {
 
 func (m *mailBuffer) bytes() []byte { return m.b }
 
-// large tells whether the message is stored in its turn (awaitStoring).
+// large tells whether the message is stored in its turn (awaitTurn).
 func (m *mailBuffer) large() bool { return int64(len(m.b)) >= largeMail }
 
 // reserveForStoring makes the reservation what storing the message
 // takes, and reports whether the budget had room: a small message holds
-// its buffer and as much again for the copies storing makes (its decoded
-// parts, the driver's copy of the blob); a large one its buffer alone,
-// as it is stored in its turn. What the transaction reserved beyond that
-// goes back.
+// its buffer and as much again for the copies storing makes; a large one
+// its buffer alone until its turn (awaitTurn). What the transaction
+// reserved beyond that goes back.
 func (m *mailBuffer) reserveForStoring() bool {
 	need := int64(cap(m.b))
 	if !m.large() {
@@ -273,13 +261,42 @@ func (m *mailBuffer) reserveForStoring() bool {
 	return true
 }
 
-// release gives the buffer's room back; the buffer must not be used after.
+// awaitTurn waits for the turn to store a large message, until ctx ends
+// or deadline passes, and reserves what storing it takes from the share
+// kept for the turn. It reports whether it got the turn; release gives it
+// back.
+func (m *mailBuffer) awaitTurn(ctx context.Context, deadline time.Time) bool {
+	select {
+	case m.budget.turn <- struct{}{}:
+	default:
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		select {
+		case m.budget.turn <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return false
+		}
+	}
+	m.turn = true
+	m.budget.turnUsed.Store(min(storeFactor*int64(len(m.b)), m.budget.storeShare))
+	m.budget.show()
+	return true
+}
+
+// release gives the buffer's room back, and the turn if it has it; the
+// buffer must not be used after.
 func (m *mailBuffer) release() {
 	if m.b != nil && cap(m.b) <= maxPoolCap {
 		bufferPool.Put(m.b[:0])
 	}
+	if m.turn {
+		m.budget.turnUsed.Store(0)
+		<-m.budget.turn
+	}
 	m.budget.give(m.reserved)
-	m.b, m.reserved = nil, 0
+	m.b, m.reserved, m.turn = nil, 0, false
 }
 
 // reserveRoom reserves the room of the transaction's message at its first

@@ -18,9 +18,11 @@ import (
 func TestInflightBudget(t *testing.T) {
 	t.Parallel()
 	const size = 900_000
-	// Each mail stored takes its size twice (its buffer, and the copies
-	// storing makes): two fit in 4 MiB, not three.
-	srv := start(t, Config{MaxMessageBytes: 1 << 20, MaxInflightBytes: 4 << 20})
+	// Each small mail stored takes its size twice (its buffer, and the
+	// copies storing makes): three fit in the 6 MiB that the turn to store
+	// a large one (four times the largest, at most a quarter) leaves of
+	// 8 MiB, not four.
+	srv := start(t, Config{MaxMessageBytes: 1 << 20, MaxInflightBytes: 8 << 20})
 	release := srv.sink.holdMails()
 	defer release()
 	addr := srv.Addr().String()
@@ -34,15 +36,15 @@ func TestInflightBudget(t *testing.T) {
 		d.send(body + ".\r\n")
 		return d
 	}
-	// Two mails that declared their size are held in flight.
-	held := []*dialog{open(" SIZE=900000"), open(" SIZE=900000")}
+	// Three mails that declared their size are held in flight.
+	held := []*dialog{open(" SIZE=900000"), open(" SIZE=900000"), open(" SIZE=900000")}
 	for range held {
 		<-srv.sink.entered
 	}
-	if used := testutil.ToFloat64(srv.metrics.inflight); used < 4*size || used > 4<<20 {
-		t.Errorf("in flight: %v bytes, want two mails' worth within the budget", used)
+	if used := testutil.ToFloat64(srv.metrics.inflight); used < 6*size || used > 6<<20 {
+		t.Errorf("in flight: %v bytes, want three mails' worth within what small mails may take", used)
 	}
-	// A third does not fit: refused at MAIL when it declares its size,
+	// A fourth does not fit: refused at MAIL when it declares its size,
 	// at RCPT when it does not (it may be as large as the limit), after
 	// its bytes when it declared less than it sends.
 	dial(t, addr).greet().expect("MAIL FROM:<qoo10info@qoo10.jp> SIZE=900000", "452 4.3.1")
@@ -50,7 +52,7 @@ func TestInflightBudget(t *testing.T) {
 	d.expect("MAIL FROM:<qoo10info@qoo10.jp>", "250 ")
 	d.expect("RCPT TO:<orders@in.example.test>", "452 4.3.1")
 	open(" SIZE=1000").expect("", "452 4.3.1")
-	if used := testutil.ToFloat64(srv.metrics.inflight); used > 4<<20 {
+	if used := testutil.ToFloat64(srv.metrics.inflight); used > 6<<20 {
 		t.Errorf("in flight: %v bytes, over the budget", used)
 	}
 
@@ -97,12 +99,14 @@ func TestMailBufferGrowth(t *testing.T) {
 // one at a time.
 func TestInflightLargeMails(t *testing.T) {
 	t.Parallel()
-	// Large messages may fill 7.5 of the 8 MiB: five of 1.5 MB.
-	srv := start(t, Config{MaxMessageBytes: 2 << 20, MaxInflightBytes: 8 << 20})
+	// Of 24 MiB, the turn to store a large message keeps 6 (four times
+	// the largest, at most a quarter), small messages 1.5: large ones may
+	// fill 16.5, eight of 2 MB.
+	srv := start(t, Config{MaxMessageBytes: 2 << 20, MaxInflightBytes: 24 << 20})
 	release := srv.sink.holdMails()
 	defer release()
 	addr := srv.Addr().String()
-	big := mail("big") + strings.Repeat(strings.Repeat("x", 998)+"\r\n", 1_400)
+	big := mail("big") + strings.Repeat(strings.Repeat("x", 998)+"\r\n", 1_900)
 
 	open := func(sizeParam, body string) *dialog {
 		d := dial(t, addr).greet()
@@ -113,11 +117,11 @@ func TestInflightLargeMails(t *testing.T) {
 		return d
 	}
 	var held []*dialog
-	for range 5 {
-		held = append(held, open(" SIZE=1500000", big))
+	for range 8 {
+		held = append(held, open(" SIZE=2000000", big))
 	}
 	<-srv.sink.entered
-	dial(t, addr).greet().expect("MAIL FROM:<qoo10info@qoo10.jp> SIZE=1500000", "452 4.3.1")
+	dial(t, addr).greet().expect("MAIL FROM:<qoo10info@qoo10.jp> SIZE=2000000", "452 4.3.1")
 	d := dial(t, addr).greet()
 	d.expect("MAIL FROM:<qoo10info@qoo10.jp>", "250 ")
 	d.expect("RCPT TO:<orders@in.example.test>", "452 4.3.1")
@@ -130,7 +134,7 @@ func TestInflightLargeMails(t *testing.T) {
 		t.Fatal("a second large mail is being stored at the same time")
 	case <-time.After(300 * time.Millisecond):
 	}
-	if used := testutil.ToFloat64(srv.metrics.inflight); used > 8<<20 {
+	if used := testutil.ToFloat64(srv.metrics.inflight); used > 24<<20 {
 		t.Errorf("in flight: %v bytes, over the budget", used)
 	}
 
@@ -138,8 +142,8 @@ func TestInflightLargeMails(t *testing.T) {
 	for _, d := range append(held, small) {
 		d.expect("", "250 ")
 	}
-	if n := len(srv.sink.all()); n != 6 {
-		t.Errorf("%d mails stored, want 6", n)
+	if n := len(srv.sink.all()); n != 9 {
+		t.Errorf("%d mails stored, want 9", n)
 	}
 	if used := testutil.ToFloat64(srv.metrics.inflight); used != 0 {
 		t.Errorf("in flight after the mails were stored: %v bytes, want 0", used)

@@ -229,12 +229,9 @@ func (s *session) Data(r io.Reader) error {
 		s.log.Warn("mail deferred: in-flight budget full", "bytes", n)
 		return s.refuse("no_room", replyNoRoom)
 	}
-	if buf.large() {
-		if !s.s.inflight.awaitStoring(s.ctx, start.Add(s.s.cfg.DataTimeout)) {
-			s.log.Warn("mail deferred: busy", "reason", "no turn to store a large message", "bytes", n)
-			return s.refuse("busy", replyBusy)
-		}
-		defer s.s.inflight.doneStoring()
+	if buf.large() && !buf.awaitTurn(s.ctx, start.Add(s.s.cfg.DataTimeout)) {
+		s.log.Warn("mail deferred: busy", "reason", "no turn to store a large message", "bytes", n)
+		return s.refuse("busy", replyBusy)
 	}
 	env := s.env
 	env.Rcpts = append([]string(nil), s.env.Rcpts...)
