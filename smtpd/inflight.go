@@ -55,7 +55,7 @@ type budget struct {
 	turnUsed atomic.Int64
 	// turn is held by the large message being stored.
 	turn chan struct{}
-	// gauge shows used; nil for none.
+	// gauge shows used and turnUsed; nil for none.
 	gauge interface{ Set(float64) }
 }
 

@@ -180,3 +180,25 @@ func TestInflightReservedAtRcpt(t *testing.T) {
 		}
 	}
 }
+
+// TestInflightDefaultShares: with the defaults (a 256 MiB budget, 10 MiB
+// messages) the turn to store a large message keeps 40 MiB, small
+// messages 16, and 19 transactions without SIZE can be sending at once,
+// as front-door.md says.
+func TestInflightDefaultShares(t *testing.T) {
+	t.Parallel()
+	bg := newBudget(DefaultMaxInflightBytes, 10<<20, nil)
+	if bg.storeShare>>20 != 40 || bg.smallShare != 16<<20 {
+		t.Errorf("shares: turn %d, small %d; want 40 MiB and 16 MiB", bg.storeShare, bg.smallShare)
+	}
+	n := 0
+	for bg.reserve(0) > 0 {
+		n++
+	}
+	if n != 19 {
+		t.Errorf("%d transactions without SIZE fit, want 19", n)
+	}
+	if bg.reserve(100) == 0 {
+		t.Error("no room left for a small mail that declares its SIZE")
+	}
+}
