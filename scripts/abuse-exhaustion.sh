@@ -55,8 +55,10 @@ run() {
     curl -fsS "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1 && break
     sleep 0.1
   done
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   timeout 600 "$tmp/exhaust" -scenario "$scenario" -smtp "127.0.0.1:$smtp_port" -http "127.0.0.1:$http_port" \
     -token "$token" -hook "127.0.0.1:$hook_port" -pid "$pid" ${EXHAUST_FLAGS:-} || status=1
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 }
 

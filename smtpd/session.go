@@ -55,6 +55,9 @@ type session struct {
 	// declared is the message size the client gave with MAIL (SIZE=), 0
 	// for none.
 	declared int64
+	// reserved is the in-flight room the transaction took at its first
+	// recipient, until Data takes it over (see reserveRoom).
+	reserved atomic.Int64
 	// inTransaction is set from MAIL until the transaction's reply has been
 	// written (go-smtp calls Reset after it): shutdown closes only
 	// connections without one.
@@ -133,7 +136,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil {
 		s.declared = opts.Size
 	}
-	if s.declared > 0 && !s.s.inflight.room(s.declared) {
+	if s.declared > 0 && !s.s.inflight.fits(s.declared) {
 		// RFC 1870: a size the server cannot take now is 452 at MAIL, and
 		// the client does not send the message at all.
 		s.log.Info("mail deferred: in-flight budget full", "declared", s.declared)
@@ -160,6 +163,9 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		s.log.Info("recipient deferred", "reason", "another sender policy", "policy", string(policy), "transaction_policy", string(s.policy))
 		return s.refuse("policy_mismatch", replyPolicyMismatch)
 	}
+	if err := s.reserveRoom(); err != nil {
+		return err
+	}
 	s.policy = policy
 	s.env.Rcpts = append(s.env.Rcpts, to)
 	return nil
@@ -173,14 +179,15 @@ func (s *session) Data(r io.Reader) error {
 	// go-smtp's idle deadline does not move while DATA streams in: set one
 	// for the whole transfer.
 	s.conn.Conn().SetReadDeadline(start.Add(s.s.cfg.DataTimeout))
+	reserved := s.reserved.Swap(0)
 	if b, ok := s.s.sink.(Busier); ok && b.Busy() {
-		// go-smtp discards the message unread.
+		// go-smtp reads the message to its end and drops it.
+		s.s.inflight.give(reserved)
 		s.log.Warn("mail deferred: busy", "reason", "store backlog full or stalled")
 		return s.refuse("busy", replyBusy)
 	}
-	buf := newMailBuffer(s.s.inflight, s.declared, s.s.cfg.MaxMessageBytes)
+	buf := newMailBuffer(s.s.inflight, reserved, s.declared, s.s.cfg.MaxMessageBytes)
 	if buf == nil {
-		// go-smtp discards the message unread.
 		s.log.Warn("mail deferred: in-flight budget full", "declared", s.declared)
 		return s.refuse("no_room", replyNoRoom)
 	}
@@ -221,6 +228,10 @@ func (s *session) Data(r io.Reader) error {
 	if !buf.reserveForStoring() {
 		s.log.Warn("mail deferred: in-flight budget full", "bytes", n)
 		return s.refuse("no_room", replyNoRoom)
+	}
+	if buf.large() && !buf.awaitTurn(s.ctx, start.Add(s.s.cfg.DataTimeout)) {
+		s.log.Warn("mail deferred: busy", "reason", "no turn to store a large message", "bytes", n)
+		return s.refuse("busy", replyBusy)
 	}
 	env := s.env
 	env.Rcpts = append([]string(nil), s.env.Rcpts...)
@@ -270,6 +281,7 @@ func (s *session) checkContent(raw []byte) (*smtp.SMTPError, string) {
 }
 
 func (s *session) Reset() {
+	s.releaseRoom()
 	s.env.MailFrom = ""
 	s.env.Rcpts = s.env.Rcpts[:0]
 	s.policy = ""
@@ -277,6 +289,7 @@ func (s *session) Reset() {
 }
 
 func (s *session) Logout() error {
+	s.releaseRoom()
 	s.cancel()
 	if s.lc != nil {
 		s.lc.sess.CompareAndSwap(s, nil)

@@ -194,7 +194,7 @@ func New(cfg Config, sink Sink, rcpts Recipients, m *Metrics, log *slog.Logger) 
 		rate:     newRateLimiter(cfg.MaxTransactionsPerMinute),
 		users:    map[string]*User{},
 		refusing: make(chan struct{}, 64),
-		inflight: &budget{max: cfg.MaxInflightBytes, gauge: m.inflight},
+		inflight: newBudget(cfg.MaxInflightBytes, cfg.MaxMessageBytes, m.inflight),
 	}
 	for i := range cfg.Users {
 		s.users[cfg.Users[i].Name] = &cfg.Users[i]

@@ -78,13 +78,15 @@ func main() {
 // mailer sends a normal mail every interval until stop, each on a
 // connection of its own, and keeps their outcomes. With anyAnswer, a
 // temporary failure in time is an answer too (the service is saturated
-// by design); otherwise only 250 is.
+// by design); otherwise only 250 is. With declare, the mail declares its
+// SIZE, as MTAs do.
 type mailer struct {
 	mu        sync.Mutex
 	latencies []time.Duration
 	failures  []string
 	codes     map[string]int
 	anyAnswer bool
+	declare   bool
 	wg        sync.WaitGroup
 }
 
@@ -102,7 +104,11 @@ func (m *mailer) run(o options, every time.Duration, stop <-chan struct{}) {
 		go func() {
 			defer m.wg.Done()
 			start := time.Now()
-			code, err := rawsmtp.Send(o.smtp, "127.0.0.3", o.rcpt, nil, 0, 5*time.Minute)
+			size := 0
+			if m.declare {
+				size = 512
+			}
+			code, err := rawsmtp.Send(o.smtp, "127.0.0.3", o.rcpt, nil, size, 5*time.Minute)
 			took := time.Since(start)
 			m.mu.Lock()
 			defer m.mu.Unlock()
@@ -223,14 +229,15 @@ func (c *countWriter) Write(p []byte) (int, error) {
 }
 
 // runInflight has clients send a mailMB mail each at once, half of them
-// declaring its SIZE, while a normal mail is sent every second.
+// declaring its SIZE, while a normal mail (declaring its SIZE) is sent
+// every second.
 func runInflight(o options, clients, mailMB, budgetMiB int) bool {
 	body := bytes.Repeat([]byte(strings.Repeat("x", 998)+"\r\n"), mailMB<<20/1000)
 	var mu sync.Mutex
 	codes := map[string]int{}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	m := mailer{anyAnswer: true}
+	m := mailer{anyAnswer: true, declare: true}
 	go m.run(o, time.Second, stop)
 	start := time.Now()
 	for i := range clients {
@@ -248,6 +255,12 @@ func runInflight(o options, clients, mailMB, budgetMiB int) bool {
 			}
 			if len(code) > 9 {
 				code = code[:9]
+			}
+			if err != nil {
+				// Refused before the data: say at which command.
+				if cmd, _, ok := strings.Cut(err.Error(), " "); ok && cmd != "greeting" {
+					code += " at " + strings.TrimSuffix(cmd, ":")
+				}
 			}
 			mu.Lock()
 			codes[code]++
