@@ -57,7 +57,19 @@ type budget struct {
 	turn chan struct{}
 	// gauge shows used and turnUsed; nil for none.
 	gauge interface{ Set(float64) }
+
+	// freed is closed when room is given back while someone waits for it
+	// (waitRoom); mu guards it.
+	mu      sync.Mutex
+	freed   chan struct{}
+	waiters atomic.Int32
 }
+
+// roomWait is how long a recipient waits for room before its 452: a burst
+// of senders that declare no SIZE all reserve the largest message at
+// once, and each holds it only until its data is in, milliseconds for a
+// notification; a flood of large messages keeps the budget full longer.
+const roomWait = time.Second
 
 // Growth of a message buffer: a message that declared its SIZE gets a
 // buffer of that size at once; one that did not starts small and grows by
@@ -111,6 +123,14 @@ func (b *budget) take(n, limit int64) bool {
 func (b *budget) give(n int64) {
 	b.used.Add(-n)
 	b.show()
+	if b.waiters.Load() > 0 {
+		b.mu.Lock()
+		if b.freed != nil {
+			close(b.freed)
+			b.freed = nil
+		}
+		b.mu.Unlock()
+	}
 }
 
 func (b *budget) show() {
@@ -143,6 +163,35 @@ func (b *budget) reserve(declared int64) int64 {
 		return 0
 	}
 	return n
+}
+
+// reserveWaiting is reserve, waiting up to wait (or until ctx ends) for
+// room to be given back.
+func (b *budget) reserveWaiting(ctx context.Context, declared int64, wait time.Duration) int64 {
+	b.waiters.Add(1)
+	defer b.waiters.Add(-1)
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		// Taken before trying, so that room given back after a failed
+		// try still wakes this waiter.
+		b.mu.Lock()
+		if b.freed == nil {
+			b.freed = make(chan struct{})
+		}
+		freed := b.freed
+		b.mu.Unlock()
+		if n := b.reserve(declared); n > 0 {
+			return n
+		}
+		select {
+		case <-freed:
+		case <-deadline.C:
+			return 0
+		case <-ctx.Done():
+			return 0
+		}
+	}
 }
 
 var bufferPool = sync.Pool{New: func() any { return make([]byte, 0, minBuffer) }}
@@ -300,12 +349,13 @@ func (m *mailBuffer) release() {
 }
 
 // reserveRoom reserves the room of the transaction's message at its first
-// recipient (see budget), and answers 452 4.3.1 when there is none.
+// recipient (see budget), and answers 452 4.3.1 when none comes within
+// roomWait.
 func (s *session) reserveRoom() error {
 	if s.reserved.Load() > 0 {
 		return nil
 	}
-	n := s.s.inflight.reserve(s.declared)
+	n := s.s.inflight.reserveWaiting(s.ctx, s.declared, roomWait)
 	if n == 0 {
 		s.log.Info("recipient deferred: in-flight budget full", "declared", s.declared)
 		return s.refuse("no_room", replyNoRoom)

@@ -202,3 +202,32 @@ func TestInflightDefaultShares(t *testing.T) {
 		t.Error("no room left for a small mail that declares its SIZE")
 	}
 }
+
+// TestInflightWaitsForRoom: a recipient whose message finds the budget
+// full waits for room instead of failing at once: when the transaction
+// holding the budget ends, the waiting one gets its 250.
+func TestInflightWaitsForRoom(t *testing.T) {
+	t.Parallel()
+	// Room for one message without SIZE, and not for two.
+	srv := start(t, Config{MaxMessageBytes: 1 << 20, MaxInflightBytes: 2 << 20})
+	first := dial(t, srv.Addr().String()).greet()
+	first.expect("MAIL FROM:<qoo10info@qoo10.jp>", "250 ")
+	first.expect("RCPT TO:<orders@in.example.test>", "250 ")
+	second := dial(t, srv.Addr().String()).greet()
+	second.expect("MAIL FROM:<qoo10info@qoo10.jp>", "250 ")
+	second.send("RCPT TO:<orders@in.example.test>\r\n")
+	got := make(chan string, 1)
+	go func() {
+		line, _ := second.r.ReadString('\n')
+		got <- line
+	}()
+	select {
+	case line := <-got:
+		t.Fatalf("the second recipient was answered %q while the budget was full", line)
+	case <-time.After(100 * time.Millisecond):
+	}
+	first.expect("RSET", "250 ")
+	if line := <-got; !strings.HasPrefix(line, "250 ") {
+		t.Fatalf("the second recipient got %q once room was given back, want 250", line)
+	}
+}
