@@ -140,7 +140,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 
 	s.pipeline = &ingest.Pipeline{Parser: s.templates, Routes: routes, Endpoints: endpointSet(s.endpoints),
 		Store: st, Log: log, Metrics: ingest.NewMetrics(reg)}
-	s.smtp = smtpd.New(smtpCfg, sink{s.pipeline}, recipients{routes}, smtpd.NewMetrics(reg), log.With("component", "smtp"))
+	s.smtp = smtpd.New(smtpCfg, s.pipeline, routes, smtpd.NewMetrics(reg), log.With("component", "smtp"))
 
 	handler, err := s.routes()
 	if err != nil {

@@ -9,14 +9,34 @@ import (
 	"github.com/qoo10hook/qoo10hook/config"
 )
 
+// Policy is what a route asks of the sender's authentication. The SMTP
+// session applies it (see smtpd's authenticate); the config file names it.
+type Policy string
+
+// The sender policies.
+const (
+	// PolicyRequire refuses (550 5.7.1) mail not aligned with an allowed
+	// sender domain, and defers it (451 4.7.0) when DNS failed.
+	PolicyRequire Policy = "require"
+	// PolicyQuarantine accepts such mail but holds it: stored, not
+	// delivered, visible to operators.
+	PolicyQuarantine Policy = "quarantine"
+	// PolicyTag delivers every mail, with the verdicts in mail.auth.
+	PolicyTag Policy = "tag"
+	// PolicyOff makes no lookups at all.
+	PolicyOff Policy = "off"
+)
+
+// Policies lists the sender policies, strictest first.
+var Policies = []Policy{PolicyRequire, PolicyQuarantine, PolicyTag, PolicyOff}
+
 // Route is where mail for some recipients goes.
 type Route struct {
 	// Tenant names the route in events; empty for the domains-only setup.
 	Tenant    string
 	Endpoints []string
-	// SenderPolicy is what the route asks of the sender's authentication:
-	// config.PolicyRequire, PolicyQuarantine, PolicyTag or PolicyOff.
-	SenderPolicy string
+	// SenderPolicy is what the route asks of the sender's authentication.
+	SenderPolicy Policy
 }
 
 // Table matches recipient addresses to routes. Its precedence is: the
@@ -44,14 +64,14 @@ func New(cfg *config.Config) *Table {
 	if cfg.Webhook.URL != "" {
 		catchAll = []string{config.DefaultEndpoint}
 	}
-	policy := func(p string) string {
+	policy := func(p string) Policy {
 		if p == "" {
 			p = cfg.Sender.Policy
 		}
 		if p == "" {
-			p = config.PolicyRequire
+			return PolicyRequire
 		}
-		return p
+		return Policy(p)
 	}
 	if cfg.Vendor.Enabled() {
 		t.vendor = newVendor(cfg.Vendor, appendNew(append([]string(nil), cfg.Vendor.Endpoints...), catchAll...),
@@ -137,6 +157,16 @@ func appendNew(s []string, more ...string) []string {
 	return s
 }
 
+// Lookup returns the sender policy of the route rcpt belongs to, and
+// false when rcpt is not ours: the SMTP server's recipient check.
+func (t *Table) Lookup(rcpt string) (Policy, bool) {
+	r := t.Match(rcpt)
+	if r == nil {
+		return "", false
+	}
+	return r.SenderPolicy, true
+}
+
 // Match returns the route of a recipient address, or nil.
 func (t *Table) Match(rcpt string) *Route {
 	addr := strings.ToLower(strings.TrimSpace(rcpt))
@@ -166,14 +196,14 @@ type vendor struct {
 	signer    Signer
 	prefix    string
 	endpoints []string
-	policy    string
+	policy    Policy
 	routes    sync.Map // tenant -> *Route
 	// configured are the configured routes by tenant, which no seller may
 	// take.
 	configured map[string]*Route
 }
 
-func newVendor(c config.Vendor, endpoints []string, policy string, configured map[string]*Route) *vendor {
+func newVendor(c config.Vendor, endpoints []string, policy Policy, configured map[string]*Route) *vendor {
 	v := &vendor{domains: map[string]bool{}, signer: NewSigner([]byte(c.Key.Reveal()), c.TokenLength),
 		prefix: c.TenantPrefix, endpoints: endpoints, policy: policy, configured: configured}
 	for _, d := range c.Domains {

@@ -45,16 +45,6 @@ func testRoutes() *route.Table {
 	return route.New(cfg)
 }
 
-type routes struct{ t *route.Table }
-
-func (r routes) Lookup(rcpt string) (Policy, bool) {
-	rt := r.t.Match(rcpt)
-	if rt == nil {
-		return "", false
-	}
-	return Policy(rt.SenderPolicy), true
-}
-
 // stored is a mail the fake sink took.
 type stored struct {
 	env Envelope
@@ -134,7 +124,7 @@ func startWrapped(t testing.TB, cfg Config, wrap func(net.Listener) net.Listener
 	logs := &testenv.LogBuffer{}
 	reg := prometheus.NewRegistry()
 	sink := newSink()
-	s := New(cfg, sink, routes{testRoutes()}, NewMetrics(reg),
+	s := New(cfg, sink, testRoutes(), NewMetrics(reg),
 		slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/mailauth"
+	"github.com/qoo10hook/qoo10hook/route"
 )
 
 // Envelope is what the SMTP dialogue told about a mail.
@@ -48,22 +49,12 @@ type Busier interface {
 	Busy() bool
 }
 
-// Policy is what a recipient's route asks of the sender's authentication.
-type Policy string
-
-// The sender policies; see config.PolicyRequire and the others.
-const (
-	PolicyRequire    Policy = "require"
-	PolicyQuarantine Policy = "quarantine"
-	PolicyTag        Policy = "tag"
-	PolicyOff        Policy = "off"
-)
-
-// Recipients decides at RCPT whether an address is ours.
+// Recipients decides at RCPT whether an address is ours; *route.Table is
+// one.
 type Recipients interface {
 	// Lookup returns the sender policy of the route rcpt belongs to, and
 	// false when rcpt is not ours.
-	Lookup(rcpt string) (Policy, bool)
+	Lookup(rcpt string) (route.Policy, bool)
 }
 
 // SenderChecker authenticates a mail's sender; *mailauth.Checker is one.
