@@ -91,12 +91,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 			" (set QOO10HOOK_WEBHOOK_URL and QOO10HOOK_WEBHOOK_SECRET, or endpoints in the config file)")
 	}
 
-	routes := route.New(cfg)
-	deriver, err := newDeriver(cfg, log, reg, routes, endpointSet(s.endpoints))
+	routes := route.New(cfg, endpointSet(s.endpoints))
+	deriver, err := newDeriver(cfg, log, reg, routes)
 	if err != nil {
 		return nil, err
 	}
-	orders := newOrderDeriver(log, routes, endpointSet(s.endpoints))
+	orders := newOrderDeriver(log, routes)
 	su, _ := config.ParseStoreURL(cfg.Store.URL)
 	st, err := store.Open(ctx, store.Options{
 		URL: su, Logger: log, Registerer: reg, Workers: workers, Queues: queues,
@@ -138,8 +138,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		river.AddWorker(workers, s.worker)
 	}
 
-	s.pipeline = &ingest.Pipeline{Parser: s.templates, Routes: routes, Endpoints: endpointSet(s.endpoints),
-		Store: st, Log: log, Metrics: ingest.NewMetrics(reg)}
+	s.pipeline = &ingest.Pipeline{Parser: s.templates, Routes: routes, Store: st, Log: log, Metrics: ingest.NewMetrics(reg)}
 	s.smtp = smtpd.New(smtpCfg, s.pipeline, routes, smtpd.NewMetrics(reg), log.With("component", "smtp"))
 
 	handler, err := s.routes()

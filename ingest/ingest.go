@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,11 +22,6 @@ import (
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
-// Endpoints tells which event types an endpoint takes.
-type Endpoints interface {
-	Wants(endpoint, eventType string) bool
-}
-
 // Parser reads mails: a *parse.Parser, or one that an operator's
 // templates rebuild at run time.
 type Parser interface {
@@ -37,12 +31,11 @@ type Parser interface {
 // Pipeline parses, routes and stores mail. It is the SMTP server's sink:
 // a smtpd.Sink and a smtpd.Busier.
 type Pipeline struct {
-	Parser    Parser
-	Routes    *route.Table
-	Endpoints Endpoints
-	Store     *store.Store
-	Log       *slog.Logger
-	Metrics   *Metrics
+	Parser  Parser
+	Routes  *route.Table
+	Store   *store.Store
+	Log     *slog.Logger
+	Metrics *Metrics
 }
 
 // Outcome is what became of a mail.
@@ -128,10 +121,8 @@ func (p *Pipeline) routeEvents(res *parse.Result, meta Meta, rcpts []string) ([]
 		if err != nil {
 			return nil, "", err
 		}
-		for _, name := range r.Route.Endpoints {
-			if p.Endpoints.Wants(name, string(ev.Type)) {
-				se.Deliveries = append(se.Deliveries, store.NewDelivery{Endpoint: name, OrderKey: OrderKey(&res.Order)})
-			}
+		for _, name := range p.Routes.Endpoints(r.Route.Tenant, ev.Type) {
+			se.Deliveries = append(se.Deliveries, store.NewDelivery{Endpoint: name, OrderKey: OrderKey(&res.Order)})
 		}
 		if tenant == "" {
 			tenant = r.Route.Tenant
@@ -143,7 +134,7 @@ func (p *Pipeline) routeEvents(res *parse.Result, meta Meta, rcpts []string) ([]
 
 // storeEvent encodes ev, read as res, for the store.
 func storeEvent(ev *event.Event, res *parse.Result) (store.Event, error) {
-	payload, err := Marshal(ev)
+	payload, err := event.Marshal(ev)
 	if err != nil {
 		return store.Event{}, fmt.Errorf("ingest: encode event: %w", err)
 	}
@@ -231,18 +222,6 @@ func Problems(res *parse.Result) []string {
 		return res.Problems
 	}
 	return append([]string{res.Err.Error()}, res.Problems...)
-}
-
-// Marshal encodes an event as the webhook body: compact JSON, without
-// HTML escaping, so Japanese text and <> stay as written.
-func Marshal(ev *event.Event) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(ev); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // OrderKey groups a cart's events for ordered delivery.

@@ -71,7 +71,7 @@ func (e *env) ingest(tenant, dedup string, m mailOf, hold bool) store.Receipt {
 	date := m.date
 	ev := &event.Event{ID: id, Type: m.typ, Version: event.Version, CreatedAt: received, Tenant: tenant, Data: &o,
 		Mail: &event.Mail{Subject: "s", To: []string{"orders@in.example.test"}, ReceivedAt: received, Date: &date}}
-	payload, err := ingest.Marshal(ev)
+	payload, err := event.Marshal(ev)
 	if err != nil {
 		e.t.Fatal(err)
 	}

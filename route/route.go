@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/qoo10hook/qoo10hook/config"
+	"github.com/qoo10hook/qoo10hook/event"
 )
 
 // Policy is what a route asks of the sender's authentication. The SMTP
@@ -53,13 +54,22 @@ type Table struct {
 	// setup); vendor tenants are not among them.
 	tenants map[string]*Route
 	vendor  *vendor
+	filter  Filter
+}
+
+// Filter tells which event types an endpoint takes.
+type Filter interface {
+	Wants(endpoint, eventType string) bool
 }
 
 // New builds the table from the configuration. With no routes, each of
 // cfg.Domains routes to the catch-all webhook (when it is set). The
-// catch-all endpoint takes the events of every route.
-func New(cfg *config.Config) *Table {
-	t := &Table{exact: map[string]*Route{}, domains: map[string]*Route{}, tenants: map[string]*Route{}}
+// catch-all endpoint takes the events of every route. filter decides
+// which of a route's endpoints take an event type (Endpoints); nil lets
+// every endpoint take every type.
+func New(cfg *config.Config, filter Filter) *Table {
+	t := &Table{exact: map[string]*Route{}, domains: map[string]*Route{}, tenants: map[string]*Route{},
+		filter: filter}
 	var catchAll []string
 	if cfg.Webhook.URL != "" {
 		catchAll = []string{config.DefaultEndpoint}
@@ -142,6 +152,18 @@ func (t *Table) TenantEndpoints(tenant string) []string {
 		return t.vendor.endpoints
 	}
 	return nil
+}
+
+// Endpoints returns the endpoints a tenant's events of type typ go to:
+// those of the tenant's route (TenantEndpoints) whose filter takes typ.
+func (t *Table) Endpoints(tenant string, typ event.Type) []string {
+	var out []string
+	for _, name := range t.TenantEndpoints(tenant) {
+		if t.filter == nil || t.filter.Wants(name, string(typ)) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func appendNew(s []string, more ...string) []string {

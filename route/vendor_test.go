@@ -21,7 +21,7 @@ func vendorConfig() *config.Config {
 func TestVendorAddresses(t *testing.T) {
 	t.Parallel()
 	cfg := vendorConfig()
-	tab := New(cfg)
+	tab := New(cfg, nil)
 	s := NewSigner([]byte(cfg.Vendor.Key), 10)
 	addr, err := s.Address("Shop_42", "v.example.com")
 	if err != nil {
@@ -103,7 +103,7 @@ func TestVendorTenantOwnership(t *testing.T) {
 		Endpoints: []config.Endpoint{{Name: "vendor-orders"}, {Name: "shop"}},
 		Routes:    []config.Route{{Tenant: "shop42", Recipients: []string{"orders@in.example.com"}, Endpoints: []string{"shop"}}},
 	}
-	tab := New(cfg)
+	tab := New(cfg, nil)
 	s := NewSigner([]byte("vendor-key-0123456789"), 10)
 	taken, _ := s.Address("shop42", "v.example.com")
 	if r := tab.Match(taken); r != nil {
@@ -125,7 +125,7 @@ func TestVendorTenantOwnership(t *testing.T) {
 // relay are refused even on a routed domain.
 func TestRelayShapesNeverMatch(t *testing.T) {
 	t.Parallel()
-	tab := New(&config.Config{Domains: []string{"in.example.com"}})
+	tab := New(&config.Config{Domains: []string{"in.example.com"}}, nil)
 	for _, a := range []string{"x%elsewhere.example@in.example.com", "elsewhere.example!x@in.example.com",
 		`"x"@in.example.com`, "x@y@in.example.com", "a b@in.example.com", "x\\y@in.example.com",
 		strings.Repeat("a", 65) + "@in.example.com", "x@[127.0.0.1]"} {

@@ -42,7 +42,7 @@ func testRoutes() *route.Table {
 		{Tenant: "strict", Recipients: []string{"orders@strict.example.test"}, SenderPolicy: config.PolicyTag},
 	}
 	cfg.Vendor = config.Vendor{Domains: []string{"v.example.test"}, Key: vendorKey, TokenLength: 10}
-	return route.New(cfg)
+	return route.New(cfg, nil)
 }
 
 // stored is a mail the fake sink took.
