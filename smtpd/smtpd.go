@@ -314,6 +314,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Close stops the server at once: it closes its listeners, bound or
+// serving, and every connection; transactions in progress are cut (see
+// Shutdown for the graceful way). Serve then returns.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	if errors.Is(err, smtp.ErrServerClosed) {
+		err = nil
+	}
+	// go-smtp closes the listeners Serve was given; these may never have
+	// been.
+	for _, ln := range []net.Listener{s.ln, s.tlsLn} {
+		if ln == nil {
+			continue
+		}
+		if lerr := ln.Close(); lerr != nil && !errors.Is(lerr, net.ErrClosed) && err == nil {
+			err = lerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("smtpd: close: %w", err)
+	}
+	return nil
+}
+
 type slogAdapter struct{ log *slog.Logger }
 
 func (a slogAdapter) Printf(format string, v ...any) { a.log.Warn(fmt.Sprintf(format, v...)) }
