@@ -83,7 +83,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		}
 	}()
 	queues := s.addEndpoints(eps)
-	routes := route.New(cfg, endpointSet(s.endpoints))
+	routes := route.New(routeOptions(cfg, endpointSet(s.endpoints)))
 	workers := river.NewWorkers()
 	if err := s.openStore(ctx, routes, workers, queues); err != nil {
 		return nil, err
@@ -138,10 +138,10 @@ func (s *Service) openStore(ctx context.Context, routes *route.Table, workers *r
 		return err
 	}
 	orders := newOrderDeriver(s.log, routes)
-	su, _ := config.ParseStoreURL(cfg.Store.URL)
+	su, _ := store.ParseURL(cfg.Store.URL)
 	st, err := store.Open(ctx, store.Options{
 		URL: su, Logger: s.log, Registerer: s.reg, Workers: workers, Queues: queues,
-		JobTimeout: cfg.Delivery.Timeout.D() + config.JobTimeoutMargin, RescueAfter: cfg.Delivery.RescueAfter.D(),
+		JobTimeout: cfg.Delivery.Timeout.D() + webhook.JobTimeoutMargin, RescueAfter: cfg.Delivery.RescueAfter.D(),
 		SoftStopTimeout: cfg.Delivery.ShutdownTimeout.D(),
 		PollInterval:    cfg.Delivery.PollInterval.D(),
 		BatchMax:        cfg.Store.BatchMax, BatchWindow: cfg.Store.BatchWindow.D(), Backlog: cfg.Store.MaxBacklog,

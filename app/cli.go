@@ -192,7 +192,7 @@ func (c *CLI) parse(args []string) error {
 	groups := []route.Group{{Route: &route.Route{}}}
 	var rcpts []string
 	if *to != "" {
-		table := route.New(cfg, nil)
+		table := route.New(routeOptions(cfg, nil))
 		for _, rc := range strings.Split(*to, ",") {
 			rc = strings.TrimSpace(rc)
 			if table.Match(rc) == nil {
@@ -245,11 +245,11 @@ func (c *CLI) openStore(ctx context.Context, path string) (*store.Store, error) 
 // directory, or without the service's configuration, a command would
 // otherwise report on a new, empty store as if nothing had happened.
 func openExistingStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
-	su, err := config.ParseStoreURL(cfg.Store.URL)
+	su, err := store.ParseURL(cfg.Store.URL)
 	if err != nil {
 		return nil, err
 	}
-	if su.Kind == config.SQLite {
+	if su.Kind == store.SQLite {
 		if _, err := os.Stat(su.Path); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no store at %s: set QOO10HOOK_STORE or --config", displayPath(su.Path))
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/mailauth"
 	"github.com/qoo10hook/qoo10hook/repair"
+	"github.com/qoo10hook/qoo10hook/route"
 	"github.com/qoo10hook/qoo10hook/smtpd"
 )
 
@@ -82,6 +83,24 @@ func smtpConfig(cfg *config.Config, o options) (smtpd.Config, error) {
 	}
 	sc.Checker = mailauth.New(mo)
 	return sc, nil
+}
+
+// routeOptions are the routing settings of the configuration: its routes,
+// or its domains, the catch-all webhook, the sender policies and vendor
+// mode. filter tells which event types each endpoint takes (nil: all).
+func routeOptions(cfg *config.Config, filter route.Filter) route.Options {
+	o := route.Options{Domains: cfg.Domains, Policy: route.Policy(cfg.Sender.Policy), Filter: filter}
+	if cfg.Webhook.URL != "" {
+		o.CatchAll = config.DefaultEndpoint
+	}
+	for _, r := range cfg.Routes {
+		o.Routes = append(o.Routes, route.Spec{Tenant: r.Tenant, Recipients: r.Recipients, Endpoints: r.Endpoints,
+			SenderPolicy: route.Policy(r.SenderPolicy)})
+	}
+	v := cfg.Vendor
+	o.Vendor = route.Vendor{Domains: v.Domains, Key: []byte(v.Key.Reveal()), TokenLength: v.TokenLength,
+		TenantPrefix: v.TenantPrefix, Endpoints: v.Endpoints, SenderPolicy: route.Policy(v.SenderPolicy)}
+	return o
 }
 
 // watchReload reloads the config file's templates, classes and labels,

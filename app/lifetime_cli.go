@@ -8,7 +8,6 @@ import (
 	"os/user"
 	"strings"
 
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
@@ -55,7 +54,7 @@ func (c *CLI) erase(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	su, _ := config.ParseStoreURL(cfg.Store.URL)
+	su, _ := store.ParseURL(cfg.Store.URL)
 	st, err := store.Open(ctx, store.Options{URL: su, Logger: NewLogger(cfg.Log, c.Stderr).With("component", "audit")})
 	if err != nil {
 		return err
@@ -129,7 +128,7 @@ func (c *CLI) backup(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	su, _ := config.ParseStoreURL(cfg.Store.URL)
+	su, _ := store.ParseURL(cfg.Store.URL)
 	if err := store.Backup(ctx, su, fs.Arg(0)); err != nil {
 		return err
 	}
@@ -165,7 +164,7 @@ func (c *CLI) restore(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	su, _ := config.ParseStoreURL(cfg.Store.URL)
+	su, _ := store.ParseURL(cfg.Store.URL)
 	info, kept, err := store.Restore(ctx, fs.Arg(0), su, *replace)
 	if err != nil {
 		return err

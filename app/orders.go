@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/qoo10hook/qoo10hook/config"
 	orderrec "github.com/qoo10hook/qoo10hook/order"
 	"github.com/qoo10hook/qoo10hook/orderbook"
 	"github.com/qoo10hook/qoo10hook/route"
@@ -61,13 +60,13 @@ func (c *CLI) orders(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	su, _ := config.ParseStoreURL(cfg.Store.URL)
+	su, _ := store.ParseURL(cfg.Store.URL)
 	st, err := store.Open(ctx, store.Options{URL: su})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	book := orderbook.NewBook(st, su.Kind == config.Postgres)
+	book := orderbook.NewBook(st, su.Kind == store.Postgres)
 	var rows int
 	export := func(w io.Writer) error {
 		rows, err = book.Export(ctx, w, f, *enc)

@@ -3,6 +3,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/qoo10hook/qoo10hook/webhook"
 )
 
 // Config is the whole configuration. Every scalar setting has an environment
@@ -137,8 +139,9 @@ type Webhook struct {
 }
 
 // JobTimeoutMargin is how long a delivery job may outlive its HTTP attempt
-// (delivery.timeout) to record the outcome before it counts as stuck.
-const JobTimeoutMargin = 5 * time.Second
+// (delivery.timeout) to record the outcome before it counts as stuck:
+// webhook's.
+const JobTimeoutMargin = webhook.JobTimeoutMargin
 
 // DefaultEndpoint is the name of the endpoint the webhook section defines.
 const DefaultEndpoint = "default"

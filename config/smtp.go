@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/qoo10hook/qoo10hook/route"
 )
 
 // Defaults of the front door's limits. Each one is a setting under smtp:
@@ -46,22 +48,23 @@ const (
 	DefaultTokenLength = 10
 )
 
-// Sender policies: what a route asks of the sender's authentication.
+// Sender policies, as the config file spells them: route's policies (see
+// route.PolicyRequire and the others).
 const (
-	// PolicyRequire refuses (550 5.7.1) mail not aligned with an allowed
-	// sender domain, and defers it (451 4.7.0) when DNS failed.
-	PolicyRequire = "require"
-	// PolicyQuarantine accepts such mail but holds it: stored, not
-	// delivered, visible to operators.
-	PolicyQuarantine = "quarantine"
-	// PolicyTag delivers every mail, with the verdicts in mail.auth.
-	PolicyTag = "tag"
-	// PolicyOff makes no lookups at all.
-	PolicyOff = "off"
+	PolicyRequire    = string(route.PolicyRequire)
+	PolicyQuarantine = string(route.PolicyQuarantine)
+	PolicyTag        = string(route.PolicyTag)
+	PolicyOff        = string(route.PolicyOff)
 )
 
-// Policies lists the sender policies, strictest first.
-var Policies = []string{PolicyRequire, PolicyQuarantine, PolicyTag, PolicyOff}
+// Policies lists the sender policies, strictest first: route.Policies.
+var Policies = func() []string {
+	var out []string
+	for _, p := range route.Policies {
+		out = append(out, string(p))
+	}
+	return out
+}()
 
 // TLS configures STARTTLS and the implicit TLS listener. The certificate
 // and key files are read again on SIGHUP.

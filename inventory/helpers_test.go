@@ -46,7 +46,11 @@ func newEnv(t *testing.T, url string, o DeriverOptions) *env {
 		t.Fatal(err)
 	}
 	e.d = d
-	st, err := store.Open(t.Context(), store.Options{URL: testenv.ParseURL(t, url), Derive: d.Derive})
+	su, err := store.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.Context(), store.Options{URL: su, Derive: d.Derive})
 	if err != nil {
 		t.Fatal(err)
 	}

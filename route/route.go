@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/event"
 )
 
@@ -62,40 +61,81 @@ type Filter interface {
 	Wants(endpoint, eventType string) bool
 }
 
-// New builds the table from the configuration. With no routes, each of
-// cfg.Domains routes to the catch-all webhook (when it is set). The
-// catch-all endpoint takes the events of every route. filter decides
-// which of a route's endpoints take an event type (Endpoints); nil lets
-// every endpoint take every type.
-func New(cfg *config.Config, filter Filter) *Table {
+// Options describe the routing.
+type Options struct {
+	// Routes are the configured routes. With none, each of Domains
+	// routes to the catch-all endpoint alone.
+	Routes  []Spec
+	Domains []string
+	// CatchAll names the endpoint that takes the events of every route
+	// (vendor mode's included); "" for none.
+	CatchAll string
+	// Policy is the sender policy of the routes that name none
+	// (PolicyRequire when empty).
+	Policy Policy
+	// Vendor is vendor mode, on when it has domains.
+	Vendor Vendor
+	// Filter decides which of a route's endpoints take an event type
+	// (Endpoints); nil lets every endpoint take every type.
+	Filter Filter
+}
+
+// Spec is one configured route.
+type Spec struct {
+	Tenant string
+	// Recipients are exact addresses ("orders@in.example.com"), plus-tag
+	// included or not, and whole domains ("in.example.com" or
+	// "@in.example.com").
+	Recipients []string
+	Endpoints  []string
+	// SenderPolicy overrides Options.Policy for the route; "" keeps it.
+	SenderPolicy Policy
+}
+
+// Vendor is vendor mode: every SELLER.TOKEN@DOMAIN address of Domains is
+// taken when TOKEN is the seller's token under Key (see Signer), and
+// routes to the tenant TenantPrefix+seller.
+type Vendor struct {
+	Domains      []string
+	Key          []byte
+	TokenLength  int
+	TenantPrefix string
+	Endpoints    []string
+	// SenderPolicy overrides Options.Policy for vendor addresses.
+	SenderPolicy Policy
+}
+
+// New builds the table. The catch-all endpoint takes the events of every
+// route.
+func New(o Options) *Table {
 	t := &Table{exact: map[string]*Route{}, domains: map[string]*Route{}, tenants: map[string]*Route{},
-		filter: filter}
+		filter: o.Filter}
 	var catchAll []string
-	if cfg.Webhook.URL != "" {
-		catchAll = []string{config.DefaultEndpoint}
+	if o.CatchAll != "" {
+		catchAll = []string{o.CatchAll}
 	}
-	policy := func(p string) Policy {
+	policy := func(p Policy) Policy {
 		if p == "" {
-			p = cfg.Sender.Policy
+			p = o.Policy
 		}
 		if p == "" {
 			return PolicyRequire
 		}
-		return Policy(p)
+		return p
 	}
-	if cfg.Vendor.Enabled() {
-		t.vendor = newVendor(cfg.Vendor, appendNew(append([]string(nil), cfg.Vendor.Endpoints...), catchAll...),
-			policy(cfg.Vendor.SenderPolicy), t.tenants)
+	if len(o.Vendor.Domains) > 0 {
+		t.vendor = newVendor(o.Vendor, appendNew(append([]string(nil), o.Vendor.Endpoints...), catchAll...),
+			policy(o.Vendor.SenderPolicy), t.tenants)
 	}
-	if len(cfg.Routes) == 0 {
+	if len(o.Routes) == 0 {
 		r := &Route{Endpoints: catchAll, SenderPolicy: policy("")}
 		t.tenants[""] = r
-		for _, d := range cfg.Domains {
+		for _, d := range o.Domains {
 			t.domains[d] = r
 		}
 		return t
 	}
-	for _, rc := range cfg.Routes {
+	for _, rc := range o.Routes {
 		r := &Route{Tenant: rc.Tenant, Endpoints: appendNew(append([]string(nil), rc.Endpoints...), catchAll...),
 			SenderPolicy: policy(rc.SenderPolicy)}
 		if t.tenants[rc.Tenant] == nil {
@@ -189,11 +229,30 @@ func (t *Table) Lookup(rcpt string) (Policy, bool) {
 	return r.SenderPolicy, true
 }
 
+// PlainLocalPart reports whether a local part is a plain mailbox name:
+// not empty, at most 64 characters, and without the characters relays give
+// meaning to (@ from a quoted string, % and ! routing, quotes, backslashes,
+// spaces, controls). Routes match no other.
+func PlainLocalPart(local string) bool {
+	if local == "" || len(local) > 64 {
+		return false
+	}
+	for i := 0; i < len(local); i++ {
+		switch c := local[i]; {
+		case c <= ' ' || c == 0x7f:
+			return false
+		case strings.IndexByte(`@%!"\:;<>()[],`, c) >= 0:
+			return false
+		}
+	}
+	return true
+}
+
 // Match returns the route of a recipient address, or nil.
 func (t *Table) Match(rcpt string) *Route {
 	addr := strings.ToLower(strings.TrimSpace(rcpt))
 	local, domain, ok := strings.Cut(addr, "@")
-	if !ok || !config.PlainLocalPart(local) || domain == "" {
+	if !ok || !PlainLocalPart(local) || domain == "" {
 		return nil
 	}
 	if r := t.exact[addr]; r != nil {
@@ -225,8 +284,8 @@ type vendor struct {
 	configured map[string]*Route
 }
 
-func newVendor(c config.Vendor, endpoints []string, policy Policy, configured map[string]*Route) *vendor {
-	v := &vendor{domains: map[string]bool{}, signer: NewSigner([]byte(c.Key.Reveal()), c.TokenLength),
+func newVendor(c Vendor, endpoints []string, policy Policy, configured map[string]*Route) *vendor {
+	v := &vendor{domains: map[string]bool{}, signer: NewSigner(c.Key, c.TokenLength),
 		prefix: c.TenantPrefix, endpoints: endpoints, policy: policy, configured: configured}
 	for _, d := range c.Domains {
 		v.domains[d] = true

@@ -4,21 +4,19 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/event"
 )
 
 func TestMatch(t *testing.T) {
 	t.Parallel()
-	cfg := &config.Config{
-		Webhook: config.Webhook{URL: "http://hook.example/x"},
-		Routes: []config.Route{
+	tab := New(Options{
+		CatchAll: catchAll,
+		Routes: []Spec{
 			{Tenant: "shop42", Recipients: []string{"orders+shop42@in.example.com"}, Endpoints: []string{"a"}},
 			{Tenant: "orders", Recipients: []string{"orders@in.example.com"}, Endpoints: []string{"b"}},
 			{Tenant: "wholesale", Recipients: []string{"@wholesale.example.com", "in.example.com"}},
 		},
-	}
-	tab := New(cfg, nil)
+	})
 	for _, tc := range []struct {
 		rcpt, tenant string
 		endpoints    int
@@ -49,7 +47,7 @@ func TestMatch(t *testing.T) {
 
 func TestDomainsOnly(t *testing.T) {
 	t.Parallel()
-	tab := New(&config.Config{Domains: []string{"localhost", "in.example.test"}}, nil)
+	tab := New(Options{Domains: []string{"localhost", "in.example.test"}})
 	if r := tab.Match("orders@in.example.test"); r == nil || len(r.Endpoints) != 0 {
 		t.Errorf("got %+v, want a route with no endpoints", r)
 	}
@@ -72,20 +70,20 @@ func (f onlyFilter) Wants(endpoint, eventType string) bool {
 // route has gets none.
 func TestEndpoints(t *testing.T) {
 	t.Parallel()
-	cfg := &config.Config{
-		Webhook: config.Webhook{URL: "http://hook.example/x"},
-		Routes: []config.Route{
-			{Tenant: "shop42", Recipients: []string{"orders@in.example.com"}, Endpoints: []string{"a", "b"}},
-		},
+	o := Options{
+		CatchAll: catchAll,
+		Routes:   []Spec{{Tenant: "shop42", Recipients: []string{"orders@in.example.com"}, Endpoints: []string{"a", "b"}}},
 	}
-	tab := New(cfg, onlyFilter{"a": {"order.placed"}, config.DefaultEndpoint: {"order.paid"}})
+	filtered := o
+	filtered.Filter = onlyFilter{"a": {"order.placed"}, catchAll: {"order.paid"}}
+	tab := New(filtered)
 	for _, tc := range []struct {
 		tenant string
 		typ    event.Type
 		want   []string
 	}{
 		{"shop42", event.OrderPlaced, []string{"a", "b"}},
-		{"shop42", event.OrderPaid, []string{"b", config.DefaultEndpoint}},
+		{"shop42", event.OrderPaid, []string{"b", catchAll}},
 		{"shop42", event.OrderCancelled, []string{"b"}},
 		{"other", event.OrderPlaced, nil},
 	} {
@@ -93,7 +91,7 @@ func TestEndpoints(t *testing.T) {
 			t.Errorf("Endpoints(%q, %s) = %v, want %v", tc.tenant, tc.typ, got, tc.want)
 		}
 	}
-	if got := New(cfg, nil).Endpoints("shop42", event.OrderCancelled); !slices.Equal(got, []string{"a", "b", config.DefaultEndpoint}) {
+	if got := New(o).Endpoints("shop42", event.OrderCancelled); !slices.Equal(got, []string{"a", "b", catchAll}) {
 		t.Errorf("without a filter: %v", got)
 	}
 }

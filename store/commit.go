@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/qoo10hook/qoo10hook/config"
 )
 
 // committer is the single writer of mail: it gathers the transactions of
@@ -243,7 +241,7 @@ func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
 	// and a context that can end would cost modernc's driver a goroutine
 	// per statement, on the busiest path of ingest.
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
-	if s.kind == config.Postgres {
+	if s.kind == Postgres {
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 	}
 	defer cancel()

@@ -21,13 +21,12 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	_ "modernc.org/sqlite" // the embedded default store
 
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/event"
 )
 
 // Options configure Open.
 type Options struct {
-	URL    config.StoreURL
+	URL    URL
 	Logger *slog.Logger
 	// Registerer receives the store's metrics; nil registers none.
 	Registerer prometheus.Registerer
@@ -66,7 +65,7 @@ type Options struct {
 
 // Store is the database behind qoo10hook.
 type Store struct {
-	kind   config.StoreKind
+	kind   Kind
 	db     *sql.DB // writes, and River
 	read   *sql.DB // reads for operators; the same pool on PostgreSQL
 	river  *river.Client[*sql.Tx]
@@ -97,7 +96,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s := &Store{kind: o.URL.Kind, log: o.Logger, metric: newMetrics(o.Registerer), derive: o.Derive, correct: o.Correct}
 	var driver riverdriver.Driver[*sql.Tx]
 	switch o.URL.Kind {
-	case config.SQLite:
+	case SQLite:
 		if err := os.MkdirAll(filepath.Dir(o.URL.Path), 0o750); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -114,7 +113,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		db.SetMaxOpenConns(1)
 		s.db = db
 		driver = riversqlite.New(db)
-	case config.Postgres:
+	case Postgres:
 		db, err := sql.Open("pgx", o.URL.DSN)
 		if err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", err)
@@ -130,7 +129,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
-	if s.kind == config.SQLite {
+	if s.kind == SQLite {
 		if err := s.newFileIncremental(ctx); err != nil {
 			s.db.Close()
 			return nil, err
@@ -143,7 +142,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Retention != nil {
 		// The service converts an older SQLite store; the command line,
 		// which may run beside it, does not.
-		if s.kind == config.SQLite {
+		if s.kind == SQLite {
 			s.enableIncrementalVacuum(ctx)
 		}
 		s.purge = newPurger(*o.Retention)
@@ -221,7 +220,7 @@ func riverConfig(o Options) *river.Config {
 func (s *Store) River() *river.Client[*sql.Tx] { return s.river }
 
 // Kind tells which database is behind the store.
-func (s *Store) Kind() config.StoreKind { return s.kind }
+func (s *Store) Kind() Kind { return s.kind }
 
 // Start runs the group committer and River's workers.
 func (s *Store) Start(ctx context.Context) error {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
@@ -74,7 +73,7 @@ func NewWorker(st *store.Store, endpoints []*Endpoint, p Policy, m *Metrics, log
 
 // Timeout lets River's own job timeout sit above the HTTP timeout.
 func (w *Worker) Timeout(*river.Job[store.DeliveryArgs]) time.Duration {
-	return w.policy.Timeout + config.JobTimeoutMargin
+	return w.policy.Timeout + JobTimeoutMargin
 }
 
 // Work makes one attempt. It never returns a plain error for a delivery
