@@ -27,6 +27,9 @@ const (
 	PolicyOff Policy = "off"
 )
 
+// DefaultPolicy is the sender policy of routes that name none.
+const DefaultPolicy = PolicyRequire
+
 // Policies lists the sender policies, strictest first.
 var Policies = []Policy{PolicyRequire, PolicyQuarantine, PolicyTag, PolicyOff}
 
@@ -71,7 +74,7 @@ type Options struct {
 	// (vendor mode's included); "" for none.
 	CatchAll string
 	// Policy is the sender policy of the routes that name none
-	// (PolicyRequire when empty).
+	// (DefaultPolicy when empty).
 	Policy Policy
 	// Vendor is vendor mode, on when it has domains.
 	Vendor Vendor
@@ -119,7 +122,7 @@ func New(o Options) *Table {
 			p = o.Policy
 		}
 		if p == "" {
-			return PolicyRequire
+			return DefaultPolicy
 		}
 		return p
 	}

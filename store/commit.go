@@ -48,13 +48,13 @@ type commitResult struct {
 
 func newCommitter(s *Store, max int, window time.Duration, backlog int, backlogBytes int64) *committer {
 	if max <= 0 {
-		max = 256
+		max = DefaultBatchMax
 	}
 	if backlog <= 0 {
-		backlog = 4096
+		backlog = DefaultBacklog
 	}
 	if backlogBytes <= 0 {
-		backlogBytes = 256 << 20
+		backlogBytes = DefaultBacklogBytes
 	}
 	return &committer{s: s, in: make(chan *commitRequest, backlog), max: max, window: window, maxBytes: backlogBytes,
 		quit: make(chan struct{}), done: make(chan struct{})}

@@ -40,16 +40,19 @@ type Options struct {
 	JobTimeout      time.Duration
 	RescueAfter     time.Duration
 	SoftStopTimeout time.Duration
-	// Batch bounds group commit: at most BatchMax mails per transaction,
-	// a mail that came alone waiting at most BatchWindow (0: not at all)
-	// for others to share its commit. Backlog bounds the mails waiting
-	// for a commit; past it Ingest answers ErrBusy.
+	// Batch bounds group commit: at most BatchMax mails per transaction
+	// (DefaultBatchMax), a mail that came alone waiting at most
+	// BatchWindow (0: not at all) for others to share its commit.
+	// Backlog bounds the mails waiting for a commit (DefaultBacklog);
+	// past it Ingest answers ErrBusy.
 	BatchMax    int
 	BatchWindow time.Duration
 	Backlog     int
-	// BacklogBytes bounds the bytes of the mails waiting (default 256 MiB).
+	// BacklogBytes bounds the bytes of the mails waiting
+	// (DefaultBacklogBytes).
 	BacklogBytes int64
-	// PollInterval is how often queues look for due jobs (default 100ms).
+	// PollInterval is how often queues look for due jobs
+	// (DefaultPollInterval).
 	PollInterval time.Duration
 	// InstanceID names this process in River's tables and in logs.
 	InstanceID string
@@ -206,8 +209,8 @@ func riverConfig(o Options) *river.Config {
 		// Jobs inserted in our own transactions do not wake River's
 		// producers, and neither SQLite nor database/sql PostgreSQL has
 		// LISTEN here: polling bounds the wait for a new delivery.
-		FetchPollInterval: cmp.Or(o.PollInterval, 100*time.Millisecond),
-		FetchCooldown:     min(cmp.Or(o.PollInterval, 100*time.Millisecond), 5*time.Millisecond),
+		FetchPollInterval: cmp.Or(o.PollInterval, DefaultPollInterval),
+		FetchCooldown:     min(cmp.Or(o.PollInterval, DefaultPollInterval), 5*time.Millisecond),
 	}
 	if o.Workers != nil && len(o.Queues) > 0 {
 		cfg.Workers = o.Workers

@@ -62,10 +62,10 @@ func NewWorker(st *store.Store, endpoints []*Endpoint, p Policy, m *Metrics, log
 		byName[e.Name] = e
 	}
 	if p.BreakerFailures <= 0 {
-		p.BreakerFailures = 10
+		p.BreakerFailures = DefaultBreakerFailures
 	}
 	if p.BreakerCooldown <= 0 {
-		p.BreakerCooldown = time.Minute
+		p.BreakerCooldown = DefaultBreakerCooldown
 	}
 	return &Worker{store: st, endpoints: byName, policy: p, client: NewClient(p.Timeout), log: log,
 		metrics: m, userAgent: userAgent, disabled: map[string]bool{}, gone: map[string]bool{}, circuitUntil: map[string]time.Time{}}
