@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/qoo10hook/qoo10hook/config"
-	"github.com/qoo10hook/qoo10hook/ingest"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
+	"github.com/qoo10hook/qoo10hook/smtpd"
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
@@ -254,9 +254,9 @@ func TestAdminAPI(t *testing.T) {
 			apiPost("/deliveries/retry-all-failed?endpoint=nope", 404)
 
 			// Quarantine: a mail stored held is released into delivery.
-			env := ingest.Envelope{RemoteAddr: "192.0.2.1:25", MailFrom: "qoo10info@qoo10.jp",
+			env := &smtpd.Envelope{RemoteAddr: "192.0.2.1:25", MailFrom: "qoo10info@qoo10.jp",
 				Rcpts: []string{"orders@in.example.test"}, ReceivedAt: time.Now(), Hold: true}
-			out, err := svc.svc.pipeline.Deliver(t.Context(), env, fixture(t, "../parse/testdata/contract-smoke.eml"))
+			out, err := svc.svc.pipeline.Ingest(t.Context(), env, fixture(t, "../parse/testdata/contract-smoke.eml"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -55,8 +55,9 @@ type Service struct {
 	readyDetail atomic.Pointer[string]
 }
 
-// New builds the service and binds its listeners; Run serves.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometheus.Registry, opts ...Option) (*Service, error) {
+// New builds the service and binds its listeners; Run serves. When it
+// fails, what it had opened (store, listeners) is closed again.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometheus.Registry, opts ...Option) (_ *Service, err error) {
 	s := &Service{cfg: cfg, log: log, reg: reg, endpoints: map[string]*webhook.Endpoint{}}
 	for _, o := range opts {
 		o(&s.opts)
@@ -66,7 +67,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 	if err != nil {
 		return nil, err
 	}
-
 	// The configuration's templates are checked before anything opens:
 	// a bad one is a configuration error.
 	if _, err := NewParser(cfg); err != nil {
@@ -76,31 +76,72 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 	if err != nil {
 		return nil, err
 	}
+
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+	queues := s.addEndpoints(eps)
+	routes := route.New(RouteOptions(cfg, endpointSet(s.endpoints)))
 	workers := river.NewWorkers()
+	if err := s.openStore(ctx, routes, workers, queues); err != nil {
+		return nil, err
+	}
+	if err := s.build(ctx, routes, workers, eps, smtpCfg); err != nil {
+		return nil, err
+	}
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// release closes what a failed New opened: the listeners, then the store.
+func (s *Service) release() {
+	if s.httpLn != nil {
+		s.httpLn.Close()
+	}
+	if s.smtp != nil {
+		s.smtp.Close()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+}
+
+// addEndpoints keeps the webhook endpoints by name and returns the
+// delivery queue of each, as many workers as its concurrency.
+func (s *Service) addEndpoints(eps []*webhook.Endpoint) map[string]river.QueueConfig {
 	queues := map[string]river.QueueConfig{}
 	for _, e := range eps {
 		s.endpoints[e.Name] = e
 		n := e.Concurrency
 		if n == 0 {
-			n = cfg.Delivery.Concurrency
+			n = s.cfg.Delivery.Concurrency
 			e.Concurrency = n
 		}
 		queues[store.QueueName(e.Name)] = river.QueueConfig{MaxWorkers: webhook.QueueWorkers(n)}
 	}
 	if len(eps) == 0 {
-		log.Warn("no webhook endpoint is configured: mail is accepted, stored and parsed, but nothing will be delivered" +
+		s.log.Warn("no webhook endpoint is configured: mail is accepted, stored and parsed, but nothing will be delivered" +
 			" (set QOO10HOOK_WEBHOOK_URL and QOO10HOOK_WEBHOOK_SECRET, or endpoints in the config file)")
 	}
+	return queues
+}
 
-	routes := route.New(cfg)
-	deriver, err := newDeriver(cfg, log, reg, routes, endpointSet(s.endpoints))
+// openStore opens the store with the delivery queues and the derivers
+// of inventory and order events.
+func (s *Service) openStore(ctx context.Context, routes *route.Table, workers *river.Workers, queues map[string]river.QueueConfig) error {
+	cfg := s.cfg
+	deriver, err := newDeriver(cfg, s.log, s.reg, routes)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	orders := newOrderDeriver(log, routes, endpointSet(s.endpoints))
+	orders := newOrderDeriver(s.log, routes)
 	st, err := OpenStore(ctx, cfg, store.Options{
-		Logger: log, Registerer: reg, Workers: workers, Queues: queues,
-		JobTimeout: cfg.Delivery.Timeout.D() + config.JobTimeoutMargin, RescueAfter: cfg.Delivery.RescueAfter.D(),
+		Logger: s.log, Registerer: s.reg, Workers: workers, Queues: queues,
+		JobTimeout: cfg.Delivery.Timeout.D() + webhook.JobTimeoutMargin, RescueAfter: cfg.Delivery.RescueAfter.D(),
 		SoftStopTimeout: cfg.Delivery.ShutdownTimeout.D(),
 		PollInterval:    cfg.Delivery.PollInterval.D(),
 		BatchMax:        cfg.Store.BatchMax, BatchWindow: cfg.Store.BatchWindow.D(), Backlog: cfg.Store.MaxBacklog,
@@ -110,19 +151,26 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		Retention:    retention(cfg),
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.store = st
+	return nil
+}
+
+// build makes the parts on top of the store: the template registry,
+// inventory, the webhook worker, the ingest pipeline and the SMTP server
+// that hands mail to it.
+func (s *Service) build(ctx context.Context, routes *route.Table, workers *river.Workers, eps []*webhook.Endpoint, smtpCfg smtpd.Config) error {
+	cfg, st, log := s.cfg, s.store, s.log
+	var err error
 	s.templates, err = repair.New(ctx, repair.Options{File: parseOptions(cfg), Store: st,
 		Log: log.With("component", "templates"), Changed: s.opts.templatesChanged})
 	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("templates: %w", err)
+		return fmt.Errorf("templates: %w", err)
 	}
 	s.registerOperatorMetrics()
 	if s.inventory, err = inventory.NewService(st, InventorySettings(cfg)); err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
 
 	var schedule []time.Duration
@@ -133,37 +181,38 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *prometh
 		Schedule: schedule, Jitter: cfg.Delivery.Jitter, MaxRetryAfter: cfg.Delivery.MaxRetryAfter.D(),
 		Timeout:         cfg.Delivery.Timeout.D(),
 		BreakerFailures: cfg.Delivery.BreakerFailures, BreakerCooldown: cfg.Delivery.BreakerCooldown.D(),
-	}, webhook.NewMetrics(reg), log.With("component", "webhook"), "qoo10hook/"+Version())
+	}, webhook.NewMetrics(s.reg), log.With("component", "webhook"), "qoo10hook/"+Version())
 	if len(eps) > 0 {
 		river.AddWorker(workers, s.worker)
 	}
 
-	s.pipeline = &ingest.Pipeline{Parser: s.templates, Routes: routes, Endpoints: endpointSet(s.endpoints),
-		Store: st, Log: log, Metrics: ingest.NewMetrics(reg)}
-	s.smtp = smtpd.New(smtpCfg, sink{s.pipeline}, recipients{routes}, smtpd.NewMetrics(reg), log.With("component", "smtp"))
+	s.pipeline = &ingest.Pipeline{Parser: s.templates, Routes: routes, Store: st, Log: log, Metrics: ingest.NewMetrics(s.reg)}
+	s.smtp = smtpd.New(smtpCfg, s.pipeline, routes, smtpd.NewMetrics(s.reg), log.With("component", "smtp"))
+	return nil
+}
 
+// listen builds the operators' handler and binds the SMTP and HTTP
+// listeners.
+func (s *Service) listen() error {
 	handler, err := s.routes()
 	if err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
 	if err := s.smtp.Listen(); err != nil {
-		st.Close()
-		return nil, err
+		return err
 	}
-	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
 	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, err)
+		return fmt.Errorf("http: listen %s: %w", s.cfg.HTTP.Addr, err)
 	}
 	refused := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "qoo10hook_http_connections_refused_total",
 		Help: "HTTP connections answered 503 and closed at connect: http.max_connections were open.",
 	})
 	s.reg.MustRegister(refused)
-	s.httpLn = newLimitListener(ln, cfg.HTTP.MaxConnections, refused)
+	s.httpLn = newLimitListener(ln, s.cfg.HTTP.MaxConnections, refused)
 	s.http = newHTTPServer(handler)
-	return s, nil
+	return nil
 }
 
 // SMTPAddr and HTTPAddr are the bound addresses.

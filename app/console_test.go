@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qoo10hook/qoo10hook/ingest"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
+	"github.com/qoo10hook/qoo10hook/smtpd"
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
@@ -133,9 +133,9 @@ func TestConsoleLoginAndForms(t *testing.T) {
 func TestConsoleQuarantineAndEndpoints(t *testing.T) {
 	rx := newReceiver(t)
 	svc := start(t, adminConfig(t, testenv.SQLite(t), rx.URL))
-	env := ingest.Envelope{RemoteAddr: "192.0.2.1:25", MailFrom: "qoo10info@qoo10.jp",
+	env := &smtpd.Envelope{RemoteAddr: "192.0.2.1:25", MailFrom: "qoo10info@qoo10.jp",
 		Rcpts: []string{"orders@in.example.test"}, ReceivedAt: time.Now(), Hold: true}
-	out, err := svc.svc.pipeline.Deliver(t.Context(), env, fixture(t, "stockgear-order-utf8.eml"))
+	out, err := svc.svc.pipeline.Ingest(t.Context(), env, fixture(t, "stockgear-order-utf8.eml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -10,13 +9,10 @@ import (
 	"time"
 
 	"github.com/qoo10hook/qoo10hook/config"
-	"github.com/qoo10hook/qoo10hook/ingest"
 	"github.com/qoo10hook/qoo10hook/mailauth"
-	"github.com/qoo10hook/qoo10hook/parse"
 	"github.com/qoo10hook/qoo10hook/repair"
 	"github.com/qoo10hook/qoo10hook/route"
 	"github.com/qoo10hook/qoo10hook/smtpd"
-	"github.com/qoo10hook/qoo10hook/store"
 )
 
 // Option changes how New builds the service.
@@ -89,6 +85,24 @@ func smtpConfig(cfg *config.Config, o options) (smtpd.Config, error) {
 	return sc, nil
 }
 
+// RouteOptions are the routing settings of the configuration: its routes,
+// or its domains, the catch-all webhook, the sender policies and vendor
+// mode. filter tells which event types each endpoint takes (nil: all).
+func RouteOptions(cfg *config.Config, filter route.Filter) route.Options {
+	o := route.Options{Domains: cfg.Domains, Policy: route.Policy(cfg.Sender.Policy), Filter: filter}
+	if cfg.Webhook.URL != "" {
+		o.CatchAll = config.DefaultEndpoint
+	}
+	for _, r := range cfg.Routes {
+		o.Routes = append(o.Routes, route.Spec{Tenant: r.Tenant, Recipients: r.Recipients, Endpoints: r.Endpoints,
+			SenderPolicy: route.Policy(r.SenderPolicy)})
+	}
+	v := cfg.Vendor
+	o.Vendor = route.Vendor{Domains: v.Domains, Key: []byte(v.Key.Reveal()), TokenLength: v.TokenLength,
+		TenantPrefix: v.TenantPrefix, Endpoints: v.Endpoints, SenderPolicy: route.Policy(v.SenderPolicy)}
+	return o
+}
+
 // watchReload reloads the config file's templates, classes and labels,
 // and the TLS certificate, on each SIGHUP until ctx ends. Sessions
 // already up keep their connection and certificate.
@@ -136,33 +150,4 @@ func (s *Service) reloadTemplates() {
 	if s.opts.parseReloaded != nil {
 		s.opts.parseReloaded(err)
 	}
-}
-
-type recipients struct{ t *route.Table }
-
-func (r recipients) Lookup(rcpt string) (smtpd.Policy, bool) {
-	rt := r.t.Match(rcpt)
-	if rt == nil {
-		return "", false
-	}
-	return smtpd.Policy(rt.SenderPolicy), true
-}
-
-// sink hands mail from SMTP sessions to the ingest pipeline.
-type sink struct{ p *ingest.Pipeline }
-
-// Busy lets a session refuse DATA before reading a mail the store could
-// not take.
-func (k sink) Busy() bool { return k.p.Store.Busy() }
-
-func (k sink) Deliver(ctx context.Context, env *smtpd.Envelope, raw []byte) error {
-	_, err := k.p.Deliver(ctx, ingest.Envelope{RemoteAddr: env.RemoteAddr, Helo: env.Helo, MailFrom: env.MailFrom,
-		Rcpts: env.Rcpts, ReceivedAt: env.ReceivedAt, Auth: env.Auth, Hold: env.Hold}, raw)
-	switch {
-	case errors.Is(err, store.ErrBusy):
-		return fmt.Errorf("%w: %w", smtpd.ErrBusy, err)
-	case errors.Is(err, parse.ErrTooComplex):
-		return fmt.Errorf("%w: %w", smtpd.ErrTooComplex, err)
-	}
-	return err
 }

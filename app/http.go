@@ -16,7 +16,6 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/qoo10hook/qoo10hook/admin"
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/inventory"
 	"github.com/qoo10hook/qoo10hook/orderbook"
 	"github.com/qoo10hook/qoo10hook/repair"
@@ -70,7 +69,7 @@ func (s *Service) routes() (http.Handler, error) {
 		Store: s.store, Endpoints: adminEndpoints(s.endpoints), Token: token, Sessions: s.store,
 		River: ui, RiverPrefix: riverUIPrefix, Log: s.log.With("component", "admin"),
 		Repair: &repair.Service{Registry: s.templates, Pipeline: s.pipeline},
-		Orders: orderbook.NewBook(s.store, s.store.Kind() == config.Postgres), Inventory: s.inventory,
+		Orders: orderbook.NewBook(s.store, s.store.Kind() == store.Postgres), Inventory: s.inventory,
 	})
 	if err != nil {
 		return nil, err

@@ -11,12 +11,10 @@ import (
 )
 
 // Bounds of the operators' listener. A probe, a scraper or the admin API
-// answers in milliseconds; these only end what is stuck or abusive.
+// answers in milliseconds; these only end what is stuck or abusive. The
+// connections are bounded by http.max_connections
+// (config.DefaultHTTPMaxConnections).
 const (
-	// DefaultHTTPMaxConnections is http.max_connections' default: far
-	// more than probes, scrapers and operators need, far fewer than the
-	// file descriptors SMTP needs.
-	DefaultHTTPMaxConnections = 256
 	// HTTPReadTimeout and HTTPWriteTimeout bound one request and its
 	// answer; the routes that stream (catalog upload and export, the
 	// profiler) lift them (see streaming).

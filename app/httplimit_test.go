@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
-	"github.com/qoo10hook/qoo10hook/smtpd"
 )
 
 // TestHTTPConnectionLimit: idle keep-alive connections to /healthz take
@@ -92,17 +90,5 @@ func TestHTTPConnectionLimit(t *testing.T) {
 	srv := svc.svc.http
 	if srv.ReadTimeout != HTTPReadTimeout || srv.WriteTimeout != HTTPWriteTimeout || srv.IdleTimeout != HTTPIdleTimeout {
 		t.Errorf("http server timeouts: read %v, write %v, idle %v", srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout)
-	}
-}
-
-// TestLimitDefaultsAgree: config's copies of the defaults of smtpd and
-// app (config cannot import smtpd) are the same numbers.
-func TestLimitDefaultsAgree(t *testing.T) {
-	t.Parallel()
-	d := config.Default()
-	if d.SMTP.MaxErrors != smtpd.DefaultMaxErrors || int64(d.SMTP.MaxInflightBytes) != smtpd.DefaultMaxInflightBytes ||
-		d.HTTP.MaxConnections != DefaultHTTPMaxConnections {
-		t.Errorf("config defaults %d, %d, %d; want smtpd's %d, %d and app's %d", d.SMTP.MaxErrors, d.SMTP.MaxInflightBytes,
-			d.HTTP.MaxConnections, smtpd.DefaultMaxErrors, smtpd.DefaultMaxInflightBytes, DefaultHTTPMaxConnections)
 	}
 }

@@ -26,14 +26,14 @@ func InventorySettings(cfg *config.Config) inventory.Settings {
 // newDeriver builds the deriver of inventory events: each tenant's policy
 // from its route, and its endpoints as its order events get them, the
 // route's endpoints whose event filter takes the inventory type.
-func newDeriver(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, routes *route.Table, eps endpointSet) (*inventory.Deriver, error) {
+func newDeriver(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, routes *route.Table) (*inventory.Deriver, error) {
 	return inventory.NewDeriver(inventory.DeriverOptions{
 		Settings: InventorySettings(cfg),
 		Policy: func(tenant string) inventory.Policy {
 			reserve, release := cfg.InventoryPolicy(tenant)
 			return inventory.Policy{ReserveOn: event.Type(reserve), ReleaseOn: event.Type(release)}
 		},
-		Endpoints:  tenantEndpoints(routes, eps),
+		Endpoints:  routes.Endpoints,
 		Logger:     log.With("component", "inventory"),
 		Registerer: reg,
 	})

@@ -18,7 +18,7 @@ func TestTenantEndpointsFollowRoutes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		table := route.New(cfg)
+		table := route.New(RouteOptions(cfg, nil))
 		for _, r := range cfg.Routes {
 			for _, rcpt := range r.Recipients {
 				if !strings.Contains(rcpt, "@") || strings.HasPrefix(rcpt, "@") {
@@ -33,7 +33,7 @@ func TestTenantEndpointsFollowRoutes(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.Webhook = config.Webhook{URL: "https://hook.example/all", Secret: testSecret}
-	if got := route.New(cfg).TenantEndpoints(""); !slices.Equal(got, []string{config.DefaultEndpoint}) {
+	if got := route.New(RouteOptions(cfg, nil)).TenantEndpoints(""); !slices.Equal(got, []string{config.DefaultEndpoint}) {
 		t.Errorf("without routes the catch-all takes the inventory events, got %v", got)
 	}
 }

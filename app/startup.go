@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/qoo10hook/qoo10hook/admin"
-	"github.com/qoo10hook/qoo10hook/config"
+	"github.com/qoo10hook/qoo10hook/store"
 )
 
 // startupAttrs are the attributes of the log line that says the service
@@ -33,11 +33,11 @@ func (s *Service) startupAttrs() []any {
 // storeLocation names the store for the log: the SQLite file's absolute
 // path, or the PostgreSQL server and database without credentials.
 func storeLocation(storeURL string) string {
-	su, err := config.ParseStoreURL(storeURL)
+	su, err := store.ParseURL(storeURL)
 	if err != nil {
 		return "?"
 	}
-	if su.Kind == config.SQLite {
+	if su.Kind == store.SQLite {
 		if abs, err := filepath.Abs(su.Path); err == nil {
 			return "sqlite:" + abs
 		}

@@ -12,7 +12,7 @@ import (
 // command nothing or its logger. It creates an SQLite file that is not
 // there yet, as the service does on its first start.
 func OpenStore(ctx context.Context, cfg *config.Config, o store.Options) (*store.Store, error) {
-	su, err := config.ParseStoreURL(cfg.Store.URL)
+	su, err := store.ParseURL(cfg.Store.URL)
 	if err != nil {
 		return nil, err
 	}

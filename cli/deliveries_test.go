@@ -17,7 +17,11 @@ import (
 func existingStore(t *testing.T) string {
 	t.Helper()
 	u := testenv.SQLite(t)
-	st, err := store.Open(t.Context(), store.Options{URL: testenv.ParseURL(t, u)})
+	su, err := store.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.Context(), store.Options{URL: su})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/qoo10hook/qoo10hook/app"
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
@@ -129,7 +128,7 @@ func (c *CLI) backup(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	su, _ := config.ParseStoreURL(cfg.Store.URL)
+	su, _ := store.ParseURL(cfg.Store.URL)
 	if err := store.Backup(ctx, su, fs.Arg(0)); err != nil {
 		return err
 	}
@@ -165,7 +164,7 @@ func (c *CLI) restore(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	su, _ := config.ParseStoreURL(cfg.Store.URL)
+	su, _ := store.ParseURL(cfg.Store.URL)
 	info, kept, err := store.Restore(ctx, fs.Arg(0), su, *replace)
 	if err != nil {
 		return err

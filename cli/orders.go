@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/qoo10hook/qoo10hook/app"
-	"github.com/qoo10hook/qoo10hook/config"
 	orderrec "github.com/qoo10hook/qoo10hook/order"
 	"github.com/qoo10hook/qoo10hook/orderbook"
 	"github.com/qoo10hook/qoo10hook/store"
@@ -56,7 +55,7 @@ func (c *CLI) orders(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	book := orderbook.NewBook(st, st.Kind() == config.Postgres)
+	book := orderbook.NewBook(st, st.Kind() == store.Postgres)
 	var rows int
 	export := func(w io.Writer) error {
 		rows, err = book.Export(ctx, w, f, *enc)

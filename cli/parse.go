@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/qoo10hook/qoo10hook/app"
+	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/ingest"
 	"github.com/qoo10hook/qoo10hook/route"
 )
@@ -55,7 +56,7 @@ func (c *CLI) parse(args []string) error {
 	groups := []route.Group{{Route: &route.Route{}}}
 	var rcpts []string
 	if *to != "" {
-		table := route.New(cfg)
+		table := route.New(app.RouteOptions(cfg, nil))
 		for _, rc := range strings.Split(*to, ",") {
 			rc = strings.TrimSpace(rc)
 			if table.Match(rc) == nil {
@@ -82,7 +83,7 @@ func (c *CLI) parse(args []string) error {
 		for _, g := range groups {
 			ev := ingest.BuildEvent(res, ingest.Meta{Tenant: g.Route.Tenant, To: g.Rcpts, ReceivedAt: time.Now(),
 				DedupKey: ingest.DedupKey(res, raw, rcpts)})
-			line, err := ingest.Marshal(ev)
+			line, err := event.Marshal(ev)
 			if err != nil {
 				return err
 			}

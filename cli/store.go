@@ -28,11 +28,11 @@ func (c *CLI) openStore(ctx context.Context, path string) (*store.Store, error) 
 // directory, or without the service's configuration, a command would
 // otherwise report on a new, empty store as if nothing had happened.
 func openExistingStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
-	su, err := config.ParseStoreURL(cfg.Store.URL)
+	su, err := store.ParseURL(cfg.Store.URL)
 	if err != nil {
 		return nil, err
 	}
-	if su.Kind == config.SQLite {
+	if su.Kind == store.SQLite {
 		if _, err := os.Stat(su.Path); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no store at %s: set QOO10HOOK_STORE or --config", displayPath(su.Path))
 		}

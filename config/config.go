@@ -3,6 +3,10 @@ package config
 
 import (
 	"time"
+
+	"github.com/qoo10hook/qoo10hook/smtpd"
+	"github.com/qoo10hook/qoo10hook/store"
+	"github.com/qoo10hook/qoo10hook/webhook"
 )
 
 // Config is the whole configuration. Every scalar setting has an environment
@@ -137,8 +141,9 @@ type Webhook struct {
 }
 
 // JobTimeoutMargin is how long a delivery job may outlive its HTTP attempt
-// (delivery.timeout) to record the outcome before it counts as stuck.
-const JobTimeoutMargin = 5 * time.Second
+// (delivery.timeout) to record the outcome before it counts as stuck:
+// webhook's.
+const JobTimeoutMargin = webhook.JobTimeoutMargin
 
 // DefaultEndpoint is the name of the endpoint the webhook section defines.
 const DefaultEndpoint = "default"
@@ -201,12 +206,12 @@ func Default() *Config {
 	return &Config{
 		SMTP: SMTP{
 			Addr:            ":2525",
-			Hostname:        "localhost",
-			MaxMessageBytes: 10 << 20,
-			MaxRecipients:   50,
-			MaxLineLength:   16 << 10,
-			IdleTimeout:     Duration(5 * time.Minute),
-			DataTimeout:     Duration(10 * time.Minute),
+			Hostname:        smtpd.DefaultHostname,
+			MaxMessageBytes: smtpd.DefaultMaxMessageBytes,
+			MaxRecipients:   smtpd.DefaultMaxRecipients,
+			MaxLineLength:   smtpd.DefaultMaxLineLength,
+			IdleTimeout:     Duration(smtpd.DefaultIdleTimeout),
+			DataTimeout:     Duration(smtpd.DefaultDataTimeout),
 
 			MaxHeaderBytes:           DefaultMaxHeaderBytes,
 			MaxMIMEParts:             DefaultMaxMIMEParts,
@@ -221,7 +226,8 @@ func Default() *Config {
 		Sender: DefaultSender(),
 		Vendor: Vendor{TokenLength: DefaultTokenLength},
 		HTTP:   HTTP{Addr: ":8080", MaxConnections: DefaultHTTPMaxConnections},
-		Store:  Store{URL: "sqlite:qoo10hook.db", BatchMax: 256, BatchWindow: Duration(500 * time.Microsecond), MaxBacklog: 512, MaxBacklogBytes: 256 << 20},
+		Store: Store{URL: "sqlite:qoo10hook.db", BatchMax: store.DefaultBatchMax, BatchWindow: Duration(500 * time.Microsecond),
+			MaxBacklog: store.DefaultBacklog, MaxBacklogBytes: store.DefaultBacklogBytes},
 		Delivery: Delivery{
 			Timeout:         Duration(30 * time.Second),
 			RetrySchedule:   StandardRetrySchedule(),
@@ -230,9 +236,9 @@ func Default() *Config {
 			Concurrency:     4,
 			ShutdownTimeout: Duration(10 * time.Second),
 			RescueAfter:     Duration(2 * time.Minute),
-			BreakerFailures: 10,
-			BreakerCooldown: Duration(time.Minute),
-			PollInterval:    Duration(100 * time.Millisecond),
+			BreakerFailures: webhook.DefaultBreakerFailures,
+			BreakerCooldown: Duration(webhook.DefaultBreakerCooldown),
+			PollInterval:    Duration(store.DefaultPollInterval),
 		},
 		Log:     Log{Level: "info", Format: "auto"},
 		Domains: []string{"localhost"},

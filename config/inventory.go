@@ -7,6 +7,7 @@ import (
 
 	"github.com/qoo10hook/qoo10hook/catalog"
 	"github.com/qoo10hook/qoo10hook/event"
+	"github.com/qoo10hook/qoo10hook/inventory"
 )
 
 // Inventory configures the stock adjustments derived from order events
@@ -42,11 +43,11 @@ type RouteInventory struct {
 	ReleaseOn string `yaml:"release_on,omitempty"`
 }
 
-// SKU keys: the order line codes sku_order lists.
+// SKU keys: the order line codes sku_order lists (inventory's keys).
 const (
-	SKUOptionCode     = "option_code"
-	SKUSellerItemCode = "seller_item_code"
-	SKUItemNo         = "item_no"
+	SKUOptionCode     = inventory.KeyOptionCode
+	SKUSellerItemCode = inventory.KeySellerItemCode
+	SKUItemNo         = inventory.KeyItemNo
 )
 
 // InventoryNone turns reserving or releasing off.
@@ -55,16 +56,16 @@ const InventoryNone = "none"
 var (
 	reserveTypes = []string{string(event.OrderPlaced), string(event.OrderPaid), InventoryNone}
 	releaseTypes = []string{string(event.OrderCancelled), string(event.OrderCancelRequested), InventoryNone}
-	skuKeys      = []string{SKUOptionCode, SKUSellerItemCode, SKUItemNo}
+	skuKeys      = inventory.DefaultSKUOrder
 )
 
 // DefaultInventory returns the inventory settings used where nothing else
 // is said.
 func DefaultInventory() Inventory {
 	return Inventory{
-		ReserveOn:         string(event.OrderPlaced),
-		ReleaseOn:         string(event.OrderCancelled),
-		SKUOrder:          slices.Clone(skuKeys),
+		ReserveOn:         string(inventory.DefaultPolicy.ReserveOn),
+		ReleaseOn:         string(inventory.DefaultPolicy.ReleaseOn),
+		SKUOrder:          slices.Clone(inventory.DefaultSKUOrder),
 		LowStockThreshold: 1,
 		MaxFileBytes:      catalog.DefaultMaxBytes,
 	}

@@ -5,63 +5,54 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/qoo10hook/qoo10hook/mailauth"
+	"github.com/qoo10hook/qoo10hook/parse"
+	"github.com/qoo10hook/qoo10hook/route"
+	"github.com/qoo10hook/qoo10hook/smtpd"
 )
 
-// Defaults of the front door's limits. Each one is a setting under smtp:
-// with an environment twin.
+// Defaults of the front door's limits, each a setting under smtp: with an
+// environment twin. They are the defaults of the packages that apply the
+// limits: smtpd, parse (the MIME structure) and route (vendor tokens).
 const (
-	// DefaultMaxHeaderBytes bounds the header block of one message. Qoo10's
-	// mails carry a few KiB; 128 KiB leaves room for long trace and
-	// signature fields.
-	DefaultMaxHeaderBytes = 128 << 10
-	// DefaultMaxMIMEParts and DefaultMaxMIMEDepth bound the MIME structure:
-	// a notification is one text part, or an alternative of two.
-	DefaultMaxMIMEParts = 100
-	DefaultMaxMIMEDepth = 10
-	// DefaultMaxReceived is the Received: count taken for a mail loop; RFC
-	// 5321 section 6.3 asks for a large threshold, "normally at least 100".
-	DefaultMaxReceived = 100
-	// DefaultMaxConnections and DefaultMaxConnectionsPerIP bound the open
-	// SMTP connections, in total and from one client address.
-	DefaultMaxConnections      = 2000
-	DefaultMaxConnectionsPerIP = 50
-	// DefaultMaxTransactionsPerMinute bounds the MAIL commands one client
-	// address may give per minute. Qoo10's few sending servers carry every
-	// seller's mail (thousands in vendor mode), so a sale day's peak from one
-	// of them must stay below it: 100 a second.
-	DefaultMaxTransactionsPerMinute = 6000
-	// DefaultMaxErrors and DefaultMaxInflightBytes are smtpd's
-	// DefaultMaxErrors and DefaultMaxInflightBytes (config cannot import
-	// smtpd, whose tests import config; app's tests keep them equal).
-	DefaultMaxErrors        = 10
-	DefaultMaxInflightBytes = 256 << 20
-	// DefaultHTTPMaxConnections is app's DefaultHTTPMaxConnections.
+	DefaultMaxHeaderBytes           = smtpd.DefaultMaxHeaderBytes
+	DefaultMaxMIMEParts             = parse.DefaultMaxParts
+	DefaultMaxMIMEDepth             = parse.DefaultMaxDepth
+	DefaultMaxReceived              = smtpd.DefaultMaxReceived
+	DefaultMaxConnections           = smtpd.DefaultMaxConnections
+	DefaultMaxConnectionsPerIP      = smtpd.DefaultMaxConnectionsPerIP
+	DefaultMaxTransactionsPerMinute = smtpd.DefaultMaxTransactionsPerMinute
+	DefaultMaxErrors                = smtpd.DefaultMaxErrors
+	DefaultMaxInflightBytes         = smtpd.DefaultMaxInflightBytes
+	DefaultTokenLength              = route.DefaultTokenLength
+	// DefaultHTTPMaxConnections is http.max_connections' default: far
+	// more than probes, scrapers and operators need, far fewer than the
+	// file descriptors SMTP needs.
 	DefaultHTTPMaxConnections = 256
-	// DefaultTokenLength is the length of a vendor address token: 10
-	// base32 characters are 50 bits of HMAC.
-	DefaultTokenLength = 10
 )
 
-// Sender policies: what a route asks of the sender's authentication.
+// Sender policies, as the config file spells them: route's policies (see
+// route.PolicyRequire and the others).
 const (
-	// PolicyRequire refuses (550 5.7.1) mail not aligned with an allowed
-	// sender domain, and defers it (451 4.7.0) when DNS failed.
-	PolicyRequire = "require"
-	// PolicyQuarantine accepts such mail but holds it: stored, not
-	// delivered, visible to operators.
-	PolicyQuarantine = "quarantine"
-	// PolicyTag delivers every mail, with the verdicts in mail.auth.
-	PolicyTag = "tag"
-	// PolicyOff makes no lookups at all.
-	PolicyOff = "off"
+	PolicyRequire    = string(route.PolicyRequire)
+	PolicyQuarantine = string(route.PolicyQuarantine)
+	PolicyTag        = string(route.PolicyTag)
+	PolicyOff        = string(route.PolicyOff)
 )
 
-// Policies lists the sender policies, strictest first.
-var Policies = []string{PolicyRequire, PolicyQuarantine, PolicyTag, PolicyOff}
+// Policies lists the sender policies, strictest first: route.Policies.
+var Policies = func() []string {
+	var out []string
+	for _, p := range route.Policies {
+		out = append(out, string(p))
+	}
+	return out
+}()
 
 // TLS configures STARTTLS and the implicit TLS listener. The certificate
 // and key files are read again on SIGHUP.
@@ -115,13 +106,13 @@ type Sender struct {
 // qoo10.jp.
 func DefaultSender() Sender {
 	return Sender{
-		Policy:         PolicyRequire,
-		AllowedDomains: []string{"qoo10.jp"},
-		Timeout:        Duration(5 * time.Second),
-		LookupTimeout:  Duration(2 * time.Second),
-		CacheTTL:       Duration(5 * time.Minute),
-		CacheSize:      10_000,
-		MaxSignatures:  5,
+		Policy:         string(route.DefaultPolicy),
+		AllowedDomains: slices.Clone(smtpd.DefaultAllowedSenders),
+		Timeout:        Duration(mailauth.DefaultTimeout),
+		LookupTimeout:  Duration(mailauth.DefaultLookupTimeout),
+		CacheTTL:       Duration(mailauth.DefaultCacheTTL),
+		CacheSize:      mailauth.DefaultCacheSize,
+		MaxSignatures:  mailauth.DefaultMaxSignatures,
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/qoo10hook/qoo10hook/event"
+	"github.com/qoo10hook/qoo10hook/route"
+	"github.com/qoo10hook/qoo10hook/store"
 )
 
 // nameRE is the shape of endpoint and tenant names: they become queue
@@ -84,7 +86,7 @@ func (c *Config) validateListeners(bad badFunc) {
 
 // validateStore checks the store's URL, group commit and backlog.
 func (c *Config) validateStore(bad badFunc) {
-	if _, err := ParseStoreURL(c.Store.URL); err != nil {
+	if _, err := store.ParseURL(c.Store.URL); err != nil {
 		bad("store.url (QOO10HOOK_STORE)", "%v", err)
 	}
 
@@ -300,32 +302,13 @@ func RedactedURL(u *url.URL) string {
 	return c.String()
 }
 
-// PlainLocalPart reports whether a local part is a plain mailbox name:
-// not empty, at most 64 characters, and without the characters relays give
-// meaning to (@ from a quoted string, % and ! routing, quotes, backslashes,
-// spaces, controls). Routes match no other.
-func PlainLocalPart(local string) bool {
-	if local == "" || len(local) > 64 {
-		return false
-	}
-	for i := 0; i < len(local); i++ {
-		switch c := local[i]; {
-		case c <= ' ' || c == 0x7f:
-			return false
-		case strings.IndexByte(`@%!"\:;<>()[],`, c) >= 0:
-			return false
-		}
-	}
-	return true
-}
-
 func checkRecipient(r string) error {
 	local, dom, hasAt := strings.Cut(r, "@")
 	if !hasAt {
 		dom = local
 		local = ""
 	}
-	if hasAt && local != "" && !PlainLocalPart(local) {
+	if hasAt && local != "" && !route.PlainLocalPart(local) {
 		return fmt.Errorf("%q: %q is not a plain mailbox name (no spaces, quotes, backslashes or any of @%%!:;<>()[], and at most 64 characters), and no mail could reach it", r, local)
 	}
 	if !domainRE.MatchString(dom) {

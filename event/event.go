@@ -2,8 +2,10 @@
 package event
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -239,6 +241,18 @@ func Key(t Type, o *Order) []string {
 	}
 	slices.Sort(nos)
 	return []string{string(t), o.SellerID, o.PackNo, strings.Join(nos, ",")}
+}
+
+// Marshal encodes an event as the webhook body: compact JSON, without
+// HTML escaping, so Japanese text and <> stay as written.
+func Marshal(ev *Event) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // JST is Japan time, in which every time in an event is written.

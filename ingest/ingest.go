@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,26 +18,9 @@ import (
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/parse"
 	"github.com/qoo10hook/qoo10hook/route"
+	"github.com/qoo10hook/qoo10hook/smtpd"
 	"github.com/qoo10hook/qoo10hook/store"
 )
-
-// Envelope is the SMTP side of a mail.
-type Envelope struct {
-	RemoteAddr string
-	Helo       string
-	MailFrom   string
-	Rcpts      []string
-	ReceivedAt time.Time
-	// Auth is the sender-authentication verdict, nil when not checked.
-	Auth *event.Auth
-	// Hold quarantines the mail: stored, not delivered until released.
-	Hold bool
-}
-
-// Endpoints tells which event types an endpoint takes.
-type Endpoints interface {
-	Wants(endpoint, eventType string) bool
-}
 
 // Parser reads mails: a *parse.Parser, or one that an operator's
 // templates rebuild at run time.
@@ -46,14 +28,14 @@ type Parser interface {
 	Parse(raw []byte) *parse.Result
 }
 
-// Pipeline parses, routes and stores mail.
+// Pipeline parses, routes and stores mail. It is the SMTP server's sink:
+// a smtpd.Sink and a smtpd.Busier.
 type Pipeline struct {
-	Parser    Parser
-	Routes    *route.Table
-	Endpoints Endpoints
-	Store     *store.Store
-	Log       *slog.Logger
-	Metrics   *Metrics
+	Parser  Parser
+	Routes  *route.Table
+	Store   *store.Store
+	Log     *slog.Logger
+	Metrics *Metrics
 }
 
 // Outcome is what became of a mail.
@@ -63,16 +45,29 @@ type Outcome struct {
 	Receipt   store.Receipt
 }
 
-// Deliver parses raw, builds one event per route its recipients belong to,
+// Busy tells whether the store would turn a mail away now: the SMTP
+// session then refuses DATA before reading the message.
+func (p *Pipeline) Busy() bool { return p.Store.Busy() }
+
+// Deliver is Ingest as the SMTP server's sink sees it: nil once the mail
+// is durable.
+func (p *Pipeline) Deliver(ctx context.Context, env *smtpd.Envelope, raw []byte) error {
+	_, err := p.Ingest(ctx, env, raw)
+	return err
+}
+
+// Ingest parses raw, builds one event per route its recipients belong to,
 // and stores everything in one transaction. It returns once the mail is
-// durable; any error means it is not stored.
-func (p *Pipeline) Deliver(ctx context.Context, env Envelope, raw []byte) (Outcome, error) {
+// durable; any error means it is not stored. The error wraps
+// smtpd.ErrTooComplex for a MIME structure beyond the parser's limits, and
+// smtpd.ErrBusy when the store cannot take more mail now.
+func (p *Pipeline) Ingest(ctx context.Context, env *smtpd.Envelope, raw []byte) (Outcome, error) {
 	start := time.Now()
 	res := p.Parser.Parse(raw)
 	p.Metrics.parsed(res, time.Since(start))
 	if errors.Is(res.Err, parse.ErrTooComplex) {
 		// Beyond the MIME limits is abusive, not malformed: refused, not stored.
-		return Outcome{}, fmt.Errorf("ingest: %w", res.Err)
+		return Outcome{}, fmt.Errorf("%w: ingest: %w", smtpd.ErrTooComplex, res.Err)
 	}
 
 	queueID := NewQueueID(env.ReceivedAt)
@@ -97,6 +92,9 @@ func (p *Pipeline) Deliver(ctx context.Context, env Envelope, raw []byte) (Outco
 	in.Events, m.Tenant = events, tenant
 
 	rc, err := p.Store.Ingest(ctx, in)
+	if errors.Is(err, store.ErrBusy) {
+		err = fmt.Errorf("%w: %w", smtpd.ErrBusy, err)
+	}
 	if err != nil {
 		return Outcome{QueueID: queueID}, err
 	}
@@ -123,10 +121,8 @@ func (p *Pipeline) routeEvents(res *parse.Result, meta Meta, rcpts []string) ([]
 		if err != nil {
 			return nil, "", err
 		}
-		for _, name := range r.Route.Endpoints {
-			if p.Endpoints.Wants(name, string(ev.Type)) {
-				se.Deliveries = append(se.Deliveries, store.NewDelivery{Endpoint: name, OrderKey: OrderKey(&res.Order)})
-			}
+		for _, name := range p.Routes.Endpoints(r.Route.Tenant, ev.Type) {
+			se.Deliveries = append(se.Deliveries, store.NewDelivery{Endpoint: name, OrderKey: OrderKey(&res.Order)})
 		}
 		if tenant == "" {
 			tenant = r.Route.Tenant
@@ -138,7 +134,7 @@ func (p *Pipeline) routeEvents(res *parse.Result, meta Meta, rcpts []string) ([]
 
 // storeEvent encodes ev, read as res, for the store.
 func storeEvent(ev *event.Event, res *parse.Result) (store.Event, error) {
-	payload, err := Marshal(ev)
+	payload, err := event.Marshal(ev)
 	if err != nil {
 		return store.Event{}, fmt.Errorf("ingest: encode event: %w", err)
 	}
@@ -160,7 +156,7 @@ func MailStatus(res *parse.Result) string {
 
 // logMail writes the one info line per mail operators read. It names no
 // buyer data.
-func (p *Pipeline) logMail(env Envelope, res *parse.Result, m *store.Mail, out Outcome) {
+func (p *Pipeline) logMail(env *smtpd.Envelope, res *parse.Result, m *store.Mail, out Outcome) {
 	outcome := "accepted"
 	switch {
 	case out.Receipt.DuplicateMail:
@@ -226,18 +222,6 @@ func Problems(res *parse.Result) []string {
 		return res.Problems
 	}
 	return append([]string{res.Err.Error()}, res.Problems...)
-}
-
-// Marshal encodes an event as the webhook body: compact JSON, without
-// HTML escaping, so Japanese text and <> stay as written.
-func Marshal(ev *event.Event) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(ev); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // OrderKey groups a cart's events for ordered delivery.

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/qoo10hook/qoo10hook/event"
-	"github.com/qoo10hook/qoo10hook/ingest"
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
@@ -318,7 +317,7 @@ func (x *derivation) unknownSKU(a *adjustment) error {
 func (x *derivation) emit(id string, t event.Type, a *adjustment, data any) error {
 	e := &event.Event{ID: id, Type: t, Version: event.Version, CreatedAt: x.ev.CreatedAt.In(event.JST),
 		Tenant: x.ev.Tenant, Data: data}
-	payload, err := ingest.Marshal(e)
+	payload, err := event.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("inventory: encode %s: %w", t, err)
 	}

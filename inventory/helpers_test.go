@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/qoo10hook/qoo10hook/event"
-	"github.com/qoo10hook/qoo10hook/ingest"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
 	"github.com/qoo10hook/qoo10hook/store"
 )
@@ -47,7 +46,11 @@ func newEnv(t *testing.T, url string, o DeriverOptions) *env {
 		t.Fatal(err)
 	}
 	e.d = d
-	st, err := store.Open(t.Context(), store.Options{URL: testenv.ParseURL(t, url), Derive: d.Derive})
+	su, err := store.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.Context(), store.Options{URL: su, Derive: d.Derive})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +103,7 @@ func (e *env) mail(dedup, tenant string, t event.Type, o *event.Order) *store.In
 	at := time.Date(2026, 11, 20, 21, 5, 0, 0, event.JST).Add(time.Duration(e.n) * time.Second)
 	ev := &event.Event{ID: id, Type: t, Version: event.Version, CreatedAt: at, Tenant: tenant, Data: o,
 		Mail: &event.Mail{Subject: "s", To: []string{"orders@in.example.test"}, ReceivedAt: at}}
-	payload, err := ingest.Marshal(ev)
+	payload, err := event.Marshal(ev)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -136,7 +136,7 @@ func (d *Deriver) updated(src *store.Event, rec *order.Record) (store.Event, err
 	id := UpdatedEventID(rec.Tenant, rec.SellerID, rec.PackNo, rec.Revision)
 	e := &event.Event{ID: id, Type: event.OrderUpdated, Version: event.Version, CreatedAt: src.CreatedAt.In(event.JST),
 		Tenant: rec.Tenant, Data: rec}
-	payload, err := ingest.Marshal(e)
+	payload, err := event.Marshal(e)
 	if err != nil {
 		return store.Event{}, fmt.Errorf("orders: encode order.updated: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/ingest"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
@@ -28,7 +27,10 @@ type env struct {
 func newEnv(t *testing.T, url string) *env {
 	t.Helper()
 	d := NewDeriver(DeriverOptions{Endpoints: func(string, event.Type) []string { return []string{"sub"} }})
-	su := testenv.ParseURL(t, url)
+	su, err := store.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, err := store.Open(t.Context(), store.Options{URL: su, Derive: d.Derive})
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +39,7 @@ func newEnv(t *testing.T, url string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &env{t: t, st: st, d: d, book: NewBook(st, su.Kind == config.Postgres)}
+	return &env{t: t, st: st, d: d, book: NewBook(st, su.Kind == store.Postgres)}
 }
 
 // forStores runs f on a fresh env per store.
@@ -71,7 +73,7 @@ func (e *env) ingest(tenant, dedup string, m mailOf, hold bool) store.Receipt {
 	date := m.date
 	ev := &event.Event{ID: id, Type: m.typ, Version: event.Version, CreatedAt: received, Tenant: tenant, Data: &o,
 		Mail: &event.Mail{Subject: "s", To: []string{"orders@in.example.test"}, ReceivedAt: received, Date: &date}}
-	payload, err := ingest.Marshal(ev)
+	payload, err := event.Marshal(ev)
 	if err != nil {
 		e.t.Fatal(err)
 	}

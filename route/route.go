@@ -6,17 +6,40 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/qoo10hook/qoo10hook/config"
+	"github.com/qoo10hook/qoo10hook/event"
 )
+
+// Policy is what a route asks of the sender's authentication. The SMTP
+// session applies it (see smtpd's authenticate); the config file names it.
+type Policy string
+
+// The sender policies.
+const (
+	// PolicyRequire refuses (550 5.7.1) mail not aligned with an allowed
+	// sender domain, and defers it (451 4.7.0) when DNS failed.
+	PolicyRequire Policy = "require"
+	// PolicyQuarantine accepts such mail but holds it: stored, not
+	// delivered, visible to operators.
+	PolicyQuarantine Policy = "quarantine"
+	// PolicyTag delivers every mail, with the verdicts in mail.auth.
+	PolicyTag Policy = "tag"
+	// PolicyOff makes no lookups at all.
+	PolicyOff Policy = "off"
+)
+
+// DefaultPolicy is the sender policy of routes that name none.
+const DefaultPolicy = PolicyRequire
+
+// Policies lists the sender policies, strictest first.
+var Policies = []Policy{PolicyRequire, PolicyQuarantine, PolicyTag, PolicyOff}
 
 // Route is where mail for some recipients goes.
 type Route struct {
 	// Tenant names the route in events; empty for the domains-only setup.
 	Tenant    string
 	Endpoints []string
-	// SenderPolicy is what the route asks of the sender's authentication:
-	// config.PolicyRequire, PolicyQuarantine, PolicyTag or PolicyOff.
-	SenderPolicy string
+	// SenderPolicy is what the route asks of the sender's authentication.
+	SenderPolicy Policy
 }
 
 // Table matches recipient addresses to routes. Its precedence is: the
@@ -33,39 +56,89 @@ type Table struct {
 	// setup); vendor tenants are not among them.
 	tenants map[string]*Route
 	vendor  *vendor
+	filter  Filter
 }
 
-// New builds the table from the configuration. With no routes, each of
-// cfg.Domains routes to the catch-all webhook (when it is set). The
-// catch-all endpoint takes the events of every route.
-func New(cfg *config.Config) *Table {
-	t := &Table{exact: map[string]*Route{}, domains: map[string]*Route{}, tenants: map[string]*Route{}}
+// Filter tells which event types an endpoint takes.
+type Filter interface {
+	Wants(endpoint, eventType string) bool
+}
+
+// Options describe the routing.
+type Options struct {
+	// Routes are the configured routes. With none, each of Domains
+	// routes to the catch-all endpoint alone.
+	Routes  []Spec
+	Domains []string
+	// CatchAll names the endpoint that takes the events of every route
+	// (vendor mode's included); "" for none.
+	CatchAll string
+	// Policy is the sender policy of the routes that name none
+	// (DefaultPolicy when empty).
+	Policy Policy
+	// Vendor is vendor mode, on when it has domains.
+	Vendor Vendor
+	// Filter decides which of a route's endpoints take an event type
+	// (Endpoints); nil lets every endpoint take every type.
+	Filter Filter
+}
+
+// Spec is one configured route.
+type Spec struct {
+	Tenant string
+	// Recipients are exact addresses ("orders@in.example.com"), plus-tag
+	// included or not, and whole domains ("in.example.com" or
+	// "@in.example.com").
+	Recipients []string
+	Endpoints  []string
+	// SenderPolicy overrides Options.Policy for the route; "" keeps it.
+	SenderPolicy Policy
+}
+
+// Vendor is vendor mode: every SELLER.TOKEN@DOMAIN address of Domains is
+// taken when TOKEN is the seller's token under Key (see Signer), and
+// routes to the tenant TenantPrefix+seller.
+type Vendor struct {
+	Domains      []string
+	Key          []byte
+	TokenLength  int
+	TenantPrefix string
+	Endpoints    []string
+	// SenderPolicy overrides Options.Policy for vendor addresses.
+	SenderPolicy Policy
+}
+
+// New builds the table. The catch-all endpoint takes the events of every
+// route.
+func New(o Options) *Table {
+	t := &Table{exact: map[string]*Route{}, domains: map[string]*Route{}, tenants: map[string]*Route{},
+		filter: o.Filter}
 	var catchAll []string
-	if cfg.Webhook.URL != "" {
-		catchAll = []string{config.DefaultEndpoint}
+	if o.CatchAll != "" {
+		catchAll = []string{o.CatchAll}
 	}
-	policy := func(p string) string {
+	policy := func(p Policy) Policy {
 		if p == "" {
-			p = cfg.Sender.Policy
+			p = o.Policy
 		}
 		if p == "" {
-			p = config.PolicyRequire
+			return DefaultPolicy
 		}
 		return p
 	}
-	if cfg.Vendor.Enabled() {
-		t.vendor = newVendor(cfg.Vendor, appendNew(append([]string(nil), cfg.Vendor.Endpoints...), catchAll...),
-			policy(cfg.Vendor.SenderPolicy), t.tenants)
+	if len(o.Vendor.Domains) > 0 {
+		t.vendor = newVendor(o.Vendor, appendNew(append([]string(nil), o.Vendor.Endpoints...), catchAll...),
+			policy(o.Vendor.SenderPolicy), t.tenants)
 	}
-	if len(cfg.Routes) == 0 {
+	if len(o.Routes) == 0 {
 		r := &Route{Endpoints: catchAll, SenderPolicy: policy("")}
 		t.tenants[""] = r
-		for _, d := range cfg.Domains {
+		for _, d := range o.Domains {
 			t.domains[d] = r
 		}
 		return t
 	}
-	for _, rc := range cfg.Routes {
+	for _, rc := range o.Routes {
 		r := &Route{Tenant: rc.Tenant, Endpoints: appendNew(append([]string(nil), rc.Endpoints...), catchAll...),
 			SenderPolicy: policy(rc.SenderPolicy)}
 		if t.tenants[rc.Tenant] == nil {
@@ -124,6 +197,18 @@ func (t *Table) TenantEndpoints(tenant string) []string {
 	return nil
 }
 
+// Endpoints returns the endpoints a tenant's events of type typ go to:
+// those of the tenant's route (TenantEndpoints) whose filter takes typ.
+func (t *Table) Endpoints(tenant string, typ event.Type) []string {
+	var out []string
+	for _, name := range t.TenantEndpoints(tenant) {
+		if t.filter == nil || t.filter.Wants(name, string(typ)) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 func appendNew(s []string, more ...string) []string {
 	for _, m := range more {
 		found := false
@@ -137,11 +222,40 @@ func appendNew(s []string, more ...string) []string {
 	return s
 }
 
+// Lookup returns the sender policy of the route rcpt belongs to, and
+// false when rcpt is not ours: the SMTP server's recipient check.
+func (t *Table) Lookup(rcpt string) (Policy, bool) {
+	r := t.Match(rcpt)
+	if r == nil {
+		return "", false
+	}
+	return r.SenderPolicy, true
+}
+
+// PlainLocalPart reports whether a local part is a plain mailbox name:
+// not empty, at most 64 characters, and without the characters relays give
+// meaning to (@ from a quoted string, % and ! routing, quotes, backslashes,
+// spaces, controls). Routes match no other.
+func PlainLocalPart(local string) bool {
+	if local == "" || len(local) > 64 {
+		return false
+	}
+	for i := 0; i < len(local); i++ {
+		switch c := local[i]; {
+		case c <= ' ' || c == 0x7f:
+			return false
+		case strings.IndexByte(`@%!"\:;<>()[],`, c) >= 0:
+			return false
+		}
+	}
+	return true
+}
+
 // Match returns the route of a recipient address, or nil.
 func (t *Table) Match(rcpt string) *Route {
 	addr := strings.ToLower(strings.TrimSpace(rcpt))
 	local, domain, ok := strings.Cut(addr, "@")
-	if !ok || !config.PlainLocalPart(local) || domain == "" {
+	if !ok || !PlainLocalPart(local) || domain == "" {
 		return nil
 	}
 	if r := t.exact[addr]; r != nil {
@@ -166,15 +280,15 @@ type vendor struct {
 	signer    Signer
 	prefix    string
 	endpoints []string
-	policy    string
+	policy    Policy
 	routes    sync.Map // tenant -> *Route
 	// configured are the configured routes by tenant, which no seller may
 	// take.
 	configured map[string]*Route
 }
 
-func newVendor(c config.Vendor, endpoints []string, policy string, configured map[string]*Route) *vendor {
-	v := &vendor{domains: map[string]bool{}, signer: NewSigner([]byte(c.Key.Reveal()), c.TokenLength),
+func newVendor(c Vendor, endpoints []string, policy Policy, configured map[string]*Route) *vendor {
+	v := &vendor{domains: map[string]bool{}, signer: NewSigner(c.Key, c.TokenLength),
 		prefix: c.TenantPrefix, endpoints: endpoints, policy: policy, configured: configured}
 	for _, d := range c.Domains {
 		v.domains[d] = true

@@ -21,6 +21,10 @@ type Signer struct {
 	n   int
 }
 
+// DefaultTokenLength is the length of a vendor address token: 10 base32
+// characters are 50 bits of HMAC.
+const DefaultTokenLength = 10
+
 // NewSigner returns a Signer for tokens of n characters (at most 52).
 func NewSigner(key []byte, n int) Signer {
 	return Signer{key: key, n: min(max(n, 1), 52)}

@@ -4,25 +4,26 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/qoo10hook/qoo10hook/config"
 )
 
-func vendorConfig() *config.Config {
-	cfg := config.Default()
-	cfg.Webhook = config.Webhook{URL: "http://hook.example/x"}
-	cfg.Sender.Policy = config.PolicyQuarantine
-	cfg.Routes = []config.Route{{Tenant: "direct", Recipients: []string{"orders@in.example.com"}, SenderPolicy: config.PolicyTag}}
-	cfg.Vendor = config.Vendor{Domains: []string{"v.example.com"}, Key: "0123456789abcdef0123", TokenLength: 10,
-		TenantPrefix: "acme-", Endpoints: []string{"vendor"}}
-	return cfg
+// catchAll is the catch-all endpoint of the tests.
+const catchAll = "default"
+
+func vendorOptions() Options {
+	return Options{
+		CatchAll: catchAll,
+		Policy:   PolicyQuarantine,
+		Routes:   []Spec{{Tenant: "direct", Recipients: []string{"orders@in.example.com"}, SenderPolicy: PolicyTag}},
+		Vendor: Vendor{Domains: []string{"v.example.com"}, Key: []byte("0123456789abcdef0123"), TokenLength: 10,
+			TenantPrefix: "acme-", Endpoints: []string{"vendor"}},
+	}
 }
 
 func TestVendorAddresses(t *testing.T) {
 	t.Parallel()
-	cfg := vendorConfig()
-	tab := New(cfg)
-	s := NewSigner([]byte(cfg.Vendor.Key), 10)
+	o := vendorOptions()
+	tab := New(o)
+	s := NewSigner(o.Vendor.Key, 10)
 	addr, err := s.Address("Shop_42", "v.example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -32,10 +33,10 @@ func TestVendorAddresses(t *testing.T) {
 		t.Fatalf("address %q is not SELLER.TOKEN@DOMAIN with a 10-character token", addr)
 	}
 	r := tab.Match(addr)
-	if r == nil || r.Tenant != "acme-shop_42" || r.SenderPolicy != config.PolicyQuarantine {
+	if r == nil || r.Tenant != "acme-shop_42" || r.SenderPolicy != PolicyQuarantine {
 		t.Fatalf("%s matched %+v", addr, r)
 	}
-	if len(r.Endpoints) != 2 || r.Endpoints[0] != "vendor" || r.Endpoints[1] != config.DefaultEndpoint {
+	if len(r.Endpoints) != 2 || r.Endpoints[0] != "vendor" || r.Endpoints[1] != catchAll {
 		t.Errorf("endpoints = %v, want vendor and the catch-all", r.Endpoints)
 	}
 	if again := tab.Match(strings.ToUpper(addr)); again != r {
@@ -62,7 +63,7 @@ func TestVendorAddresses(t *testing.T) {
 	if _, err := s.Address("bad seller", "v.example.com"); err == nil {
 		t.Error("a seller id with a space made an address")
 	}
-	if r := tab.Match("orders@in.example.com"); r == nil || r.SenderPolicy != config.PolicyTag {
+	if r := tab.Match("orders@in.example.com"); r == nil || r.SenderPolicy != PolicyTag {
 		t.Errorf("a route's own policy is lost: %+v", r)
 	}
 }
@@ -97,13 +98,11 @@ func TestTenantShape(t *testing.T) {
 // tenant, and a vendor tenant's endpoints are vendor mode's.
 func TestVendorTenantOwnership(t *testing.T) {
 	t.Parallel()
-	cfg := &config.Config{
-		Vendor: config.Vendor{Domains: []string{"v.example.com"}, Key: "vendor-key-0123456789", TokenLength: 10,
+	tab := New(Options{
+		Vendor: Vendor{Domains: []string{"v.example.com"}, Key: []byte("vendor-key-0123456789"), TokenLength: 10,
 			Endpoints: []string{"vendor-orders"}},
-		Endpoints: []config.Endpoint{{Name: "vendor-orders"}, {Name: "shop"}},
-		Routes:    []config.Route{{Tenant: "shop42", Recipients: []string{"orders@in.example.com"}, Endpoints: []string{"shop"}}},
-	}
-	tab := New(cfg)
+		Routes: []Spec{{Tenant: "shop42", Recipients: []string{"orders@in.example.com"}, Endpoints: []string{"shop"}}},
+	})
 	s := NewSigner([]byte("vendor-key-0123456789"), 10)
 	taken, _ := s.Address("shop42", "v.example.com")
 	if r := tab.Match(taken); r != nil {
@@ -125,7 +124,7 @@ func TestVendorTenantOwnership(t *testing.T) {
 // relay are refused even on a routed domain.
 func TestRelayShapesNeverMatch(t *testing.T) {
 	t.Parallel()
-	tab := New(&config.Config{Domains: []string{"in.example.com"}})
+	tab := New(Options{Domains: []string{"in.example.com"}})
 	for _, a := range []string{"x%elsewhere.example@in.example.com", "elsewhere.example!x@in.example.com",
 		`"x"@in.example.com`, "x@y@in.example.com", "a b@in.example.com", "x\\y@in.example.com",
 		strings.Repeat("a", 65) + "@in.example.com", "x@[127.0.0.1]"} {

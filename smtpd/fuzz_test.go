@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/qoo10hook/qoo10hook/mailauth"
+	"github.com/qoo10hook/qoo10hook/route"
 )
 
 // sessionBound is how long one fuzzed session may last once the client
@@ -30,7 +31,7 @@ const sessionBound = 10 * time.Second
 // fuzzSink refuses nothing and remembers any mail stored for a recipient
 // the routes do not accept.
 type fuzzSink struct {
-	rcpts  routes
+	rcpts  *route.Table
 	mu     sync.Mutex
 	wrong  []string
 	stored atomic.Int64
@@ -103,13 +104,13 @@ func FuzzSMTPSession(f *testing.F) {
 	cert, _, _ := testCertificate(f)
 	hash, _ := bcrypt.GenerateFromPassword([]byte(relayPassword), bcrypt.MinCost)
 	watch := &panicWatch{}
-	sink := &fuzzSink{rcpts: routes{testRoutes()}}
+	sink := &fuzzSink{rcpts: testRoutes()}
 	s := New(Config{Addr: "127.0.0.1:0", Hostname: "mx.test", MaxMessageBytes: 64 << 10, MaxLineLength: 2000,
 		MaxHeaderBytes: 8 << 10, MaxReceived: 5, IdleTimeout: 2 * time.Second, DataTimeout: 3 * time.Second,
 		MaxConnections: 10_000, MaxConnectionsPerIP: 10_000, MaxTransactionsPerMinute: 1 << 30,
 		Certificate: cert, Users: []User{{Name: "relay", Hash: hash}},
 		Checker: mailauth.New(mailauth.Options{Resolver: nxResolver{}, Timeout: time.Second}),
-	}, sink, routes{testRoutes()}, NewMetrics(prometheus.NewRegistry()), slog.New(watch))
+	}, sink, testRoutes(), NewMetrics(prometheus.NewRegistry()), slog.New(watch))
 	if err := s.Listen(); err != nil {
 		f.Fatal(err)
 	}

@@ -24,8 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
-
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/route"
 )
 
@@ -35,24 +33,14 @@ const vendorKey = "test-vendor-key-0123456789"
 // testRoutes is the routing of most tests: a whole domain, an exact
 // address with another sender policy, and a vendor domain.
 func testRoutes() *route.Table {
-	cfg := config.Default()
-	cfg.Sender.Policy = config.PolicyOff
-	cfg.Routes = []config.Route{
-		{Tenant: "shop", Recipients: []string{"@in.example.test"}},
-		{Tenant: "strict", Recipients: []string{"orders@strict.example.test"}, SenderPolicy: config.PolicyTag},
-	}
-	cfg.Vendor = config.Vendor{Domains: []string{"v.example.test"}, Key: vendorKey, TokenLength: 10}
-	return route.New(cfg)
-}
-
-type routes struct{ t *route.Table }
-
-func (r routes) Lookup(rcpt string) (Policy, bool) {
-	rt := r.t.Match(rcpt)
-	if rt == nil {
-		return "", false
-	}
-	return Policy(rt.SenderPolicy), true
+	return route.New(route.Options{
+		Policy: route.PolicyOff,
+		Routes: []route.Spec{
+			{Tenant: "shop", Recipients: []string{"@in.example.test"}},
+			{Tenant: "strict", Recipients: []string{"orders@strict.example.test"}, SenderPolicy: route.PolicyTag},
+		},
+		Vendor: route.Vendor{Domains: []string{"v.example.test"}, Key: []byte(vendorKey), TokenLength: 10},
+	})
 }
 
 // stored is a mail the fake sink took.
@@ -134,7 +122,7 @@ func startWrapped(t testing.TB, cfg Config, wrap func(net.Listener) net.Listener
 	logs := &testenv.LogBuffer{}
 	reg := prometheus.NewRegistry()
 	sink := newSink()
-	s := New(cfg, sink, routes{testRoutes()}, NewMetrics(reg),
+	s := New(cfg, sink, testRoutes(), NewMetrics(reg),
 		slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/qoo10hook/qoo10hook/mailauth"
+	"github.com/qoo10hook/qoo10hook/route"
 )
 
 // Metrics describe the SMTP front door. Labels come from fixed sets.
@@ -47,9 +48,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.senderAuth.WithLabelValues(check, r)
 		}
 	}
-	for policy, outcomes := range map[Policy][]string{
-		PolicyRequire: {"aligned", "deferred", "rejected"}, PolicyQuarantine: {"aligned", "deferred", "quarantined"},
-		PolicyTag: {"aligned", "tagged"}, PolicyOff: {"unchecked"},
+	for policy, outcomes := range map[route.Policy][]string{
+		route.PolicyRequire: {"aligned", "deferred", "rejected"}, route.PolicyQuarantine: {"aligned", "deferred", "quarantined"},
+		route.PolicyTag: {"aligned", "tagged"}, route.PolicyOff: {"unchecked"},
 	} {
 		for _, o := range outcomes {
 			m.policy.WithLabelValues(string(policy), o)

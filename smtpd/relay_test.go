@@ -77,7 +77,7 @@ func TestNeverARelay(t *testing.T) {
 	}
 	for _, m := range srv.sink.all() {
 		for _, r := range m.env.Rcpts {
-			if _, ok := (routes{testRoutes()}).Lookup(r); !ok {
+			if _, ok := testRoutes().Lookup(r); !ok {
 				t.Errorf("stored a mail for unrouted %q", r)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/mailauth"
+	"github.com/qoo10hook/qoo10hook/route"
 )
 
 var (
@@ -31,8 +32,8 @@ var (
 // From domain, and that is one of AllowedSenders or under one.
 func (s *session) authenticate(raw []byte) (*event.Auth, bool, *smtp.SMTPError) {
 	p := s.policy
-	if p == PolicyOff || p == "" || s.s.cfg.Checker == nil {
-		s.s.metrics.policy.WithLabelValues(string(PolicyOff), "unchecked").Inc()
+	if p == route.PolicyOff || p == "" || s.s.cfg.Checker == nil {
+		s.s.metrics.policy.WithLabelValues(string(route.PolicyOff), "unchecked").Inc()
 		return nil, false, nil
 	}
 	in := mailauth.Input{RemoteIP: net.IP(s.ip.AsSlice()), Helo: s.env.Helo, MailFrom: s.env.MailFrom,
@@ -47,11 +48,11 @@ func (s *session) authenticate(raw []byte) (*event.Auth, bool, *smtp.SMTPError) 
 	var reply *smtp.SMTPError
 	switch {
 	case aligned:
-	case p == PolicyTag:
+	case p == route.PolicyTag:
 		outcome = "tagged"
 	case res.Temporary():
 		outcome, reply = "deferred", replySenderTemp
-	case p == PolicyQuarantine:
+	case p == route.PolicyQuarantine:
 		outcome, hold = "quarantined", true
 	default:
 		outcome, reply = "rejected", replySenderRefused

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/qoo10hook/qoo10hook/route"
 )
 
 // Replies. go-smtp sends a plain error's text to the client, so sessions
@@ -48,7 +50,7 @@ type session struct {
 	env Envelope
 	// policy is the sender policy of the transaction's recipients: every
 	// recipient of one transaction has the same.
-	policy       Policy
+	policy       route.Policy
 	user         *User
 	authFailures int
 	loggedLimit  bool

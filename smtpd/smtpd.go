@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/mailauth"
+	"github.com/qoo10hook/qoo10hook/route"
 )
 
 // Envelope is what the SMTP dialogue told about a mail.
@@ -48,22 +50,12 @@ type Busier interface {
 	Busy() bool
 }
 
-// Policy is what a recipient's route asks of the sender's authentication.
-type Policy string
-
-// The sender policies; see config.PolicyRequire and the others.
-const (
-	PolicyRequire    Policy = "require"
-	PolicyQuarantine Policy = "quarantine"
-	PolicyTag        Policy = "tag"
-	PolicyOff        Policy = "off"
-)
-
-// Recipients decides at RCPT whether an address is ours.
+// Recipients decides at RCPT whether an address is ours; *route.Table is
+// one.
 type Recipients interface {
 	// Lookup returns the sender policy of the route rcpt belongs to, and
 	// false when rcpt is not ours.
-	Lookup(rcpt string) (Policy, bool)
+	Lookup(rcpt string) (route.Policy, bool)
 }
 
 // SenderChecker authenticates a mail's sender; *mailauth.Checker is one.
@@ -79,26 +71,61 @@ var (
 	ErrTooComplex = errors.New("smtpd: message structure too complex")
 )
 
-// Config bounds the server. Zero values take the defaults in parentheses.
+// Defaults of the Config fields left zero.
+const (
+	DefaultHostname = "localhost"
+	// DefaultMaxMessageBytes is advertised with SIZE and enforced.
+	DefaultMaxMessageBytes = 10 << 20
+	// DefaultMaxRecipients bounds the recipients of one transaction.
+	DefaultMaxRecipients = 50
+	DefaultMaxLineLength = 16 << 10
+	// DefaultMaxHeaderBytes bounds the header block of one message. Qoo10's
+	// mails carry a few KiB; 128 KiB leaves room for long trace and
+	// signature fields.
+	DefaultMaxHeaderBytes = 128 << 10
+	// DefaultMaxReceived is the Received: count taken for a mail loop; RFC
+	// 5321 section 6.3 asks for a large threshold, "normally at least 100".
+	DefaultMaxReceived = 100
+	// DefaultIdleTimeout bounds the wait for each command;
+	// DefaultDataTimeout the whole DATA transfer.
+	DefaultIdleTimeout = 5 * time.Minute
+	DefaultDataTimeout = 10 * time.Minute
+	// DefaultMaxConnections and DefaultMaxConnectionsPerIP bound the open
+	// SMTP connections, in total and from one client address.
+	DefaultMaxConnections      = 2000
+	DefaultMaxConnectionsPerIP = 50
+	// DefaultMaxTransactionsPerMinute bounds the MAIL commands one client
+	// address may give per minute. Qoo10's few sending servers carry every
+	// seller's mail (thousands in vendor mode), so a sale day's peak from one
+	// of them must stay below it: 100 a second.
+	DefaultMaxTransactionsPerMinute = 6000
+)
+
+// DefaultAllowedSenders are the From domains mail must be aligned with
+// when Config.AllowedSenders is empty.
+var DefaultAllowedSenders = []string{"qoo10.jp"}
+
+// Config bounds the server. Zero values take the defaults (DefaultHostname
+// and the others).
 type Config struct {
 	Addr     string
 	Hostname string
-	// MaxMessageBytes is advertised with SIZE and enforced (10 MiB).
+	// MaxMessageBytes is advertised with SIZE and enforced.
 	MaxMessageBytes int64
-	MaxRecipients   int   // per transaction (50)
-	MaxLineLength   int   // (16 KiB)
-	MaxHeaderBytes  int64 // the header block (128 KiB)
-	MaxReceived     int   // Received: fields before a mail is a loop (100)
-	// IdleTimeout bounds the wait for each command (5m); DataTimeout the
-	// whole DATA transfer (10m).
+	MaxRecipients   int   // per transaction
+	MaxLineLength   int   // of one line
+	MaxHeaderBytes  int64 // the header block
+	MaxReceived     int   // Received: fields before a mail is a loop
+	// IdleTimeout bounds the wait for each command; DataTimeout the whole
+	// DATA transfer.
 	IdleTimeout time.Duration
 	DataTimeout time.Duration
-	// MaxConnections (2000) and MaxConnectionsPerIP (50) bound the open
-	// connections; an IPv6 client counts by its /64.
+	// MaxConnections and MaxConnectionsPerIP bound the open connections;
+	// an IPv6 client counts by its /64.
 	MaxConnections      int
 	MaxConnectionsPerIP int
 	// MaxTransactionsPerMinute bounds the MAIL commands of one client
-	// address (6000).
+	// address.
 	MaxTransactionsPerMinute int
 	// MaxErrors is how many error replies (5xx: refused recipients, bad
 	// commands) a connection gets; the next one is 421 4.7.0 and the
@@ -123,7 +150,7 @@ type Config struct {
 	// no check at all, as if every route's policy were off.
 	Checker SenderChecker
 	// AllowedSenders are the From domains mail must be aligned with
-	// (qoo10.jp).
+	// (DefaultAllowedSenders).
 	AllowedSenders []string
 }
 
@@ -162,32 +189,32 @@ func New(cfg Config, sink Sink, rcpts Recipients, m *Metrics, log *slog.Logger) 
 		}
 	}
 	if cfg.MaxMessageBytes <= 0 {
-		cfg.MaxMessageBytes = 10 << 20
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if cfg.MaxHeaderBytes <= 0 {
-		cfg.MaxHeaderBytes = 128 << 10
+		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
-	def(&cfg.MaxRecipients, 50)
-	def(&cfg.MaxLineLength, 16<<10)
-	def(&cfg.MaxReceived, 100)
-	def(&cfg.MaxConnections, 2000)
-	def(&cfg.MaxConnectionsPerIP, 50)
-	def(&cfg.MaxTransactionsPerMinute, 6000)
+	def(&cfg.MaxRecipients, DefaultMaxRecipients)
+	def(&cfg.MaxLineLength, DefaultMaxLineLength)
+	def(&cfg.MaxReceived, DefaultMaxReceived)
+	def(&cfg.MaxConnections, DefaultMaxConnections)
+	def(&cfg.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
+	def(&cfg.MaxTransactionsPerMinute, DefaultMaxTransactionsPerMinute)
 	def(&cfg.MaxErrors, DefaultMaxErrors)
 	if cfg.MaxInflightBytes <= 0 {
 		cfg.MaxInflightBytes = DefaultMaxInflightBytes
 	}
 	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 5 * time.Minute
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.DataTimeout <= 0 {
-		cfg.DataTimeout = 10 * time.Minute
+		cfg.DataTimeout = DefaultDataTimeout
 	}
 	if cfg.Hostname == "" {
-		cfg.Hostname = "localhost"
+		cfg.Hostname = DefaultHostname
 	}
 	if len(cfg.AllowedSenders) == 0 {
-		cfg.AllowedSenders = []string{"qoo10.jp"}
+		cfg.AllowedSenders = slices.Clone(DefaultAllowedSenders)
 	}
 	s := &Server{cfg: cfg, sink: sink, rcpts: rcpts, log: log, metrics: m,
 		conns:    newConnTable(cfg.MaxConnections, cfg.MaxConnectionsPerIP),
@@ -321,6 +348,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// Close stops the server at once: it closes its listeners, bound or
+// serving, and every connection; transactions in progress are cut (see
+// Shutdown for the graceful way). Serve then returns.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	if errors.Is(err, smtp.ErrServerClosed) {
+		err = nil
+	}
+	// go-smtp closes the listeners Serve was given; these may never have
+	// been.
+	for _, ln := range []net.Listener{s.ln, s.tlsLn} {
+		if ln == nil {
+			continue
+		}
+		if lerr := ln.Close(); lerr != nil && !errors.Is(lerr, net.ErrClosed) && err == nil {
+			err = lerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("smtpd: close: %w", err)
+	}
+	return nil
 }
 
 type slogAdapter struct{ log *slog.Logger }

@@ -13,8 +13,6 @@ import (
 
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
-
-	"github.com/qoo10hook/qoo10hook/config"
 )
 
 // attemptCommitter writes what delivery workers learn (an attempt and its
@@ -163,7 +161,7 @@ func (c *attemptCommitter) stop() {
 
 func (s *Store) attemptBatch(batch []*attemptRequest) ([]attemptResult, error) {
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
-	if s.kind == config.Postgres {
+	if s.kind == Postgres {
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 	}
 	defer cancel()
@@ -199,7 +197,7 @@ func (s *Store) attemptBatch(batch []*attemptRequest) ([]attemptResult, error) {
 // pending, and the predecessor's finish then wakes it, whichever of the
 // two transactions commits first. (SQLite has a single writer.)
 func (s *Store) lockChains(ctx context.Context, tx *sql.Tx, batch []*attemptRequest) error {
-	if s.kind != config.Postgres {
+	if s.kind != Postgres {
 		return nil
 	}
 	keys := make([]int64, 0, len(batch))

@@ -11,8 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/qoo10hook/qoo10hook/config"
 )
 
 // ErrNotSQLite is returned by Backup and Restore for a PostgreSQL store:
@@ -22,8 +20,8 @@ var ErrNotSQLite = errors.New("store: backup and restore work on a SQLite store;
 // Backup writes a consistent copy of the SQLite store at u to dest, while
 // the service runs: VACUUM INTO reads one snapshot, as any reader does,
 // and holds no lock mail commits wait for. dest must not exist.
-func Backup(ctx context.Context, u config.StoreURL, dest string) error {
-	if u.Kind != config.SQLite {
+func Backup(ctx context.Context, u URL, dest string) error {
+	if u.Kind != SQLite {
 		return ErrNotSQLite
 	}
 	if _, err := os.Stat(u.Path); err != nil {
@@ -120,8 +118,8 @@ func CheckBackup(ctx context.Context, path string) (*BackupInfo, error) {
 // at u lives, for the service to open. The service must be stopped. An
 // existing store is refused unless replace is set; then it is kept, with
 // its WAL, under the name it returns.
-func Restore(ctx context.Context, src string, u config.StoreURL, replace bool) (info *BackupInfo, kept string, err error) {
-	if u.Kind != config.SQLite {
+func Restore(ctx context.Context, src string, u URL, replace bool) (info *BackupInfo, kept string, err error) {
+	if u.Kind != SQLite {
 		return nil, "", ErrNotSQLite
 	}
 	if info, err = CheckBackup(ctx, src); err != nil {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
 )
 
@@ -25,7 +24,7 @@ func TestBackupCheckRestore(t *testing.T) {
 	}
 	dir := t.TempDir()
 	backup := filepath.Join(dir, "backup.db")
-	u := testenv.ParseURL(t, url)
+	u := testURL(t, url)
 	if err := Backup(t.Context(), u, backup); err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +42,7 @@ func TestBackupCheckRestore(t *testing.T) {
 		t.Errorf("backup info %+v", info)
 	}
 
-	target := config.StoreURL{Kind: config.SQLite, Path: filepath.Join(dir, "restored.db")}
+	target := URL{Kind: SQLite, Path: filepath.Join(dir, "restored.db")}
 	if _, _, err := Restore(t.Context(), backup, target, false); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +69,7 @@ func TestBackupCheckRestore(t *testing.T) {
 	if _, err := CheckBackup(t.Context(), junk); err == nil {
 		t.Error("junk checked out")
 	}
-	if err := Backup(t.Context(), config.StoreURL{Kind: config.Postgres}, backup+"2"); !errors.Is(err, ErrNotSQLite) {
+	if err := Backup(t.Context(), URL{Kind: Postgres}, backup+"2"); !errors.Is(err, ErrNotSQLite) {
 		t.Errorf("backup of PostgreSQL: %v", err)
 	}
 }
@@ -84,7 +83,7 @@ func TestCheckBackupRefusesNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	backup := filepath.Join(t.TempDir(), "b.db")
-	if err := Backup(t.Context(), testenv.ParseURL(t, url), backup); err != nil {
+	if err := Backup(t.Context(), testURL(t, url), backup); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := CheckBackup(t.Context(), backup); !errors.Is(err, ErrSchemaTooNew) {

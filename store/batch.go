@@ -6,8 +6,6 @@ import (
 	"errors"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/qoo10hook/qoo10hook/config"
 )
 
 // batchTx is the transaction of one group commit. On SQLite its
@@ -15,10 +13,10 @@ import (
 // cachingConn); PostgreSQL's driver caches them per connection itself.
 type batchTx struct {
 	tx   *sql.Tx
-	kind config.StoreKind
+	kind Kind
 }
 
-func newBatchTx(tx *sql.Tx, kind config.StoreKind) *batchTx { return &batchTx{tx: tx, kind: kind} }
+func newBatchTx(tx *sql.Tx, kind Kind) *batchTx { return &batchTx{tx: tx, kind: kind} }
 
 func (b *batchTx) exec(ctx context.Context, query string, args ...any) error {
 	_, err := b.tx.ExecContext(ctx, query, textArgs(args)...)
@@ -57,7 +55,7 @@ func Text(s string) string {
 // machinery of RETURNING on the busiest statement of ingest.
 func (b *batchTx) insert(ctx context.Context, query string, args ...any) (id int64, inserted bool, err error) {
 	args = textArgs(args)
-	if b.kind == config.Postgres {
+	if b.kind == Postgres {
 		err = b.tx.QueryRowContext(ctx, query+" RETURNING id", args...).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, false, nil

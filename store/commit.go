@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/qoo10hook/qoo10hook/config"
 )
 
 // committer is the single writer of mail: it gathers the transactions of
@@ -50,13 +48,13 @@ type commitResult struct {
 
 func newCommitter(s *Store, max int, window time.Duration, backlog int, backlogBytes int64) *committer {
 	if max <= 0 {
-		max = 256
+		max = DefaultBatchMax
 	}
 	if backlog <= 0 {
-		backlog = 4096
+		backlog = DefaultBacklog
 	}
 	if backlogBytes <= 0 {
-		backlogBytes = 256 << 20
+		backlogBytes = DefaultBacklogBytes
 	}
 	return &committer{s: s, in: make(chan *commitRequest, backlog), max: max, window: window, maxBytes: backlogBytes,
 		quit: make(chan struct{}), done: make(chan struct{})}
@@ -243,7 +241,7 @@ func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
 	// and a context that can end would cost modernc's driver a goroutine
 	// per statement, on the busiest path of ingest.
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
-	if s.kind == config.Postgres {
+	if s.kind == Postgres {
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 	}
 	defer cancel()

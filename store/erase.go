@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/qoo10hook/qoo10hook/config"
 )
 
 // ErrBadBuyer is returned for an erasure that names no one: no value, or a
@@ -158,7 +156,7 @@ func coalesce(col, zero string) string {
 // likeExpr is a case-insensitive LIKE of column c against $1; blob says c
 // holds bytes (UTF-8 text).
 func (s *Store) likeExpr(c string, blob bool) string {
-	if s.kind == config.Postgres {
+	if s.kind == Postgres {
 		if blob {
 			return `convert_from(` + c + `, 'UTF8') ILIKE $1`
 		}

@@ -14,8 +14,6 @@ import (
 
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivermigrate"
-
-	"github.com/qoo10hook/qoo10hook/config"
 )
 
 //go:embed migrations
@@ -28,7 +26,7 @@ const migrationLock = 0x71303130 // "q010"
 // migrate applies River's migrations, then ours, each at most once.
 func (s *Store) migrate(ctx context.Context, driver riverdriver.Driver[*sql.Tx]) error {
 	var unlock func()
-	if s.kind == config.Postgres {
+	if s.kind == Postgres {
 		conn, err := s.db.Conn(ctx)
 		if err != nil {
 			return fmt.Errorf("store: migrate: %w", err)
@@ -105,8 +103,8 @@ var (
 	blobType = regexp.MustCompile(`\bBLOB\b`)
 )
 
-func forDialect(kind config.StoreKind, body string) string {
-	if kind != config.Postgres {
+func forDialect(kind Kind, body string) string {
+	if kind != Postgres {
 		return body
 	}
 	body = rowidKey.ReplaceAllString(body, "BIGSERIAL PRIMARY KEY")

@@ -27,7 +27,7 @@ func BenchmarkIngestWhilePurging(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			reg := prometheus.NewRegistry()
-			o := Options{URL: testenv.ParseURL(b, testenv.SQLite(b)), Registerer: reg}
+			o := Options{URL: testURL(b, testenv.SQLite(b)), Registerer: reg}
 			s, err := Open(b.Context(), o)
 			if err != nil {
 				b.Fatal(err)

@@ -9,8 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-
-	"github.com/qoo10hook/qoo10hook/config"
 )
 
 // spaceGauges show what the store holds: its size, the space it could give
@@ -68,7 +66,7 @@ func (s *Store) refreshSpace(ctx context.Context) error {
 // Size returns the bytes the store takes and, on SQLite, the bytes of its
 // free pages.
 func (s *Store) Size(ctx context.Context) (size, free int64, err error) {
-	if s.kind == config.Postgres {
+	if s.kind == Postgres {
 		err = s.read.QueryRowContext(ctx, `SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
 			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'`).Scan(&size)
 		if err != nil {
@@ -94,7 +92,7 @@ const reclaimStep = 64
 // purging, copied back and truncated. It does nothing on PostgreSQL, whose
 // autovacuum reclaims dead rows.
 func (s *Store) reclaim(ctx context.Context) (truncated bool, err error) {
-	if s.kind != config.SQLite {
+	if s.kind != SQLite {
 		return true, nil
 	}
 	last := int64(-1)
@@ -249,7 +247,7 @@ const purgeLock = 0x71303131
 // purgeAlone runs one pass of Purge, on PostgreSQL only when no other
 // instance is running one.
 func (s *Store) purgeAlone(ctx context.Context, r Retention) (PurgeResult, error) {
-	if s.kind != config.Postgres {
+	if s.kind != Postgres {
 		return s.Purge(ctx, r, time.Now())
 	}
 	conn, err := s.db.Conn(ctx)

@@ -22,13 +22,12 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	_ "modernc.org/sqlite" // the embedded default store
 
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/event"
 )
 
 // Options configure Open.
 type Options struct {
-	URL    config.StoreURL
+	URL    URL
 	Logger *slog.Logger
 	// Registerer receives the store's metrics; nil registers none.
 	Registerer prometheus.Registerer
@@ -42,16 +41,19 @@ type Options struct {
 	JobTimeout      time.Duration
 	RescueAfter     time.Duration
 	SoftStopTimeout time.Duration
-	// Batch bounds group commit: at most BatchMax mails per transaction,
-	// a mail that came alone waiting at most BatchWindow (0: not at all)
-	// for others to share its commit. Backlog bounds the mails waiting
-	// for a commit; past it Ingest answers ErrBusy.
+	// Batch bounds group commit: at most BatchMax mails per transaction
+	// (DefaultBatchMax), a mail that came alone waiting at most
+	// BatchWindow (0: not at all) for others to share its commit.
+	// Backlog bounds the mails waiting for a commit (DefaultBacklog);
+	// past it Ingest answers ErrBusy.
 	BatchMax    int
 	BatchWindow time.Duration
 	Backlog     int
-	// BacklogBytes bounds the bytes of the mails waiting (default 256 MiB).
+	// BacklogBytes bounds the bytes of the mails waiting
+	// (DefaultBacklogBytes).
 	BacklogBytes int64
-	// PollInterval is how often queues look for due jobs (default 100ms).
+	// PollInterval is how often queues look for due jobs
+	// (DefaultPollInterval).
 	PollInterval time.Duration
 	// InstanceID names this process in River's tables and in logs.
 	InstanceID string
@@ -67,7 +69,7 @@ type Options struct {
 
 // Store is the database behind qoo10hook.
 type Store struct {
-	kind   config.StoreKind
+	kind   Kind
 	db     *sql.DB // writes, and River
 	read   *sql.DB // reads for operators; the same pool on PostgreSQL
 	river  *river.Client[*sql.Tx]
@@ -104,7 +106,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s := &Store{kind: o.URL.Kind, log: o.Logger, metric: newMetrics(o.Registerer), derive: o.Derive, correct: o.Correct}
 	var driver riverdriver.Driver[*sql.Tx]
 	switch o.URL.Kind {
-	case config.SQLite:
+	case SQLite:
 		if err := os.MkdirAll(filepath.Dir(o.URL.Path), 0o750); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -122,7 +124,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.db = db
 		s.waker = newWakingDriver(riversqlite.New(db))
 		driver = s.waker
-	case config.Postgres:
+	case Postgres:
 		db, err := sql.Open("pgx", o.URL.DSN)
 		if err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", err)
@@ -153,7 +155,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
-	if s.kind == config.SQLite {
+	if s.kind == SQLite {
 		if err := s.newFileIncremental(ctx); err != nil {
 			s.Close()
 			return nil, err
@@ -166,7 +168,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Retention != nil {
 		// The service converts an older SQLite store; the command line,
 		// which may run beside it, does not.
-		if s.kind == config.SQLite {
+		if s.kind == SQLite {
 			s.enableIncrementalVacuum(ctx)
 		}
 		s.purge = newPurger(*o.Retention)
@@ -231,8 +233,8 @@ func riverConfig(o Options) *river.Config {
 		// Jobs inserted in our own transactions do not wake River's
 		// producers, and neither SQLite nor database/sql PostgreSQL has
 		// LISTEN here: polling bounds the wait for a new delivery.
-		FetchPollInterval: cmp.Or(o.PollInterval, 100*time.Millisecond),
-		FetchCooldown:     min(cmp.Or(o.PollInterval, 100*time.Millisecond), 5*time.Millisecond),
+		FetchPollInterval: cmp.Or(o.PollInterval, DefaultPollInterval),
+		FetchCooldown:     min(cmp.Or(o.PollInterval, DefaultPollInterval), 5*time.Millisecond),
 	}
 	if o.Workers != nil && len(o.Queues) > 0 {
 		cfg.Workers = o.Workers
@@ -245,7 +247,7 @@ func riverConfig(o Options) *river.Config {
 func (s *Store) River() *river.Client[*sql.Tx] { return s.river }
 
 // Kind tells which database is behind the store.
-func (s *Store) Kind() config.StoreKind { return s.kind }
+func (s *Store) Kind() Kind { return s.kind }
 
 // Start runs the group committer and River's workers.
 func (s *Store) Start(ctx context.Context) error {

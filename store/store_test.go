@@ -21,7 +21,7 @@ import (
 
 func open(t *testing.T, url string, o Options) *Store {
 	t.Helper()
-	o.URL = testenv.ParseURL(t, url)
+	o.URL = testURL(t, url)
 	s, err := Open(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +230,7 @@ func TestConcurrentMigrations(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := Open(t.Context(), Options{URL: testenv.ParseURL(t, url)})
+			s, err := Open(t.Context(), Options{URL: testURL(t, url)})
 			if err == nil {
 				s.Close()
 			}
@@ -479,7 +479,7 @@ func TestWALStartsOver(t *testing.T) {
 	// own, and the index and table pages it shares with the others in its
 	// batch, three times the mails' bytes here.
 	written := int64(senders * each * len(raw))
-	st, err := os.Stat(testenv.ParseURL(t, url).Path + "-wal")
+	st, err := os.Stat(testURL(t, url).Path + "-wal")
 	if err != nil {
 		t.Fatal(err)
 	}

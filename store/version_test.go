@@ -23,7 +23,7 @@ func TestOldBinaryRefusesNewStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.Close()
-			_, err := Open(t.Context(), Options{URL: testenv.ParseURL(t, st.URL)})
+			_, err := Open(t.Context(), Options{URL: testURL(t, st.URL)})
 			if !errors.Is(err, ErrSchemaTooNew) {
 				t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
 			}

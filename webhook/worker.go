@@ -12,7 +12,6 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/store"
 )
 
@@ -70,10 +69,10 @@ func NewWorker(st *store.Store, endpoints []*Endpoint, p Policy, m *Metrics, log
 		slots[e.Name] = make(chan struct{}, max(e.Concurrency, 1))
 	}
 	if p.BreakerFailures <= 0 {
-		p.BreakerFailures = 10
+		p.BreakerFailures = DefaultBreakerFailures
 	}
 	if p.BreakerCooldown <= 0 {
-		p.BreakerCooldown = time.Minute
+		p.BreakerCooldown = DefaultBreakerCooldown
 	}
 	return &Worker{store: st, endpoints: byName, policy: p, client: NewClient(p.Timeout), log: log,
 		metrics: m, userAgent: userAgent, slots: slots, disabled: map[string]bool{}, gone: map[string]bool{}, circuitUntil: map[string]time.Time{}}
@@ -99,7 +98,7 @@ func (w *Worker) release(ep *Endpoint) { <-w.slots[ep.Name] }
 
 // Timeout lets River's own job timeout sit above the HTTP timeout.
 func (w *Worker) Timeout(*river.Job[store.DeliveryArgs]) time.Duration {
-	return w.policy.Timeout + config.JobTimeoutMargin
+	return w.policy.Timeout + JobTimeoutMargin
 }
 
 // Work makes one attempt. It never returns a plain error for a delivery

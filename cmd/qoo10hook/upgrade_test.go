@@ -18,7 +18,11 @@ import (
 func TestOlderBinaryRefusesNewerStore(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
-			s, err := store.Open(t.Context(), store.Options{URL: testenv.ParseURL(t, st.URL)})
+			u, err := store.ParseURL(st.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := store.Open(t.Context(), store.Options{URL: u})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,8 +14,6 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
-
-	"github.com/qoo10hook/qoo10hook/config"
 )
 
 // PostgresEnv names the variable holding the PostgreSQL URL tests use,
@@ -81,15 +79,6 @@ func Postgres(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
-}
-
-// ParseURL parses a store URL the way the service does.
-func ParseURL(t testing.TB, s string) config.StoreURL {
-	u, err := config.ParseStoreURL(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
 }
 
 // LockTable holds writers of table back from another connection until
