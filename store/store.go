@@ -230,9 +230,9 @@ func riverConfig(o Options) *river.Config {
 		// rows go after a month like its discarded ones.
 		CancelledJobRetentionPeriod: 30 * 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 30 * 24 * time.Hour,
-		// Jobs inserted in our own transactions do not wake River's
-		// producers, and neither SQLite nor database/sql PostgreSQL has
-		// LISTEN here: polling bounds the wait for a new delivery.
+		// A commit that queues jobs wakes the producers (wake.go, and
+		// LISTEN/NOTIFY on PostgreSQL); polling is the fallback, for a
+		// wake-up lost or another process's jobs.
 		FetchPollInterval: cmp.Or(o.PollInterval, DefaultPollInterval),
 		FetchCooldown:     min(cmp.Or(o.PollInterval, DefaultPollInterval), 5*time.Millisecond),
 	}
