@@ -67,6 +67,9 @@ func NewWorker(st *store.Store, endpoints []*Endpoint, p Policy, m *Metrics, log
 	for _, e := range endpoints {
 		byName[e.Name] = e
 		slots[e.Name] = make(chan struct{}, max(e.Concurrency, 1))
+		if m != nil {
+			m.parked.WithLabelValues(e.Name) // shown from the start, at 0
+		}
 	}
 	if p.BreakerFailures <= 0 {
 		p.BreakerFailures = DefaultBreakerFailures
