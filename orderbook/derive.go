@@ -85,11 +85,12 @@ func (d *Deriver) Derive(ctx context.Context, tx *sql.Tx, ev *store.Event) ([]st
 	if err := addSource(ctx, tx, row.id, ev.ID); err != nil {
 		return nil, err
 	}
-	sources, err := loadSources(ctx, tx, row.id)
+	// The cart's other events come from the store; this one is at hand.
+	sources, err := loadSources(ctx, tx, row.id, ev.ID)
 	if err != nil {
 		return nil, err
 	}
-	rec := order.Merge(sources)
+	rec := order.Merge(append(sources, src))
 	rec.Tenant = ev.Tenant
 	changed, err := row.differs(rec)
 	if err != nil || !changed {

@@ -70,10 +70,10 @@ func addSource(ctx context.Context, tx *sql.Tx, orderID int64, eventID string) e
 	return nil
 }
 
-// loadSources reads every event merged into the record.
-func loadSources(ctx context.Context, tx *sql.Tx, orderID int64) ([]order.Source, error) {
+// loadSources reads every event merged into the record but except.
+func loadSources(ctx context.Context, tx *sql.Tx, orderID int64, except string) ([]order.Source, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.type, e.payload FROM order_source s
-		JOIN event e ON e.id = s.event_id WHERE s.order_id = $1`, orderID)
+		JOIN event e ON e.id = s.event_id WHERE s.order_id = $1 AND s.event_id <> $2`, orderID, except)
 	if err != nil {
 		return nil, fmt.Errorf("orders: load sources: %w", err)
 	}
