@@ -11,6 +11,8 @@
 # an empty database or schema (e.g. ...?search_path=bench).
 #
 # Needs root (for Postfix) and the postfix package (apt-get install postfix).
+# DELIVER=1 points qoo10hook at a local receiver answering 204, so that it
+# delivers (a mail.unrecognized event per mail) while it takes mail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sessions=${1:-20} mails=${2:-5000} size=${3:-4096} store=${4:-sqlite} rounds=${5:-3}
@@ -20,6 +22,7 @@ work=$(mktemp -d "${TMPDIR:-/var/tmp}/qoo10hook-bench.XXXXXX")
 chmod 755 "$work"
 pf_port=$((20000 + RANDOM % 10000)) qh_port=$((30000 + RANDOM % 10000)) http_port=$((40000 + RANDOM % 10000))
 cleanup() {
+  [ -n "${hook_pid:-}" ] && kill "$hook_pid" 2>/dev/null || true
   [ -n "${qh_pid:-}" ] && kill "$qh_pid" 2>/dev/null && wait "$qh_pid" 2>/dev/null || true
   postfix -c "$work/postfix" stop >/dev/null 2>&1 || true
   [ -f "$work/postfix-start.log" ] && [ -n "${debug:-}" ] && cat "$work/postfix-start.log" >&2
@@ -53,8 +56,23 @@ postfix -c "$work/postfix" check
 postfix -c "$work/postfix" start >"$work/postfix-start.log" 2>&1
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$pf_port) 2>/dev/null && break; sleep 0.1; done
 
+hook=()
+if [ -n "${DELIVER:-}" ]; then
+  hook_port=$((45000 + RANDOM % 10000))
+  python3 -c '
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(204); self.end_headers()
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$hook_port" &
+  hook_pid=$!
+  hook=(QOO10HOOK_WEBHOOK_URL=http://127.0.0.1:$hook_port/hook QOO10HOOK_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw)
+fi
 go build -o "$work/qoo10hook" ./cmd/qoo10hook
-QOO10HOOK_SMTP_ADDR=127.0.0.1:$qh_port QOO10HOOK_HTTP_ADDR=127.0.0.1:$http_port \
+env "${hook[@]}" QOO10HOOK_SMTP_ADDR=127.0.0.1:$qh_port QOO10HOOK_HTTP_ADDR=127.0.0.1:$http_port \
 QOO10HOOK_STORE=$([ "$store" = sqlite ] && echo "sqlite:$work/store.db" || echo "$store") QOO10HOOK_DOMAINS=in.example.test \
 QOO10HOOK_SENDER_POLICY=off QOO10HOOK_SMTP_MAX_CONNECTIONS_PER_IP=1000 QOO10HOOK_SMTP_MAX_TRANSACTIONS_PER_MINUTE=10000000 QOO10HOOK_LOG_LEVEL=warn \
   "$work/qoo10hook" serve >"$work/qoo10hook.log" 2>&1 &
