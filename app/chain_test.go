@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,8 +23,7 @@ func TestChainWaitsWithoutWorker(t *testing.T) {
 		t.Run(st.Name, func(t *testing.T) {
 			release := make(chan struct{})
 			held := make(chan struct{}, 1)
-			var mu sync.Mutex
-			var got []string // "pack/type" in the order answered 2xx
+			answered := make(chan string, 16) // "pack/type", in the order answered 2xx
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				var ev struct {
 					Type string `json:"type"`
@@ -41,9 +39,7 @@ func TestChainWaitsWithoutWorker(t *testing.T) {
 					}
 					<-release
 				}
-				mu.Lock()
-				got = append(got, ev.Data.PackNo+"/"+ev.Type)
-				mu.Unlock()
+				answered <- ev.Data.PackNo + "/" + ev.Type
 			}))
 			defer srv.Close()
 			cfg := testConfig(t, st.URL, "")
@@ -72,28 +68,18 @@ func TestChainWaitsWithoutWorker(t *testing.T) {
 			}
 			// The other carts pass the held one, through the endpoint's
 			// second slot, and its later events are parked meanwhile.
-			waitFor(t, 30*time.Second, "the other carts delivered past the held one", func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return len(got) == 3
-			})
+			got := receive(t, answered, 3, "the other carts delivered past the held one")
 			expectMetrics(t, svc.svc.HTTPAddr(), 30*time.Second, []metricWant{
 				{name: "qoo10hook_webhook_parked_total", labels: []string{"vendor"}, value: 2},
 			})
 			close(release)
-			waitFor(t, 30*time.Second, "the held cart's events delivered", func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return len(got) == 6
-			})
-			mu.Lock()
+			got = append(got, receive(t, answered, 3, "the held cart's events delivered")...)
 			cart := []string{}
 			for _, g := range got {
 				if g[:4] == "8001" {
 					cart = append(cart, g)
 				}
 			}
-			mu.Unlock()
 			if want := "[8001/order.placed 8001/order.paid 8001/order.cancelled]"; fmt.Sprint(cart) != want {
 				t.Errorf("cart 8001 delivered as %v, want %s", cart, want)
 			}
@@ -106,14 +92,18 @@ func TestChainWaitsWithoutWorker(t *testing.T) {
 	}
 }
 
-// waitFor polls cond every 10 ms until it holds, or fails after within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+// receive takes n values from ch, or fails after 30 s.
+func receive(t *testing.T, ch <-chan string, n int, what string) []string {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
+	var out []string
+	deadline := time.After(30 * time.Second)
+	for len(out) < n {
+		select {
+		case v := <-ch:
+			out = append(out, v)
+		case <-deadline:
+			t.Fatalf("%s: %d of %d within 30s (%v)", what, len(out), n, out)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	return out
 }

@@ -160,33 +160,22 @@ func (c *attemptCommitter) stop() {
 }
 
 func (s *Store) attemptBatch(batch []*attemptRequest) ([]attemptResult, error) {
-	ctx, cancel := context.Background(), context.CancelFunc(func() {})
-	if s.kind == Postgres {
-		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
-	}
-	defer cancel()
-	hooks := &afterCommit{}
-	ctx = context.WithValue(ctx, afterCommitKey{}, hooks)
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("store: begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := s.lockChains(ctx, tx, batch); err != nil {
-		return nil, err
-	}
-	w := &attemptTx{tx: tx}
 	results := make([]attemptResult, len(batch))
-	for i, r := range batch {
-		if results[i], err = r.do(ctx, w); err != nil {
-			return nil, err
+	err := s.groupTx(func(ctx context.Context, tx *sql.Tx) error {
+		if err := s.lockChains(ctx, tx, batch); err != nil {
+			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("store: commit: %w", err)
-	}
-	for _, f := range hooks.funcs {
-		f()
+		w := &attemptTx{tx: tx}
+		for i, r := range batch {
+			var err error
+			if results[i], err = r.do(ctx, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return results, nil
 }

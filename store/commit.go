@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -234,12 +235,14 @@ func (c *committer) flush(batch []*commitRequest) {
 	}
 }
 
-func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
-	// The batch outlives any one session: it is not cancelled when one
-	// client disconnects. On PostgreSQL it is bounded in time, as the
-	// network may hang. SQLite's waits are bounded by its busy_timeout,
-	// and a context that can end would cost modernc's driver a goroutine
-	// per statement, on the busiest path of ingest.
+// groupTx runs fn in one transaction shared by many callers (a group
+// commit), commits it, then runs what fn's steps asked to run after the
+// commit (AfterCommit). The transaction outlives any one caller: it is not
+// cancelled when one client disconnects. On PostgreSQL it is bounded in
+// time, as the network may hang. SQLite's waits are bounded by its
+// busy_timeout, and a context that can end would cost modernc's driver a
+// goroutine per statement, on the busiest path of ingest.
+func (s *Store) groupTx(fn func(ctx context.Context, tx *sql.Tx) error) error {
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
 	if s.kind == Postgres {
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
@@ -249,28 +252,41 @@ func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
 	ctx = context.WithValue(ctx, afterCommitKey{}, hooks)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("store: begin: %w", err)
+		return fmt.Errorf("store: begin: %w", err)
 	}
 	defer tx.Rollback()
-	b := newBatchTx(tx, s.kind)
-	results := make([]Receipt, len(batch))
-	var jobs []pendingJob
-	for i, r := range batch {
-		rc, j, err := s.ingestTx(ctx, b, r.in)
-		if err != nil {
-			return nil, fmt.Errorf("store: ingest %s: %w", r.in.Mail.QueueID, err)
-		}
-		results[i] = rc
-		jobs = append(jobs, j...)
-	}
-	if err := s.insertJobs(ctx, b, jobs); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+	if err := fn(ctx, tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("store: commit: %w", err)
+		return fmt.Errorf("store: commit: %w", err)
 	}
 	for _, f := range hooks.funcs {
 		f()
+	}
+	return nil
+}
+
+func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
+	results := make([]Receipt, len(batch))
+	err := s.groupTx(func(ctx context.Context, tx *sql.Tx) error {
+		b := newBatchTx(tx, s.kind)
+		var jobs []pendingJob
+		for i, r := range batch {
+			rc, j, err := s.ingestTx(ctx, b, r.in)
+			if err != nil {
+				return fmt.Errorf("store: ingest %s: %w", r.in.Mail.QueueID, err)
+			}
+			results[i] = rc
+			jobs = append(jobs, j...)
+		}
+		if err := s.insertJobs(ctx, b, jobs); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return results, nil
 }
