@@ -132,13 +132,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	svc, reg := startB(b, cfg)
 	b.ResetTimer()
 	sendOrders(b, svc.SMTPAddr(), "e2e")
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		b.Fatalf("only %d of %d delivered", got.Load(), b.N)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "delivered/s")
+	reportDelivered(b, done, &got)
 	reportHistogramMean(b, reg, "qoo10hook_webhook_end_to_end_seconds", "s/end-to-end")
 }
 
@@ -185,15 +179,21 @@ func BenchmarkEndToEndFairness(b *testing.B) {
 			svc, _ := startB(b, cfg)
 			b.ResetTimer()
 			sendOrders(b, svc.SMTPAddr(), "fair")
-			select {
-			case <-done:
-			case <-time.After(5 * time.Minute):
-				b.Fatalf("only %d of %d delivered", got.Load(), b.N)
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "delivered/s")
+			reportDelivered(b, done, &got)
 		})
 	}
+}
+
+// reportDelivered waits for done (b.N deliveries counted in got), stops
+// the timer and reports deliveries per second.
+func reportDelivered(b *testing.B, done <-chan struct{}, got *atomic.Int64) {
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("only %d of %d delivered", got.Load(), b.N)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "delivered/s")
 }
 
 // sendOrders sends b.N order mails, each of its own cart, over 20 SMTP

@@ -34,7 +34,7 @@ type attemptCommitter struct {
 // attemptRequest is one worker's write.
 type attemptRequest struct {
 	endpoint string
-	do       func(ctx context.Context, w *attemptTx) (attemptResult, error)
+	do       func(ctx context.Context, tx *sql.Tx) (attemptResult, error)
 	reply    chan attemptResult
 }
 
@@ -42,11 +42,6 @@ type attemptResult struct {
 	failures int
 	parked   bool
 	err      error
-}
-
-// attemptTx is a shared transaction.
-type attemptTx struct {
-	tx *sql.Tx
 }
 
 // attemptBatchMax bounds the writes sharing one transaction.
@@ -114,17 +109,7 @@ func (c *attemptCommitter) run() {
 				}
 			}
 		}
-		batch := []*attemptRequest{first}
-	gather:
-		for len(batch) < c.max {
-			select {
-			case r := <-c.in:
-				batch = append(batch, r)
-			default:
-				break gather
-			}
-		}
-		c.flush(batch)
+		c.flush(takeWaiting(c.in, []*attemptRequest{first}, c.max))
 	}
 }
 
@@ -165,10 +150,9 @@ func (s *Store) attemptBatch(batch []*attemptRequest) ([]attemptResult, error) {
 		if err := s.lockChains(ctx, tx, batch); err != nil {
 			return err
 		}
-		w := &attemptTx{tx: tx}
 		for i, r := range batch {
 			var err error
-			if results[i], err = r.do(ctx, w); err != nil {
+			if results[i], err = r.do(ctx, tx); err != nil {
 				return err
 			}
 		}
@@ -243,8 +227,8 @@ type Job struct {
 // behind it. (River completes the job after: were that lost in a crash,
 // the job's next run finds the delivery delivered and sends nothing.)
 func (s *Store) RecordAttempt(ctx context.Context, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
-	res := s.attempts.submit(ctx, &attemptRequest{endpoint: d.Endpoint, do: func(ctx context.Context, w *attemptTx) (attemptResult, error) {
-		failures, err := s.recordAttemptTx(ctx, w, d, a, o)
+	res := s.attempts.submit(ctx, &attemptRequest{endpoint: d.Endpoint, do: func(ctx context.Context, tx *sql.Tx) (attemptResult, error) {
+		failures, err := s.recordAttemptTx(ctx, tx, d, a, o)
 		return attemptResult{failures: failures}, err
 	}})
 	if res.err != nil {
@@ -253,8 +237,7 @@ func (s *Store) RecordAttempt(ctx context.Context, d *Delivery, a Attempt, o Out
 	return res.failures, nil
 }
 
-func (s *Store) recordAttemptTx(ctx context.Context, w *attemptTx, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
-	tx := w.tx
+func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
 	t := now()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempt (delivery_id, attempt, started_at, duration_us,
 		status_code, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -292,7 +275,7 @@ func (s *Store) recordAttemptTx(ctx context.Context, w *attemptTx, d *Delivery, 
 		return 0, fmt.Errorf("endpoint state: %w", err)
 	}
 	if o.Status != DeliveryPending {
-		if err := s.wakeSuccessors(ctx, w, d); err != nil {
+		if err := s.wakeSuccessors(ctx, tx, d); err != nil {
 			return 0, err
 		}
 	}
@@ -316,11 +299,11 @@ const successorLookups = `
 // that d left pending, available at once. A job that is running is left
 // alone: its worker parks it only after checking, under the same lock,
 // that d is still pending.
-func (s *Store) wakeSuccessors(ctx context.Context, w *attemptTx, d *Delivery) error {
+func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) error {
 	if d.OrderKey == "" {
 		return nil
 	}
-	rows, err := w.tx.QueryContext(ctx, `SELECT job_id, created_at FROM delivery WHERE job_id IS NOT NULL
+	rows, err := tx.QueryContext(ctx, `SELECT job_id, created_at FROM delivery WHERE job_id IS NOT NULL
 		AND id IN (`+successorLookups+`)`, d.ID)
 	if err != nil {
 		return fmt.Errorf("successors: %w", err)
@@ -345,7 +328,7 @@ func (s *Store) wakeSuccessors(ctx context.Context, w *attemptTx, d *Delivery) e
 	if len(next) == 0 {
 		return nil
 	}
-	exec := s.river.Driver().UnwrapExecutor(w.tx)
+	exec := s.river.Driver().UnwrapExecutor(tx)
 	for _, n := range next {
 		// Due since it was queued: it takes its place in the queue by
 		// arrival, ahead of what came after it, instead of joining the
@@ -355,7 +338,7 @@ func (s *Store) wakeSuccessors(ctx context.Context, w *attemptTx, d *Delivery) e
 			return fmt.Errorf("wake successor job %d: %w", n.job, err)
 		}
 	}
-	return s.wakeQueues(ctx, w.tx, []string{QueueName(d.Endpoint)})
+	return s.wakeQueue(ctx, tx, QueueName(d.Endpoint))
 }
 
 // ParkDelivery holds back delivery d, which found an earlier delivery of
@@ -365,9 +348,9 @@ func (s *Store) wakeSuccessors(ctx context.Context, w *attemptTx, d *Delivery) e
 // d may go at once. Parked deliveries occupy no worker: the predecessor's
 // last attempt wakes them (see wakeSuccessors).
 func (s *Store) ParkDelivery(ctx context.Context, d *Delivery, job Job, until time.Time) (parked bool, err error) {
-	res := s.attempts.submit(ctx, &attemptRequest{endpoint: d.Endpoint, do: func(ctx context.Context, w *attemptTx) (attemptResult, error) {
+	res := s.attempts.submit(ctx, &attemptRequest{endpoint: d.Endpoint, do: func(ctx context.Context, tx *sql.Tx) (attemptResult, error) {
 		var pred sql.NullInt64
-		if err := w.tx.QueryRowContext(ctx, `SELECT (SELECT min(m.id) FROM (`+predecessorLookups+`) m)
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT min(m.id) FROM (`+predecessorLookups+`) m)
 			FROM delivery d WHERE d.id = $1`, d.ID).Scan(&pred); err != nil {
 			return attemptResult{}, fmt.Errorf("predecessor: %w", err)
 		}
@@ -377,7 +360,7 @@ func (s *Store) ParkDelivery(ctx context.Context, d *Delivery, job Job, until ti
 		// At once: a later request of the same batch may finish the
 		// predecessor and must find the job parked to wake it. A snooze
 		// does not count as an attempt of the job (as River's own).
-		if err := s.settleJobs(ctx, w.tx, riverdriver.JobSetStateSnoozed(job.ID, until, max(job.Attempt-1, 0), nil)); err != nil {
+		if err := s.settleJobs(ctx, tx, riverdriver.JobSetStateSnoozed(job.ID, until, max(job.Attempt-1, 0), nil)); err != nil {
 			return attemptResult{}, err
 		}
 		return attemptResult{parked: true}, nil

@@ -146,15 +146,7 @@ func (c *committer) run() {
 		// Take what is already waiting. Only a mail that came alone waits
 		// up to the window for company: under load the queue refills
 		// while a batch commits, and waiting would idle the disk.
-	drain:
-		for len(batch) < c.max {
-			select {
-			case r := <-c.in:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
+		batch = takeWaiting(c.in, batch, c.max)
 		if len(batch) == 1 && c.window > 0 {
 			timer.Reset(c.window)
 		gather:
@@ -233,6 +225,19 @@ func (c *committer) flush(batch []*commitRequest) {
 		c.s.metric.batchSize.Observe(1)
 		r.reply <- commitResult{rc: res[0]}
 	}
+}
+
+// takeWaiting appends to batch what in holds now, up to max in all.
+func takeWaiting[T any](in <-chan T, batch []T, max int) []T {
+	for len(batch) < max {
+		select {
+		case r := <-in:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // groupTx runs fn in one transaction shared by many callers (a group

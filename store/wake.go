@@ -125,24 +125,14 @@ func (s *Store) wakeAfterCommit(ctx context.Context, queues []string) {
 	}
 }
 
-// wakeQueues tells the producers of the queues, once tx commits, that tx
-// made jobs ready that River did not insert (a job made available again):
+// wakeQueue tells the queue's producers, once tx commits, that tx made
+// jobs ready that River did not insert (a job made available again):
 // through River's notification outbox or NOTIFY, which every instance
 // hears, and at once in this process.
-func (s *Store) wakeQueues(ctx context.Context, tx *sql.Tx, queues []string) error {
-	if len(queues) == 0 {
-		return nil
-	}
-	payloads := make([]string, 0, len(queues))
-	seen := map[string]bool{}
-	for _, q := range queues {
-		if !seen[q] {
-			seen[q] = true
-			payloads = append(payloads, queuePayload(q))
-		}
-	}
-	s.wakeAfterCommit(ctx, queues)
-	return s.river.Driver().UnwrapExecutor(tx).NotifyMany(ctx, &riverdriver.NotifyManyParams{Payload: payloads, Topic: insertTopic})
+func (s *Store) wakeQueue(ctx context.Context, tx *sql.Tx, queue string) error {
+	s.wakeAfterCommit(ctx, []string{queue})
+	return s.river.Driver().UnwrapExecutor(tx).NotifyMany(ctx,
+		&riverdriver.NotifyManyParams{Payload: []string{queuePayload(queue)}, Topic: insertTopic})
 }
 
 // queuePayload is the payload of an insert notification for queue q.
