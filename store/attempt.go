@@ -80,15 +80,7 @@ func (c *attemptCommitter) submit(ctx context.Context, r *attemptRequest) attemp
 	case <-c.done:
 		// The committer stopped; what it left in the queue (r, maybe) is
 		// written by whoever finds it.
-		for {
-			select {
-			case q := <-c.in:
-				c.flush([]*attemptRequest{q})
-				continue
-			default:
-			}
-			break
-		}
+		c.flushWaiting()
 		return <-r.reply
 	}
 }
@@ -100,16 +92,17 @@ func (c *attemptCommitter) run() {
 		select {
 		case first = <-c.in:
 		case <-c.quit:
-			for {
-				select {
-				case r := <-c.in:
-					c.flush([]*attemptRequest{r})
-				default:
-					return
-				}
-			}
+			c.flushWaiting()
+			return
 		}
 		c.flush(takeWaiting(c.in, []*attemptRequest{first}, c.max))
+	}
+}
+
+// flushWaiting writes every request waiting in the queue.
+func (c *attemptCommitter) flushWaiting() {
+	for batch := takeWaiting(c.in, nil, c.max); len(batch) > 0; batch = takeWaiting(c.in, nil, c.max) {
+		c.flush(batch)
 	}
 }
 
