@@ -129,8 +129,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", err)
 		}
+		// As many idle as open: a connection closed when the pool
+		// overflowed its idle ones is a new server process at the next
+		// peak, and that churn halved the mails accepted.
 		db.SetMaxOpenConns(20)
-		db.SetMaxIdleConns(10)
+		db.SetMaxIdleConns(20)
 		s.db, s.read = db, db
 		driver = riverdatabasesql.New(db)
 		if o.Workers != nil && len(o.Queues) > 0 {
