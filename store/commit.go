@@ -9,23 +9,27 @@ import (
 	"time"
 )
 
-// committer is the single writer of mail: it gathers the transactions of
+// committer is the writer of mail: it gathers the transactions of
 // concurrent SMTP sessions into one database transaction, so that one
 // fsync makes many mails durable, and answers each session after it.
+// SQLite has one writer; on PostgreSQL several batches commit at once,
+// as the batches of several instances do, since a transaction there is
+// mostly round trips that leave the database idle.
 type committer struct {
-	s      *Store
-	in     chan *commitRequest
-	max    int
-	window time.Duration
+	s       *Store
+	in      chan *commitRequest
+	max     int
+	window  time.Duration
+	writers int
 	// maxBytes bounds the message bytes waiting for a commit, so memory
 	// stays bounded when the disk is slower than the senders.
 	maxBytes int64
 	bytes    atomic.Int64
-	// committing is when the commit (or the committer's checkpoint) under
-	// way started (Unix nanoseconds), 0 between commits: one running past
-	// slowCommit means the store is stalled, and mails are turned away
-	// rather than queued behind it.
-	committing atomic.Int64
+	// committing is, per writer, when the commit (or the committer's
+	// checkpoint) under way started (Unix nanoseconds), 0 between
+	// commits: one running past slowCommit means the store is stalled,
+	// and mails are turned away rather than queued behind it.
+	committing []atomic.Int64
 	// finishCheckpoint asks for a checkpoint between two batches, set by
 	// the checkpointer when the WAL has grown past walCycleFrames.
 	finishCheckpoint atomic.Bool
@@ -47,7 +51,14 @@ type commitResult struct {
 	err error
 }
 
+// postgresWriters is how many batches commit at once on PostgreSQL.
+const postgresWriters = 4
+
 func newCommitter(s *Store, max int, window time.Duration, backlog int, backlogBytes int64) *committer {
+	writers := 1
+	if s.kind == Postgres {
+		writers = postgresWriters
+	}
 	if max <= 0 {
 		max = DefaultBatchMax
 	}
@@ -57,8 +68,8 @@ func newCommitter(s *Store, max int, window time.Duration, backlog int, backlogB
 	if backlogBytes <= 0 {
 		backlogBytes = DefaultBacklogBytes
 	}
-	return &committer{s: s, in: make(chan *commitRequest, backlog), max: max, window: window, maxBytes: backlogBytes,
-		quit: make(chan struct{}), done: make(chan struct{})}
+	return &committer{s: s, in: make(chan *commitRequest, backlog), max: max, window: window, writers: writers,
+		maxBytes: backlogBytes, committing: make([]atomic.Int64, writers), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
 // slowCommit is how long a commit may run before the store counts as
@@ -66,10 +77,15 @@ func newCommitter(s *Store, max int, window time.Duration, backlog int, backlogB
 // network in trouble takes seconds).
 const slowCommit = 2 * time.Second
 
-// stalled tells whether the commit under way has run past slowCommit.
+// stalled tells whether a commit under way has run past slowCommit.
 func (c *committer) stalled() bool {
-	start := c.committing.Load()
-	return start != 0 && time.Since(time.Unix(0, start)) > slowCommit
+	for i := range c.committing {
+		start := c.committing[i].Load()
+		if start != 0 && time.Since(time.Unix(0, start)) > slowCommit {
+			return true
+		}
+	}
+	return false
 }
 
 // busy tells whether a mail submitted now would be turned away.
@@ -115,9 +131,19 @@ func (c *committer) submit(ctx context.Context, in *Ingest) (Receipt, error) {
 	}
 }
 
+// run runs the writers until stop.
 func (c *committer) run() {
 	c.started.Store(true)
 	defer close(c.done)
+	var wg sync.WaitGroup
+	for w := range c.writers {
+		wg.Go(func() { c.write(&c.committing[w]) })
+	}
+	wg.Wait()
+}
+
+// write commits batches as they come, timing each in committing.
+func (c *committer) write(committing *atomic.Int64) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	batch := make([]*commitRequest, 0, c.max)
@@ -133,11 +159,11 @@ func (c *committer) run() {
 				case r := <-c.in:
 					batch = append(batch, r)
 					if len(batch) == c.max {
-						c.flush(batch)
+						c.flush(batch, committing)
 						batch = batch[:0]
 					}
 				default:
-					c.flush(batch)
+					c.flush(batch, committing)
 					return
 				}
 			}
@@ -160,23 +186,23 @@ func (c *committer) run() {
 			}
 		}
 		timer.Stop()
-		c.flush(batch)
+		c.flush(batch, committing)
 		clear(batch)
 		batch = batch[:0]
 		// After the batch, not before it: its sessions have their answer,
 		// and only mails arriving now wait for the checkpoint.
 		if c.finishCheckpoint.Swap(false) {
 			// Timed as a commit: mails wait behind it all the same.
-			c.committing.Store(time.Now().UnixNano())
+			committing.Store(time.Now().UnixNano())
 			c.s.finishCheckpoint()
-			c.committing.Store(0)
+			committing.Store(0)
 		}
 	}
 }
 
 // flush commits a batch in one transaction. If that fails, each mail is
 // tried alone, so one bad mail cannot take the others down with it.
-func (c *committer) flush(batch []*commitRequest) {
+func (c *committer) flush(batch []*commitRequest, committing *atomic.Int64) {
 	if len(batch) == 0 {
 		return
 	}
@@ -198,8 +224,8 @@ func (c *committer) flush(batch []*commitRequest) {
 		return
 	}
 	start := time.Now()
-	c.committing.Store(start.UnixNano())
-	defer c.committing.Store(0)
+	committing.Store(start.UnixNano())
+	defer committing.Store(0)
 	results, err := c.s.commitBatch(live)
 	c.s.metric.commitSeconds.Observe(time.Since(start).Seconds())
 	if err == nil {
