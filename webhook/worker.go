@@ -82,11 +82,13 @@ func NewWorker(st *store.Store, endpoints []*Endpoint, p Policy, m *Metrics, log
 }
 
 // QueueWorkers is how many jobs an endpoint's queue runs at once for
-// concurrency attempts in flight: a job spends much of its time loading
-// its delivery and waiting for its attempt's commit, which overlap the
-// requests of the others. More than this took database connections and
-// CPU from ingest (on PostgreSQL, 32 jobs cut the mails accepted by 40%).
-func QueueWorkers(concurrency int) int { return max(concurrency*4, 16) }
+// concurrency attempts in flight. A job spends most of its time loading
+// its delivery and waiting for its attempt's group commit (milliseconds,
+// against a fraction of one for a local receiver's answer), which overlap
+// the requests of the others; a job waiting for a slot costs a goroutine.
+// With four per attempt slot, order events were delivered at 0.58 of the
+// rate mails were accepted; with sixteen, at the same rate.
+func QueueWorkers(concurrency int) int { return max(concurrency*16, 64) }
 
 // acquire waits for one of the endpoint's attempt slots.
 func (w *Worker) acquire(ctx context.Context, ep *Endpoint) bool {
