@@ -11,8 +11,9 @@
 # an empty database or schema (e.g. ...?search_path=bench).
 #
 # Needs root (for Postfix) and the postfix package (apt-get install postfix).
-# DELIVER=1 points qoo10hook at a local receiver answering 204, so that it
-# delivers (a mail.unrecognized event per mail) while it takes mail.
+# DELIVER=1 points qoo10hook at a local receiver (examples/receivers/go,
+# which verifies each signature and answers at once), so that it delivers
+# (a mail.unrecognized event per mail) while it takes mail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sessions=${1:-20} mails=${2:-5000} size=${3:-4096} store=${4:-sqlite} rounds=${5:-3}
@@ -59,15 +60,8 @@ for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$pf_port) 2>/dev/null && brea
 hook=()
 if [ -n "${DELIVER:-}" ]; then
   hook_port=$((45000 + RANDOM % 10000))
-  python3 -c '
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(204); self.end_headers()
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$hook_port" &
+  go build -o "$work/receiver" ./examples/receivers/go
+  PORT=$hook_port QOO10HOOK_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw "$work/receiver" >/dev/null 2>&1 &
   hook_pid=$!
   hook=(QOO10HOOK_WEBHOOK_URL=http://127.0.0.1:$hook_port/hook QOO10HOOK_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw)
 fi
@@ -98,15 +92,24 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 
 # Rounds alternate which side goes first, so that a drift of the machine
 # weighs on both; the ratio is that of the two sides' medians.
+# delivered counts the webhooks qoo10hook has delivered so far.
+delivered() {
+  curl -fs "http://127.0.0.1:$http_port/metrics" |
+    awk '$1 ~ /^qoo10hook_webhook_deliveries_total/ && /outcome="delivered"/ {n += $2} END {print n + 0}'
+}
 pfs=() qhs=()
 for round in $(seq "$rounds"); do
   if [ $((round % 2)) = 1 ]; then
-    pf=$(rate "$pf_port"); qh=$(rate "$qh_port")
+    pf=$(rate "$pf_port"); qh=$(rate "$qh_port"); dl=$(delivered)
   else
-    qh=$(rate "$qh_port"); pf=$(rate "$pf_port")
+    qh=$(rate "$qh_port"); dl=$(delivered); pf=$(rate "$pf_port")
   fi
   pfs+=("$pf") qhs+=("$qh")
-  printf 'round %d: postfix %6.0f mails/s, qoo10hook %6.0f mails/s, ratio %.2f\n' "$round" "$pf" "$qh" "$(echo "$qh / $pf" | bc -l)"
+  printf 'round %d: postfix %6.0f mails/s, qoo10hook %6.0f mails/s, ratio %.2f' "$round" "$pf" "$qh" "$(echo "$qh / $pf" | bc -l)"
+  # With DELIVER, how far delivery kept up: webhooks delivered when
+  # qoo10hook's side of the round ended, of its mails accepted so far.
+  [ -n "${DELIVER:-}" ] && printf '; %d of %d webhooks delivered as its side ended' "$dl" "$((mails * round))"
+  echo
 done
 pf=$(printf '%s\n' "${pfs[@]}" | median) qh=$(printf '%s\n' "${qhs[@]}" | median)
 

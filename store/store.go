@@ -182,7 +182,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			s.Close()
 			return nil, fmt.Errorf("store: open reader: %w", err)
 		}
+		// All four stay open: past database/sql's two idle ones, a reader
+		// was closed on its return and the next one opened anew, reading
+		// the schema and preparing its statements again; under delivery
+		// load that was most of what loading a delivery cost.
 		read.SetMaxOpenConns(4)
+		read.SetMaxIdleConns(4)
 		s.read = read
 		if s.ckpt, err = newCheckpointer(o.URL.Path); err != nil {
 			s.Close()
