@@ -309,11 +309,11 @@ func (x *derivation) unknownSKU(a *adjustment) error {
 }
 
 // emit adds an inventory event, delivered to the tenant's endpoints that
-// take its type. An endpoint that receives the order event too gets it
-// after that event, in the order of the cart (the order key the order
+// take its type, in order per SKU. An endpoint that receives the order
+// event too gets it after that event (it follows the order key the order
 // event has there): a receiver of both never sees a reservation before
-// its order, nor a release before its reservation. An endpoint that
-// receives inventory events only gets them in order per SKU.
+// its order, nor a release before its reservation, and a cart's next
+// order event does not wait for a flash sale's chain of adjustments.
 func (x *derivation) emit(id string, t event.Type, a *adjustment, data any) error {
 	e := &event.Event{ID: id, Type: t, Version: event.Version, CreatedAt: x.ev.CreatedAt.In(event.JST),
 		Tenant: x.ev.Tenant, Data: data}
@@ -326,11 +326,12 @@ func (x *derivation) emit(id string, t event.Type, a *adjustment, data any) erro
 	for _, name := range x.endpoints(x.ev.Tenant, t) {
 		// One SKU's adjustments arrive in the order they were derived; at
 		// an endpoint that also takes the order event, each also follows
-		// its own order event (its cart's key).
+		// its own order event (its cart's key, as second key: the cart's
+		// later events do not wait for the SKU's chain).
 		nd := store.NewDelivery{Endpoint: name, OrderKey: OrderKey(a.SellerID, a.SKU)}
 		for _, d := range x.ev.Deliveries {
 			if d.Endpoint == name && d.OrderKey != "" {
-				nd = store.NewDelivery{Endpoint: name, OrderKey: d.OrderKey, SecondKey: nd.OrderKey}
+				nd.SecondKey = d.OrderKey
 			}
 		}
 		se.Deliveries = append(se.Deliveries, nd)

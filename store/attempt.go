@@ -276,15 +276,15 @@ func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, d *Delivery, a 
 }
 
 // successorLookups finds, for delivery $1, the first later pending
-// delivery at its endpoint sharing each of its order keys: those that
-// wait for it (predecessorLookups, the other way).
+// delivery at its endpoint of each kind that waits for it
+// (predecessorLookups, the other way): of its order key, following its
+// order key, following the key it follows. The later ones of each kind
+// wait for that first one, which wakes them in turn.
 const successorLookups = `
 	SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id > d.id
 		AND d.order_key <> '' AND order_key = d.order_key) FROM delivery d WHERE d.id = $1
 	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id > d.id
 		AND d.order_key <> '' AND order_key2 <> '' AND order_key2 = d.order_key) FROM delivery d WHERE d.id = $1
-	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id > d.id
-		AND d.order_key2 <> '' AND order_key = d.order_key2) FROM delivery d WHERE d.id = $1
 	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id > d.id
 		AND d.order_key2 <> '' AND order_key2 <> '' AND order_key2 = d.order_key2) FROM delivery d WHERE d.id = $1`
 

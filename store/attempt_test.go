@@ -17,9 +17,13 @@ func TestParkAndWake(t *testing.T) {
 		t.Run(st.Name, func(t *testing.T) {
 			s := open(t, st.URL, Options{})
 			ctx := t.Context()
-			add := func(n int) (*Delivery, Job) {
+			add := func(n int, keys ...string) (*Delivery, Job) {
 				in := mail(n, fmt.Sprintf("evt_p%d", n))
-				in.Events[0].Deliveries = []NewDelivery{{Endpoint: "e", OrderKey: "cart1"}}
+				nd := NewDelivery{Endpoint: "e", OrderKey: "cart1"}
+				if len(keys) == 2 {
+					nd.OrderKey, nd.SecondKey = keys[0], keys[1]
+				}
+				in.Events[0].Deliveries = []NewDelivery{nd}
 				if _, err := s.Ingest(ctx, in); err != nil {
 					t.Fatal(err)
 				}
@@ -71,6 +75,24 @@ func TestParkAndWake(t *testing.T) {
 			}
 			if got := state(tj); got != "running" {
 				t.Errorf("the job not parked is %s, want running", got)
+			}
+
+			// A delivery following cart1 (a stock adjustment) parks behind
+			// td and is woken by it; cart1's next delivery passes it.
+			ud, uj := add(4, "sku:X", "cart1")
+			if parked, err := s.ParkDelivery(ctx, ud, uj, time.Now().Add(time.Hour)); err != nil || !parked {
+				t.Fatalf("follower parked = %v (%v), want parked behind td", parked, err)
+			}
+			if _, err := s.RecordAttempt(ctx, td, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 200},
+				Outcome{Status: DeliveryDelivered}); err != nil {
+				t.Fatal(err)
+			}
+			if got := state(uj); got != "available" {
+				t.Errorf("the parked follower is %s after the cart's delivery, want available", got)
+			}
+			vd, vj := add(5)
+			if parked, err := s.ParkDelivery(ctx, vd, vj, time.Now().Add(time.Hour)); err != nil || parked {
+				t.Errorf("cart1's next delivery parked = %v (%v) behind a follower of cart1, want not parked", parked, err)
 			}
 		})
 	}

@@ -65,14 +65,14 @@ func scanDelivery(row scanner, extra ...any) (*Delivery, error) {
 }
 
 // predecessorLookups finds, for delivery d, the first earlier pending
-// delivery at its endpoint sharing either of its order keys: four lookups
-// the partial indexes on pending deliveries answer, rather than one OR
-// that would scan every pending delivery.
+// delivery at its endpoint that d waits for: one of its own order key, one
+// of the key it follows (its second key), or another follower of that key,
+// so that followers keep their order among themselves. Three lookups the
+// partial indexes on pending deliveries answer, rather than one OR that
+// would scan every pending delivery.
 const predecessorLookups = `
 	SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id < d.id
 		AND d.order_key <> '' AND order_key = d.order_key) AS id
-	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id < d.id
-		AND d.order_key <> '' AND order_key2 <> '' AND order_key2 = d.order_key)
 	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id < d.id
 		AND d.order_key2 <> '' AND order_key = d.order_key2)
 	UNION ALL SELECT (SELECT min(id) FROM delivery WHERE endpoint = d.endpoint AND status = 'pending' AND id < d.id

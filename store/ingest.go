@@ -80,8 +80,12 @@ type NewDelivery struct {
 	// OrderKey groups deliveries that must reach the endpoint in the order
 	// their mails were received (one cart: seller_id + pack_no).
 	OrderKey string
-	// SecondKey, when set, is another such group the delivery belongs to: it
-	// waits for the earlier pending deliveries of either.
+	// SecondKey, when set, is another group the delivery follows without
+	// holding it up: it also waits for the earlier pending deliveries of
+	// that group and for the earlier ones following it, while the group's
+	// later deliveries do not wait for it. (A cart's stock adjustments
+	// follow its order events, in the cart's order, and the cart's next
+	// events do not wait for a SKU's chain of adjustments.)
 	SecondKey string
 }
 

@@ -289,8 +289,11 @@ func TestDeriveInSameTransaction(t *testing.T) {
 	}
 }
 
-// TestSecondOrderKey: a delivery waits for earlier pending deliveries that
-// share either of its keys, and only for those.
+// TestSecondOrderKey: a delivery waits for the earlier pending deliveries
+// of its own order key, of the key it follows (its second key) and of the
+// other followers of that key, and only for those; a follower holds none
+// of the followed key's own later deliveries up. Here, stock adjustments
+// keyed by SKU follow their carts, whose later events pass them.
 func TestSecondOrderKey(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
@@ -308,36 +311,93 @@ func TestSecondOrderKey(t *testing.T) {
 				}
 				return id
 			}
-			a := add(1, "cart1", "")
-			b := add(2, "cart2", "sku:X")
-			c := add(3, "cart3", "sku:X")
-			d := add(4, "sku:X", "")
-			e := add(5, "cart1", "sku:Y")
+			cart1 := add(1, "cart1", "")
+			adjust1 := add(2, "sku:X", "cart1") // waits for cart1's order event
+			adjust2 := add(3, "sku:X", "cart2") // waits for adjust1, its SKU's
+			cart1Next := add(4, "cart1", "")    // waits for cart1, not for adjust1
+			cart2Next := add(5, "cart2", "")    // waits for nothing: adjust2 only follows cart2
+			adjustY := add(6, "sku:Y", "cart1") // waits for cart1's events and adjust1
 			blocked := func(id int64) bool {
+				t.Helper()
 				_, _, bl, err := s.DeliveryForWork(ctx, id)
 				if err != nil {
 					t.Fatal(err)
 				}
 				return bl
 			}
-			for id, want := range map[int64]bool{a: false, b: false, c: true, d: true, e: true} {
-				if got := blocked(id); got != want {
-					t.Errorf("delivery %d blocked = %v, want %v", id, got, want)
+			want := map[int64]bool{cart1: false, adjust1: true, adjust2: true, cart1Next: true, cart2Next: false, adjustY: true}
+			for id, w := range want {
+				if got := blocked(id); got != w {
+					t.Errorf("delivery %d blocked = %v, want %v", id, got, w)
 				}
 			}
-			dv, _, _, err := s.DeliveryForWork(ctx, b)
+			deliver := func(id int64) {
+				t.Helper()
+				dv, _, _, err := s.DeliveryForWork(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.RecordAttempt(ctx, dv, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 200},
+					Outcome{Status: DeliveryDelivered}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deliver(cart1)
+			if blocked(adjust1) || blocked(cart1Next) {
+				t.Error("cart1's adjustment and next event still blocked after its order event was delivered")
+			}
+			if !blocked(adjust2) || !blocked(adjustY) {
+				t.Error("adjust2 must still wait for adjust1, adjustY for cart1Next")
+			}
+			deliver(cart1Next)
+			if !blocked(adjustY) {
+				t.Error("adjustY must still wait for adjust1, cart1's earlier adjustment")
+			}
+			deliver(adjust1)
+			if blocked(adjust2) || blocked(adjustY) {
+				t.Error("adjust2 or adjustY still blocked after adjust1 was delivered")
+			}
+		})
+	}
+}
+
+// TestSecondKeyMigration: migration 011 swaps the keys of pending stock
+// adjustments stored cart first, and leaves other deliveries alone.
+func TestSecondKeyMigration(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			s := open(t, st.URL, Options{})
+			ctx := t.Context()
+			add := func(n int, typ, status string) {
+				in := mail(n, fmt.Sprintf("evt_m%d", n))
+				in.Events[0].Type = typ
+				in.Events[0].Deliveries = []NewDelivery{{Endpoint: "e", OrderKey: "cart", SecondKey: "sku"}}
+				if _, err := s.Ingest(ctx, in); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.db.ExecContext(ctx, `UPDATE delivery SET status = $1 WHERE event_id = $2`, status, fmt.Sprintf("evt_m%d", n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			add(1, "inventory.adjusted", DeliveryPending)
+			add(2, "inventory.adjusted", DeliveryDelivered)
+			add(3, "order.updated", DeliveryPending)
+			body, err := migrationFS.ReadFile("migrations/011_second_key_follows.sql")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.RecordAttempt(ctx, dv, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 200},
-				Outcome{Status: DeliveryDelivered}); err != nil {
+			if _, err := s.db.ExecContext(ctx, forDialect(s.kind, string(body))); err != nil {
 				t.Fatal(err)
 			}
-			if blocked(c) {
-				t.Error("c still blocked after b was delivered")
-			}
-			if !blocked(d) {
-				t.Error("d must still wait for c")
+			for n, want := range map[int]string{1: "sku|cart", 2: "cart|sku", 3: "cart|sku"} {
+				var got string
+				if err := s.db.QueryRowContext(ctx, `SELECT order_key || '|' || order_key2 FROM delivery WHERE event_id = $1`,
+					fmt.Sprintf("evt_m%d", n)).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if got != want {
+					t.Errorf("delivery of evt_m%d keys %s, want %s", n, got, want)
+				}
 			}
 		})
 	}
