@@ -256,6 +256,9 @@ type receiver struct {
 	other     map[string]int
 	otherLast time.Time
 	sentAt    map[string]time.Time
+	// early holds when webhooks came whose mail's 250 had not been
+	// recorded yet: delivery can beat the sender's bookkeeping.
+	early     map[string]time.Time
 	seen      map[string]int
 	latencies []time.Duration
 	bad       int
@@ -264,7 +267,8 @@ type receiver struct {
 }
 
 func listen(addr, secret string, n int) (*receiver, error) {
-	r := &receiver{sentAt: make(map[string]time.Time, n), seen: make(map[string]int, n), other: map[string]int{}}
+	r := &receiver{sentAt: make(map[string]time.Time, n), early: map[string]time.Time{}, seen: make(map[string]int, n),
+		other: map[string]int{}}
 	if secret != "" {
 		wh, err := standardwebhooks.NewWebhook(secret)
 		if err != nil {
@@ -283,6 +287,10 @@ func listen(addr, secret string, n int) (*receiver, error) {
 func (r *receiver) expect(orderNo string, at time.Time) {
 	r.mu.Lock()
 	r.sentAt[orderNo] = at
+	if came, ok := r.early[orderNo]; ok {
+		r.latencies = append(r.latencies, max(came.Sub(at), 0))
+		delete(r.early, orderNo)
+	}
 	r.mu.Unlock()
 }
 
@@ -318,6 +326,8 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		if r.seen[no] == 1 {
 			if at, ok := r.sentAt[no]; ok {
 				r.latencies = append(r.latencies, now.Sub(at))
+			} else {
+				r.early[no] = now
 			}
 		}
 		r.last = now
