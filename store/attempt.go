@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 )
@@ -206,12 +207,6 @@ func (s *Store) settleJobs(ctx context.Context, tx *sql.Tx, jobs ...*riverdriver
 	return nil
 }
 
-// Job is the River job working a delivery, as the worker has it.
-type Job struct {
-	ID      int64
-	Attempt int
-}
-
 // RecordAttempt stores an attempt, moves its delivery to the outcome and
 // counts the endpoint's consecutive failures, in a transaction it may
 // share with other workers' writes; it returns once that committed. It
@@ -334,13 +329,21 @@ func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) err
 	return s.wakeQueue(ctx, tx, QueueName(d.Endpoint))
 }
 
-// ParkDelivery holds back delivery d, which found an earlier delivery of
-// its cart or SKU pending, until that one leaves pending: if one still is
-// (checked again in the transaction that parks), d's running job is
-// snoozed until the given time, a fallback, and parked is true; otherwise
-// d may go at once. Parked deliveries occupy no worker: the predecessor's
-// last attempt wakes them (see wakeSuccessors).
-func (s *Store) ParkDelivery(ctx context.Context, d *Delivery, job Job, until time.Time) (parked bool, err error) {
+// ParkDelivery holds back delivery d, which found an earlier delivery it
+// follows pending, until that one leaves pending: if one still is (checked
+// again in the transaction that parks), d's running job is completed and d
+// gets a new job, scheduled at the given time as a fallback, and parked is
+// true; otherwise d may go at once. Parked deliveries occupy no worker:
+// the predecessor's last attempt wakes their job (see wakeSuccessors).
+//
+// A new job rather than the running one snoozed: River completes the
+// running job after the worker returns, if it is still running, and it
+// tells runs apart by nothing else. Woken meanwhile and taken by another
+// worker, the same job would be running again, that late completion would
+// finish it mid-attempt, and a wake from d's other predecessor (a stock
+// adjustment follows its SKU and its cart) would start a second attempt of
+// d at once: the same event twice.
+func (s *Store) ParkDelivery(ctx context.Context, d *Delivery, jobID int64, until time.Time) (parked bool, err error) {
 	res := s.attempts.submit(ctx, &attemptRequest{endpoint: d.Endpoint, do: func(ctx context.Context, tx *sql.Tx) (attemptResult, error) {
 		var pred sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT (SELECT min(m.id) FROM (`+predecessorLookups+`) m)
@@ -350,10 +353,17 @@ func (s *Store) ParkDelivery(ctx context.Context, d *Delivery, job Job, until ti
 		if !pred.Valid {
 			return attemptResult{}, nil
 		}
+		next, err := s.river.InsertTx(ctx, tx, DeliveryArgs{DeliveryID: d.ID},
+			&river.InsertOpts{Queue: QueueName(d.Endpoint), ScheduledAt: until})
+		if err != nil {
+			return attemptResult{}, fmt.Errorf("park job: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE delivery SET job_id = $1 WHERE id = $2`, next.Job.ID, d.ID); err != nil {
+			return attemptResult{}, fmt.Errorf("park job: %w", err)
+		}
 		// At once: a later request of the same batch may finish the
-		// predecessor and must find the job parked to wake it. A snooze
-		// does not count as an attempt of the job (as River's own).
-		if err := s.settleJobs(ctx, tx, riverdriver.JobSetStateSnoozed(job.ID, until, max(job.Attempt-1, 0), nil)); err != nil {
+		// predecessor and wakes the new job, not this one.
+		if err := s.settleJobs(ctx, tx, riverdriver.JobSetStateCompleted(jobID, time.Now(), nil)); err != nil {
 			return attemptResult{}, err
 		}
 		return attemptResult{parked: true}, nil

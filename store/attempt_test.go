@@ -5,11 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river/riverdriver"
+
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
 )
 
 // TestParkAndWake: a delivery whose predecessor is pending is parked (its
-// running job snoozed, until the fallback), the predecessor's last attempt
+// running job completed, a new one scheduled for the fallback), the
+// predecessor's last attempt
 // makes the parked job available again in the transaction that records
 // it, and a delivery whose predecessor has ended is not parked.
 func TestParkAndWake(t *testing.T) {
@@ -17,52 +20,22 @@ func TestParkAndWake(t *testing.T) {
 		t.Run(st.Name, func(t *testing.T) {
 			s := open(t, st.URL, Options{})
 			ctx := t.Context()
-			add := func(n int, keys ...string) (*Delivery, Job) {
-				in := mail(n, fmt.Sprintf("evt_p%d", n))
-				nd := NewDelivery{Endpoint: "e", OrderKey: "cart1"}
-				if len(keys) == 2 {
-					nd.OrderKey, nd.SecondKey = keys[0], keys[1]
-				}
-				in.Events[0].Deliveries = []NewDelivery{nd}
-				if _, err := s.Ingest(ctx, in); err != nil {
-					t.Fatal(err)
-				}
-				var id, job int64
-				if err := s.db.QueryRowContext(ctx, `SELECT id, job_id FROM delivery WHERE event_id = $1`,
-					fmt.Sprintf("evt_p%d", n)).Scan(&id, &job); err != nil {
-					t.Fatal(err)
-				}
-				// As River's producer does when it takes the job.
-				if _, err := s.db.ExecContext(ctx, `UPDATE river_job SET state = 'running', attempt = 1 WHERE id = $1`, job); err != nil {
-					t.Fatal(err)
-				}
-				d, _, _, err := s.DeliveryForWork(ctx, id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return d, Job{ID: job, Attempt: 1}
-			}
-			state := func(job Job) string {
-				var st string
-				if err := s.db.QueryRowContext(ctx, `SELECT state FROM river_job WHERE id = $1`, job.ID).Scan(&st); err != nil {
-					t.Fatal(err)
-				}
-				return st
-			}
+			c := &chainFixture{t: t, s: s}
+			add, state, jobOf := c.add, c.state, c.jobOf
 			p, _ := add(1)
 			sd, sj := add(2)
 			parked, err := s.ParkDelivery(ctx, sd, sj, time.Now().Add(time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !parked || state(sj) != "scheduled" {
-				t.Fatalf("parked = %v, job %s; want parked, scheduled", parked, state(sj))
+			if !parked || state(sj) != "completed" || state(jobOf(sd)) != "scheduled" {
+				t.Fatalf("parked = %v, its job %s, its new job %s; want parked, completed, scheduled", parked, state(sj), state(jobOf(sd)))
 			}
 			if _, err := s.RecordAttempt(ctx, p, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 200},
 				Outcome{Status: DeliveryDelivered}); err != nil {
 				t.Fatal(err)
 			}
-			if got := state(sj); got != "available" {
+			if got := state(jobOf(sd)); got != "available" {
 				t.Errorf("the parked job is %s after its predecessor was delivered, want available", got)
 			}
 			td, tj := add(3)
@@ -87,7 +60,7 @@ func TestParkAndWake(t *testing.T) {
 				Outcome{Status: DeliveryDelivered}); err != nil {
 				t.Fatal(err)
 			}
-			if got := state(uj); got != "available" {
+			if got := state(jobOf(ud)); got != "available" {
 				t.Errorf("the parked follower is %s after the cart's delivery, want available", got)
 			}
 			vd, vj := add(5)
@@ -95,5 +68,113 @@ func TestParkAndWake(t *testing.T) {
 				t.Errorf("cart1's next delivery parked = %v (%v) behind a follower of cart1, want not parked", parked, err)
 			}
 		})
+	}
+}
+
+// TestParkedRunsOnce: River's completion of the run that parked a delivery
+// comes after the worker returns, and may come after the delivery was
+// woken and taken again; it must not end that new run, nor let the wake of
+// the delivery's other predecessor start a second one meanwhile.
+func TestParkedRunsOnce(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			s := open(t, st.URL, Options{})
+			c := &chainFixture{t: t, s: s}
+			ctx := t.Context()
+			cart, _ := c.add(1)                      // the order event
+			earlier, _ := c.add(2, "sku:X", "cart2") // the SKU's earlier adjustment
+			d, run1 := c.add(3, "sku:X", "cart1")    // follows both
+			if parked, err := s.ParkDelivery(ctx, d, run1, time.Now().Add(time.Hour)); err != nil || !parked {
+				t.Fatalf("parked = %v (%v), want parked", parked, err)
+			}
+			c.deliver(cart)
+			// The producer takes the woken job: a second run.
+			run2 := c.jobOf(d)
+			c.take(run2)
+			// River's completer ends the first run, if its job runs.
+			tx, err := s.db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.settleJobs(ctx, tx, riverdriver.JobSetStateCompleted(run1, time.Now(), nil)); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			c.deliver(earlier)
+			if got := c.state(c.jobOf(d)); c.jobOf(d) != run2 || got != "running" {
+				t.Errorf("the second run's job %d is %s (the delivery's job %d), want it running alone", run2, got, c.jobOf(d))
+			}
+		})
+	}
+}
+
+// chainFixture adds deliveries whose jobs run, as River's producer has
+// taken them, and reads their jobs' states.
+type chainFixture struct {
+	t *testing.T
+	s *Store
+}
+
+// add stores a delivery keyed by cart1, or by the two keys given, and
+// takes its job.
+func (c *chainFixture) add(n int, keys ...string) (*Delivery, int64) {
+	c.t.Helper()
+	ctx := c.t.Context()
+	in := mail(n, fmt.Sprintf("evt_p%d", n))
+	nd := NewDelivery{Endpoint: "e", OrderKey: "cart1"}
+	if len(keys) == 2 {
+		nd.OrderKey, nd.SecondKey = keys[0], keys[1]
+	}
+	in.Events[0].Deliveries = []NewDelivery{nd}
+	if _, err := c.s.Ingest(ctx, in); err != nil {
+		c.t.Fatal(err)
+	}
+	var id, job int64
+	if err := c.s.db.QueryRowContext(ctx, `SELECT id, job_id FROM delivery WHERE event_id = $1`,
+		fmt.Sprintf("evt_p%d", n)).Scan(&id, &job); err != nil {
+		c.t.Fatal(err)
+	}
+	c.take(job)
+	d, _, _, err := c.s.DeliveryForWork(ctx, id)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return d, job
+}
+
+// take marks a job running, as River's producer does when it takes it.
+func (c *chainFixture) take(job int64) {
+	c.t.Helper()
+	if _, err := c.s.db.ExecContext(c.t.Context(), `UPDATE river_job SET state = 'running', attempt = attempt + 1 WHERE id = $1`, job); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *chainFixture) state(job int64) string {
+	c.t.Helper()
+	var st string
+	if err := c.s.db.QueryRowContext(c.t.Context(), `SELECT state FROM river_job WHERE id = $1`, job).Scan(&st); err != nil {
+		c.t.Fatal(err)
+	}
+	return st
+}
+
+// jobOf is the job the delivery has now: parking gives it a new one.
+func (c *chainFixture) jobOf(d *Delivery) int64 {
+	c.t.Helper()
+	var job int64
+	if err := c.s.db.QueryRowContext(c.t.Context(), `SELECT job_id FROM delivery WHERE id = $1`, d.ID).Scan(&job); err != nil {
+		c.t.Fatal(err)
+	}
+	return job
+}
+
+func (c *chainFixture) deliver(d *Delivery) {
+	c.t.Helper()
+	if _, err := c.s.RecordAttempt(c.t.Context(), d, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 200},
+		Outcome{Status: DeliveryDelivered}); err != nil {
+		c.t.Fatal(err)
 	}
 }

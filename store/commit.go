@@ -51,13 +51,12 @@ type commitResult struct {
 	err error
 }
 
-// postgresWriters is how many batches commit at once on PostgreSQL.
-const postgresWriters = 4
-
-func newCommitter(s *Store, max int, window time.Duration, backlog int, backlogBytes int64) *committer {
-	writers := 1
-	if s.kind == Postgres {
-		writers = postgresWriters
+func newCommitter(s *Store, max int, window time.Duration, backlog int, backlogBytes int64, writers int) *committer {
+	switch {
+	case s.kind != Postgres:
+		writers = 1
+	case writers <= 0:
+		writers = DefaultPostgresWriters
 	}
 	if max <= 0 {
 		max = DefaultBatchMax

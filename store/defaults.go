@@ -11,6 +11,9 @@ const (
 	// bounds their bytes.
 	DefaultBacklog      = 512
 	DefaultBacklogBytes = 256 << 20
+	// DefaultPostgresWriters is how many batches of mail commit at once
+	// on PostgreSQL.
+	DefaultPostgresWriters = 4
 	// DefaultPollInterval is how often the delivery queues look for due
 	// jobs.
 	DefaultPollInterval = 100 * time.Millisecond

@@ -49,6 +49,9 @@ type Options struct {
 	BatchMax    int
 	BatchWindow time.Duration
 	Backlog     int
+	// Writers is how many batches commit at once on PostgreSQL
+	// (DefaultPostgresWriters); SQLite has one writer.
+	Writers int
 	// BacklogBytes bounds the bytes of the mails waiting
 	// (DefaultBacklogBytes).
 	BacklogBytes int64
@@ -202,7 +205,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s.river = rc
 	s.working = o.Workers != nil && len(o.Queues) > 0
-	s.commit = newCommitter(s, o.BatchMax, o.BatchWindow, o.Backlog, o.BacklogBytes)
+	s.commit = newCommitter(s, o.BatchMax, o.BatchWindow, o.Backlog, o.BacklogBytes, o.Writers)
 	s.attempts = newAttemptCommitter(s)
 	return s, nil
 }

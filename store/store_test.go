@@ -425,7 +425,7 @@ func TestAfterCommitOnlyOnCommit(t *testing.T) {
 			// A batch of two and a long window: the two mails share one
 			// batch, which fails on the bad one and is tried mail by mail.
 			var logs testenv.LogBuffer
-			s := open(t, st.URL, Options{Derive: derive, BatchMax: 2, BatchWindow: time.Minute,
+			s := open(t, st.URL, Options{Derive: derive, BatchMax: 2, BatchWindow: time.Minute, Writers: 1,
 				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			errs := make(chan error, 2)
 			for i, id := range []string{"evt_ok", "evt_bad"} {

@@ -140,7 +140,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 		// park this one until that one's last attempt wakes it, without
 		// holding a worker meanwhile. The wait is only the fallback.
 		wait := min(max(time.Until(predecessorDue), 0)+time.Minute, time.Hour)
-		parked, err := w.store.ParkDelivery(context.WithoutCancel(ctx), d, store.Job{ID: job.ID, Attempt: job.Attempt}, time.Now().Add(wait))
+		parked, err := w.store.ParkDelivery(context.WithoutCancel(ctx), d, job.ID, time.Now().Add(wait))
 		if err != nil {
 			return err
 		}
