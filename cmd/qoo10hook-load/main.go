@@ -48,7 +48,7 @@ func main() {
 	} else {
 		rep.print(os.Stdout)
 	}
-	if rep.Accepted < o.mails || (o.hookAddr != "" && rep.Delivered < rep.Accepted) {
+	if rep.Accepted < o.mails || (o.hookAddr != "" && (rep.Delivered < rep.Accepted || rep.RepeatedIDs > 0)) {
 		os.Exit(1)
 	}
 }
@@ -83,6 +83,9 @@ type report struct {
 	// OtherDone is when the last of them arrived, in seconds from the start.
 	Other     map[string]int `json:"other_events,omitempty"`
 	OtherDone float64        `json:"other_events_done_seconds,omitempty"`
+	// RepeatedIDs counts the webhooks, of any type, whose webhook-id had
+	// come before: the same event posted twice.
+	RepeatedIDs int `json:"repeated_ids"`
 }
 
 func (r report) print(w io.Writer) {
@@ -100,6 +103,7 @@ func (r report) print(w io.Writer) {
 			}
 			fmt.Fprintln(w)
 		}
+		fmt.Fprintf(w, "webhook-ids posted more than once: %d\n", r.RepeatedIDs)
 	}
 }
 
@@ -201,6 +205,7 @@ func run(o options) (report, error) {
 		hook.settle(2 * time.Second)
 		var otherLast time.Time
 		rep.Other, otherLast = hook.others()
+		rep.RepeatedIDs = hook.repeatedIDs()
 		if !otherLast.IsZero() {
 			rep.OtherDone = otherLast.Sub(start).Seconds()
 		}
@@ -260,6 +265,8 @@ type receiver struct {
 	// recorded yet: delivery can beat the sender's bookkeeping.
 	early     map[string]time.Time
 	seen      map[string]int
+	ids       map[string]int // webhook-id → posts
+	repeated  int
 	latencies []time.Duration
 	bad       int
 	last      time.Time
@@ -268,6 +275,7 @@ type receiver struct {
 
 func listen(addr, secret string, n int) (*receiver, error) {
 	r := &receiver{sentAt: make(map[string]time.Time, n), early: map[string]time.Time{}, seen: make(map[string]int, n),
+		ids:   make(map[string]int, n),
 		other: map[string]int{}}
 	if secret != "" {
 		wh, err := standardwebhooks.NewWebhook(secret)
@@ -311,6 +319,10 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.bad++
 		w.WriteHeader(http.StatusUnauthorized)
 		return
+	}
+	id := req.Header.Get("webhook-id")
+	if r.ids[id]++; r.ids[id] > 1 {
+		r.repeated++
 	}
 	if json.Unmarshal(body, &ev) != nil {
 		return
@@ -369,6 +381,12 @@ func (r *receiver) settle(quiet time.Duration) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func (r *receiver) repeatedIDs() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.repeated
 }
 
 func (r *receiver) others() (map[string]int, time.Time) {
