@@ -31,10 +31,7 @@ func TestParkAndWake(t *testing.T) {
 			if !parked || state(sj) != "completed" || state(jobOf(sd)) != "scheduled" {
 				t.Fatalf("parked = %v, its job %s, its new job %s; want parked, completed, scheduled", parked, state(sj), state(jobOf(sd)))
 			}
-			if _, err := s.RecordAttempt(ctx, p, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 200},
-				Outcome{Status: DeliveryDelivered}); err != nil {
-				t.Fatal(err)
-			}
+			c.deliver(p)
 			if got := state(jobOf(sd)); got != "available" {
 				t.Errorf("the parked job is %s after its predecessor was delivered, want available", got)
 			}
@@ -56,10 +53,7 @@ func TestParkAndWake(t *testing.T) {
 			if parked, err := s.ParkDelivery(ctx, ud, uj, time.Now().Add(time.Hour)); err != nil || !parked {
 				t.Fatalf("follower parked = %v (%v), want parked behind td", parked, err)
 			}
-			if _, err := s.RecordAttempt(ctx, td, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 200},
-				Outcome{Status: DeliveryDelivered}); err != nil {
-				t.Fatal(err)
-			}
+			c.deliver(td)
 			if got := state(jobOf(ud)); got != "available" {
 				t.Errorf("the parked follower is %s after the cart's delivery, want available", got)
 			}
