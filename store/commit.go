@@ -16,16 +16,15 @@ import (
 // as the batches of several instances do, since a transaction there is
 // mostly round trips that leave the database idle.
 type committer struct {
-	s       *Store
-	in      chan *commitRequest
-	max     int
-	window  time.Duration
-	writers int
+	s      *Store
+	in     chan *commitRequest
+	max    int
+	window time.Duration
 	// maxBytes bounds the message bytes waiting for a commit, so memory
 	// stays bounded when the disk is slower than the senders.
 	maxBytes int64
 	bytes    atomic.Int64
-	// committing is, per writer, when the commit (or the committer's
+	// committing is, per writer (one goroutine each), when the commit (or the committer's
 	// checkpoint) under way started (Unix nanoseconds), 0 between
 	// commits: one running past slowCommit means the store is stalled,
 	// and mails are turned away rather than queued behind it.
@@ -67,8 +66,8 @@ func newCommitter(s *Store, max int, window time.Duration, backlog int, backlogB
 	if backlogBytes <= 0 {
 		backlogBytes = DefaultBacklogBytes
 	}
-	return &committer{s: s, in: make(chan *commitRequest, backlog), max: max, window: window, writers: writers,
-		maxBytes: backlogBytes, committing: make([]atomic.Int64, writers), quit: make(chan struct{}), done: make(chan struct{})}
+	return &committer{s: s, in: make(chan *commitRequest, backlog), max: max, window: window, maxBytes: backlogBytes,
+		committing: make([]atomic.Int64, writers), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
 // slowCommit is how long a commit may run before the store counts as
@@ -135,7 +134,7 @@ func (c *committer) run() {
 	c.started.Store(true)
 	defer close(c.done)
 	var wg sync.WaitGroup
-	for w := range c.writers {
+	for w := range c.committing {
 		wg.Go(func() { c.write(&c.committing[w]) })
 	}
 	wg.Wait()
