@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 )
@@ -353,12 +352,7 @@ func (s *Store) ParkDelivery(ctx context.Context, d *Delivery, jobID int64, unti
 		if !pred.Valid {
 			return attemptResult{}, nil
 		}
-		next, err := s.river.InsertTx(ctx, tx, DeliveryArgs{DeliveryID: d.ID},
-			&river.InsertOpts{Queue: QueueName(d.Endpoint), ScheduledAt: until})
-		if err != nil {
-			return attemptResult{}, fmt.Errorf("park job: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE delivery SET job_id = $1 WHERE id = $2`, next.Job.ID, d.ID); err != nil {
+		if err := s.queueTx(ctx, tx, d.ID, d.Endpoint, until); err != nil {
 			return attemptResult{}, fmt.Errorf("park job: %w", err)
 		}
 		// At once: a later request of the same batch may finish the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -226,12 +227,13 @@ func (s *Store) requeueTx(ctx context.Context, tx *sql.Tx, id int64, status, end
 		}
 		// Or River removed the job after its retention period: queue anew.
 	}
-	return s.queueTx(ctx, tx, id, endpoint)
+	return s.queueTx(ctx, tx, id, endpoint, time.Time{})
 }
 
-// queueTx inserts a River job for a delivery that has none.
-func (s *Store) queueTx(ctx context.Context, tx *sql.Tx, id int64, endpoint string) error {
-	res, err := s.river.InsertTx(ctx, tx, DeliveryArgs{DeliveryID: id}, &river.InsertOpts{Queue: QueueName(endpoint)})
+// queueTx inserts a River job for a delivery and makes it the delivery's
+// job, due at the given time (the zero time: at once).
+func (s *Store) queueTx(ctx context.Context, tx *sql.Tx, id int64, endpoint string, at time.Time) error {
+	res, err := s.river.InsertTx(ctx, tx, DeliveryArgs{DeliveryID: id}, &river.InsertOpts{Queue: QueueName(endpoint), ScheduledAt: at})
 	if err != nil {
 		return err
 	}

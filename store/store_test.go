@@ -299,17 +299,10 @@ func TestSecondOrderKey(t *testing.T) {
 		t.Run(st.Name, func(t *testing.T) {
 			s := open(t, st.URL, Options{})
 			ctx := t.Context()
-			add := func(n int, key, second string) int64 {
-				in := mail(n, fmt.Sprintf("evt_k%d", n))
-				in.Events[0].Deliveries = []NewDelivery{{Endpoint: "e", OrderKey: key, SecondKey: second}}
-				if _, err := s.Ingest(ctx, in); err != nil {
-					t.Fatal(err)
-				}
-				var id int64
-				if err := s.db.QueryRowContext(ctx, `SELECT id FROM delivery WHERE event_id = $1`, fmt.Sprintf("evt_k%d", n)).Scan(&id); err != nil {
-					t.Fatal(err)
-				}
-				return id
+			c := &chainFixture{t: t, s: s}
+			add := func(n int, key, second string) *Delivery {
+				d, _ := c.add(n, key, second)
+				return d
 			}
 			cart1 := add(1, "cart1", "")
 			adjust1 := add(2, "sku:X", "cart1") // waits for cart1's order event
@@ -317,31 +310,21 @@ func TestSecondOrderKey(t *testing.T) {
 			cart1Next := add(4, "cart1", "")    // waits for cart1, not for adjust1
 			cart2Next := add(5, "cart2", "")    // waits for nothing: adjust2 only follows cart2
 			adjustY := add(6, "sku:Y", "cart1") // waits for cart1's events and adjust1
-			blocked := func(id int64) bool {
+			blocked := func(d *Delivery) bool {
 				t.Helper()
-				_, _, bl, err := s.DeliveryForWork(ctx, id)
+				_, _, bl, err := s.DeliveryForWork(ctx, d.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
 				return bl
 			}
-			want := map[int64]bool{cart1: false, adjust1: true, adjust2: true, cart1Next: true, cart2Next: false, adjustY: true}
-			for id, w := range want {
-				if got := blocked(id); got != w {
-					t.Errorf("delivery %d blocked = %v, want %v", id, got, w)
+			want := map[*Delivery]bool{cart1: false, adjust1: true, adjust2: true, cart1Next: true, cart2Next: false, adjustY: true}
+			for d, w := range want {
+				if got := blocked(d); got != w {
+					t.Errorf("delivery %d blocked = %v, want %v", d.ID, got, w)
 				}
 			}
-			deliver := func(id int64) {
-				t.Helper()
-				dv, _, _, err := s.DeliveryForWork(ctx, id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := s.RecordAttempt(ctx, dv, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 200},
-					Outcome{Status: DeliveryDelivered}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			deliver := c.deliver
 			deliver(cart1)
 			if blocked(adjust1) || blocked(cart1Next) {
 				t.Error("cart1's adjustment and next event still blocked after its order event was delivered")
