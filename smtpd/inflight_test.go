@@ -28,14 +28,7 @@ func TestInflightBudget(t *testing.T) {
 	addr := srv.Addr().String()
 	body := mail("big") + strings.Repeat(strings.Repeat("x", 998)+"\r\n", size/1000)
 
-	open := func(sizeParam string) *dialog {
-		d := dial(t, addr).greet()
-		d.expect("MAIL FROM:<qoo10info@qoo10.jp>"+sizeParam, "250 ")
-		d.expect("RCPT TO:<orders@in.example.test>", "250 ")
-		d.expect("DATA", "354 ")
-		d.send(body + ".\r\n")
-		return d
-	}
+	open := func(sizeParam string) *dialog { return sendData(t, addr, sizeParam, body) }
 	// Three mails that declared their size are held in flight.
 	held := []*dialog{open(" SIZE=900000"), open(" SIZE=900000"), open(" SIZE=900000")}
 	for range held {
@@ -108,14 +101,7 @@ func TestInflightLargeMails(t *testing.T) {
 	addr := srv.Addr().String()
 	big := mail("big") + strings.Repeat(strings.Repeat("x", 998)+"\r\n", 1_900)
 
-	open := func(sizeParam, body string) *dialog {
-		d := dial(t, addr).greet()
-		d.expect("MAIL FROM:<qoo10info@qoo10.jp>"+sizeParam, "250 ")
-		d.expect("RCPT TO:<orders@in.example.test>", "250 ")
-		d.expect("DATA", "354 ")
-		d.send(body + ".\r\n")
-		return d
-	}
+	open := func(sizeParam, body string) *dialog { return sendData(t, addr, sizeParam, body) }
 	var held []*dialog
 	for range 8 {
 		held = append(held, open(" SIZE=2000000", big))
@@ -230,4 +216,16 @@ func TestInflightWaitsForRoom(t *testing.T) {
 	if line := <-got; !strings.HasPrefix(line, "250 ") {
 		t.Fatalf("the second recipient got %q once room was given back, want 250", line)
 	}
+}
+
+// sendData opens a session that sends body as its message (MAIL with
+// sizeParam, RCPT, DATA) and leaves it waiting for the reply to its data.
+func sendData(t *testing.T, addr, sizeParam, body string) *dialog {
+	t.Helper()
+	d := dial(t, addr).greet()
+	d.expect("MAIL FROM:<qoo10info@qoo10.jp>"+sizeParam, "250 ")
+	d.expect("RCPT TO:<orders@in.example.test>", "250 ")
+	d.expect("DATA", "354 ")
+	d.send(body + ".\r\n")
+	return d
 }
