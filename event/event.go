@@ -111,6 +111,14 @@ type Order struct {
 	Fields []Field `json:"fields"`
 }
 
+// OrderPayload is what is read back of an order event's stored body: when
+// it was created, its order and the mail it was read from.
+type OrderPayload struct {
+	CreatedAt time.Time `json:"created_at"`
+	Data      Order     `json:"data"`
+	Mail      *Mail     `json:"mail"`
+}
+
 // Person is a buyer (注文者) or a receiver (お届け先).
 type Person struct {
 	Name    string `json:"name,omitempty"`

@@ -3,9 +3,9 @@ package inventory
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,14 +90,13 @@ func (d *Deriver) Derive(ctx context.Context, tx *sql.Tx, ev *store.Event) ([]st
 	default:
 		return nil, nil
 	}
-	var src struct {
-		Data event.Order `json:"data"`
-	}
-	if err := json.Unmarshal(ev.Payload, &src); err != nil {
+	pl, err := ev.OrderPayload()
+	if err != nil {
 		d.log.Warn("inventory: order event unreadable, nothing derived", "event_id", ev.ID, "err", err)
 		return nil, nil
 	}
-	o := &src.Data
+	// A copy: the decoded payload is shared with the other derivers.
+	o := &event.Order{SellerID: pl.Data.SellerID, PackNo: pl.Data.PackNo, Items: slices.Clone(pl.Data.Items)}
 	textFields(o)
 	x := &derivation{Deriver: d, ctx: ctx, tx: tx, ev: ev, order: o, now: d.now().UnixMicro()}
 	for i := range o.Items {

@@ -58,7 +58,11 @@ func (d *Deriver) Derive(ctx context.Context, tx *sql.Tx, ev *store.Event) ([]st
 	if !slices.Contains(event.OrderTypes, t) {
 		return nil, nil
 	}
-	src, err := readSource(ev.ID, t, ev.Payload)
+	pl, err := ev.OrderPayload()
+	var src order.Source
+	if err == nil {
+		src, err = sourceOf(ev.ID, t, pl)
+	}
 	if err != nil {
 		d.log.Warn("orders: order event unreadable, no record updated", "event_id", ev.ID, "err", err)
 		return nil, nil
@@ -86,9 +90,11 @@ func (d *Deriver) Derive(ctx context.Context, tx *sql.Tx, ev *store.Event) ([]st
 		return nil, err
 	}
 	// The cart's other events come from the store; this one is at hand.
-	sources, err := loadSources(ctx, tx, row.id, ev.ID)
-	if err != nil {
-		return nil, err
+	var sources []order.Source
+	if !row.isNew() {
+		if sources, err = loadSources(ctx, tx, row.id, ev.ID); err != nil {
+			return nil, err
+		}
 	}
 	rec := order.Merge(append(sources, src))
 	rec.Tenant = ev.Tenant
@@ -164,20 +170,18 @@ func (d *Deriver) updated(src *store.Event, rec *order.Record) (store.Event, err
 	return out, nil
 }
 
-// payload is what Derive reads of a stored order event.
-type payload struct {
-	CreatedAt time.Time   `json:"created_at"`
-	Data      event.Order `json:"data"`
-	Mail      *event.Mail `json:"mail"`
-}
-
-// readSource reads a stored order event as order.Merge takes it, dated by
-// its mail's Date header, else by when it was received.
+// readSource reads a stored order event as order.Merge takes it.
 func readSource(id string, t event.Type, body []byte) (order.Source, error) {
-	var p payload
+	var p event.OrderPayload
 	if err := json.Unmarshal(body, &p); err != nil {
 		return order.Source{}, err
 	}
+	return sourceOf(id, t, &p)
+}
+
+// sourceOf is the order event p as order.Merge takes it, dated by its
+// mail's Date header, else by when it was received. Merge only reads it.
+func sourceOf(id string, t event.Type, p *event.OrderPayload) (order.Source, error) {
 	at := p.CreatedAt
 	if p.Mail != nil {
 		at = p.Mail.ReceivedAt

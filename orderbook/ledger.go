@@ -35,12 +35,20 @@ func lockRecord(ctx context.Context, tx *sql.Tx, tenant, seller, pack string, no
 	if err != nil {
 		return nil, fmt.Errorf("orders: lock record: %w", err)
 	}
+	if r.isNew() {
+		return r, nil
+	}
 	err = tx.QueryRowContext(ctx, `SELECT record FROM order_body WHERE order_id = $1`, r.id).Scan(&r.record)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("orders: read record: %w", err)
 	}
 	return r, nil
 }
+
+// isNew tells whether the row was made for this event: a record is saved
+// at revision 1 and up in the transaction that makes it, so one still at
+// revision 0 has no body and no other event merged into it.
+func (r *recordRow) isNew() bool { return r.revision == 0 }
 
 // differs reports whether rec, merged anew, says something the stored
 // record does not.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+
+	"github.com/qoo10hook/qoo10hook/event"
 )
 
 // Mail statuses.
@@ -72,6 +74,25 @@ type Event struct {
 	// Payload is the webhook body, signed and sent as is on every attempt.
 	Payload    []byte
 	Deliveries []NewDelivery
+
+	// order is Payload decoded as an order event, once for every deriver
+	// (OrderPayload); decodeErr is why it could not be.
+	order     *event.OrderPayload
+	decodeErr error
+}
+
+// OrderPayload returns the event's payload decoded as an order event's.
+// It is decoded once and shared by every caller, who must not modify it:
+// Ingest decodes it before the mail waits for the store's writer, so that
+// the derivers running there do not each decode it again.
+func (e *Event) OrderPayload() (*event.OrderPayload, error) {
+	if e.order == nil && e.decodeErr == nil {
+		e.order = new(event.OrderPayload)
+		if e.decodeErr = json.Unmarshal(e.Payload, e.order); e.decodeErr != nil {
+			e.order = nil
+		}
+	}
+	return e.order, e.decodeErr
 }
 
 // NewDelivery is a delivery to create with an event.
@@ -158,6 +179,13 @@ func QueueName(endpoint string) string { return "ep_" + endpoint }
 // mails' (group commit). It returns ErrBusy when too many mails are
 // already waiting.
 func (s *Store) Ingest(ctx context.Context, in *Ingest) (Receipt, error) {
+	if s.derive != nil {
+		for i := range in.Events {
+			if ev := &in.Events[i]; event.Type(ev.Type).IsOrder() {
+				ev.OrderPayload() // decoded here, in the caller's goroutine, not in the writer
+			}
+		}
+	}
 	return s.commit.submit(ctx, in)
 }
 

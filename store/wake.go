@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"sync"
+	"time"
 
 	"github.com/riverqueue/river/riverdriver"
 )
@@ -49,7 +50,18 @@ type wakingListener struct {
 	// local wake-up was handed over instead.
 	polled []*riverdriver.Notification
 	signal chan struct{}
+	// nextPoll is when the wrapped listener may next be asked to wait
+	// after a local wake-up cancelled its wait: it queries the outbox at
+	// once when asked, and commits, each waking, would otherwise make that
+	// a query per commit on the writer connection instead of one per
+	// listenerPollInterval. Only River's notifier goroutine, which calls
+	// WaitForNotification, reads and writes it.
+	nextPoll time.Time
 }
+
+// listenerPollInterval is how often River's SQLite listener queries its
+// outbox (riversqlite's own default).
+const listenerPollInterval = 50 * time.Millisecond
 
 func (l *wakingListener) wake(queues []string) {
 	l.mu.Lock()
@@ -86,6 +98,19 @@ func (l *wakingListener) WaitForNotification(ctx context.Context) (*riverdriver.
 		if n := l.next(); n != nil {
 			return n, nil
 		}
+		if wait := time.Until(l.nextPoll); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-l.signal:
+				t.Stop()
+				continue
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			}
+		}
+		start := time.Now()
 		waitCtx, cancel := context.WithCancel(ctx)
 		type result struct {
 			n   *riverdriver.Notification
@@ -102,6 +127,7 @@ func (l *wakingListener) WaitForNotification(ctx context.Context) (*riverdriver.
 			return r.n, r.err
 		case <-l.signal:
 			cancel()
+			l.nextPoll = start.Add(listenerPollInterval)
 			// The wrapped listener stops at the cancel; what it read
 			// meanwhile is kept for the next call.
 			if r := <-polled; r.err == nil && r.n != nil {

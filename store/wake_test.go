@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,9 @@ type pollingListener struct {
 	riverdriver.Listener
 	mu  sync.Mutex
 	out []*riverdriver.Notification
+	// asks counts the waits asked of it: each starts with a query of the
+	// outbox in River's listener.
+	asks atomic.Int64
 }
 
 func (l *pollingListener) put(n *riverdriver.Notification) {
@@ -24,6 +28,7 @@ func (l *pollingListener) put(n *riverdriver.Notification) {
 }
 
 func (l *pollingListener) WaitForNotification(ctx context.Context) (*riverdriver.Notification, error) {
+	l.asks.Add(1)
 	for {
 		l.mu.Lock()
 		if len(l.out) > 0 {
@@ -87,6 +92,53 @@ func TestWakingListener(t *testing.T) {
 	defer cancel()
 	if n, err := l.WaitForNotification(ctx); err == nil {
 		t.Errorf("a third notification: %+v", n)
+	}
+}
+
+// TestWakingListenerPollsAtItsInterval: wake-ups, one per commit, do not
+// make the wrapped listener query its outbox more often than every
+// listenerPollInterval, and notifications it has read come without delay.
+func TestWakingListenerPollsAtItsInterval(t *testing.T) {
+	inner := &pollingListener{}
+	l := &wakingListener{Listener: inner, signal: make(chan struct{}, 1), queues: map[string]bool{}}
+	const wakes = 200
+	start := time.Now()
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				l.wake([]string{"ep_a"})
+			}
+		}
+	}()
+	for range wakes {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		_, err := l.WaitForNotification(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	elapsed := time.Since(start)
+	if asks, most := inner.asks.Load(), int64(elapsed/listenerPollInterval)+2; asks > most {
+		t.Errorf("%d wake-ups in %v asked the wrapped listener %d times; want at most %d", wakes, elapsed, asks, most)
+	}
+
+	for range 10 {
+		inner.put(&riverdriver.Notification{Topic: "river_control", Payload: "{}"})
+	}
+	start = time.Now()
+	for range 10 {
+		if _, err := l.WaitForNotification(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d > 8*listenerPollInterval {
+		t.Errorf("10 notifications read already took %v", d)
 	}
 }
 
