@@ -2,12 +2,15 @@ package store
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river/riverdriver"
+
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
 )
 
 // pollingListener stands for River's SQLite listener: it returns what is
@@ -159,5 +162,43 @@ func TestIsScript(t *testing.T) {
 		if got := isScript(q); got != want {
 			t.Errorf("isScript(%q) = %v, want %v", q, got, want)
 		}
+	}
+}
+
+// TestRiverFetchKeepsItsPlan: River's fetch statement, as the SQLite
+// driver runs it now, is prepared with its LIMIT as an expression, so that
+// fetches taking different numbers of jobs do not each prepare it again.
+func TestRiverFetchKeepsItsPlan(t *testing.T) {
+	s := open(t, testenv.SQLite(t), Options{})
+	exec := s.river.Driver().GetExecutor()
+	for n := range 3 {
+		if _, err := exec.JobGetAvailable(t.Context(), &riverdriver.JobGetAvailableParams{
+			ClientID: "test", MaxAttemptedBy: 100, MaxToLock: n + 1, Queue: "ep_test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := s.db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	found := false
+	err = conn.Raw(func(dc any) error {
+		for q := range dc.(*cachingConn).stmts {
+			if !strings.HasPrefix(q, riverFetch) {
+				continue
+			}
+			found = true
+			if preparedText(q) == q {
+				t.Errorf("River's fetch statement has no %q any more; it is prepared as written:\n%s", riverFetchLimit, q)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		t.Errorf("no cached statement begins %q: River's fetch statement changed", riverFetch)
 	}
 }
