@@ -109,7 +109,7 @@ func (d *Deriver) Derive(ctx context.Context, tx *sql.Tx, ev *store.Event) ([]st
 	if err != nil {
 		return nil, fmt.Errorf("orders: encode record: %w", err)
 	}
-	if err := saveRecord(ctx, tx, row.id, rec, body, now.UnixMicro()); err != nil {
+	if err := saveRecord(ctx, tx, row.id, rec, body, now.UnixMicro(), row.isNew()); err != nil {
 		return nil, err
 	}
 	out, err := d.updated(ev, rec)

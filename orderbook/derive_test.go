@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,6 +73,9 @@ func TestShuffledMailsOneRecord(t *testing.T) {
 			}
 			if rec.State != order.PartiallyCancelled || rec.Items[0].State != order.Paid || rec.Items[1].State != order.Cancelled {
 				t.Errorf("order %v: state %q, lines %q %q", perm, rec.State, rec.Items[0].State, rec.Items[1].State)
+			}
+			if stored, want := e.lines(tenant, "shop", "P1"); stored != want {
+				t.Errorf("order %v: order_line holds %q, the record %q", perm, stored, want)
 			}
 			ups := e.updates(tenant)
 			if int64(len(ups)) != rec.Revision || rec.Revision < 1 || rec.Revision > 3 {
@@ -146,6 +150,38 @@ func TestMailWithoutCartJoinsIt(t *testing.T) {
 		}
 		if n := e.count(`SELECT count(*) FROM order_record`); n != 1 {
 			t.Errorf("%d records, want 1", n)
+		}
+	})
+}
+
+// TestCorrectedLineDropped: a re-parse that reads a line under another
+// order number replaces the old line in the record and in order_line, which
+// the orders search reads.
+func TestCorrectedLineDropped(t *testing.T) {
+	t.Parallel()
+	forStores(t, func(t *testing.T, e *env) {
+		placed := threeMails()[0]
+		e.ingest("c", "c-0", placed, false)
+		var old store.Event
+		err := e.st.View(t.Context(), func(tx *sql.Tx) error {
+			return tx.QueryRowContext(t.Context(), `SELECT id, type, tenant, seller_id, pack_no, payload FROM event
+				WHERE tenant = 'c' AND type = 'order.placed'`).Scan(&old.ID, &old.Type, &old.Tenant, &old.SellerID, &old.PackNo, &old.Payload)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		corrected := old
+		corrected.ID = old.ID + "-corrected"
+		corrected.Payload = bytes.ReplaceAll(old.Payload, []byte(`"102"`), []byte(`"103"`))
+		if err := e.st.Tx(t.Context(), func(tx *sql.Tx) error {
+			_, err := e.d.Correct(t.Context(), tx, &old, &corrected)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		stored, want := e.lines("c", "shop", "P1")
+		if stored != want || !strings.Contains(stored, "103=") || strings.Contains(stored, "102=") {
+			t.Errorf("order_line holds %q, the record %q; want line 103 in place of 102", stored, want)
 		}
 	})
 }

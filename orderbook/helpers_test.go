@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,4 +152,35 @@ func (e *env) updates(tenant string) []*order.Record {
 		e.t.Fatal(err)
 	}
 	return out
+}
+
+// lines returns a tenant's stored order lines, "line_key=state" sorted,
+// and what its record of the cart says they are.
+func (e *env) lines(tenant, seller, pack string) (stored, want string) {
+	e.t.Helper()
+	var got []string
+	if err := e.st.View(e.t.Context(), func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(e.t.Context(), `SELECT l.line_key, l.state FROM order_line l
+			JOIN order_record r ON r.id = l.order_id WHERE r.tenant = $1 ORDER BY l.line_key`, tenant)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var key, state string
+			if err := rows.Scan(&key, &state); err != nil {
+				return err
+			}
+			got = append(got, key+"="+state)
+		}
+		return rows.Err()
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	var from []string
+	for _, it := range e.record(tenant, seller, pack).Items {
+		from = append(from, order.LineKey(&it.Item)+"="+string(it.State))
+	}
+	slices.Sort(from)
+	return strings.Join(got, " "), strings.Join(from, " ")
 }

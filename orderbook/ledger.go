@@ -103,7 +103,7 @@ func loadSources(ctx context.Context, tx *sql.Tx, orderID int64, except string) 
 }
 
 // saveRecord writes the record and its lines.
-func saveRecord(ctx context.Context, tx *sql.Tx, id int64, rec *order.Record, body []byte, now int64) error {
+func saveRecord(ctx context.Context, tx *sql.Tx, id int64, rec *order.Record, body []byte, now int64, isNew bool) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE order_record SET state = $1, placed_at = $2, revision = $3,
 		updated_at = $4 WHERE id = $5`,
 		string(rec.State), rec.Placed().UnixMicro(), rec.Revision, now, id); err != nil {
@@ -116,16 +116,59 @@ func saveRecord(ctx context.Context, tx *sql.Tx, id int64, rec *order.Record, bo
 		purged_at = NULL`, id, string(body), now); err != nil {
 		return fmt.Errorf("orders: save record: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM order_line WHERE order_id = $1`, id); err != nil {
-		return fmt.Errorf("orders: save lines: %w", err)
+	return saveLines(ctx, tx, id, rec, isNew)
+}
+
+// saveLines writes the record's lines where they changed, and drops the
+// lines it no longer has: a line written again moves its entry in every
+// index of order_line, and a cart's next mail mostly leaves its lines as
+// they were, or changes their state only. A new record has no lines yet.
+func saveLines(ctx context.Context, tx *sql.Tx, id int64, rec *order.Record, isNew bool) error {
+	old := map[string]bool{}
+	if !isNew {
+		rows, err := tx.QueryContext(ctx, `SELECT line_key FROM order_line WHERE order_id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("orders: read lines: %w", err)
+		}
+		for rows.Next() {
+			var key string
+			if err := rows.Scan(&key); err != nil {
+				rows.Close()
+				return fmt.Errorf("orders: read lines: %w", err)
+			}
+			old[key] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("orders: read lines: %w", err)
+		}
 	}
+	saved := map[string]bool{}
 	for i := range rec.Items {
 		it := &rec.Items[i]
+		key := store.Text(order.LineKey(&it.Item))
+		if saved[key] {
+			continue // the first line of a key is the one kept
+		}
+		saved[key] = true
 		if _, err := tx.ExecContext(ctx, `INSERT INTO order_line (order_id, line_key, order_no, item_no,
-			seller_item_code, option_code, state) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-			id, store.Text(order.LineKey(&it.Item)), store.Text(it.OrderNo), store.Text(it.ItemNo),
+			seller_item_code, option_code, state) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (order_id, line_key) DO UPDATE SET order_no = excluded.order_no, item_no = excluded.item_no,
+			seller_item_code = excluded.seller_item_code, option_code = excluded.option_code, state = excluded.state
+			WHERE order_line.order_no <> excluded.order_no OR order_line.item_no <> excluded.item_no
+			OR order_line.seller_item_code <> excluded.seller_item_code
+			OR order_line.option_code <> excluded.option_code OR order_line.state <> excluded.state`,
+			id, key, store.Text(it.OrderNo), store.Text(it.ItemNo),
 			store.Text(it.SellerItemCode), store.Text(it.OptionCode), string(it.State)); err != nil {
 			return fmt.Errorf("orders: save lines: %w", err)
+		}
+	}
+	for key := range old {
+		if saved[key] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM order_line WHERE order_id = $1 AND line_key = $2`, id, key); err != nil {
+			return fmt.Errorf("orders: drop line: %w", err)
 		}
 	}
 	return nil
