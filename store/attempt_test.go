@@ -65,6 +65,50 @@ func TestParkAndWake(t *testing.T) {
 	}
 }
 
+// TestQueuedBehind: on SQLite a delivery stored while an earlier one it
+// follows is pending is queued parked, not fetched only to be parked, and
+// that one's last attempt wakes it; one with nothing to wait for is queued
+// available. On PostgreSQL both are queued available (their worker parks
+// the one that must wait).
+func TestQueuedBehind(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			s := open(t, st.URL, Options{})
+			c := &chainFixture{t: t, s: s}
+			first, _ := c.add(1)
+			second := mail(2, "evt_q2")
+			second.Events[0].Deliveries = []NewDelivery{{Endpoint: "e", OrderKey: "cart1"}}
+			if _, err := s.Ingest(t.Context(), second); err != nil {
+				t.Fatal(err)
+			}
+			var id, job int64
+			if err := s.db.QueryRowContext(t.Context(), `SELECT id, job_id FROM delivery WHERE event_id = 'evt_q2'`).Scan(&id, &job); err != nil {
+				t.Fatal(err)
+			}
+			want := "scheduled"
+			if s.kind == Postgres {
+				want = "available"
+			}
+			if got := c.state(job); got != want {
+				t.Fatalf("a delivery queued behind a pending one of its cart: job %s, want %s", got, want)
+			}
+			c.deliver(first)
+			if got := c.state(job); got != "available" {
+				t.Errorf("after the cart's earlier delivery: job %s, want available", got)
+			}
+			if _, err := s.Ingest(t.Context(), mail(3, "evt_q3", "other")); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.db.QueryRowContext(t.Context(), `SELECT job_id FROM delivery WHERE event_id = 'evt_q3'`).Scan(&job); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.state(job); got != "available" {
+				t.Errorf("a delivery with nothing pending before it at its endpoint: job %s, want available", got)
+			}
+		})
+	}
+}
+
 // TestParkedRunsOnce: River's completion of the run that parked a delivery
 // comes after the worker returns, and may come after the delivery was
 // woken and taken again; it must not end that new run, nor let the wake of

@@ -326,6 +326,31 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 	return true, jobs, nil
 }
 
+// queuedBehindFallback is when a delivery queued behind a pending one
+// goes anyway, should the wake-up that one's last attempt gives be lost:
+// the fallback a worker parks a delivery with (webhook.Worker).
+const queuedBehindFallback = time.Minute
+
+// queuedBehind tells whether the new delivery id must wait for an earlier
+// pending delivery it follows (predecessorLookups), so that its job is
+// queued parked, to be woken by that one's last attempt (wakeSuccessors),
+// instead of being fetched and loaded only for its worker to park it. On
+// SQLite only: the transaction holds the one writer, so the predecessor's
+// last attempt, which must see this delivery to wake it, comes after it.
+// On PostgreSQL that attempt may commit beside this transaction without
+// seeing it, and the worker parks under the endpoint's chain lock instead.
+func (s *Store) queuedBehind(ctx context.Context, tx *sql.Tx, id int64) (bool, error) {
+	if s.kind == Postgres {
+		return false, nil
+	}
+	var pred sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT min(m.id) FROM (`+predecessorLookups+`) m)
+		FROM delivery d WHERE d.id = $1`, id).Scan(&pred); err != nil {
+		return false, fmt.Errorf("predecessor of %d: %w", id, err)
+	}
+	return pred.Valid, nil
+}
+
 // insertJobs queues the River jobs of a batch and links them to their
 // deliveries, in the batch's transaction.
 func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) error {
@@ -334,10 +359,16 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 	}
 	params := make([]river.InsertManyParams, len(jobs))
 	for i, j := range jobs {
-		params[i] = river.InsertManyParams{
-			Args:       DeliveryArgs{DeliveryID: j.deliveryID},
-			InsertOpts: &river.InsertOpts{Queue: QueueName(j.endpoint)},
+		opts := &river.InsertOpts{Queue: QueueName(j.endpoint)}
+		behind, err := s.queuedBehind(ctx, b.tx, j.deliveryID)
+		if err != nil {
+			return err
 		}
+		if behind {
+			opts.ScheduledAt = time.Now().Add(queuedBehindFallback)
+			AfterCommit(ctx, s.metric.queuedBehind.WithLabelValues(j.endpoint).Inc)
+		}
+		params[i] = river.InsertManyParams{Args: DeliveryArgs{DeliveryID: j.deliveryID}, InsertOpts: opts}
 	}
 	res, err := s.river.InsertManyTx(ctx, b.tx, params)
 	if err != nil {

@@ -12,6 +12,7 @@ type metrics struct {
 	busy          prometheus.Counter
 	purged        *prometheus.CounterVec
 	purgeSeconds  prometheus.Histogram
+	queuedBehind  *prometheus.CounterVec
 	space         *spaceGauges
 }
 
@@ -45,6 +46,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time one retention batch, vacuum step or WAL truncation held the store's writer.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		queuedBehind: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "qoo10hook_store_deliveries_queued_behind_total",
+			Help: "Deliveries queued already parked behind an earlier pending delivery of their cart or SKU (SQLite), to be woken by its last attempt; with qoo10hook_webhook_parked_total, the deliveries that waited holding no worker.",
+		}, []string{"endpoint"}),
 		space: newSpaceGauges(f),
 	}
 }
