@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -205,6 +206,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s.river = rc
 	s.working = o.Workers != nil && len(o.Queues) > 0
+	for q := range o.Queues {
+		if endpoint, ok := strings.CutPrefix(q, QueueName("")); ok {
+			s.metric.queuedBehind.WithLabelValues(endpoint) // shown from the start, at 0
+		}
+	}
 	s.commit = newCommitter(s, o.BatchMax, o.BatchWindow, o.Backlog, o.BacklogBytes, o.Writers)
 	s.attempts = newAttemptCommitter(s)
 	return s, nil
