@@ -75,24 +75,32 @@ type Event struct {
 	Payload    []byte
 	Deliveries []NewDelivery
 
-	// order is Payload decoded as an order event, once for every deriver
-	// (OrderPayload); decodeErr is why it could not be.
-	order     *event.OrderPayload
-	decodeErr error
+	// order is decodedFrom, the Payload it was decoded from, decoded as an
+	// order event's, once for every deriver (OrderPayload); decodeErr is
+	// why it could not be.
+	order       *event.OrderPayload
+	decodedFrom []byte
+	decodeErr   error
 }
 
 // OrderPayload returns the event's payload decoded as an order event's.
 // It is decoded once and shared by every caller, who must not modify it:
 // Ingest decodes it before the mail waits for the store's writer, so that
-// the derivers running there do not each decode it again.
+// the derivers running there do not each decode it again. A Payload
+// replaced since (a re-parse's) is decoded anew.
 func (e *Event) OrderPayload() (*event.OrderPayload, error) {
-	if e.order == nil && e.decodeErr == nil {
-		e.order = new(event.OrderPayload)
+	if (e.order == nil && e.decodeErr == nil) || !sameBytes(e.decodedFrom, e.Payload) {
+		e.order, e.decodedFrom = new(event.OrderPayload), e.Payload
 		if e.decodeErr = json.Unmarshal(e.Payload, e.order); e.decodeErr != nil {
 			e.order = nil
 		}
 	}
 	return e.order, e.decodeErr
+}
+
+// sameBytes tells whether a and b are the same slice, not equal contents.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // NewDelivery is a delivery to create with an event.

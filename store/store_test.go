@@ -531,3 +531,24 @@ func TestWALStartsOver(t *testing.T) {
 	}
 	t.Logf("WAL %d bytes after %d bytes of mail", st.Size(), written)
 }
+
+// TestOrderPayload: an event's payload is decoded once for every deriver,
+// and anew when the payload is replaced, as a re-parse does.
+func TestOrderPayload(t *testing.T) {
+	ev := &Event{Payload: []byte(`{"created_at":"2026-11-20T10:00:00+09:00","data":{"seller_id":"shop","items":[]}}`)}
+	first, err := ev.OrderPayload()
+	if err != nil || first.Data.SellerID != "shop" {
+		t.Fatalf("decoded %+v, %v", first, err)
+	}
+	if again, _ := ev.OrderPayload(); again != first {
+		t.Error("decoded a second time")
+	}
+	ev.Payload = []byte(`{"created_at":"2026-11-20T10:00:00+09:00","data":{"seller_id":"other","items":[]}}`)
+	if p, err := ev.OrderPayload(); err != nil || p.Data.SellerID != "other" {
+		t.Errorf("after the payload was replaced: %+v, %v", p, err)
+	}
+	ev.Payload = []byte(`{`)
+	if _, err := ev.OrderPayload(); err == nil {
+		t.Error("a payload that is not JSON decoded without error")
+	}
+}
