@@ -161,19 +161,35 @@ func freeAddr(t *testing.T) string {
 
 func startInstance(t *testing.T, storeURL, hookURL, name string, env ...string) *instance {
 	t.Helper()
-	in := &instance{t: t, smtp: freeAddr(t), http: freeAddr(t)}
-	in.env = append(os.Environ(),
-		"QOO10HOOK_SMTP_ADDR="+in.smtp, "QOO10HOOK_HTTP_ADDR="+in.http, "QOO10HOOK_STORE="+storeURL,
-		"QOO10HOOK_DOMAINS=in.example.test", "QOO10HOOK_WEBHOOK_URL="+hookURL, "QOO10HOOK_WEBHOOK_SECRET="+secret,
-		"QOO10HOOK_DELIVERY_RETRY_SCHEDULE=0s,200ms,500ms,1s,1s,1s,1s,1s,1s,1s,1s,1s",
-		"QOO10HOOK_DELIVERY_TIMEOUT=2s", "QOO10HOOK_DELIVERY_RESCUE_AFTER=8s",
-		"QOO10HOOK_LOG_FORMAT=json", "QOO10HOOK_LOG_LEVEL=warn", "QOO10HOOK_SENDER_POLICY=off")
-	in.env = append(in.env, env...)
-	in.run(name)
-	return in
+	for try := 1; ; try++ {
+		in := &instance{t: t, smtp: freeAddr(t), http: freeAddr(t)}
+		in.env = append(os.Environ(),
+			"QOO10HOOK_SMTP_ADDR="+in.smtp, "QOO10HOOK_HTTP_ADDR="+in.http, "QOO10HOOK_STORE="+storeURL,
+			"QOO10HOOK_DOMAINS=in.example.test", "QOO10HOOK_WEBHOOK_URL="+hookURL, "QOO10HOOK_WEBHOOK_SECRET="+secret,
+			"QOO10HOOK_DELIVERY_RETRY_SCHEDULE=0s,200ms,500ms,1s,1s,1s,1s,1s,1s,1s,1s,1s",
+			"QOO10HOOK_DELIVERY_TIMEOUT=2s", "QOO10HOOK_DELIVERY_RESCUE_AFTER=8s",
+			"QOO10HOOK_LOG_FORMAT=json", "QOO10HOOK_LOG_LEVEL=warn", "QOO10HOOK_SENDER_POLICY=off")
+		in.env = append(in.env, env...)
+		// freeAddr's ports are free when it returns, not always when the
+		// process binds them: another test's connection may take one
+		// meanwhile. Then the process exits at once; it starts again on
+		// other ports.
+		if !in.start(name) || try == 3 {
+			return in
+		}
+	}
 }
 
+// run starts the process and waits until it is ready.
 func (in *instance) run(name string) {
+	if in.start(name) {
+		in.t.Fatalf("%s: its ports were taken; log: %s", name, tail(in.log.Name()))
+	}
+}
+
+// start starts the process and waits until it is ready; it reports true
+// if the process exited at once because one of its ports was taken.
+func (in *instance) start(name string) (portTaken bool) {
 	t := in.t
 	logf, err := os.OpenFile(filepath.Join(t.TempDir(), name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -194,12 +210,20 @@ func (in *instance) run(name string) {
 		if resp, err := http.Get("http://" + in.http + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return false
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-in.exit:
+			if strings.Contains(tail(logf.Name()), "address already in use") {
+				return true
+			}
+			t.Fatalf("%s exited before it was ready; log: %s", name, tail(logf.Name()))
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	t.Fatalf("%s not ready in 30s; log: %s", name, tail(logf.Name()))
+	return false
 }
 
 func (in *instance) kill() {
