@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/qoo10hook/qoo10hook/config"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
 )
@@ -94,19 +96,17 @@ func TestChainWaitsWithoutWorker(t *testing.T) {
 // worker parks it).
 func expectWaited(t *testing.T, addr string, within time.Duration, want float64) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		mfs := scrape(t, addr)
-		parked := sumOf(mfs, "qoo10hook_webhook_parked_total", "vendor")
-		queued := sumOf(mfs, "qoo10hook_store_deliveries_queued_behind_total", "vendor")
-		if parked+queued == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("%v deliveries parked and %v queued behind, want %v in all", parked, queued, want)
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	waited := func(mfs map[string]*dto.MetricFamily) (parked, queued float64) {
+		return sumOf(mfs, "qoo10hook_webhook_parked_total", "vendor"),
+			sumOf(mfs, "qoo10hook_store_deliveries_queued_behind_total", "vendor")
+	}
+	mfs, held := scrapeUntil(t, addr, within, func(mfs map[string]*dto.MetricFamily) bool {
+		parked, queued := waited(mfs)
+		return parked+queued == want
+	})
+	if !held {
+		parked, queued := waited(mfs)
+		t.Errorf("%v deliveries parked and %v queued behind, want %v in all", parked, queued, want)
 	}
 }
 

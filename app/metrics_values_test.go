@@ -57,24 +57,37 @@ func (w metricWant) String() string {
 // the last scrape.
 func expectMetrics(t *testing.T, addr string, within time.Duration, wants []metricWant) map[string]*dto.MetricFamily {
 	t.Helper()
+	bad := func(mfs map[string]*dto.MetricFamily) []metricWant {
+		var out []metricWant
+		for _, w := range wants {
+			if got, ok := value(mfs, w.name, w.labels...); !ok || got != w.value {
+				out = append(out, w)
+			}
+		}
+		return out
+	}
+	mfs, held := scrapeUntil(t, addr, within, func(mfs map[string]*dto.MetricFamily) bool { return len(bad(mfs)) == 0 })
+	if !held {
+		for _, w := range bad(mfs) {
+			got, ok := value(mfs, w.name, w.labels...)
+			t.Errorf("%s = %v (present: %v), want %v", w, got, ok, w.value)
+		}
+	}
+	return mfs
+}
+
+// scrapeUntil scrapes /metrics until holds is true of a scrape, for up to
+// within, and returns the last scrape and whether it held.
+func scrapeUntil(t *testing.T, addr string, within time.Duration, holds func(map[string]*dto.MetricFamily) bool) (map[string]*dto.MetricFamily, bool) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		mfs := scrape(t, addr)
-		var bad []metricWant
-		for _, w := range wants {
-			if got, ok := value(mfs, w.name, w.labels...); !ok || got != w.value {
-				bad = append(bad, w)
-			}
-		}
-		if len(bad) == 0 {
-			return mfs
+		if holds(mfs) {
+			return mfs, true
 		}
 		if time.Now().After(deadline) {
-			for _, w := range bad {
-				got, ok := value(mfs, w.name, w.labels...)
-				t.Errorf("%s = %v (present: %v), want %v", w, got, ok, w.value)
-			}
-			return mfs
+			return mfs, false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
