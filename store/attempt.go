@@ -328,6 +328,17 @@ func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) err
 	return s.wakeQueue(ctx, tx, QueueName(d.Endpoint))
 }
 
+// waitsForPredecessor tells whether delivery id has an earlier pending
+// delivery it follows (predecessorLookups), as tx sees it.
+func waitsForPredecessor(ctx context.Context, tx *sql.Tx, id int64) (bool, error) {
+	var pred sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT min(m.id) FROM (`+predecessorLookups+`) m)
+		FROM delivery d WHERE d.id = $1`, id).Scan(&pred); err != nil {
+		return false, fmt.Errorf("predecessor of %d: %w", id, err)
+	}
+	return pred.Valid, nil
+}
+
 // ParkDelivery holds back delivery d, which found an earlier delivery it
 // follows pending, until that one leaves pending: if one still is (checked
 // again in the transaction that parks), d's running job is completed and d
@@ -344,13 +355,8 @@ func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) err
 // d at once: the same event twice.
 func (s *Store) ParkDelivery(ctx context.Context, d *Delivery, jobID int64, until time.Time) (parked bool, err error) {
 	res := s.attempts.submit(ctx, &attemptRequest{endpoint: d.Endpoint, do: func(ctx context.Context, tx *sql.Tx) (attemptResult, error) {
-		var pred sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT (SELECT min(m.id) FROM (`+predecessorLookups+`) m)
-			FROM delivery d WHERE d.id = $1`, d.ID).Scan(&pred); err != nil {
-			return attemptResult{}, fmt.Errorf("predecessor: %w", err)
-		}
-		if !pred.Valid {
-			return attemptResult{}, nil
+		if waits, err := waitsForPredecessor(ctx, tx, d.ID); err != nil || !waits {
+			return attemptResult{}, err
 		}
 		if err := s.queueTx(ctx, tx, d.ID, d.Endpoint, until); err != nil {
 			return attemptResult{}, fmt.Errorf("park job: %w", err)

@@ -351,12 +351,7 @@ func (s *Store) queuedBehind(ctx context.Context, tx *sql.Tx, id int64) (bool, e
 	if s.kind == Postgres {
 		return false, nil
 	}
-	var pred sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT (SELECT min(m.id) FROM (`+predecessorLookups+`) m)
-		FROM delivery d WHERE d.id = $1`, id).Scan(&pred); err != nil {
-		return false, fmt.Errorf("predecessor of %d: %w", id, err)
-	}
-	return pred.Valid, nil
+	return waitsForPredecessor(ctx, tx, id)
 }
 
 // insertJobs queues the River jobs of a batch and links them to their
