@@ -137,7 +137,7 @@ const (
 	riverFetchLimit = "LIMIT ?5\n"
 )
 
-// preparedText is the text query is prepared as.
+// preparedText is the text query runs as, cached or not.
 func preparedText(query string) string {
 	if strings.HasPrefix(query, riverFetch) {
 		return strings.Replace(query, riverFetchLimit, "LIMIT ?5 + 0\n", 1)
@@ -184,7 +184,7 @@ func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driv
 		return nil, err
 	}
 	if cs == nil {
-		return c.innerConn.ExecContext(ctx, query, args)
+		return c.innerConn.ExecContext(ctx, preparedText(query), args)
 	}
 	return cs.stmt.ExecContext(ctx, args)
 }
@@ -195,7 +195,7 @@ func (c *cachingConn) QueryContext(ctx context.Context, query string, args []dri
 		return nil, err
 	}
 	if cs == nil {
-		return c.innerConn.QueryContext(ctx, query, args)
+		return c.innerConn.QueryContext(ctx, preparedText(query), args)
 	}
 	rows, err := cs.stmt.QueryContext(ctx, args)
 	if err != nil {
