@@ -32,14 +32,16 @@ import (
 // Service is qoo10hook running: SMTP in, store, webhook workers, HTTP for
 // operators.
 type Service struct {
-	cfg       *config.Config
-	log       *slog.Logger
-	reg       *prometheus.Registry
-	store     *store.Store
-	smtp      *smtpd.Server
-	http      *http.Server
-	httpLn    net.Listener
-	worker    *webhook.Worker
+	cfg    *config.Config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	store  *store.Store
+	smtp   *smtpd.Server
+	http   *http.Server
+	httpLn net.Listener
+	worker *webhook.Worker
+	// direct attempts new deliveries without a River job, on SQLite.
+	direct    *webhook.Direct
 	endpoints map[string]*webhook.Endpoint
 	pipeline  *ingest.Pipeline
 	opts      options
@@ -184,6 +186,9 @@ func (s *Service) build(ctx context.Context, routes *route.Table, workers *river
 	}, webhook.NewMetrics(s.reg), log.With("component", "webhook"), "qoo10hook/"+Version())
 	if len(eps) > 0 {
 		river.AddWorker(workers, s.worker)
+		if d := webhook.NewDirect(s.worker, log.With("component", "webhook")); st.SetDispatcher(d) {
+			s.direct = d
+		}
 	}
 
 	s.pipeline = &ingest.Pipeline{Parser: s.templates, Routes: routes, Store: st, Log: log, Metrics: ingest.NewMetrics(s.reg)}
@@ -234,6 +239,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.store.Start(ctx); err != nil {
 		return err
 	}
+	if s.direct != nil {
+		s.direct.Start()
+	}
 	s.workersUp.Store(true)
 	refreshCtx, stopRefresh := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRefresh()
@@ -270,6 +278,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	cancel()
 	workCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Delivery.ShutdownTimeout.D())
+	if s.direct != nil {
+		s.direct.Stop(workCtx)
+	}
 	if err := s.store.StopWorkers(workCtx); err != nil {
 		s.log.Warn("stopping workers", "err", err)
 	}

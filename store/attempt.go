@@ -41,6 +41,7 @@ type attemptRequest struct {
 type attemptResult struct {
 	failures int
 	parked   bool
+	queued   bool
 	err      error
 }
 
@@ -264,6 +265,11 @@ func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, d *Delivery, a 
 	if o.Status != DeliveryPending {
 		if err := s.wakeSuccessors(ctx, tx, d); err != nil {
 			return 0, err
+		}
+	} else if d.JobID == 0 {
+		// Tried straight from its commit (Dispatcher): its retry is River's.
+		if err := s.queueTx(ctx, tx, d.ID, d.Endpoint, o.NextAttemptAt); err != nil {
+			return 0, fmt.Errorf("queue retry: %w", err)
 		}
 	}
 	return failures, nil

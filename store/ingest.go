@@ -355,13 +355,15 @@ func (s *Store) queuedBehind(ctx context.Context, tx *sql.Tx, id int64) (bool, e
 }
 
 // insertJobs queues the River jobs of a batch and links them to their
-// deliveries, in the batch's transaction.
+// deliveries, in the batch's transaction; a delivery the Dispatcher takes
+// gets none.
 func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	params := make([]river.InsertManyParams, len(jobs))
-	for i, j := range jobs {
+	params := make([]river.InsertManyParams, 0, len(jobs))
+	queued := jobs[:0:0]
+	for _, j := range jobs {
 		opts := &river.InsertOpts{Queue: QueueName(j.endpoint)}
 		behind, err := s.queuedBehind(ctx, b.tx, j.deliveryID)
 		if err != nil {
@@ -370,9 +372,16 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 		if behind {
 			opts.ScheduledAt = time.Now().Add(queuedBehindFallback)
 			AfterCommit(ctx, s.metric.queuedBehind.WithLabelValues(j.endpoint).Inc)
+		} else if s.dispatched(ctx, j.deliveryID, j.endpoint) {
+			continue
 		}
-		params[i] = river.InsertManyParams{Args: DeliveryArgs{DeliveryID: j.deliveryID}, InsertOpts: opts}
+		params = append(params, river.InsertManyParams{Args: DeliveryArgs{DeliveryID: j.deliveryID}, InsertOpts: opts})
+		queued = append(queued, j)
 	}
+	if len(params) == 0 {
+		return nil
+	}
+	jobs = queued
 	res, err := s.river.InsertManyTx(ctx, b.tx, params)
 	if err != nil {
 		return fmt.Errorf("insert jobs: %w", err)

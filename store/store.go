@@ -88,6 +88,10 @@ type Store struct {
 	path string
 	// working is whether the River client has queues to work.
 	working bool
+	// dispatch takes new deliveries without a River job (SetDispatcher).
+	dispatch Dispatcher
+	// serving is the lock of the process working a SQLite store.
+	serving *os.File
 	derive  Deriver
 	correct Corrector
 	// purge applies the retention periods.
@@ -266,8 +270,15 @@ func (s *Store) River() *river.Client[*sql.Tx] { return s.river }
 // Kind tells which database is behind the store.
 func (s *Store) Kind() Kind { return s.kind }
 
-// Start runs the group committer and River's workers.
+// Start runs the group committer and River's workers. A SQLite store is
+// worked by one process at a time: Start fails while another works it.
 func (s *Store) Start(ctx context.Context) error {
+	if s.working && s.path != "" {
+		var err error
+		if s.serving, err = lockServing(s.path); err != nil {
+			return err
+		}
+	}
 	s.commit.started.Store(true)
 	go s.commit.run()
 	s.attempts.start()
@@ -341,6 +352,9 @@ func (s *Store) Close() error {
 	}
 	if s.listenPool != nil {
 		s.listenPool.Close()
+	}
+	if s.serving != nil {
+		errs = append(errs, s.serving.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -20,6 +20,8 @@ type Metrics struct {
 	circuitOpen   *prometheus.GaugeVec
 	consecutiveFs *prometheus.GaugeVec
 	parked        *prometheus.CounterVec
+	dispatched    *prometheus.CounterVec
+	handedOver    *prometheus.CounterVec
 }
 
 // NewMetrics registers the delivery metrics on reg.
@@ -59,6 +61,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		parked: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "qoo10hook_webhook_parked_total",
 			Help: "Deliveries held back, holding no worker, until an earlier delivery of their cart or SKU to the endpoint ends.",
+		}, []string{"endpoint"}),
+		dispatched: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "qoo10hook_webhook_dispatched_total",
+			Help: "Deliveries taken from the commit that stored them, without a River job (SQLite).",
+		}, []string{"endpoint"}),
+		handedOver: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "qoo10hook_webhook_handed_over_total",
+			Help: "Deliveries without a River job given one instead of a direct attempt: endpoint paused or disabled, an earlier delivery pending, direct queue full, left by a stop or a crash.",
 		}, []string{"endpoint"}),
 	}
 }

@@ -67,8 +67,10 @@ func NewWorker(st *store.Store, endpoints []*Endpoint, p Policy, m *Metrics, log
 	for _, e := range endpoints {
 		byName[e.Name] = e
 		slots[e.Name] = make(chan struct{}, max(e.Concurrency, 1))
-		if m != nil {
-			m.parked.WithLabelValues(e.Name) // shown from the start, at 0
+		if m != nil { // shown from the start, at 0
+			m.parked.WithLabelValues(e.Name)
+			m.dispatched.WithLabelValues(e.Name)
+			m.handedOver.WithLabelValues(e.Name)
 		}
 	}
 	if p.BreakerFailures <= 0 {
@@ -151,6 +153,14 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 		// The earlier one finished meanwhile: go on.
 	}
 
+	return w.attempt(ctx, log, ep, d)
+}
+
+// attempt sends d to ep once and records the attempt. It returns what
+// River is to do with d's job: nothing (nil) once d has left pending,
+// snooze it until d's next attempt, or retry it when the attempt could not
+// be recorded.
+func (w *Worker) attempt(ctx context.Context, log *slog.Logger, ep *Endpoint, d *store.Delivery) error {
 	if !w.acquire(ctx, ep) {
 		return river.JobSnooze(0) // shutting down
 	}
@@ -302,6 +312,15 @@ func (w *Worker) disable(ctx context.Context, log *slog.Logger, name, reason str
 		return
 	}
 	log.Warn("endpoint disabled until an operator enables it", "reason", reason)
+}
+
+// heldBack tells, from memory alone, whether the endpoint's deliveries are
+// held back: disabled, or its breaker open.
+func (w *Worker) heldBack(name string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	until := w.circuitUntil[name]
+	return w.disabled[name] || w.gone[name] || (!until.IsZero() && time.Now().Before(until))
 }
 
 // circuitOpenUntil is when the endpoint's open breaker closes, or zero.

@@ -149,18 +149,26 @@ func TestShutdownFinishesTransactions(t *testing.T) {
 	}
 }
 
-// TestCrashedAttemptRescued: a delivery whose attempt was running when the
-// process was killed is picked up again, under the same webhook-id, once
-// delivery.rescue_after has passed, not after River's default hour.
-func TestCrashedAttemptRescued(t *testing.T) {
-	var firstID atomic.Value
-	arrived := make(chan struct{}, 16)
+// crashDuringAttempt runs an instance whose endpoint fails the first
+// failFirst requests and holds the next one, kills the instance while it
+// holds it, and starts another on the same store delivering to a sink. It
+// returns the sink, the time of the kill, the restarted instance and the
+// webhook-id of the first request.
+func crashDuringAttempt(t *testing.T, failFirst int, env ...string) (good *sink, killed time.Time, restarted *instance, firstID string) {
+	t.Helper()
+	var first atomic.Value
+	var requests atomic.Int32
+	held := make(chan struct{}, 16)
 	stop := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body) // so that the server notices the client go
-		firstID.CompareAndSwap(nil, r.Header.Get("webhook-id"))
+		first.CompareAndSwap(nil, r.Header.Get("webhook-id"))
+		if int(requests.Add(1)) <= failFirst {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		select {
-		case arrived <- struct{}{}:
+		case held <- struct{}{}:
 		default:
 		}
 		select {
@@ -168,27 +176,36 @@ func TestCrashedAttemptRescued(t *testing.T) {
 		case <-stop:
 		}
 	}))
-	defer hang.Close()
-	defer close(stop)
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(stop) })
 	storeURL := testenv.SQLite(t)
-	// The process is killed within the attempt's 3s; a job still running
-	// after 10s counts as stuck. Only the order event is delivered.
-	env := []string{"QOO10HOOK_DELIVERY_TIMEOUT=3s", "QOO10HOOK_DELIVERY_RESCUE_AFTER=10s", "QOO10HOOK_INVENTORY_RESERVE_ON=none"}
 	srv := startInstance(t, storeURL, hang.URL, "crashing", env...)
 	var snd sender
 	if snd.sendOn(srv.smtp, []string{"71001"}) != 1 {
 		t.Fatal("mail not accepted")
 	}
 	select {
-	case <-arrived:
+	case <-held:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the delivery was not attempted")
 	}
 	srv.kill()
-	killed := time.Now()
+	killed = time.Now()
+	good = newSink(t)
+	restarted = startInstance(t, storeURL, good.URL, "restarted", env...)
+	return good, killed, restarted, first.Load().(string)
+}
 
-	good := newSink(t)
-	rescuer := startInstance(t, storeURL, good.URL, "rescuer", env...)
+// TestCrashedAttemptRescued: a delivery whose River job was running an
+// attempt when the process was killed is picked up again, under the same
+// webhook-id, once delivery.rescue_after has passed, not after River's
+// default hour. (Its first attempt failed, so that this one is a River
+// job's: a first attempt has none on SQLite, TestCrashedFirstAttemptResent.)
+func TestCrashedAttemptRescued(t *testing.T) {
+	// The process is killed within the attempt's 3s; a job still running
+	// after 10s counts as stuck. Only the order event is delivered.
+	good, killed, rescuer, firstID := crashDuringAttempt(t, 1, "QOO10HOOK_DELIVERY_TIMEOUT=3s", "QOO10HOOK_DELIVERY_RESCUE_AFTER=10s",
+		"QOO10HOOK_INVENTORY_RESERVE_ON=none", "QOO10HOOK_DELIVERY_RETRY_SCHEDULE=0s,100ms,1h")
 	// River looks for stuck jobs every 30s or so.
 	if missing := good.waitAll([]string{"71001"}, time.Minute); len(missing) > 0 {
 		t.Fatalf("the delivery cut by the crash was not rescued within a minute; log: %s", tail(rescuer.log.Name()))
@@ -198,8 +215,28 @@ func TestCrashedAttemptRescued(t *testing.T) {
 	}
 	good.mu.Lock()
 	defer good.mu.Unlock()
-	if ids := good.ids["71001"]; len(ids) != 1 || ids[firstID.Load().(string)] != 1 {
-		t.Errorf("webhook ids %v, want the first attempt's %v once", ids, firstID.Load())
+	if ids := good.ids["71001"]; len(ids) != 1 || ids[firstID] != 1 {
+		t.Errorf("webhook ids %v, want the first attempt's %v once", ids, firstID)
+	}
+}
+
+// TestCrashedFirstAttemptResent: on SQLite a first attempt runs without a
+// River job; one the crash cut is sent again, under the same webhook-id,
+// as soon as the process is back: one process works a SQLite store, so no
+// other can be attempting it.
+func TestCrashedFirstAttemptResent(t *testing.T) {
+	good, killed, restarted, firstID := crashDuringAttempt(t, 0, "QOO10HOOK_DELIVERY_TIMEOUT=3s", "QOO10HOOK_DELIVERY_RESCUE_AFTER=10m",
+		"QOO10HOOK_INVENTORY_RESERVE_ON=none")
+	if missing := good.waitAll([]string{"71001"}, 20*time.Second); len(missing) > 0 {
+		t.Fatalf("the first attempt cut by the crash was not sent again within 20s of the restart; log: %s", tail(restarted.log.Name()))
+	}
+	if took := time.Since(killed); took > 15*time.Second {
+		t.Errorf("sent again %s after the crash", took)
+	}
+	good.mu.Lock()
+	defer good.mu.Unlock()
+	if ids := good.ids["71001"]; len(ids) != 1 || ids[firstID] != 1 {
+		t.Errorf("webhook ids %v, want the first attempt's %v once", ids, firstID)
 	}
 }
 

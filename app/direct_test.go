@@ -1,0 +1,131 @@
+package app
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/riverqueue/river"
+
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
+	"github.com/qoo10hook/qoo10hook/store"
+)
+
+// deliveryOf returns the delivery of the event a webhook carried.
+func deliveryOf(t *testing.T, st *store.Store, r request) *store.Delivery {
+	t.Helper()
+	id, _ := verify(t, r)["id"].(string)
+	ds, err := st.ListDeliveries(t.Context(), store.DeliveryFilter{EventID: id})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries of %s: %v, %v", id, ds, err)
+	}
+	return ds[0]
+}
+
+// TestDirectDelivery: on SQLite a mail's delivery is attempted from the
+// commit that stored it, without a River job, and a failed first attempt
+// is retried through River; on PostgreSQL every delivery has its job.
+func TestDirectDelivery(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			rx := newReceiver(t, 500)
+			svc := start(t, testConfig(t, st.URL, rx.URL))
+			addr, s := svc.svc.SMTPAddr(), svc.svc.Store()
+			if err := send(t, addr, []string{"orders@in.example.test"}, fixture(t, "stockgear-order-iso2022jp.eml")); err != nil {
+				t.Fatal(err)
+			}
+			if r := rx.next(t, 10*time.Second); r.Status != 500 {
+				t.Fatalf("first request answered %d", r.Status)
+			}
+			retried := deliveryOf(t, s, rx.nextDelivered(t, 10*time.Second))
+
+			if err := send(t, addr, []string{"orders@in.example.test"}, fixture(t, "crossmall-group-3-lines.eml")); err != nil {
+				t.Fatal(err)
+			}
+			first := deliveryOf(t, s, rx.nextDelivered(t, 10*time.Second))
+			deadline := time.Now().Add(5 * time.Second)
+			for first.Status != store.DeliveryDelivered && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+				first, _, _ = s.GetDelivery(t.Context(), first.ID)
+			}
+			retried, _, _ = s.GetDelivery(t.Context(), retried.ID)
+			if retried.Status != store.DeliveryDelivered || retried.Attempts != 2 || retried.JobID == 0 {
+				t.Errorf("retried delivery: %s after %d attempts, job %d; want delivered after 2, by a River job",
+					retried.Status, retried.Attempts, retried.JobID)
+			}
+			if first.Status != store.DeliveryDelivered || first.Attempts != 1 {
+				t.Errorf("second delivery: %s after %d attempts", first.Status, first.Attempts)
+			}
+			dispatched := 2.0
+			if s.Kind() == store.Postgres {
+				dispatched = 0
+				if first.JobID == 0 {
+					t.Error("PostgreSQL: a delivery without a River job: another instance could not take it over")
+				}
+			} else if first.JobID != 0 {
+				t.Errorf("SQLite: delivered at the first attempt with River job %d, want none", first.JobID)
+			}
+			expectMetrics(t, svc.svc.HTTPAddr(), 5*time.Second, []metricWant{
+				{"qoo10hook_webhook_dispatched_total", []string{"default"}, dispatched},
+				{"qoo10hook_webhook_handed_over_total", []string{"default"}, 0},
+			})
+		})
+	}
+}
+
+// droppingDispatcher takes deliveries and loses them: the process that
+// stored them crashed before it attempted them.
+type droppingDispatcher struct{}
+
+func (droppingDispatcher) Accepts(string) bool    { return true }
+func (droppingDispatcher) Dispatch(int64, string) {}
+
+// TestDirectLeftoversDeliveredAtStart: deliveries a process took for
+// direct delivery and never attempted have no River job; the next start
+// gives them one, and they are delivered.
+func TestDirectLeftoversDeliveredAtStart(t *testing.T) {
+	url := testenv.SQLite(t)
+	u, err := store.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[store.DeliveryArgs]) error { return nil }))
+	crashed, err := store.Open(t.Context(), store.Options{URL: u, Workers: workers,
+		Queues: map[string]river.QueueConfig{store.QueueName("default"): {MaxWorkers: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !crashed.SetDispatcher(droppingDispatcher{}) {
+		t.Fatal("SQLite store took no dispatcher")
+	}
+	if err := crashed.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	in := &store.Ingest{Mail: store.Mail{QueueID: "q1", ReceivedAt: time.Now(), Rcpts: []string{"orders@in.example.test"},
+		DedupKey: "left-1", Raw: []byte("Subject: t\r\n\r\nbody\r\n"), Status: store.MailUnrecognized},
+		Events: []store.Event{{ID: "evt_left_1", Type: "mail.unrecognized", CreatedAt: time.Now(),
+			Payload: []byte(`{"id":"evt_left_1","type":"mail.unrecognized"}`), Deliveries: []store.NewDelivery{{Endpoint: "default"}}}}}
+	if _, err := crashed.Ingest(t.Context(), in); err != nil {
+		t.Fatal(err)
+	}
+	if err := crashed.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	rx := newReceiver(t)
+	svc := start(t, testConfig(t, url, rx.URL))
+	d := deliveryOf(t, svc.svc.Store(), rx.nextDelivered(t, 10*time.Second))
+	if d.EventID != "evt_left_1" || d.JobID == 0 {
+		t.Errorf("delivered %s with job %d, want evt_left_1 through a River job", d.EventID, d.JobID)
+	}
+	scrapeUntil(t, svc.svc.HTTPAddr(), 5*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+		return sumOf(mfs, "qoo10hook_webhook_handed_over_total") == 1
+	})
+	expectMetrics(t, svc.svc.HTTPAddr(), 0, []metricWant{
+		{"qoo10hook_webhook_handed_over_total", []string{"default"}, 1},
+		{"qoo10hook_webhook_dispatched_total", []string{"default"}, 0},
+	})
+	rx.quiet(t, 300*time.Millisecond)
+}

@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// A Dispatcher delivers new deliveries straight from the commit that
+// stored them, on SQLite, where one process serves the store: such a
+// delivery gets no River job, so that its first attempt costs no job
+// insert, fetch and completion on the one writer connection (each as much
+// as the mail's own rows). The delivery row is what keeps it meanwhile: a
+// retry gets a River job in the transaction that records the attempt
+// (RecordAttempt), whatever the dispatcher does not attempt itself it
+// gives to River (QueueDelivery), and what a crash or a stop left without
+// a job is given one at the next start (JoblessDeliveries).
+//
+// On PostgreSQL every delivery gets its job at once: another instance
+// must be able to take over the deliveries of one that died.
+type Dispatcher interface {
+	// Accepts tells whether the dispatcher takes a new delivery to the
+	// endpoint now. It is asked in the transaction that stores the
+	// delivery, which holds the writer: it must answer at once.
+	Accepts(endpoint string) bool
+	// Dispatch hands over a delivery Accepts took, once its transaction
+	// has committed.
+	Dispatch(id int64, endpoint string)
+}
+
+// SetDispatcher has new deliveries that wait for no earlier delivery go
+// to d instead of River, and reports whether it does: on SQLite, for a
+// store that works jobs (elsewhere it does nothing). It must be called
+// before Start.
+func (s *Store) SetDispatcher(d Dispatcher) bool {
+	if s.kind != SQLite || !s.working {
+		return false
+	}
+	s.dispatch = d
+	return true
+}
+
+// dispatched tells whether the new delivery id, due at once, goes to the
+// dispatcher: then it is handed over when ctx's transaction commits.
+func (s *Store) dispatched(ctx context.Context, id int64, endpoint string) bool {
+	if s.dispatch == nil || !inGroupTx(ctx) || !s.dispatch.Accepts(endpoint) {
+		return false
+	}
+	AfterCommit(ctx, func() { s.dispatch.Dispatch(id, endpoint) })
+	return true
+}
+
+// inGroupTx tells whether ctx is that of a transaction that runs
+// AfterCommit's functions once it has committed.
+func inGroupTx(ctx context.Context) bool {
+	_, ok := ctx.Value(afterCommitKey{}).(*afterCommit)
+	return ok
+}
+
+// QueueDelivery gives delivery id a River job due at the given time, if
+// it is pending without one: the dispatcher hands over what it does not
+// attempt itself. It reports whether it queued a job. The write shares a
+// transaction with the workers' attempts.
+func (s *Store) QueueDelivery(ctx context.Context, id int64, at time.Time) (queued bool, err error) {
+	res := s.attempts.submit(ctx, &attemptRequest{do: func(ctx context.Context, tx *sql.Tx) (attemptResult, error) {
+		status, endpoint, jobID, err := deliveryState(ctx, tx, id)
+		if err != nil || status != DeliveryPending || jobID.Valid {
+			return attemptResult{}, err
+		}
+		if err := s.queueTx(ctx, tx, id, endpoint, at); err != nil {
+			return attemptResult{}, err
+		}
+		if err := s.wakeQueue(ctx, tx, QueueName(endpoint)); err != nil {
+			return attemptResult{}, err
+		}
+		return attemptResult{queued: true}, nil
+	}})
+	if res.err != nil {
+		return false, fmt.Errorf("store: queue delivery %d: %w", id, res.err)
+	}
+	return res.queued, nil
+}
+
+// JoblessDelivery is a pending delivery without a River job.
+type JoblessDelivery struct {
+	ID       int64
+	Endpoint string
+}
+
+// JoblessDeliveries returns up to limit pending deliveries without a
+// River job, created before the given time and after delivery id after,
+// in id order: those a dispatcher took and did not finish (the process
+// stopped or crashed), or could not hand over.
+func (s *Store) JoblessDeliveries(ctx context.Context, before time.Time, after int64, limit int) ([]JoblessDelivery, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, endpoint FROM delivery
+		WHERE status = 'pending' AND job_id IS NULL AND created_at < $1 AND id > $2 ORDER BY id LIMIT $3`,
+		before.UnixMicro(), after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: deliveries without a job: %w", err)
+	}
+	defer rows.Close()
+	var out []JoblessDelivery
+	for rows.Next() {
+		var d JoblessDelivery
+		if err := rows.Scan(&d.ID, &d.Endpoint); err != nil {
+			return nil, fmt.Errorf("store: deliveries without a job: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: deliveries without a job: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,241 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
+)
+
+// takingDispatcher takes every delivery and notes what it was handed,
+// and whether each was committed by then.
+type takingDispatcher struct {
+	s *Store
+
+	mu        sync.Mutex
+	accepting bool
+	ids       []int64
+	unseen    []int64 // handed over before a reader could see them
+}
+
+func (d *takingDispatcher) Accepts(string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.accepting
+}
+
+func (d *takingDispatcher) Dispatch(id int64, _ string) {
+	_, _, err := d.s.GetDelivery(context.Background(), id)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ids = append(d.ids, id)
+	if err != nil {
+		d.unseen = append(d.unseen, id)
+	}
+}
+
+// workingOptions make a store that works jobs, as the service's does.
+func workingOptions() Options {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[DeliveryArgs]) error { return nil }))
+	// A queue nobody queues to: the test's jobs stay as stored.
+	return Options{Workers: workers, Queues: map[string]river.QueueConfig{"idle": {MaxWorkers: 1}}}
+}
+
+// TestDispatcherTakesNewDeliveries: on SQLite a delivery the dispatcher
+// takes has no River job and is handed over once committed; a retry gets
+// its job with the attempt that failed; a delivery queued behind an
+// earlier one, or one the dispatcher declines, gets its job at once.
+func TestDispatcherTakesNewDeliveries(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			o := workingOptions()
+			o.URL = testURL(t, st.URL)
+			s, err := Open(t.Context(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			d := &takingDispatcher{s: s, accepting: true}
+			if taken := s.SetDispatcher(d); taken != (s.kind == SQLite) {
+				t.Fatalf("SetDispatcher on %s: %v", st.Name, taken)
+			}
+			if err := s.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			jobOf := func(event string) int64 {
+				t.Helper()
+				var job int64
+				if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(job_id, 0) FROM delivery WHERE event_id = $1`, event).Scan(&job); err != nil {
+					t.Fatal(err)
+				}
+				return job
+			}
+
+			first := mail(1, "evt_d1", "e")
+			if _, err := s.Ingest(ctx, first); err != nil {
+				t.Fatal(err)
+			}
+			behind := mail(2, "evt_d2", "e") // same cart as the first
+			if _, err := s.Ingest(ctx, behind); err != nil {
+				t.Fatal(err)
+			}
+			if s.kind == Postgres {
+				if len(d.ids) != 0 || jobOf("evt_d1") == 0 || jobOf("evt_d2") == 0 {
+					t.Fatalf("PostgreSQL: dispatched %v, jobs %d and %d: want every delivery with its job",
+						d.ids, jobOf("evt_d1"), jobOf("evt_d2"))
+				}
+				return
+			}
+			if len(d.ids) != 1 || len(d.unseen) != 0 {
+				t.Fatalf("dispatched %v (%v before their commit), want the first delivery only, after its commit", d.ids, d.unseen)
+			}
+			if job := jobOf("evt_d1"); job != 0 {
+				t.Errorf("the dispatched delivery has River job %d", job)
+			}
+			if jobOf("evt_d2") == 0 {
+				t.Error("the delivery queued behind the dispatched one has no job: nothing would wake it")
+			}
+
+			// The first attempt fails: the retry is River's.
+			dl, _, _, err := s.DeliveryForWork(ctx, d.ids[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := time.Now().Add(time.Hour)
+			if _, err := s.RecordAttempt(ctx, dl, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 500},
+				Outcome{Status: DeliveryPending, NextAttemptAt: next}); err != nil {
+				t.Fatal(err)
+			}
+			job := jobOf("evt_d1")
+			if job == 0 {
+				t.Fatal("a retry of a dispatched delivery has no River job: it would never be attempted again")
+			}
+			var state string
+			var scheduled time.Time
+			if err := s.db.QueryRowContext(ctx, `SELECT state, scheduled_at FROM river_job WHERE id = $1`, job).Scan(&state, &scheduled); err != nil {
+				t.Fatal(err)
+			}
+			if state != "scheduled" || scheduled.Sub(next).Abs() > time.Second {
+				t.Errorf("retry job %s at %s, want scheduled at %s", state, scheduled, next)
+			}
+
+			// Declined: a job at once. QueueDelivery then finds it has one.
+			d.mu.Lock()
+			d.accepting = false
+			d.mu.Unlock()
+			if _, err := s.Ingest(ctx, mail(3, "evt_d3", "other")); err != nil {
+				t.Fatal(err)
+			}
+			if jobOf("evt_d3") == 0 || len(d.ids) != 1 {
+				t.Errorf("a declined delivery: job %d, dispatched %v", jobOf("evt_d3"), d.ids)
+			}
+			var id3 int64
+			if err := s.db.QueryRowContext(ctx, `SELECT id FROM delivery WHERE event_id = 'evt_d3'`).Scan(&id3); err != nil {
+				t.Fatal(err)
+			}
+			if queued, err := s.QueueDelivery(ctx, id3, time.Time{}); err != nil || queued {
+				t.Errorf("QueueDelivery of a delivery with a job: queued %v, %v", queued, err)
+			}
+		})
+	}
+}
+
+// TestJoblessDeliveriesHandedOver: what a dispatcher took and never
+// attempted (a crash) is listed once the process is gone, and
+// QueueDelivery gives it one job however often it is asked.
+func TestJoblessDeliveriesHandedOver(t *testing.T) {
+	path := t.TempDir() + "/store.db"
+	o := workingOptions()
+	o.URL = testURL(t, "sqlite:"+path)
+	s, err := Open(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &takingDispatcher{s: s, accepting: true}
+	s.SetDispatcher(d)
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := s.Ingest(ctx, mail(1, "evt_j1", "e", "f")); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if _, err := s.Ingest(ctx, mail(2, "evt_j2", "g")); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.ids) != 3 {
+		t.Fatalf("dispatched %v, want 3", d.ids)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, "sqlite:"+path, Options{})
+	got, err := s.JoblessDeliveries(ctx, before, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != d.ids[0] || got[1].ID != d.ids[1] || got[0].Endpoint != "e" {
+		t.Fatalf("jobless before the second mail: %+v, want deliveries %v to e and f", got, d.ids[:2])
+	}
+	if page, _ := s.JoblessDeliveries(ctx, time.Now(), got[0].ID, 1); len(page) != 1 || page[0].ID != got[1].ID {
+		t.Errorf("the page after %d: %+v", got[0].ID, page)
+	}
+	for i := range 2 {
+		queued, err := s.QueueDelivery(ctx, got[0].ID, time.Time{})
+		if err != nil || queued != (i == 0) {
+			t.Fatalf("QueueDelivery, time %d: queued %v, %v", i+1, queued, err)
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM river_job`); n != 1 {
+		t.Errorf("%d River jobs, want 1", n)
+	}
+	if rest, _ := s.JoblessDeliveries(ctx, time.Now(), 0, 10); len(rest) != 2 {
+		t.Errorf("jobless after one was queued: %+v, want the other two", rest)
+	}
+}
+
+// TestSQLiteWorkedByOneProcess: a second store working the same SQLite
+// file does not start, and says why; one that only reads and writes (the
+// CLI's) opens it as before.
+func TestSQLiteWorkedByOneProcess(t *testing.T) {
+	url := "sqlite:" + t.TempDir() + "/store.db"
+	o := workingOptions()
+	o.URL = testURL(t, url)
+	first, err := Open(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	second, err := Open(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = second.Start(t.Context())
+	second.Close()
+	if err == nil || !strings.Contains(err.Error(), "served by another qoo10hook process") {
+		t.Fatalf("second worker on the same file: %v", err)
+	}
+	open(t, url, Options{}) // the CLI's store
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	third, err := Open(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	if err := third.Start(t.Context()); err != nil {
+		t.Errorf("after the first closed: %v", err)
+	}
+}

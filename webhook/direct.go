@@ -1,0 +1,248 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/qoo10hook/qoo10hook/store"
+)
+
+// Direct is the Worker's store.Dispatcher: an endpoint's new deliveries go
+// from the commit that stored them to goroutines of the endpoint's own,
+// which attempt them as River's jobs do (Worker.attempt) but without a
+// River job, the endpoint's attempt slots shared with its queue. Whatever
+// is not a plain first attempt goes to River instead: a delivery whose
+// endpoint is paused, disabled or gone from the configuration, one that
+// waits for an earlier delivery, one that came while the endpoint's
+// goroutines were behind. A retry gets its River job with the attempt
+// that failed (store.RecordAttempt).
+type Direct struct {
+	w      *Worker
+	log    *slog.Logger
+	queues map[string]chan int64
+	// workers is how many goroutines attempt each endpoint's deliveries.
+	workers map[string]int
+
+	// taking ends with Stop: no delivery is taken after it. working ends
+	// when Stop's deadline passes: attempts under way are cut.
+	taking, working         context.Context
+	stopTaking, stopWorking context.CancelFunc
+	wg                      sync.WaitGroup
+
+	started atomic.Bool
+
+	mu sync.Mutex
+	// held holds the deliveries taken and not yet attempted or handed to
+	// River: the sweep leaves them alone.
+	held map[int64]struct{}
+}
+
+// directQueue bounds, per endpoint, the deliveries waiting for the
+// endpoint's goroutines; past half of it new deliveries go to River, so
+// that a batch's deliveries still fit.
+const directQueue = 2048
+
+// SweepEvery is how often Direct looks for deliveries it took and could
+// not hand to River (the store failing at that moment), and sweepGrace how
+// old such a delivery must be: the time from its commit to Dispatch.
+const (
+	SweepEvery = time.Minute
+	sweepGrace = time.Minute
+)
+
+// NewDirect returns the dispatcher of w's endpoints, running as many
+// goroutines per endpoint as its River queue runs jobs (QueueWorkers).
+func NewDirect(w *Worker, log *slog.Logger) *Direct {
+	d := &Direct{w: w, log: log, queues: map[string]chan int64{}, workers: map[string]int{}, held: map[int64]struct{}{}}
+	for name, ep := range w.endpoints {
+		d.queues[name] = make(chan int64, directQueue)
+		d.workers[name] = QueueWorkers(max(ep.Concurrency, 1))
+	}
+	d.taking, d.stopTaking = context.WithCancel(context.Background())
+	d.working, d.stopWorking = context.WithCancel(context.Background())
+	return d
+}
+
+// Start runs the endpoints' goroutines, and the sweep, which first gives
+// River a job for each delivery a previous run took and did not finish.
+func (d *Direct) Start() {
+	if d.started.Swap(true) {
+		return
+	}
+	before := time.Now()
+	for name, q := range d.queues {
+		for range d.workers[name] {
+			d.wg.Go(func() { d.run(name, q) })
+		}
+	}
+	d.wg.Go(func() { d.sweepLoop(before) })
+}
+
+// Stop takes no more deliveries and waits for the attempts under way
+// until ctx ends, then cuts them. What is left without a job gets one at
+// the next start.
+func (d *Direct) Stop(ctx context.Context) {
+	d.stopTaking()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		d.stopWorking()
+		<-done
+	}
+	d.stopWorking()
+}
+
+// Accepts takes a delivery to endpoint while the endpoint's queue has
+// room and nothing holds its deliveries back. It reads only what is in
+// memory: the store's writer waits for the answer.
+func (d *Direct) Accepts(endpoint string) bool {
+	q := d.queues[endpoint]
+	if q == nil || len(q) >= cap(q)/2 || d.taking.Err() != nil {
+		return false
+	}
+	return d.started.Load() && !d.w.heldBack(endpoint)
+}
+
+// Dispatch queues a committed delivery for its endpoint's goroutines, or
+// gives it to River when their queue is full.
+func (d *Direct) Dispatch(id int64, endpoint string) {
+	d.mu.Lock()
+	d.held[id] = struct{}{}
+	d.mu.Unlock()
+	d.w.metrics.dispatched.WithLabelValues(endpoint).Inc()
+	select {
+	case d.queues[endpoint] <- id:
+	default:
+		go d.handOver(id, endpoint)
+	}
+}
+
+func (d *Direct) run(endpoint string, q chan int64) {
+	for d.taking.Err() == nil {
+		select {
+		case id := <-q:
+			d.deliver(id, endpoint)
+		case <-d.taking.Done():
+		}
+	}
+}
+
+// deliver makes the first attempt of delivery id to endpoint, or hands it
+// to River.
+func (d *Direct) deliver(id int64, endpoint string) {
+	defer d.release(id)
+	ctx := d.working
+	dl, _, blocked, err := d.w.store.DeliveryForWork(ctx, id)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("direct delivery: could not load it, River takes it", "delivery", id, "err", err)
+			d.handOver(id, endpoint)
+		}
+		return
+	}
+	if dl.Status != store.DeliveryPending || dl.JobID != 0 {
+		return // an operator acted on it meanwhile
+	}
+	ep := d.w.endpoints[dl.Endpoint]
+	if ep == nil || blocked || d.w.isDisabled(ctx, dl.Endpoint) || !d.w.circuitOpenUntil(dl.Endpoint).IsZero() {
+		// River's worker waits, parks or holds it back as for any job.
+		d.handOver(id, dl.Endpoint)
+		return
+	}
+	err = d.w.attempt(ctx, d.w.log.With("delivery", dl.ID, "event_id", dl.EventID, "endpoint", dl.Endpoint), ep, dl)
+	if ctx.Err() != nil {
+		return // cut by Stop: the next start gives it a job
+	}
+	var snooze *river.JobSnoozeError
+	var cancel *river.JobCancelError
+	if err != nil && !errors.As(err, &snooze) && !errors.As(err, &cancel) {
+		// The attempt was not recorded: River makes it again, as it would
+		// for a job.
+		d.handOver(id, dl.Endpoint)
+	}
+}
+
+// handOver gives delivery id to endpoint a River job due at once. Should
+// the store fail, the sweep tries again.
+func (d *Direct) handOver(id int64, endpoint string) {
+	defer d.release(id)
+	queued, err := d.w.store.QueueDelivery(context.WithoutCancel(d.working), id, time.Time{})
+	if err != nil {
+		d.log.Error("direct delivery: could not hand it to River; the sweep will", "delivery", id, "err", err)
+		return
+	}
+	if queued {
+		d.w.metrics.handedOver.WithLabelValues(endpoint).Inc()
+	}
+}
+
+func (d *Direct) release(id int64) {
+	d.mu.Lock()
+	delete(d.held, id)
+	d.mu.Unlock()
+}
+
+func (d *Direct) isHeld(id int64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.held[id]
+	return ok
+}
+
+// sweepLoop gives River the deliveries that have no job and that nobody
+// holds: at start those of earlier runs, then those a hand-over failed.
+func (d *Direct) sweepLoop(before time.Time) {
+	d.sweep(before)
+	t := time.NewTicker(SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			d.sweep(time.Now().Add(-sweepGrace))
+		case <-d.taking.Done():
+			return
+		}
+	}
+}
+
+func (d *Direct) sweep(before time.Time) {
+	const page = 500
+	var after int64
+	n := 0
+	for d.taking.Err() == nil {
+		jobless, err := d.w.store.JoblessDeliveries(d.taking, before, after, page)
+		if err != nil {
+			d.log.Error("direct delivery: looking for deliveries without a job", "err", err)
+			return
+		}
+		for _, j := range jobless {
+			after = j.ID
+			if d.isHeld(j.ID) {
+				continue
+			}
+			queued, err := d.w.store.QueueDelivery(d.taking, j.ID, time.Time{})
+			if err != nil {
+				d.log.Error("direct delivery: could not hand it to River", "delivery", j.ID, "err", err)
+				return
+			}
+			if queued {
+				d.w.metrics.handedOver.WithLabelValues(j.Endpoint).Inc()
+				n++
+			}
+		}
+		if len(jobless) < page {
+			break
+		}
+	}
+	if n > 0 {
+		d.log.Info("direct delivery: deliveries left without a job handed to River", "deliveries", n)
+	}
+}
