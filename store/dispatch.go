@@ -25,8 +25,11 @@ type Dispatcher interface {
 	// delivery, which holds the writer: it must answer at once.
 	Accepts(endpoint string) bool
 	// Dispatch hands over a delivery Accepts took, once its transaction
-	// has committed.
-	Dispatch(id int64, endpoint string)
+	// has committed: d is as stored, payload included. Nothing waits for
+	// it (it went to the Dispatcher only if no earlier delivery it follows
+	// was pending), and nobody else acts on it: it has no job, and
+	// operators act on deliveries that have ended.
+	Dispatch(d *Delivery)
 }
 
 // SetDispatcher has new deliveries that wait for no earlier delivery go
@@ -41,13 +44,13 @@ func (s *Store) SetDispatcher(d Dispatcher) bool {
 	return true
 }
 
-// dispatched tells whether the new delivery id, due at once, goes to the
-// dispatcher: then it is handed over when ctx's transaction commits.
-func (s *Store) dispatched(ctx context.Context, id int64, endpoint string) bool {
-	if s.dispatch == nil || !inGroupTx(ctx) || !s.dispatch.Accepts(endpoint) {
+// dispatched tells whether the new delivery of j, due at once, goes to
+// the dispatcher: then it is handed over when ctx's transaction commits.
+func (s *Store) dispatched(ctx context.Context, j pendingJob) bool {
+	if s.dispatch == nil || j.delivery == nil || !inGroupTx(ctx) || !s.dispatch.Accepts(j.endpoint) {
 		return false
 	}
-	AfterCommit(ctx, func() { s.dispatch.Dispatch(id, endpoint) })
+	AfterCommit(ctx, func() { s.dispatch.Dispatch(j.delivery) })
 	return true
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +21,8 @@ type takingDispatcher struct {
 	mu        sync.Mutex
 	accepting bool
 	ids       []int64
-	unseen    []int64 // handed over before a reader could see them
+	unseen    []int64 // handed over before a reader could see them, or unlike what was stored
+	errs      []error
 }
 
 func (d *takingDispatcher) Accepts(string) bool {
@@ -29,13 +31,20 @@ func (d *takingDispatcher) Accepts(string) bool {
 	return d.accepting
 }
 
-func (d *takingDispatcher) Dispatch(id int64, _ string) {
-	_, _, err := d.s.GetDelivery(context.Background(), id)
+func (d *takingDispatcher) Dispatch(dl *Delivery) {
+	id := dl.ID
+	stored, _, err := d.s.GetDelivery(context.Background(), id)
+	if err == nil && (stored.EventID != dl.EventID || stored.Endpoint != dl.Endpoint || stored.Status != dl.Status ||
+		stored.OrderKey != dl.OrderKey || !stored.ReceivedAt.Equal(dl.ReceivedAt) || !stored.CreatedAt.Equal(dl.CreatedAt) ||
+		stored.Attempts != 0 || stored.JobID != 0 || len(dl.Payload) == 0) {
+		err = fmt.Errorf("handed over %+v, stored %+v", dl, stored)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.ids = append(d.ids, id)
 	if err != nil {
 		d.unseen = append(d.unseen, id)
+		d.errs = append(d.errs, err)
 	}
 }
 
@@ -94,7 +103,8 @@ func TestDispatcherTakesNewDeliveries(t *testing.T) {
 				return
 			}
 			if len(d.ids) != 1 || len(d.unseen) != 0 {
-				t.Fatalf("dispatched %v (%v before their commit), want the first delivery only, after its commit", d.ids, d.unseen)
+				t.Fatalf("dispatched %v (%v before their commit or unlike what was stored: %v), want the first delivery only, after its commit",
+					d.ids, d.unseen, d.errs)
 			}
 			if job := jobOf("evt_d1"); job != 0 {
 				t.Errorf("the dispatched delivery has River job %d", job)

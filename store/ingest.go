@@ -201,6 +201,9 @@ func (s *Store) Ingest(ctx context.Context, in *Ingest) (Receipt, error) {
 type pendingJob struct {
 	deliveryID int64
 	endpoint   string
+	// delivery is the new delivery as stored, for a Dispatcher to attempt
+	// without reading it back; nil where it is not at hand.
+	delivery *Delivery
 }
 
 // ingestTx writes one mail into tx and returns the jobs its deliveries need.
@@ -319,6 +322,7 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 	}
 	var jobs []pendingJob
 	created := now()
+	receivedAt, createdAt := fromMicros(received.UnixMicro()), fromMicros(created)
 	for _, d := range ev.Deliveries {
 		did, _, err := b.insert(ctx, `INSERT INTO delivery (event_id, endpoint, order_key, order_key2, status,
 			received_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
@@ -328,7 +332,9 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 		}
 		rc.Deliveries++
 		if status == DeliveryPending {
-			jobs = append(jobs, pendingJob{deliveryID: did, endpoint: d.Endpoint})
+			jobs = append(jobs, pendingJob{deliveryID: did, endpoint: d.Endpoint, delivery: &Delivery{ID: did, EventID: ev.ID,
+				EventType: ev.Type, Endpoint: d.Endpoint, OrderKey: d.OrderKey, Status: status, ReceivedAt: receivedAt,
+				CreatedAt: createdAt, UpdatedAt: createdAt, Payload: ev.Payload}})
 		}
 	}
 	return true, jobs, nil
@@ -372,7 +378,7 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 		if behind {
 			opts.ScheduledAt = time.Now().Add(queuedBehindFallback)
 			AfterCommit(ctx, s.metric.queuedBehind.WithLabelValues(j.endpoint).Inc)
-		} else if s.dispatched(ctx, j.deliveryID, j.endpoint) {
+		} else if s.dispatched(ctx, j) {
 			continue
 		}
 		params = append(params, river.InsertManyParams{Args: DeliveryArgs{DeliveryID: j.deliveryID}, InsertOpts: opts})

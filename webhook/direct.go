@@ -19,13 +19,13 @@ import (
 // River job, the endpoint's attempt slots shared with its queue. Whatever
 // is not a plain first attempt goes to River instead: a delivery whose
 // endpoint is paused, disabled or gone from the configuration, one that
-// waits for an earlier delivery, one that came while the endpoint's
-// goroutines were behind. A retry gets its River job with the attempt
+// came while the endpoint's goroutines were behind (one that waits for an
+// earlier delivery got its job when it was stored). A retry gets its River job with the attempt
 // that failed (store.RecordAttempt).
 type Direct struct {
 	w      *Worker
 	log    *slog.Logger
-	queues map[string]chan int64
+	queues map[string]chan *store.Delivery
 	// workers is how many goroutines attempt each endpoint's deliveries.
 	workers map[string]int
 
@@ -59,9 +59,9 @@ const (
 // NewDirect returns the dispatcher of w's endpoints, running as many
 // goroutines per endpoint as its River queue runs jobs (QueueWorkers).
 func NewDirect(w *Worker, log *slog.Logger) *Direct {
-	d := &Direct{w: w, log: log, queues: map[string]chan int64{}, workers: map[string]int{}, held: map[int64]struct{}{}}
+	d := &Direct{w: w, log: log, queues: map[string]chan *store.Delivery{}, workers: map[string]int{}, held: map[int64]struct{}{}}
 	for name, ep := range w.endpoints {
-		d.queues[name] = make(chan int64, directQueue)
+		d.queues[name] = make(chan *store.Delivery, directQueue)
 		d.workers[name] = QueueWorkers(max(ep.Concurrency, 1))
 	}
 	d.taking, d.stopTaking = context.WithCancel(context.Background())
@@ -78,7 +78,7 @@ func (d *Direct) Start() {
 	before := time.Now()
 	for name, q := range d.queues {
 		for range d.workers[name] {
-			d.wg.Go(func() { d.run(name, q) })
+			d.wg.Go(func() { d.run(q) })
 		}
 	}
 	d.wg.Go(func() { d.sweepLoop(before) })
@@ -113,51 +113,40 @@ func (d *Direct) Accepts(endpoint string) bool {
 
 // Dispatch queues a committed delivery for its endpoint's goroutines, or
 // gives it to River when their queue is full.
-func (d *Direct) Dispatch(id int64, endpoint string) {
+func (d *Direct) Dispatch(dl *store.Delivery) {
 	d.mu.Lock()
-	d.held[id] = struct{}{}
+	d.held[dl.ID] = struct{}{}
 	d.mu.Unlock()
-	d.w.metrics.dispatched.WithLabelValues(endpoint).Inc()
+	d.w.metrics.dispatched.WithLabelValues(dl.Endpoint).Inc()
 	select {
-	case d.queues[endpoint] <- id:
+	case d.queues[dl.Endpoint] <- dl:
 	default:
-		go d.handOver(id, endpoint)
+		go d.handOver(dl.ID, dl.Endpoint)
 	}
 }
 
-func (d *Direct) run(endpoint string, q chan int64) {
+func (d *Direct) run(q chan *store.Delivery) {
 	for d.taking.Err() == nil {
 		select {
-		case id := <-q:
-			d.deliver(id, endpoint)
+		case dl := <-q:
+			d.deliver(dl)
 		case <-d.taking.Done():
 		}
 	}
 }
 
-// deliver makes the first attempt of delivery id to endpoint, or hands it
-// to River.
-func (d *Direct) deliver(id int64, endpoint string) {
-	defer d.release(id)
+// deliver makes the first attempt of dl, as the store handed it over (no
+// need to read it back: nothing else acts on it), or hands it to River.
+func (d *Direct) deliver(dl *store.Delivery) {
+	defer d.release(dl.ID)
 	ctx := d.working
-	dl, _, blocked, err := d.w.store.DeliveryForWork(ctx, id)
-	if err != nil {
-		if ctx.Err() == nil {
-			d.log.Warn("direct delivery: could not load it, River takes it", "delivery", id, "err", err)
-			d.handOver(id, endpoint)
-		}
-		return
-	}
-	if dl.Status != store.DeliveryPending || dl.JobID != 0 {
-		return // an operator acted on it meanwhile
-	}
 	ep := d.w.endpoints[dl.Endpoint]
-	if ep == nil || blocked || d.w.isDisabled(ctx, dl.Endpoint) || !d.w.circuitOpenUntil(dl.Endpoint).IsZero() {
-		// River's worker waits, parks or holds it back as for any job.
-		d.handOver(id, dl.Endpoint)
+	if ep == nil || d.w.isDisabled(ctx, dl.Endpoint) || !d.w.circuitOpenUntil(dl.Endpoint).IsZero() {
+		// River's worker holds it back as it does any job.
+		d.handOver(dl.ID, dl.Endpoint)
 		return
 	}
-	err = d.w.attempt(ctx, d.w.log.With("delivery", dl.ID, "event_id", dl.EventID, "endpoint", dl.Endpoint), ep, dl)
+	err := d.w.attempt(ctx, d.w.log.With("delivery", dl.ID, "event_id", dl.EventID, "endpoint", dl.Endpoint), ep, dl)
 	if ctx.Err() != nil {
 		return // cut by Stop: the next start gives it a job
 	}
@@ -166,7 +155,7 @@ func (d *Direct) deliver(id int64, endpoint string) {
 	if err != nil && !errors.As(err, &snooze) && !errors.As(err, &cancel) {
 		// The attempt was not recorded: River makes it again, as it would
 		// for a job.
-		d.handOver(id, dl.Endpoint)
+		d.handOver(dl.ID, dl.Endpoint)
 	}
 }
 
