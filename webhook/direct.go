@@ -50,7 +50,8 @@ const directQueue = 2048
 
 // SweepEvery is how often Direct looks for deliveries it took and could
 // not hand to River (the store failing at that moment), and sweepGrace how
-// old such a delivery must be: the time from its commit to Dispatch.
+// old such a delivery must be: more than the time from its commit to
+// Dispatch.
 const (
 	SweepEvery = time.Minute
 	sweepGrace = time.Minute
@@ -187,40 +188,52 @@ func (d *Direct) isHeld(id int64) bool {
 }
 
 // sweepLoop gives River the deliveries that have no job and that nobody
-// holds: at start those of earlier runs, then those a hand-over failed.
+// holds: at start those of earlier runs (no other process works the
+// store), then those a hand-over failed. A later sweep hands over only
+// what the one before it found too, a minute apart: a delivery between
+// its commit and Dispatch is not held yet, and is never seen so twice.
 func (d *Direct) sweepLoop(before time.Time) {
-	d.sweep(before)
+	d.sweep(before, nil)
+	var suspects map[int64]bool
 	t := time.NewTicker(SweepEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			d.sweep(time.Now().Add(-sweepGrace))
+			suspects = d.sweep(time.Now().Add(-sweepGrace), suspects)
 		case <-d.taking.Done():
 			return
 		}
 	}
 }
 
-func (d *Direct) sweep(before time.Time) {
+// sweep hands over the deliveries without a job created before the given
+// time that nobody holds, those of suspects only unless suspects is nil,
+// and returns the ones it left.
+func (d *Direct) sweep(before time.Time, suspects map[int64]bool) (left map[int64]bool) {
 	const page = 500
 	var after int64
 	n := 0
+	left = map[int64]bool{}
 	for d.taking.Err() == nil {
 		jobless, err := d.w.store.JoblessDeliveries(d.taking, before, after, page)
 		if err != nil {
 			d.log.Error("direct delivery: looking for deliveries without a job", "err", err)
-			return
+			return left
 		}
 		for _, j := range jobless {
 			after = j.ID
 			if d.isHeld(j.ID) {
 				continue
 			}
+			if suspects != nil && !suspects[j.ID] {
+				left[j.ID] = true
+				continue
+			}
 			queued, err := d.w.store.QueueDelivery(d.taking, j.ID, time.Time{})
 			if err != nil {
 				d.log.Error("direct delivery: could not hand it to River", "delivery", j.ID, "err", err)
-				return
+				return left
 			}
 			if queued {
 				d.w.metrics.handedOver.WithLabelValues(j.Endpoint).Inc()
@@ -234,4 +247,5 @@ func (d *Direct) sweep(before time.Time) {
 	if n > 0 {
 		d.log.Info("direct delivery: deliveries left without a job handed to River", "deliveries", n)
 	}
+	return left
 }
