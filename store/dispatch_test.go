@@ -48,12 +48,33 @@ func (d *takingDispatcher) Dispatch(dl *Delivery) {
 	}
 }
 
-// workingOptions make a store that works jobs, as the service's does.
-func workingOptions() Options {
+// workingOptions make a store at url that works jobs, as the service's
+// does.
+func workingOptions(t *testing.T, url string) Options {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[DeliveryArgs]) error { return nil }))
 	// A queue nobody queues to: the test's jobs stay as stored.
-	return Options{Workers: workers, Queues: map[string]river.QueueConfig{"idle": {MaxWorkers: 1}}}
+	return Options{URL: testURL(t, url), Workers: workers, Queues: map[string]river.QueueConfig{"idle": {MaxWorkers: 1}}}
+}
+
+// openWorking opens and starts a store that works jobs, with dispatcher d
+// if not nil, and closes it when the test ends.
+func openWorking(t *testing.T, url string, d Dispatcher) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), workingOptions(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if d != nil {
+		if taken := s.SetDispatcher(d); taken != (s.kind == SQLite) {
+			t.Fatalf("SetDispatcher on %s: %v", s.kind, taken)
+		}
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestDispatcherTakesNewDeliveries: on SQLite a delivery the dispatcher
@@ -63,20 +84,9 @@ func workingOptions() Options {
 func TestDispatcherTakesNewDeliveries(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
-			o := workingOptions()
-			o.URL = testURL(t, st.URL)
-			s, err := Open(t.Context(), o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			d := &takingDispatcher{s: s, accepting: true}
-			if taken := s.SetDispatcher(d); taken != (s.kind == SQLite) {
-				t.Fatalf("SetDispatcher on %s: %v", st.Name, taken)
-			}
-			if err := s.Start(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			d := &takingDispatcher{accepting: true}
+			s := openWorking(t, st.URL, d)
+			d.s = s
 			ctx := t.Context()
 			jobOf := func(event string) int64 {
 				t.Helper()
@@ -162,17 +172,9 @@ func TestDispatcherTakesNewDeliveries(t *testing.T) {
 // QueueDelivery gives it one job however often it is asked.
 func TestJoblessDeliveriesHandedOver(t *testing.T) {
 	path := t.TempDir() + "/store.db"
-	o := workingOptions()
-	o.URL = testURL(t, "sqlite:"+path)
-	s, err := Open(t.Context(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &takingDispatcher{s: s, accepting: true}
-	s.SetDispatcher(d)
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	d := &takingDispatcher{accepting: true}
+	s := openWorking(t, "sqlite:"+path, d)
+	d.s = s
 	ctx := t.Context()
 	if _, err := s.Ingest(ctx, mail(1, "evt_j1", "e", "f")); err != nil {
 		t.Fatal(err)
@@ -218,16 +220,8 @@ func TestJoblessDeliveriesHandedOver(t *testing.T) {
 // CLI's) opens it as before.
 func TestSQLiteWorkedByOneProcess(t *testing.T) {
 	url := "sqlite:" + t.TempDir() + "/store.db"
-	o := workingOptions()
-	o.URL = testURL(t, url)
-	first, err := Open(t.Context(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := first.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	second, err := Open(t.Context(), o)
+	first := openWorking(t, url, nil)
+	second, err := Open(t.Context(), workingOptions(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,12 +234,5 @@ func TestSQLiteWorkedByOneProcess(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	third, err := Open(t.Context(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer third.Close()
-	if err := third.Start(t.Context()); err != nil {
-		t.Errorf("after the first closed: %v", err)
-	}
+	openWorking(t, url, nil) // fails the test if it cannot start
 }
