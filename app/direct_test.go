@@ -78,8 +78,8 @@ func TestDirectDelivery(t *testing.T) {
 // stored them crashed before it attempted them.
 type droppingDispatcher struct{}
 
-func (droppingDispatcher) Accepts(string) bool      { return true }
-func (droppingDispatcher) Dispatch(*store.Delivery) {}
+func (droppingDispatcher) Accepts(string) bool        { return true }
+func (droppingDispatcher) Dispatch([]*store.Delivery) {}
 
 // TestDirectLeftoversDeliveredAtStart: deliveries a process took for
 // direct delivery and never attempted have no River job; the next start

@@ -337,12 +337,19 @@ func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) err
 // waitsForPredecessor tells whether delivery id has an earlier pending
 // delivery it follows (predecessorLookups), as tx sees it.
 func waitsForPredecessor(ctx context.Context, tx *sql.Tx, id int64) (bool, error) {
+	pred, err := firstPredecessor(ctx, tx, id)
+	return pred.Valid, err
+}
+
+// firstPredecessor is the first earlier pending delivery that delivery id
+// follows (predecessorLookups), as tx sees it; null when there is none.
+func firstPredecessor(ctx context.Context, tx *sql.Tx, id int64) (sql.NullInt64, error) {
 	var pred sql.NullInt64
 	if err := tx.QueryRowContext(ctx, `SELECT (SELECT min(m.id) FROM (`+predecessorLookups+`) m)
 		FROM delivery d WHERE d.id = $1`, id).Scan(&pred); err != nil {
-		return false, fmt.Errorf("predecessor of %d: %w", id, err)
+		return pred, fmt.Errorf("predecessor of %d: %w", id, err)
 	}
-	return pred.Valid, nil
+	return pred, nil
 }
 
 // ParkDelivery holds back delivery d, which found an earlier delivery it

@@ -29,8 +29,12 @@ type Delivery struct {
 	UpdatedAt     time.Time `json:"updated_at"`
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	DeliveredAt   time.Time `json:"delivered_at,omitzero"`
-	// Payload is the event JSON; only DeliveryForWork fills it.
+	// Payload is the event JSON; only DeliveryForWork and a Dispatcher's
+	// deliveries have it.
 	Payload []byte `json:"-"`
+	// Follows are, for a Dispatcher, the deliveries handed over with this
+	// one that it waits for.
+	Follows []int64 `json:"-"`
 }
 
 // ScheduleIndex is the number of attempts made since the delivery was

@@ -24,12 +24,15 @@ type Dispatcher interface {
 	// endpoint now. It is asked in the transaction that stores the
 	// delivery, which holds the writer: it must answer at once.
 	Accepts(endpoint string) bool
-	// Dispatch hands over a delivery Accepts took, once its transaction
-	// has committed: d is as stored, payload included. Nothing waits for
-	// it (it went to the Dispatcher only if no earlier delivery it follows
-	// was pending), and nobody else acts on it: it has no job, and
-	// operators act on deliveries that have ended.
-	Dispatch(d *Delivery)
+	// Dispatch hands over the deliveries of a transaction Accepts took,
+	// once it has committed, in the order they were stored, each as
+	// stored, payload included. Nobody else acts on them: they have no
+	// job, and operators act on deliveries that have ended. A delivery
+	// waits only for those in its Follows, handed over with it: it must
+	// not be attempted before they have ended (left pending), and if one
+	// of them does not end at its attempt, the delivery goes to River
+	// (QueueDelivery) to wait for it.
+	Dispatch(ds []*Delivery)
 }
 
 // SetDispatcher has new deliveries that wait for no earlier delivery go
@@ -44,14 +47,10 @@ func (s *Store) SetDispatcher(d Dispatcher) bool {
 	return true
 }
 
-// dispatched tells whether the new delivery of j, due at once, goes to
-// the dispatcher: then it is handed over when ctx's transaction commits.
-func (s *Store) dispatched(ctx context.Context, j pendingJob) bool {
-	if s.dispatch == nil || j.delivery == nil || !inGroupTx(ctx) || !s.dispatch.Accepts(j.endpoint) {
-		return false
-	}
-	AfterCommit(ctx, func() { s.dispatch.Dispatch(j.delivery) })
-	return true
+// dispatches tells whether the new delivery of j goes to the dispatcher,
+// to be handed over when ctx's transaction commits.
+func (s *Store) dispatches(ctx context.Context, j pendingJob) bool {
+	return s.dispatch != nil && j.delivery != nil && inGroupTx(ctx) && s.dispatch.Accepts(j.endpoint)
 }
 
 // inGroupTx tells whether ctx is that of a transaction that runs
@@ -63,13 +62,22 @@ func inGroupTx(ctx context.Context) bool {
 
 // QueueDelivery gives delivery id a River job due at the given time, if
 // it is pending without one: the dispatcher hands over what it does not
-// attempt itself. It reports whether it queued a job. The write shares a
+// attempt itself. A delivery that waits for an earlier pending one gets
+// its job parked, as at ingest (queuedBehind), for that one's last
+// attempt to wake: the write holds SQLite's one writer, so that attempt
+// comes after it. It reports whether it queued a job. The write shares a
 // transaction with the workers' attempts.
 func (s *Store) QueueDelivery(ctx context.Context, id int64, at time.Time) (queued bool, err error) {
 	res := s.attempts.submit(ctx, &attemptRequest{do: func(ctx context.Context, tx *sql.Tx) (attemptResult, error) {
 		status, endpoint, jobID, err := deliveryState(ctx, tx, id)
 		if err != nil || status != DeliveryPending || jobID.Valid {
 			return attemptResult{}, err
+		}
+		if first, err := s.queuedBehind(ctx, tx, id); err != nil {
+			return attemptResult{}, err
+		} else if first.Valid {
+			at = time.Now().Add(queuedBehindFallback)
+			AfterCommit(ctx, s.metric.queuedBehind.WithLabelValues(endpoint).Inc)
 		}
 		if err := s.queueTx(ctx, tx, id, endpoint, at); err != nil {
 			return attemptResult{}, err

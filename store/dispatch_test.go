@@ -21,7 +21,8 @@ type takingDispatcher struct {
 	mu        sync.Mutex
 	accepting bool
 	ids       []int64
-	unseen    []int64 // handed over before a reader could see them, or unlike what was stored
+	follows   [][]int64 // each one's Follows
+	unseen    []int64   // handed over before a reader could see them, or unlike what was stored
 	errs      []error
 }
 
@@ -31,20 +32,23 @@ func (d *takingDispatcher) Accepts(string) bool {
 	return d.accepting
 }
 
-func (d *takingDispatcher) Dispatch(dl *Delivery) {
-	id := dl.ID
-	stored, _, err := d.s.GetDelivery(context.Background(), id)
-	if err == nil && (stored.EventID != dl.EventID || stored.Endpoint != dl.Endpoint || stored.Status != dl.Status ||
-		stored.OrderKey != dl.OrderKey || !stored.ReceivedAt.Equal(dl.ReceivedAt) || !stored.CreatedAt.Equal(dl.CreatedAt) ||
-		stored.Attempts != 0 || stored.JobID != 0 || len(dl.Payload) == 0) {
-		err = fmt.Errorf("handed over %+v, stored %+v", dl, stored)
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.ids = append(d.ids, id)
-	if err != nil {
-		d.unseen = append(d.unseen, id)
-		d.errs = append(d.errs, err)
+func (d *takingDispatcher) Dispatch(ds []*Delivery) {
+	for _, dl := range ds {
+		id := dl.ID
+		stored, _, err := d.s.GetDelivery(context.Background(), id)
+		if err == nil && (stored.EventID != dl.EventID || stored.Endpoint != dl.Endpoint || stored.Status != dl.Status ||
+			stored.OrderKey != dl.OrderKey || !stored.ReceivedAt.Equal(dl.ReceivedAt) || !stored.CreatedAt.Equal(dl.CreatedAt) ||
+			stored.Attempts != 0 || stored.JobID != 0 || len(dl.Payload) == 0) {
+			err = fmt.Errorf("handed over %+v, stored %+v", dl, stored)
+		}
+		d.mu.Lock()
+		d.ids = append(d.ids, id)
+		d.follows = append(d.follows, dl.Follows)
+		if err != nil {
+			d.unseen = append(d.unseen, id)
+			d.errs = append(d.errs, err)
+		}
+		d.mu.Unlock()
 	}
 }
 

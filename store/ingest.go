@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -201,6 +202,9 @@ func (s *Store) Ingest(ctx context.Context, in *Ingest) (Receipt, error) {
 type pendingJob struct {
 	deliveryID int64
 	endpoint   string
+	// orderKey and secondKey are the delivery's (NewDelivery), set where
+	// delivery is.
+	orderKey, secondKey string
 	// delivery is the new delivery as stored, for a Dispatcher to attempt
 	// without reading it back; nil where it is not at hand.
 	delivery *Delivery
@@ -332,9 +336,10 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 		}
 		rc.Deliveries++
 		if status == DeliveryPending {
-			jobs = append(jobs, pendingJob{deliveryID: did, endpoint: d.Endpoint, delivery: &Delivery{ID: did, EventID: ev.ID,
-				EventType: ev.Type, Endpoint: d.Endpoint, OrderKey: d.OrderKey, Status: status, ReceivedAt: receivedAt,
-				CreatedAt: createdAt, UpdatedAt: createdAt, Payload: ev.Payload}})
+			jobs = append(jobs, pendingJob{deliveryID: did, endpoint: d.Endpoint, orderKey: d.OrderKey, secondKey: d.SecondKey,
+				delivery: &Delivery{ID: did, EventID: ev.ID,
+					EventType: ev.Type, Endpoint: d.Endpoint, OrderKey: d.OrderKey, Status: status, ReceivedAt: receivedAt,
+					CreatedAt: createdAt, UpdatedAt: createdAt, Payload: ev.Payload}})
 		}
 	}
 	return true, jobs, nil
@@ -346,18 +351,54 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 const queuedBehindFallback = time.Minute
 
 // queuedBehind tells whether the new delivery id must wait for an earlier
-// pending delivery it follows (predecessorLookups), so that its job is
-// queued parked, to be woken by that one's last attempt (wakeSuccessors),
-// instead of being fetched and loaded only for its worker to park it. On
-// SQLite only: the transaction holds the one writer, so the predecessor's
-// last attempt, which must see this delivery to wake it, comes after it.
-// On PostgreSQL that attempt may commit beside this transaction without
-// seeing it, and the worker parks under the endpoint's chain lock instead.
-func (s *Store) queuedBehind(ctx context.Context, tx *sql.Tx, id int64) (bool, error) {
+// pending delivery it follows (predecessorLookups), and which is the first
+// of them, so that its job is queued parked, to be woken by that one's
+// last attempt (wakeSuccessors), instead of being fetched and loaded only
+// for its worker to park it. On SQLite only: the transaction holds the one
+// writer, so the predecessor's last attempt, which must see this delivery
+// to wake it, comes after it. On PostgreSQL that attempt may commit beside
+// this transaction without seeing it, and the worker parks under the
+// endpoint's chain lock instead.
+func (s *Store) queuedBehind(ctx context.Context, tx *sql.Tx, id int64) (first sql.NullInt64, err error) {
 	if s.kind == Postgres {
-		return false, nil
+		return first, nil
 	}
-	return waitsForPredecessor(ctx, tx, id)
+	return firstPredecessor(ctx, tx, id)
+}
+
+// follows tells whether delivery j waits for delivery p, stored before it
+// at the same endpoint and pending: the relation predecessorLookups finds.
+func (j *pendingJob) follows(p *pendingJob) bool {
+	return p.endpoint == j.endpoint && p.deliveryID < j.deliveryID &&
+		((j.orderKey != "" && p.orderKey == j.orderKey) ||
+			(j.secondKey != "" && (p.orderKey == j.secondKey || p.secondKey == j.secondKey)))
+}
+
+// followsDispatched returns the deliveries of batch that j follows, if the
+// Dispatcher took every one of them (dispatched): then j can follow them
+// there, attempted once they have ended, instead of being queued behind
+// them. batch holds, in id order, the deliveries its transaction stored
+// (each with its delivery set): on SQLite every delivery from the first
+// of them on is one of them, so with first (j's first predecessor) among
+// them they are all j waits for.
+func followsDispatched(j *pendingJob, batch []pendingJob, dispatched map[int64]bool, first int64) ([]int64, bool) {
+	if len(batch) == 0 || first < batch[0].deliveryID {
+		return nil, false // it waits for one stored earlier
+	}
+	var after []int64
+	for i := range batch {
+		p := &batch[i]
+		if p.deliveryID >= j.deliveryID {
+			break
+		}
+		if j.follows(p) {
+			if !dispatched[p.deliveryID] {
+				return nil, false
+			}
+			after = append(after, p.deliveryID)
+		}
+	}
+	return after, len(after) > 0
 }
 
 // insertJobs queues the River jobs of a batch and links them to their
@@ -369,20 +410,38 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 	}
 	params := make([]river.InsertManyParams, 0, len(jobs))
 	queued := jobs[:0:0]
+	// The deliveries a Dispatcher takes, handed over together once the
+	// transaction commits; those of the batch it took.
+	var handOver []*Delivery
+	taken := map[int64]bool{}
+	// Deliveries that follow others are taken only from a transaction
+	// that stored every one of its deliveries (not a release's).
+	fresh := !slices.ContainsFunc(jobs, func(j pendingJob) bool { return j.delivery == nil })
 	for _, j := range jobs {
 		opts := &river.InsertOpts{Queue: QueueName(j.endpoint)}
-		behind, err := s.queuedBehind(ctx, b.tx, j.deliveryID)
+		first, err := s.queuedBehind(ctx, b.tx, j.deliveryID)
 		if err != nil {
 			return err
 		}
-		if behind {
+		after, follows := followsDispatched(&j, jobs, taken, first.Int64)
+		follows = follows && fresh
+		switch {
+		case (!first.Valid || follows) && s.dispatches(ctx, j):
+			// Waits for nothing, or only for deliveries the Dispatcher
+			// takes with it: it attempts this one once those have ended.
+			j.delivery.Follows = after
+			handOver = append(handOver, j.delivery)
+			taken[j.deliveryID] = true
+			continue
+		case first.Valid:
 			opts.ScheduledAt = time.Now().Add(queuedBehindFallback)
 			AfterCommit(ctx, s.metric.queuedBehind.WithLabelValues(j.endpoint).Inc)
-		} else if s.dispatched(ctx, j) {
-			continue
 		}
 		params = append(params, river.InsertManyParams{Args: DeliveryArgs{DeliveryID: j.deliveryID}, InsertOpts: opts})
 		queued = append(queued, j)
+	}
+	if len(handOver) > 0 {
+		AfterCommit(ctx, func() { s.dispatch.Dispatch(handOver) })
 	}
 	if len(params) == 0 {
 		return nil

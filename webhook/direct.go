@@ -19,9 +19,12 @@ import (
 // River job, the endpoint's attempt slots shared with its queue. Whatever
 // is not a plain first attempt goes to River instead: a delivery whose
 // endpoint is paused, disabled or gone from the configuration, one that
-// came while the endpoint's goroutines were behind (one that waits for an
-// earlier delivery got its job when it was stored). A retry gets its River job with the attempt
-// that failed (store.RecordAttempt).
+// came while the endpoint's goroutines were behind, one that follows a
+// delivery whose attempt did not end it. (One that waits for a delivery
+// stored before it got its job when it was stored; one that follows only
+// deliveries of its own commit, as a stock adjustment follows its order
+// event, is attempted here once they have ended.) A retry gets its River
+// job with the attempt that failed (store.RecordAttempt).
 type Direct struct {
 	w      *Worker
 	log    *slog.Logger
@@ -41,6 +44,18 @@ type Direct struct {
 	// held holds the deliveries taken and not yet attempted or handed to
 	// River: the sweep leaves them alone.
 	held map[int64]struct{}
+	// followers holds, by the id of a delivery taken, those that wait for
+	// it to end.
+	followers map[int64][]*follower
+}
+
+// follower is a delivery taken that waits for others taken with it.
+type follower struct {
+	dl *store.Delivery
+	// waiting counts the deliveries it follows whose attempt is not over;
+	// unended is set when one of them did not end.
+	waiting int
+	unended bool
 }
 
 // directQueue bounds, per endpoint, the deliveries waiting for the
@@ -60,7 +75,8 @@ const (
 // NewDirect returns the dispatcher of w's endpoints, running as many
 // goroutines per endpoint as its River queue runs jobs (QueueWorkers).
 func NewDirect(w *Worker, log *slog.Logger) *Direct {
-	d := &Direct{w: w, log: log, queues: map[string]chan *store.Delivery{}, workers: map[string]int{}, held: map[int64]struct{}{}}
+	d := &Direct{w: w, log: log, queues: map[string]chan *store.Delivery{}, workers: map[string]int{},
+		held: map[int64]struct{}{}, followers: map[int64][]*follower{}}
 	for name, ep := range w.endpoints {
 		d.queues[name] = make(chan *store.Delivery, directQueue)
 		d.workers[name] = QueueWorkers(max(ep.Concurrency, 1))
@@ -112,17 +128,64 @@ func (d *Direct) Accepts(endpoint string) bool {
 	return d.started.Load() && !d.w.heldBack(endpoint)
 }
 
-// Dispatch queues a committed delivery for its endpoint's goroutines, or
-// gives it to River when their queue is full.
-func (d *Direct) Dispatch(dl *store.Delivery) {
+// Dispatch queues a commit's deliveries for their endpoints' goroutines,
+// those that follow others once those have ended.
+func (d *Direct) Dispatch(ds []*store.Delivery) {
+	var ready []*store.Delivery
 	d.mu.Lock()
-	d.held[dl.ID] = struct{}{}
+	for _, dl := range ds {
+		d.held[dl.ID] = struct{}{}
+		d.w.metrics.dispatched.WithLabelValues(dl.Endpoint).Inc()
+		if len(dl.Follows) == 0 {
+			ready = append(ready, dl)
+			continue
+		}
+		f := &follower{dl: dl, waiting: len(dl.Follows)}
+		for _, p := range dl.Follows {
+			d.followers[p] = append(d.followers[p], f)
+		}
+	}
 	d.mu.Unlock()
-	d.w.metrics.dispatched.WithLabelValues(dl.Endpoint).Inc()
+	for _, dl := range ready {
+		d.queue(dl)
+	}
+}
+
+// queue hands dl to its endpoint's goroutines, or to River when their
+// queue is full.
+func (d *Direct) queue(dl *store.Delivery) {
 	select {
 	case d.queues[dl.Endpoint] <- dl:
 	default:
 		go d.handOver(dl.ID, dl.Endpoint)
+	}
+}
+
+// over is told that delivery id's turn here is over, and whether its
+// attempt ended it: its followers go once every delivery they follow is
+// over, to its endpoint's goroutines if all of those ended, else to River,
+// which parks them until those do.
+func (d *Direct) over(id int64, ended bool) {
+	var ready, unended []*store.Delivery
+	d.mu.Lock()
+	for _, f := range d.followers[id] {
+		f.waiting--
+		f.unended = f.unended || !ended
+		switch {
+		case f.waiting > 0:
+		case f.unended:
+			unended = append(unended, f.dl)
+		default:
+			ready = append(ready, f.dl)
+		}
+	}
+	delete(d.followers, id)
+	d.mu.Unlock()
+	for _, dl := range ready {
+		d.queue(dl)
+	}
+	for _, dl := range unended {
+		d.handOver(dl.ID, dl.Endpoint)
 	}
 }
 
@@ -149,20 +212,27 @@ func (d *Direct) deliver(dl *store.Delivery) {
 	}
 	err := d.w.attempt(ctx, d.w.log.With("delivery", dl.ID, "event_id", dl.EventID, "endpoint", dl.Endpoint), ep, dl)
 	if ctx.Err() != nil {
-		return // cut by Stop: the next start gives it a job
+		return // cut by Stop: the next start gives it and its followers jobs
 	}
 	var snooze *river.JobSnoozeError
 	var cancel *river.JobCancelError
-	if err != nil && !errors.As(err, &snooze) && !errors.As(err, &cancel) {
+	switch {
+	case err == nil || errors.As(err, &cancel):
+		d.over(dl.ID, true) // delivered, failed or dead
+	case errors.As(err, &snooze):
+		d.over(dl.ID, false) // its retry is River's job
+	default:
 		// The attempt was not recorded: River makes it again, as it would
 		// for a job.
 		d.handOver(dl.ID, dl.Endpoint)
 	}
 }
 
-// handOver gives delivery id to endpoint a River job due at once. Should
-// the store fail, the sweep tries again.
+// handOver gives delivery id to endpoint a River job (store.QueueDelivery),
+// and its followers after it. Should the store fail, the sweep tries
+// again.
 func (d *Direct) handOver(id int64, endpoint string) {
+	defer d.over(id, false)
 	defer d.release(id)
 	queued, err := d.w.store.QueueDelivery(context.WithoutCancel(d.working), id, time.Time{})
 	if err != nil {

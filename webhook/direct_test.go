@@ -2,7 +2,12 @@ package webhook
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,8 +22,8 @@ import (
 // crashed after their commit.
 type droppingDispatcher struct{}
 
-func (droppingDispatcher) Accepts(string) bool      { return true }
-func (droppingDispatcher) Dispatch(*store.Delivery) {}
+func (droppingDispatcher) Accepts(string) bool        { return true }
+func (droppingDispatcher) Dispatch([]*store.Delivery) {}
 
 // TestSweepHandsOverWhatItSawTwice: past the start, a delivery without a
 // job is handed to River only once two sweeps found it, and never while
@@ -89,5 +94,123 @@ func TestSweepHandsOverWhatItSawTwice(t *testing.T) {
 	d.sweep(time.Now(), nil) // as at start
 	if got := jobless(); len(got) != 0 {
 		t.Errorf("the sweep at start left %v without a job", got)
+	}
+}
+
+// TestFollowerWaitsForItsCommit: a stock adjustment stored with its order
+// event is taken with it and attempted only once the order event has
+// ended; when the order event's attempt does not end it, the adjustment
+// goes to River parked behind it, not to the endpoint.
+func TestFollowerWaitsForItsCommit(t *testing.T) {
+	u, err := store.ParseURL(testenv.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var arrived []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("webhook-id")
+		mu.Lock()
+		arrived = append(arrived, id)
+		mu.Unlock()
+		if id == "evt_fail" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // a follower sent meanwhile would arrive first
+	}))
+	defer srv.Close()
+	workers := river.NewWorkers()
+	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[store.DeliveryArgs]) error { return nil }))
+	s, err := store.Open(t.Context(), store.Options{URL: u, Workers: workers,
+		Queues: map[string]river.QueueConfig{"idle": {MaxWorkers: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ep := endpoint(t, srv.URL)
+	w := NewWorker(s, []*Endpoint{ep}, Policy{Timeout: 5 * time.Second, Schedule: []time.Duration{0, time.Hour}},
+		NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler), "test")
+	d := NewDirect(w, slog.New(slog.DiscardHandler))
+	if !s.SetDispatcher(d) {
+		t.Fatal("SQLite store took no dispatcher")
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	defer d.Stop(t.Context())
+
+	order := func(n int, orderID, adjustID string) {
+		t.Helper()
+		cart := fmt.Sprintf("shop|%d", n)
+		ev := func(id, typ string, nd store.NewDelivery) store.Event {
+			return store.Event{ID: id, Type: typ, CreatedAt: time.Now(), Payload: []byte(`{"id":"` + id + `"}`),
+				Deliveries: []store.NewDelivery{nd}}
+		}
+		in := &store.Ingest{Mail: store.Mail{QueueID: orderID, ReceivedAt: time.Now(), DedupKey: orderID, Raw: []byte("x"),
+			Status: store.MailParsed}, Events: []store.Event{
+			ev(orderID, "order.placed", store.NewDelivery{Endpoint: ep.Name, OrderKey: cart}),
+			ev(adjustID, "inventory.adjusted", store.NewDelivery{Endpoint: ep.Name, OrderKey: "sku|A", SecondKey: cart}),
+		}}
+		if _, err := s.Ingest(t.Context(), in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delivery := func(event string) *store.Delivery {
+		t.Helper()
+		ds, err := s.ListDeliveries(t.Context(), store.DeliveryFilter{EventID: event})
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("deliveries of %s: %v, %v", event, ds, err)
+		}
+		return ds[0]
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 5s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	order(1, "evt_ok", "evt_ok_adjust")
+	waitFor("the adjustment delivered", func() bool { return delivery("evt_ok_adjust").Status == store.DeliveryDelivered })
+	mu.Lock()
+	got := append([]string(nil), arrived...)
+	mu.Unlock()
+	if len(got) != 2 || got[0] != "evt_ok" || got[1] != "evt_ok_adjust" {
+		t.Errorf("arrived %v, want the order event, then its adjustment", got)
+	}
+	if job := delivery("evt_ok_adjust").JobID; job != 0 {
+		t.Errorf("the adjustment went through River job %d", job)
+	}
+
+	order(2, "evt_fail", "evt_fail_adjust")
+	waitFor("the adjustment given a job", func() bool { return delivery("evt_fail_adjust").JobID != 0 })
+	if st := delivery("evt_fail").Status; st != store.DeliveryPending {
+		t.Fatalf("the failed order event is %s", st)
+	}
+	var state string
+	db, err := sql.Open("sqlite", u.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow(`SELECT state FROM river_job WHERE id = ?`, delivery("evt_fail_adjust").JobID).Scan(&state); err != nil {
+		t.Fatal(err)
+	}
+	if state != "scheduled" {
+		t.Errorf("the adjustment of a pending order event: job %s, want scheduled (parked)", state)
+	}
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range arrived {
+		if id == "evt_fail_adjust" {
+			t.Errorf("the adjustment was sent while its order event is pending: %v", arrived)
+		}
 	}
 }
