@@ -336,10 +336,10 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 		}
 		rc.Deliveries++
 		if status == DeliveryPending {
+			stored := &Delivery{ID: did, EventID: ev.ID, EventType: ev.Type, Endpoint: d.Endpoint, OrderKey: d.OrderKey,
+				Status: status, ReceivedAt: receivedAt, CreatedAt: createdAt, UpdatedAt: createdAt, Payload: ev.Payload}
 			jobs = append(jobs, pendingJob{deliveryID: did, endpoint: d.Endpoint, orderKey: d.OrderKey, secondKey: d.SecondKey,
-				delivery: &Delivery{ID: did, EventID: ev.ID,
-					EventType: ev.Type, Endpoint: d.Endpoint, OrderKey: d.OrderKey, Status: status, ReceivedAt: receivedAt,
-					CreatedAt: createdAt, UpdatedAt: createdAt, Payload: ev.Payload}})
+				delivery: stored})
 		}
 	}
 	return true, jobs, nil

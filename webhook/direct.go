@@ -63,12 +63,12 @@ type follower struct {
 // that a batch's deliveries still fit.
 const directQueue = 2048
 
-// SweepEvery is how often Direct looks for deliveries it took and could
+// sweepEvery is how often Direct looks for deliveries it took and could
 // not hand to River (the store failing at that moment), and sweepGrace how
 // old such a delivery must be: more than the time from its commit to
 // Dispatch.
 const (
-	SweepEvery = time.Minute
+	sweepEvery = time.Minute
 	sweepGrace = time.Minute
 )
 
@@ -265,7 +265,7 @@ func (d *Direct) isHeld(id int64) bool {
 func (d *Direct) sweepLoop(before time.Time) {
 	d.sweep(before, nil)
 	var suspects map[int64]bool
-	t := time.NewTicker(SweepEvery)
+	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
 	for {
 		select {
