@@ -25,14 +25,10 @@ type droppingDispatcher struct{}
 func (droppingDispatcher) Accepts(string) bool        { return true }
 func (droppingDispatcher) Dispatch([]*store.Delivery) {}
 
-// TestSweepHandsOverWhatItSawTwice: past the start, a delivery without a
-// job is handed to River only once two sweeps found it, and never while
-// Direct holds it (it may be between its commit and Dispatch).
-func TestSweepHandsOverWhatItSawTwice(t *testing.T) {
-	u, err := store.ParseURL(testenv.SQLite(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+// openWorking opens a store that works jobs, as the service's does (on a
+// queue nobody queues to), and closes it when the test ends.
+func openWorking(t *testing.T, u store.URL) *store.Store {
+	t.Helper()
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[store.DeliveryArgs]) error { return nil }))
 	s, err := store.Open(t.Context(), store.Options{URL: u, Workers: workers,
@@ -41,12 +37,30 @@ func TestSweepHandsOverWhatItSawTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	if !s.SetDispatcher(droppingDispatcher{}) {
+	return s
+}
+
+// startWith starts s with dispatcher d.
+func startWith(t *testing.T, s *store.Store, d store.Dispatcher) {
+	t.Helper()
+	if !s.SetDispatcher(d) {
 		t.Fatal("SQLite store took no dispatcher")
 	}
 	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSweepHandsOverWhatItSawTwice: past the start, a delivery without a
+// job is handed to River only once two sweeps found it, and never while
+// Direct holds it (it may be between its commit and Dispatch).
+func TestSweepHandsOverWhatItSawTwice(t *testing.T) {
+	u, err := store.ParseURL(testenv.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openWorking(t, u)
+	startWith(t, s, droppingDispatcher{})
 	for i, id := range []string{"evt_s1", "evt_s2"} {
 		in := &store.Ingest{Mail: store.Mail{QueueID: id, ReceivedAt: time.Now(), DedupKey: id, Raw: []byte("x"),
 			Status: store.MailUnrecognized}, Events: []store.Event{{ID: id, Type: "mail.unrecognized", CreatedAt: time.Now(),
@@ -120,24 +134,12 @@ func TestFollowerWaitsForItsCommit(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // a follower sent meanwhile would arrive first
 	}))
 	defer srv.Close()
-	workers := river.NewWorkers()
-	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[store.DeliveryArgs]) error { return nil }))
-	s, err := store.Open(t.Context(), store.Options{URL: u, Workers: workers,
-		Queues: map[string]river.QueueConfig{"idle": {MaxWorkers: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openWorking(t, u)
 	ep := endpoint(t, srv.URL)
 	w := NewWorker(s, []*Endpoint{ep}, Policy{Timeout: 5 * time.Second, Schedule: []time.Duration{0, time.Hour}},
 		NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler), "test")
 	d := NewDirect(w, slog.New(slog.DiscardHandler))
-	if !s.SetDispatcher(d) {
-		t.Fatal("SQLite store took no dispatcher")
-	}
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	startWith(t, s, d)
 	d.Start()
 	defer d.Stop(t.Context())
 
