@@ -44,11 +44,11 @@ func TestDirectDelivery(t *testing.T) {
 				t.Fatal(err)
 			}
 			first := deliveryOf(t, s, rx.nextDelivered(t, 10*time.Second))
-			deadline := time.Now().Add(5 * time.Second)
-			for first.Status != store.DeliveryDelivered && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-				first, _, _ = s.GetDelivery(t.Context(), first.ID)
-			}
+			// Both answers recorded: the counter moves once the attempt is.
+			scrapeUntil(t, svc.svc.HTTPAddr(), 5*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+				return sumOf(mfs, "qoo10hook_webhook_deliveries_total", "delivered") == 2
+			})
+			first, _, _ = s.GetDelivery(t.Context(), first.ID)
 			retried, _, _ = s.GetDelivery(t.Context(), retried.ID)
 			if retried.Status != store.DeliveryDelivered || retried.Attempts != 2 || retried.JobID == 0 {
 				t.Errorf("retried delivery: %s after %d attempts, job %d; want delivered after 2, by a River job",

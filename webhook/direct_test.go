@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
+	"slices"
 	"testing"
 	"time"
 
@@ -120,18 +120,13 @@ func TestFollowerWaitsForItsCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var arrived []string
+	arrived := make(chan string, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("webhook-id")
-		mu.Lock()
-		arrived = append(arrived, id)
-		mu.Unlock()
+		arrived <- id
 		if id == "evt_fail" {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			return
 		}
-		time.Sleep(20 * time.Millisecond) // a follower sent meanwhile would arrive first
 	}))
 	defer srv.Close()
 	s := openWorking(t, u)
@@ -141,59 +136,72 @@ func TestFollowerWaitsForItsCommit(t *testing.T) {
 	d := NewDirect(w, slog.New(slog.DiscardHandler))
 	startWith(t, s, d)
 	d.Start()
-	defer d.Stop(t.Context())
 
-	order := func(n int, orderID, adjustID string) {
-		t.Helper()
+	for n, ids := range [][2]string{{"evt_ok", "evt_ok_adjust"}, {"evt_fail", "evt_fail_adjust"}} {
 		cart := fmt.Sprintf("shop|%d", n)
 		ev := func(id, typ string, nd store.NewDelivery) store.Event {
 			return store.Event{ID: id, Type: typ, CreatedAt: time.Now(), Payload: []byte(`{"id":"` + id + `"}`),
 				Deliveries: []store.NewDelivery{nd}}
 		}
-		in := &store.Ingest{Mail: store.Mail{QueueID: orderID, ReceivedAt: time.Now(), DedupKey: orderID, Raw: []byte("x"),
+		in := &store.Ingest{Mail: store.Mail{QueueID: ids[0], ReceivedAt: time.Now(), DedupKey: ids[0], Raw: []byte("x"),
 			Status: store.MailParsed}, Events: []store.Event{
-			ev(orderID, "order.placed", store.NewDelivery{Endpoint: ep.Name, OrderKey: cart}),
-			ev(adjustID, "inventory.adjusted", store.NewDelivery{Endpoint: ep.Name, OrderKey: "sku|A", SecondKey: cart}),
+			ev(ids[0], "order.placed", store.NewDelivery{Endpoint: ep.Name, OrderKey: cart}),
+			// Another SKU each: each adjustment follows only its order event.
+			ev(ids[1], "inventory.adjusted", store.NewDelivery{Endpoint: ep.Name, OrderKey: "sku|" + cart, SecondKey: cart}),
 		}}
 		if _, err := s.Ingest(t.Context(), in); err != nil {
 			t.Fatal(err)
 		}
 	}
-	delivery := func(event string) *store.Delivery {
+	// Three requests: both order events and the first adjustment. Stop
+	// then waits for what they set off: the attempts' records, the second
+	// adjustment's hand-over.
+	var got []string
+	for range 3 {
+		select {
+		case id := <-arrived:
+			got = append(got, id)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("requests %v, then nothing for 10s", got)
+		}
+	}
+	d.Stop(t.Context())
+	close(arrived)
+	for id := range arrived {
+		got = append(got, id)
+	}
+	if slices.Contains(got, "evt_fail_adjust") {
+		t.Errorf("requests %v: the adjustment of an order event still pending was sent", got)
+	}
+
+	attempts := func(event string) (*store.Delivery, []store.Attempt) {
 		t.Helper()
 		ds, err := s.ListDeliveries(t.Context(), store.DeliveryFilter{EventID: event})
 		if err != nil || len(ds) != 1 {
 			t.Fatalf("deliveries of %s: %v, %v", event, ds, err)
 		}
-		return ds[0]
-	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 5s", what)
-			}
-			time.Sleep(10 * time.Millisecond)
+		dl, as, err := s.GetDelivery(t.Context(), ds[0].ID)
+		if err != nil {
+			t.Fatal(err)
 		}
+		return dl, as
+	}
+	order, _ := attempts("evt_ok")
+	adjust, as := attempts("evt_ok_adjust")
+	if adjust.Status != store.DeliveryDelivered || adjust.JobID != 0 || len(as) != 1 {
+		t.Fatalf("the adjustment of a delivered order event: %s, job %d, %d attempts; want delivered at once, without a job",
+			adjust.Status, adjust.JobID, len(as))
+	}
+	if !as[0].StartedAt.After(order.DeliveredAt) {
+		t.Errorf("the adjustment was sent at %s, before its order event was delivered (%s)", as[0].StartedAt, order.DeliveredAt)
 	}
 
-	order(1, "evt_ok", "evt_ok_adjust")
-	waitFor("the adjustment delivered", func() bool { return delivery("evt_ok_adjust").Status == store.DeliveryDelivered })
-	mu.Lock()
-	got := append([]string(nil), arrived...)
-	mu.Unlock()
-	if len(got) != 2 || got[0] != "evt_ok" || got[1] != "evt_ok_adjust" {
-		t.Errorf("arrived %v, want the order event, then its adjustment", got)
+	if failed, _ := attempts("evt_fail"); failed.Status != store.DeliveryPending {
+		t.Fatalf("the order event answered 503 is %s", failed.Status)
 	}
-	if job := delivery("evt_ok_adjust").JobID; job != 0 {
-		t.Errorf("the adjustment went through River job %d", job)
-	}
-
-	order(2, "evt_fail", "evt_fail_adjust")
-	waitFor("the adjustment given a job", func() bool { return delivery("evt_fail_adjust").JobID != 0 })
-	if st := delivery("evt_fail").Status; st != store.DeliveryPending {
-		t.Fatalf("the failed order event is %s", st)
+	parked, as := attempts("evt_fail_adjust")
+	if parked.JobID == 0 || len(as) != 0 {
+		t.Fatalf("the adjustment of a pending order event: job %d, %d attempts; want a job, no attempt", parked.JobID, len(as))
 	}
 	var state string
 	db, err := sql.Open("sqlite", u.Path)
@@ -201,18 +209,10 @@ func TestFollowerWaitsForItsCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.QueryRow(`SELECT state FROM river_job WHERE id = ?`, delivery("evt_fail_adjust").JobID).Scan(&state); err != nil {
+	if err := db.QueryRow(`SELECT state FROM river_job WHERE id = ?`, parked.JobID).Scan(&state); err != nil {
 		t.Fatal(err)
 	}
 	if state != "scheduled" {
 		t.Errorf("the adjustment of a pending order event: job %s, want scheduled (parked)", state)
-	}
-	time.Sleep(50 * time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
-	for _, id := range arrived {
-		if id == "evt_fail_adjust" {
-			t.Errorf("the adjustment was sent while its order event is pending: %v", arrived)
-		}
 	}
 }
