@@ -39,10 +39,10 @@ type attemptRequest struct {
 }
 
 type attemptResult struct {
-	failures int
-	parked   bool
-	queued   bool
-	err      error
+	failures  int
+	parked    bool
+	queuedFor string // the endpoint of a delivery QueueDelivery gave a job
+	err       error
 }
 
 // attemptBatchMax bounds the writes sharing one transaction.

@@ -65,9 +65,10 @@ func inGroupTx(ctx context.Context) bool {
 // attempt itself. A delivery that waits for an earlier pending one gets
 // its job parked, as at ingest (queuedBehind), for that one's last
 // attempt to wake: the write holds SQLite's one writer, so that attempt
-// comes after it. It reports whether it queued a job. The write shares a
-// transaction with the workers' attempts.
-func (s *Store) QueueDelivery(ctx context.Context, id int64, at time.Time) (queued bool, err error) {
+// comes after it. It returns the endpoint of the delivery it gave a job,
+// "" when it gave none. The write shares a transaction with the workers'
+// attempts.
+func (s *Store) QueueDelivery(ctx context.Context, id int64, at time.Time) (endpoint string, err error) {
 	res := s.attempts.submit(ctx, &attemptRequest{do: func(ctx context.Context, tx *sql.Tx) (attemptResult, error) {
 		status, endpoint, jobID, err := deliveryState(ctx, tx, id)
 		if err != nil || status != DeliveryPending || jobID.Valid {
@@ -85,42 +86,24 @@ func (s *Store) QueueDelivery(ctx context.Context, id int64, at time.Time) (queu
 		if err := s.wakeQueue(ctx, tx, QueueName(endpoint)); err != nil {
 			return attemptResult{}, err
 		}
-		return attemptResult{queued: true}, nil
+		return attemptResult{queuedFor: endpoint}, nil
 	}})
 	if res.err != nil {
-		return false, fmt.Errorf("store: queue delivery %d: %w", id, res.err)
+		return "", fmt.Errorf("store: queue delivery %d: %w", id, res.err)
 	}
-	return res.queued, nil
+	return res.queuedFor, nil
 }
 
-// JoblessDelivery is a pending delivery without a River job.
-type JoblessDelivery struct {
-	ID       int64
-	Endpoint string
-}
-
-// JoblessDeliveries returns up to limit pending deliveries without a
-// River job, created before the given time and after delivery id after,
-// in id order: those a dispatcher took and did not finish (the process
-// stopped or crashed), or could not hand over.
-func (s *Store) JoblessDeliveries(ctx context.Context, before time.Time, after int64, limit int) ([]JoblessDelivery, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, endpoint FROM delivery
+// JoblessDeliveries returns the ids of up to limit pending deliveries
+// without a River job, created before the given time and after delivery
+// id after, in id order: those a dispatcher took and did not finish (the
+// process stopped or crashed), or could not hand over.
+func (s *Store) JoblessDeliveries(ctx context.Context, before time.Time, after int64, limit int) ([]int64, error) {
+	ids, err := s.readIDs(ctx, `SELECT id FROM delivery
 		WHERE status = 'pending' AND job_id IS NULL AND created_at < $1 AND id > $2 ORDER BY id LIMIT $3`,
 		before.UnixMicro(), after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: deliveries without a job: %w", err)
 	}
-	defer rows.Close()
-	var out []JoblessDelivery
-	for rows.Next() {
-		var d JoblessDelivery
-		if err := rows.Scan(&d.ID, &d.Endpoint); err != nil {
-			return nil, fmt.Errorf("store: deliveries without a job: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: deliveries without a job: %w", err)
-	}
-	return out, nil
+	return ids, nil
 }

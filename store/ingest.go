@@ -206,7 +206,8 @@ type pendingJob struct {
 	// delivery is.
 	orderKey, secondKey string
 	// delivery is the new delivery as stored, for a Dispatcher to attempt
-	// without reading it back; nil where it is not at hand.
+	// without reading it back; nil without a Dispatcher, or where it is
+	// not at hand.
 	delivery *Delivery
 }
 
@@ -326,6 +327,7 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 	}
 	var jobs []pendingJob
 	created := now()
+	// As DeliveryForWork would read them back, for a Dispatcher.
 	receivedAt, createdAt := fromMicros(received.UnixMicro()), fromMicros(created)
 	for _, d := range ev.Deliveries {
 		did, _, err := b.insert(ctx, `INSERT INTO delivery (event_id, endpoint, order_key, order_key2, status,
@@ -336,10 +338,12 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 		}
 		rc.Deliveries++
 		if status == DeliveryPending {
-			stored := &Delivery{ID: did, EventID: ev.ID, EventType: ev.Type, Endpoint: d.Endpoint, OrderKey: d.OrderKey,
-				Status: status, ReceivedAt: receivedAt, CreatedAt: createdAt, UpdatedAt: createdAt, Payload: ev.Payload}
-			jobs = append(jobs, pendingJob{deliveryID: did, endpoint: d.Endpoint, orderKey: d.OrderKey, secondKey: d.SecondKey,
-				delivery: stored})
+			j := pendingJob{deliveryID: did, endpoint: d.Endpoint, orderKey: d.OrderKey, secondKey: d.SecondKey}
+			if s.dispatch != nil {
+				j.delivery = &Delivery{ID: did, EventID: ev.ID, EventType: ev.Type, Endpoint: d.Endpoint, OrderKey: d.OrderKey,
+					Status: status, ReceivedAt: receivedAt, CreatedAt: createdAt, UpdatedAt: createdAt, Payload: ev.Payload}
+			}
+			jobs = append(jobs, j)
 		}
 	}
 	return true, jobs, nil
@@ -415,7 +419,8 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 	var handOver []*Delivery
 	taken := map[int64]bool{}
 	// Deliveries that follow others are taken only from a transaction
-	// that stored every one of its deliveries (not a release's).
+	// that stored every one of its deliveries (not a release's), which
+	// has each one's snapshot (so only with a Dispatcher).
 	fresh := !slices.ContainsFunc(jobs, func(j pendingJob) bool { return j.delivery == nil })
 	for _, j := range jobs {
 		opts := &river.InsertOpts{Queue: QueueName(j.endpoint)}
@@ -423,8 +428,11 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 		if err != nil {
 			return err
 		}
-		after, follows := followsDispatched(&j, jobs, taken, first.Int64)
-		follows = follows && fresh
+		var after []int64
+		follows := false
+		if first.Valid && fresh {
+			after, follows = followsDispatched(&j, jobs, taken, first.Int64)
+		}
 		switch {
 		case (!first.Valid || follows) && s.dispatches(ctx, j):
 			// Waits for nothing, or only for deliveries the Dispatcher

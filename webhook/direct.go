@@ -157,7 +157,7 @@ func (d *Direct) queue(dl *store.Delivery) {
 	select {
 	case d.queues[dl.Endpoint] <- dl:
 	default:
-		go d.handOver(dl.ID, dl.Endpoint)
+		go d.handOver(dl.ID)
 	}
 }
 
@@ -185,7 +185,7 @@ func (d *Direct) over(id int64, ended bool) {
 		d.queue(dl)
 	}
 	for _, dl := range unended {
-		d.handOver(dl.ID, dl.Endpoint)
+		d.handOver(dl.ID)
 	}
 }
 
@@ -207,7 +207,7 @@ func (d *Direct) deliver(dl *store.Delivery) {
 	ep := d.w.endpoints[dl.Endpoint]
 	if ep == nil || d.w.isDisabled(ctx, dl.Endpoint) || !d.w.circuitOpenUntil(dl.Endpoint).IsZero() {
 		// River's worker holds it back as it does any job.
-		d.handOver(dl.ID, dl.Endpoint)
+		d.handOver(dl.ID)
 		return
 	}
 	err := d.w.attempt(ctx, d.w.log.With("delivery", dl.ID, "event_id", dl.EventID, "endpoint", dl.Endpoint), ep, dl)
@@ -224,23 +224,22 @@ func (d *Direct) deliver(dl *store.Delivery) {
 	default:
 		// The attempt was not recorded: River makes it again, as it would
 		// for a job.
-		d.handOver(dl.ID, dl.Endpoint)
+		d.handOver(dl.ID)
 	}
 }
 
-// handOver gives delivery id to endpoint a River job (store.QueueDelivery),
-// and its followers after it. Should the store fail, the sweep tries
-// again.
-func (d *Direct) handOver(id int64, endpoint string) {
+// handOver gives delivery id a River job (store.QueueDelivery), and its
+// followers after it. Should the store fail, the sweep tries again.
+func (d *Direct) handOver(id int64) {
 	defer d.over(id, false)
 	defer d.release(id)
-	queued, err := d.w.store.QueueDelivery(context.WithoutCancel(d.working), id, time.Time{})
+	queuedFor, err := d.w.store.QueueDelivery(context.WithoutCancel(d.working), id, time.Time{})
 	if err != nil {
 		d.log.Error("direct delivery: could not hand it to River; the sweep will", "delivery", id, "err", err)
 		return
 	}
-	if queued {
-		d.w.metrics.handedOver.WithLabelValues(endpoint).Inc()
+	if queuedFor != "" {
+		d.w.metrics.handedOver.WithLabelValues(queuedFor).Inc()
 	}
 }
 
@@ -291,22 +290,22 @@ func (d *Direct) sweep(before time.Time, suspects map[int64]bool) (left map[int6
 			d.log.Error("direct delivery: looking for deliveries without a job", "err", err)
 			return left
 		}
-		for _, j := range jobless {
-			after = j.ID
-			if d.isHeld(j.ID) {
+		for _, id := range jobless {
+			after = id
+			if d.isHeld(id) {
 				continue
 			}
-			if suspects != nil && !suspects[j.ID] {
-				left[j.ID] = true
+			if suspects != nil && !suspects[id] {
+				left[id] = true
 				continue
 			}
-			queued, err := d.w.store.QueueDelivery(d.taking, j.ID, time.Time{})
+			queuedFor, err := d.w.store.QueueDelivery(d.taking, id, time.Time{})
 			if err != nil {
-				d.log.Error("direct delivery: could not hand it to River", "delivery", j.ID, "err", err)
+				d.log.Error("direct delivery: could not hand it to River", "delivery", id, "err", err)
 				return left
 			}
-			if queued {
-				d.w.metrics.handedOver.WithLabelValues(j.Endpoint).Inc()
+			if queuedFor != "" {
+				d.w.metrics.handedOver.WithLabelValues(queuedFor).Inc()
 				n++
 			}
 		}

@@ -318,9 +318,9 @@ func (w *Worker) disable(ctx context.Context, log *slog.Logger, name, reason str
 // held back: disabled, or its breaker open.
 func (w *Worker) heldBack(name string) bool {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	until := w.circuitUntil[name]
-	return w.disabled[name] || w.gone[name] || (!until.IsZero() && time.Now().Before(until))
+	disabled := w.disabled[name] || w.gone[name]
+	w.mu.Unlock()
+	return disabled || !w.circuitOpenUntil(name).IsZero()
 }
 
 // circuitOpenUntil is when the endpoint's open breaker closes, or zero.
