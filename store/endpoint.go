@@ -92,7 +92,7 @@ func (s *Store) EnableEndpoint(ctx context.Context, name string) error {
 		}
 		rows.Close()
 		for _, id := range jobs {
-			if _, err := s.river.JobRetryTx(ctx, tx, id); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
+			if _, err := s.retryJobTx(ctx, tx, id); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
 				return err
 			}
 		}

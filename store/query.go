@@ -214,7 +214,7 @@ func (s *Store) requeueTx(ctx context.Context, tx *sql.Tx, id int64, status, end
 		return err
 	}
 	if jobID.Valid {
-		job, err := s.river.JobRetryTx(ctx, tx, jobID.Int64)
+		job, err := s.retryJobTx(ctx, tx, jobID.Int64)
 		switch {
 		case err == nil && (job.State != rivertype.JobStateRunning || status == DeliveryPending):
 			return nil
@@ -228,6 +228,19 @@ func (s *Store) requeueTx(ctx context.Context, tx *sql.Tx, id int64, status, end
 		// Or River removed the job after its retention period: queue anew.
 	}
 	return s.queueTx(ctx, tx, id, endpoint, time.Time{})
+}
+
+// retryJobTx makes a job available to run again. On PostgreSQL River's
+// retry looks at the job as its statement began, then waits for the row's
+// lock: if River's completer held it, finishing the job, the retry saw it
+// running, left it alone, and returns it as completed or cancelled. The
+// row is now locked by tx and a second statement sees it as it is.
+func (s *Store) retryJobTx(ctx context.Context, tx *sql.Tx, id int64) (*rivertype.JobRow, error) {
+	job, err := s.river.JobRetryTx(ctx, tx, id)
+	if err == nil && job.FinalizedAt != nil {
+		job, err = s.river.JobRetryTx(ctx, tx, id)
+	}
+	return job, err
 }
 
 // queueTx inserts a River job for a delivery and makes it the delivery's
