@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Version is the version of the event envelope and of every data shape below.
@@ -117,6 +118,72 @@ type OrderPayload struct {
 	CreatedAt time.Time `json:"created_at"`
 	Data      Order     `json:"data"`
 	Mail      *Mail     `json:"mail"`
+}
+
+// Payload returns what decoding the order event's JSON (Marshal) gives,
+// without encoding and decoding it: the mail's goroutines build the event
+// and read it back at once. It returns false when that is not certain: for
+// another kind of data, or text that is not valid UTF-8, which encoding
+// replaces. The result shares the event's slices and is not to be modified.
+func (ev *Event) Payload() (*OrderPayload, bool) {
+	o, ok := ev.Data.(*Order)
+	if !ok || o == nil || !o.validUTF8() || (ev.Mail != nil && !ev.Mail.validUTF8()) {
+		return nil, false
+	}
+	// Decoding gives times without a monotonic clock reading.
+	p := &OrderPayload{CreatedAt: ev.CreatedAt.Round(0), Data: *o}
+	if ev.Mail != nil {
+		m := *ev.Mail
+		m.ReceivedAt = m.ReceivedAt.Round(0)
+		if m.Date != nil {
+			d := m.Date.Round(0)
+			m.Date = &d
+		}
+		p.Mail = &m
+	}
+	return p, true
+}
+
+func (o *Order) validUTF8() bool {
+	if !allValid(o.SellerID, o.PackNo, o.OrderDate, o.PaymentDate, o.PaymentMethod, o.ShippingWay,
+		o.DesiredDeliveryDate, o.DesiredTimeSlot, o.ShippingMessage, o.Currency,
+		o.CancelReason, o.CancelRequestedAt, o.CancelledAt, o.CompletedAt) ||
+		!o.Buyer.validUTF8() || !o.Receiver.validUTF8() {
+		return false
+	}
+	for i := range o.Items {
+		it := &o.Items[i]
+		if !allValid(it.OrderNo, it.ItemNo, it.Title, it.SellerItemCode, it.Option, it.OptionCode) {
+			return false
+		}
+	}
+	for _, f := range o.Fields {
+		if !allValid(f.Section, f.Label, f.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Person) validUTF8() bool {
+	return p == nil || allValid(p.Name, p.Kana, p.Tel, p.Mobile, p.Email, p.Zip, p.Address)
+}
+
+func (m *Mail) validUTF8() bool {
+	if !allValid(m.QueueID, m.MessageID, m.Subject, m.From, m.Template, m.Parser) || !allValid(m.To...) || !allValid(m.Problems...) {
+		return false
+	}
+	return m.Auth == nil || allValid(m.Auth.SPF.Result, m.Auth.SPF.Domain, m.Auth.DKIM.Result, m.Auth.DKIM.Domain,
+		m.Auth.DMARC.Result, m.Auth.DMARC.Domain, m.Auth.Policy, m.Auth.Via)
+}
+
+func allValid(ss ...string) bool {
+	for _, s := range ss {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	return true
 }
 
 // Person is a buyer (注文者) or a receiver (お届け先).

@@ -138,8 +138,12 @@ func storeEvent(ev *event.Event, res *parse.Result) (store.Event, error) {
 	if err != nil {
 		return store.Event{}, fmt.Errorf("ingest: encode event: %w", err)
 	}
-	return store.Event{ID: ev.ID, Type: string(ev.Type), Tenant: ev.Tenant, SellerID: res.Order.SellerID,
-		PackNo: res.Order.PackNo, OrderNos: orderNos(&res.Order), CreatedAt: ev.CreatedAt, Payload: payload}, nil
+	se := store.Event{ID: ev.ID, Type: string(ev.Type), Tenant: ev.Tenant, SellerID: res.Order.SellerID,
+		PackNo: res.Order.PackNo, OrderNos: orderNos(&res.Order), CreatedAt: ev.CreatedAt, Payload: payload}
+	if p, ok := ev.Payload(); ok && ev.Type.IsOrder() {
+		se.SetOrderPayload(p) // the derivers read it without decoding the payload again
+	}
+	return se, nil
 }
 
 // MailStatus is the status a mail read as res is stored with, before

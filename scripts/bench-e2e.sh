@@ -5,7 +5,7 @@
 # tool: accepted mails/s, the SMTP transaction time, order events
 # delivered/s and their ratio to accepted/s, the time from 250 to the
 # order's webhook, the stock adjustments delivered; and the service's peak
-# RSS.
+# RSS and CPU time.
 #
 #   scripts/bench-e2e.sh [RATE] [MAILS] [STORE] [SKUS]
 #     RATE   mails/s offered, 0 for as fast as accepted (default 100)
@@ -46,3 +46,8 @@ fi
 "$work/qoo10hook-load" -addr 127.0.0.1:$smtp -rcpt orders@localhost -mails "$mails" -rate "$rate" \
   -hook 127.0.0.1:$hook -secret $secret -sessions 20 -hot-sku=$hot
 echo "peak RSS $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' /proc/$pid/status)"
+# The service's CPU time (user and system, from /proc) over the run: per
+# mail it is steadier from run to run than the rates, which share the two
+# cores with the load tool.
+awk -v hz="$(getconf CLK_TCK)" -v mails="$mails" \
+  '{s = ($14 + $15) / hz; printf "service CPU %.2f s, %.0f µs per mail\n", s, s * 1e6 / mails}' "/proc/$pid/stat"

@@ -99,6 +99,12 @@ func (e *Event) OrderPayload() (*event.OrderPayload, error) {
 	return e.order, e.decodeErr
 }
 
+// SetOrderPayload gives the event its decoded payload, for one who built
+// the Payload and holds what decoding it gives (event.Event.Payload).
+func (e *Event) SetOrderPayload(p *event.OrderPayload) {
+	e.order, e.decodedFrom, e.decodeErr = p, e.Payload, nil
+}
+
 // sameBytes tells whether a and b are the same slice, not equal contents.
 func sameBytes(a, b []byte) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
