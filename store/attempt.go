@@ -289,26 +289,27 @@ const successorLookups = `
 		AND d.order_key2 <> '' AND order_key2 <> '' AND order_key2 = d.order_key2) FROM delivery d WHERE d.id = $1`
 
 // wakeSuccessors makes the jobs of the deliveries that waited for d, now
-// that d left pending, available at once. A job that is running is left
-// alone: its worker parks it only after checking, under the same lock,
-// that d is still pending.
+// that d left pending, available at once, or hands those that wait for
+// nothing more to the Dispatcher (takeSuccessor). A job that is running is
+// left alone: its worker parks it only after checking, under the same
+// lock, that d is still pending.
 func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) error {
 	if d.OrderKey == "" {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT job_id, created_at FROM delivery WHERE job_id IS NOT NULL
+	rows, err := tx.QueryContext(ctx, `SELECT id, job_id, created_at FROM delivery WHERE job_id IS NOT NULL
 		AND id IN (`+successorLookups+`)`, d.ID)
 	if err != nil {
 		return fmt.Errorf("successors: %w", err)
 	}
 	type successor struct {
-		job     int64
+		id, job int64
 		created int64
 	}
 	var next []successor
 	for rows.Next() {
 		var n successor
-		if err := rows.Scan(&n.job, &n.created); err != nil {
+		if err := rows.Scan(&n.id, &n.job, &n.created); err != nil {
 			rows.Close()
 			return fmt.Errorf("successors: %w", err)
 		}
@@ -322,7 +323,13 @@ func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) err
 		return nil
 	}
 	exec := s.river.Driver().UnwrapExecutor(tx)
+	woken := false
 	for _, n := range next {
+		if took, err := s.takeSuccessor(ctx, tx, n.id, n.job, d.Endpoint); err != nil {
+			return fmt.Errorf("take successor %d: %w", n.id, err)
+		} else if took {
+			continue
+		}
 		// Due since it was queued: it takes its place in the queue by
 		// arrival, ahead of what came after it, instead of joining the
 		// end of a backlog that a flash sale may have built meanwhile.
@@ -330,8 +337,52 @@ func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) err
 		if _, err := exec.JobRetry(ctx, &riverdriver.JobRetryParams{ID: n.job, Now: &due}); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
 			return fmt.Errorf("wake successor job %d: %w", n.job, err)
 		}
+		woken = true
+	}
+	if !woken {
+		return nil
 	}
 	return s.wakeQueue(ctx, tx, QueueName(d.Endpoint))
+}
+
+// takeSuccessor hands delivery id, woken with its River job parked, to the
+// Dispatcher instead, when it waits for no other pending delivery and has
+// not been attempted: its job is deleted and the delivery, read back as
+// tx sees it, is handed over once tx commits. A chain of one cart's or one
+// SKU's deliveries (a flash sale's stock adjustments) then goes from one
+// attempt to the next without River's wake, fetch and completion, each a
+// write on SQLite's one writer connection and a wait for a poll or a
+// notification. It reports whether it took the delivery; a job that River
+// runs already stays River's.
+func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, endpoint string) (bool, error) {
+	if s.dispatch == nil || !inGroupTx(ctx) || !s.dispatch.Accepts(endpoint) {
+		return false, nil
+	}
+	var payload []byte
+	dl, err := scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, e.payload
+		FROM delivery d JOIN event e ON e.id = d.event_id WHERE d.id = $1`, id), &payload)
+	if err != nil {
+		return false, err
+	}
+	if dl.Status != DeliveryPending || dl.JobID != job || dl.Attempts != 0 {
+		return false, nil
+	}
+	if first, err := firstPredecessor(ctx, tx, id); err != nil || first.Valid {
+		return false, err
+	}
+	switch _, err := s.river.JobDeleteTx(ctx, tx, job); {
+	case errors.Is(err, rivertype.ErrJobRunning):
+		return false, nil
+	case err != nil && !errors.Is(err, rivertype.ErrNotFound):
+		return false, err
+	}
+	t := now()
+	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET job_id = NULL, updated_at = $1 WHERE id = $2`, t, id); err != nil {
+		return false, err
+	}
+	dl.JobID, dl.UpdatedAt, dl.Payload = 0, fromMicros(t), payload
+	AfterCommit(ctx, func() { s.dispatch.Dispatch([]*Delivery{dl}) })
+	return true, nil
 }
 
 // waitsForPredecessor tells whether delivery id has an earlier pending

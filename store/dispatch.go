@@ -26,7 +26,9 @@ type Dispatcher interface {
 	Accepts(endpoint string) bool
 	// Dispatch hands over the deliveries of a transaction Accepts took,
 	// once it has committed, in the order they were stored, each as
-	// stored, payload included. Nobody else acts on them: they have no
+	// stored, payload included: new ones, and ones that waited behind a
+	// delivery whose attempt this transaction recorded (their River job
+	// deleted, as if they never had one). Nobody else acts on them: they have no
 	// job, and operators act on deliveries that have ended. A delivery
 	// waits only for those in its Follows, handed over with it: it must
 	// not be attempted before they have ended (left pending), and if one
@@ -95,12 +97,13 @@ func (s *Store) QueueDelivery(ctx context.Context, id int64, at time.Time) (endp
 }
 
 // JoblessDeliveries returns the ids of up to limit pending deliveries
-// without a River job, created before the given time and after delivery
-// id after, in id order: those a dispatcher took and did not finish (the
+// without a River job, unchanged since before the given time (stored, or
+// taken from River by the Dispatcher, before it) and after delivery id
+// after, in id order: those a dispatcher took and did not finish (the
 // process stopped or crashed), or could not hand over.
 func (s *Store) JoblessDeliveries(ctx context.Context, before time.Time, after int64, limit int) ([]int64, error) {
 	ids, err := s.readIDs(ctx, `SELECT id FROM delivery
-		WHERE status = 'pending' AND job_id IS NULL AND created_at < $1 AND id > $2 ORDER BY id LIMIT $3`,
+		WHERE status = 'pending' AND job_id IS NULL AND updated_at < $1 AND id > $2 ORDER BY id LIMIT $3`,
 		before.UnixMicro(), after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: deliveries without a job: %w", err)

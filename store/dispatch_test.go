@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -239,4 +240,114 @@ func TestSQLiteWorkedByOneProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	openWorking(t, url, nil) // fails the test if it cannot start
+}
+
+// TestDispatcherTakesWokenSuccessors: on SQLite a delivery parked behind
+// another goes to the dispatcher, its River job deleted, when the attempt
+// that ends the one it waited for is recorded; not when its job is running,
+// nor while it still waits for another pending delivery, nor when the
+// dispatcher declines it: River's job is woken then. A sweep looking for
+// deliveries left without a job by an earlier run passes over it.
+func TestDispatcherTakesWokenSuccessors(t *testing.T) {
+	d := &takingDispatcher{accepting: true}
+	s := openWorking(t, "sqlite:"+t.TempDir()+"/store.db", d)
+	d.s = s
+	ctx := t.Context()
+	ingest := func(n int, deliveries ...NewDelivery) int64 {
+		t.Helper()
+		in := mail(n, fmt.Sprintf("evt_w%d", n))
+		in.Events[0].Deliveries = deliveries
+		if _, err := s.Ingest(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		var id int64
+		if err := s.db.QueryRowContext(ctx, `SELECT id FROM delivery WHERE event_id = $1`, in.Events[0].ID).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	jobOf := func(id int64) (job int64, state string) {
+		t.Helper()
+		if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(d.job_id, 0), COALESCE(j.state, '')
+			FROM delivery d LEFT JOIN river_job j ON j.id = d.job_id WHERE d.id = $1`, id).Scan(&job, &state); err != nil {
+			t.Fatal(err)
+		}
+		return job, state
+	}
+	deliver := func(id int64) {
+		t.Helper()
+		dl, _, _, err := s.DeliveryForWork(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecordAttempt(ctx, dl, Attempt{Number: dl.Attempts + 1, StartedAt: time.Now(), StatusCode: 204},
+			Outcome{Status: DeliveryDelivered}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dispatched := func() []int64 {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if len(d.unseen) != 0 {
+			t.Fatalf("handed over before their commit or unlike what was stored: %v", d.errs)
+		}
+		return slices.Clone(d.ids)
+	}
+	cart := NewDelivery{Endpoint: "e", OrderKey: "cart1"}
+
+	first := ingest(1, cart)
+	second := ingest(2, cart)
+	third := ingest(3, cart)
+	job2, _ := jobOf(second)
+	if got := dispatched(); !slices.Equal(got, []int64{first}) || job2 == 0 {
+		t.Fatalf("dispatched %v, second's job %d: want the first only, the others parked with their jobs", got, job2)
+	}
+	beforeTake := time.Now()
+	deliver(first)
+	if got := dispatched(); !slices.Equal(got, []int64{first, second}) {
+		t.Fatalf("after the first was delivered: dispatched %v, want the second too", got)
+	}
+	if job, _ := jobOf(second); job != 0 || count(t, s, `SELECT count(*) FROM river_job WHERE id = $1`, job2) != 0 {
+		t.Errorf("the second, taken: job %d, its River job left in place", job)
+	}
+	if job, state := jobOf(third); job == 0 || state != "scheduled" {
+		t.Errorf("the third, still behind the second: job %d %s, want its parked job", job, state)
+	}
+	if left, _ := s.JoblessDeliveries(ctx, beforeTake, 0, 10); len(left) != 0 {
+		t.Errorf("a sweep of what earlier runs left finds %v, taken since", left)
+	}
+	if left, _ := s.JoblessDeliveries(ctx, time.Now(), 0, 10); !slices.Equal(left, []int64{second}) {
+		t.Errorf("jobless now: %v, want the second", left)
+	}
+
+	// Its job running: River's.
+	job3, _ := jobOf(third)
+	if _, err := s.db.ExecContext(ctx, `UPDATE river_job SET state = 'running' WHERE id = $1`, job3); err != nil {
+		t.Fatal(err)
+	}
+	deliver(second)
+	if job, state := jobOf(third); job != job3 || state != "running" || len(dispatched()) != 2 {
+		t.Errorf("a successor River runs: job %d %s (was %d running), dispatched %v", job, state, job3, dispatched())
+	}
+
+	// Waiting for another: woken in River, to be parked again there.
+	x := ingest(4, NewDelivery{Endpoint: "e", OrderKey: "cartX"})
+	y := ingest(5, NewDelivery{Endpoint: "e", OrderKey: "cartY"})
+	z := ingest(6, NewDelivery{Endpoint: "e", OrderKey: "cartX", SecondKey: "cartY"})
+	deliver(x)
+	if job, state := jobOf(z); job == 0 || state != "available" || slices.Contains(dispatched(), z) {
+		t.Errorf("a successor still behind another: job %d %s, dispatched %v; want its job available", job, state, dispatched())
+	}
+	deliver(y)
+
+	// Declined: River's.
+	u := ingest(7, NewDelivery{Endpoint: "e", OrderKey: "cartU"})
+	v := ingest(8, NewDelivery{Endpoint: "e", OrderKey: "cartU"})
+	d.mu.Lock()
+	d.accepting = false
+	d.mu.Unlock()
+	deliver(u)
+	if job, state := jobOf(v); job == 0 || state != "available" || slices.Contains(dispatched(), v) {
+		t.Errorf("a successor declined: job %d %s, dispatched %v; want its job available", job, state, dispatched())
+	}
 }

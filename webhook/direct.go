@@ -21,10 +21,12 @@ import (
 // endpoint is paused, disabled or gone from the configuration, one that
 // came while the endpoint's goroutines were behind, one that follows a
 // delivery whose attempt did not end it. (One that waits for a delivery
-// stored before it got its job when it was stored; one that follows only
-// deliveries of its own commit, as a stock adjustment follows its order
-// event, is attempted here once they have ended.) A retry gets its River
-// job with the attempt that failed (store.RecordAttempt).
+// stored before it got its job when it was stored, and comes here when
+// the attempt that ends the last one it waits for is recorded, its job
+// deleted; one that follows only deliveries of its own commit, as a stock
+// adjustment follows its order event, is attempted here once they have
+// ended.) A retry gets its River job with the attempt that failed
+// (store.RecordAttempt).
 type Direct struct {
 	w      *Worker
 	log    *slog.Logger
@@ -65,8 +67,8 @@ const directQueue = 2048
 
 // sweepEvery is how often Direct looks for deliveries it took and could
 // not hand to River (the store failing at that moment), and sweepGrace how
-// old such a delivery must be: more than the time from its commit to
-// Dispatch.
+// long such a delivery must have been unchanged: more than the time from
+// the commit that gave it to Direct to Dispatch.
 const (
 	sweepEvery = time.Minute
 	sweepGrace = time.Minute
@@ -276,9 +278,9 @@ func (d *Direct) sweepLoop(before time.Time) {
 	}
 }
 
-// sweep hands over the deliveries without a job created before the given
-// time that nobody holds, those of suspects only unless suspects is nil,
-// and returns the ones it left.
+// sweep hands over the deliveries without a job unchanged since before
+// the given time that nobody holds, those of suspects only unless
+// suspects is nil, and returns the ones it left.
 func (d *Direct) sweep(before time.Time, suspects map[int64]bool) (left map[int64]bool) {
 	const page = 500
 	var after int64
