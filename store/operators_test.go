@@ -184,6 +184,13 @@ qoo10hook_store_stats_up 1
 	if age := gathered(t, reg, "qoo10hook_store_oldest_pending_delivery_age_seconds"); age <= 0 || age > 60 {
 		t.Errorf("oldest pending age %v", age)
 	}
+	var created int64
+	if err := s.db.QueryRowContext(t.Context(), `SELECT created_at FROM delivery WHERE id = 2`).Scan(&created); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Stats(t.Context()); err != nil || !st.OldestPending.Equal(fromMicros(created)) {
+		t.Errorf("oldest pending created at %v (%v), want delivery 2's, %v", st.OldestPending, err, fromMicros(created))
+	}
 	s.Close()
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP qoo10hook_store_stats_up 1 when the store answered the queue statistics query of this scrape in time, else 0.

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -29,26 +31,42 @@ func (s *Store) Stats(ctx context.Context) (DeliveryStats, error) {
 	for _, status := range QueueStatuses {
 		st.ByStatus[status] = 0
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT status, count(*), min(created_at) FROM delivery
+	// The oldest pending delivery is the first pending id (ids follow
+	// creation), which the (status, id) index finds as it counts.
+	rows, err := s.read.QueryContext(ctx, `SELECT status, count(*), min(id) FROM delivery
 		WHERE status IN ($1, $2, $3, $4) GROUP BY status`,
 		DeliveryPending, DeliveryHeld, DeliveryFailed, DeliveryDead)
 	if err != nil {
 		return st, fmt.Errorf("store: stats: %w", err)
 	}
-	defer rows.Close()
+	var firstPending int64
 	for rows.Next() {
 		var status string
 		var n int
-		var oldest int64
-		if err := rows.Scan(&status, &n, &oldest); err != nil {
+		var first int64
+		if err := rows.Scan(&status, &n, &first); err != nil {
+			rows.Close()
 			return st, fmt.Errorf("store: stats: %w", err)
 		}
 		st.ByStatus[status] = n
-		if status == DeliveryPending && n > 0 {
-			st.OldestPending = fromMicros(oldest)
+		if status == DeliveryPending {
+			firstPending = first
 		}
 	}
-	return st, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil || firstPending == 0 {
+		return st, err
+	}
+	var created int64
+	switch err := s.read.QueryRowContext(ctx, `SELECT created_at FROM delivery WHERE id = $1`, firstPending).Scan(&created); {
+	case errors.Is(err, sql.ErrNoRows):
+		// Erased between the two reads: the next scrape finds the next one.
+	case err != nil:
+		return st, fmt.Errorf("store: stats: %w", err)
+	default:
+		st.OldestPending = fromMicros(created)
+	}
+	return st, nil
 }
 
 // StatsCollector exports the delivery queue's state, read from the store
