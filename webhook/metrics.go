@@ -64,7 +64,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"endpoint"}),
 		dispatched: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "qoo10hook_webhook_dispatched_total",
-			Help: "Deliveries taken from the commit that stored them, without a River job (SQLite).",
+			Help: "Deliveries attempted without a River job (SQLite): taken from the commit that stored them, or from the attempt that ended the one they waited for.",
 		}, []string{"endpoint"}),
 		handedOver: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "qoo10hook_webhook_handed_over_total",
