@@ -227,11 +227,6 @@ func (s *Store) RecordAttempt(ctx context.Context, d *Delivery, a Attempt, o Out
 
 func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
 	t := now()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempt (delivery_id, attempt, started_at, duration_us,
-		status_code, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		d.ID, a.Number, a.StartedAt.UnixMicro(), a.Duration.Microseconds(), a.StatusCode, a.Error, a.Response); err != nil {
-		return 0, err
-	}
 	var next, delivered any
 	if !o.NextAttemptAt.IsZero() {
 		next = o.NextAttemptAt.UnixMicro()
@@ -243,24 +238,44 @@ func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, d *Delivery, a 
 	if o.KeepSchedule {
 		kept = 1
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET status = $1, attempts = attempts + 1, last_status = $2,
-		last_error = $3, next_attempt_at = $4, delivered_at = $5, updated_at = $6, retry_base = retry_base + $8
-		WHERE id = $7`,
-		o.Status, a.StatusCode, a.Error, next, delivered, t, d.ID, kept); err != nil {
-		return 0, err
+	args := []any{d.ID, a.Number, a.StartedAt.UnixMicro(), a.Duration.Microseconds(), a.StatusCode, a.Error, a.Response,
+		o.Status, next, delivered, t, kept, d.Endpoint}
+	// The attempt, the delivery's new state and the endpoint's failure
+	// count; on PostgreSQL in one statement, a round trip where there were
+	// three (the first two as data-modifying WITH queries).
+	steps := []string{recordAttempt, moveDelivery}
+	endpointState := endpointHealthy
+	if o.Status != DeliveryDelivered {
+		endpointState = endpointFailed
+	}
+	if s.kind == Postgres {
+		with := `WITH attempt AS (` + recordAttempt + `), delivery_row AS (` + moveDelivery + `) `
+		if o.Status == DeliveryDelivered {
+			// The common case: the successors to wake are read in the
+			// same statement (the delivery's key and id do not change).
+			next, err := readSuccessors(tx.QueryContext(ctx,
+				with+`, healthy AS (`+endpointHealthy+`) `+successorJobs, args...))
+			if err != nil {
+				return 0, fmt.Errorf("record attempt: %w", err)
+			}
+			return 0, s.wake(ctx, tx, d, next)
+		}
+		endpointState = with + endpointState
+		steps = nil
+	}
+	for _, q := range steps {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return 0, err
+		}
 	}
 	if o.Status == DeliveryDelivered {
 		// The common case writes nothing when the endpoint was healthy.
-		_, err = tx.ExecContext(ctx, `UPDATE endpoint_state SET consecutive_failures = 0, updated_at = $1
-			WHERE name = $2 AND consecutive_failures <> 0`, t, d.Endpoint)
+		_, err = tx.ExecContext(ctx, endpointState, args...)
 	} else {
-		err = tx.QueryRowContext(ctx, `INSERT INTO endpoint_state (name, consecutive_failures, updated_at)
-			VALUES ($1, 1, $2) ON CONFLICT (name) DO UPDATE SET updated_at = $2,
-			consecutive_failures = endpoint_state.consecutive_failures + 1
-			RETURNING consecutive_failures`, d.Endpoint, t).Scan(&failures)
+		err = tx.QueryRowContext(ctx, endpointState, args...).Scan(&failures)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("endpoint state: %w", err)
+		return 0, fmt.Errorf("record attempt: %w", err)
 	}
 	if o.Status != DeliveryPending {
 		if err := s.wakeSuccessors(ctx, tx, d); err != nil {
@@ -274,6 +289,24 @@ func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, d *Delivery, a 
 	}
 	return failures, nil
 }
+
+// The statements of recordAttemptTx, over its arguments: $1 the delivery,
+// $2–$7 the attempt, $8–$12 the delivery's new state, $13 its endpoint.
+// SQLite binds each statement the arguments it names; on PostgreSQL they
+// make one statement, which names every one.
+const (
+	recordAttempt = `INSERT INTO delivery_attempt (delivery_id, attempt, started_at, duration_us,
+		status_code, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	moveDelivery = `UPDATE delivery SET status = $8, attempts = attempts + 1, last_status = $5,
+		last_error = $6, next_attempt_at = $9, delivered_at = $10, updated_at = $11, retry_base = retry_base + $12
+		WHERE id = $1`
+	endpointHealthy = `UPDATE endpoint_state SET consecutive_failures = 0, updated_at = $11
+		WHERE name = $13 AND consecutive_failures <> 0`
+	endpointFailed = `INSERT INTO endpoint_state (name, consecutive_failures, updated_at)
+		VALUES ($13, 1, $11) ON CONFLICT (name) DO UPDATE SET updated_at = $11,
+		consecutive_failures = endpoint_state.consecutive_failures + 1
+		RETURNING consecutive_failures`
+)
 
 // successorLookups finds, for delivery $1, the first later pending
 // delivery at its endpoint of each kind that waits for it
@@ -297,28 +330,45 @@ func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) err
 	if d.OrderKey == "" {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, job_id, created_at FROM delivery WHERE job_id IS NOT NULL
-		AND id IN (`+successorLookups+`)`, d.ID)
+	next, err := readSuccessors(tx.QueryContext(ctx, successorJobs, d.ID))
 	if err != nil {
-		return fmt.Errorf("successors: %w", err)
+		return err
 	}
-	type successor struct {
-		id, job int64
-		created int64
+	return s.wake(ctx, tx, d, next)
+}
+
+// successorJobs reads the deliveries with a job that wait for delivery $1
+// (successorLookups).
+const successorJobs = `SELECT id, job_id, created_at FROM delivery WHERE job_id IS NOT NULL
+	AND id IN (` + successorLookups + `)`
+
+type successor struct {
+	id, job int64
+	created int64
+}
+
+func readSuccessors(rows *sql.Rows, err error) ([]successor, error) {
+	if err != nil {
+		return nil, fmt.Errorf("successors: %w", err)
 	}
+	defer rows.Close()
 	var next []successor
 	for rows.Next() {
 		var n successor
 		if err := rows.Scan(&n.id, &n.job, &n.created); err != nil {
-			rows.Close()
-			return fmt.Errorf("successors: %w", err)
+			return nil, fmt.Errorf("successors: %w", err)
 		}
 		next = append(next, n)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("successors: %w", err)
+		return nil, fmt.Errorf("successors: %w", err)
 	}
+	return next, nil
+}
+
+// wake makes the jobs of next, the deliveries that waited for d, available
+// at once, or hands them to the Dispatcher (wakeSuccessors).
+func (s *Store) wake(ctx context.Context, tx *sql.Tx, d *Delivery, next []successor) error {
 	if len(next) == 0 {
 		return nil
 	}

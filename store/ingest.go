@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/qoo10hook/qoo10hook/event"
 )
@@ -470,9 +471,26 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 		queues[i] = p.InsertOpts.Queue
 	}
 	s.wakeAfterCommit(ctx, queues)
+	if err := linkJobs(ctx, b, jobs, res); err != nil {
+		return fmt.Errorf("link jobs: %w", err)
+	}
+	return nil
+}
+
+// linkJobs makes each job of res its delivery's (jobs, in the same order).
+// On PostgreSQL, where each statement is a round trip, in one statement.
+func linkJobs(ctx context.Context, b *batchTx, jobs []pendingJob, res []*rivertype.JobInsertResult) error {
+	if b.kind == Postgres {
+		ids, jobIDs := make([]int64, len(res)), make([]int64, len(res))
+		for i, r := range res {
+			ids[i], jobIDs[i] = jobs[i].deliveryID, r.Job.ID
+		}
+		return b.exec(ctx, `UPDATE delivery SET job_id = l.job_id
+			FROM unnest($1::bigint[], $2::bigint[]) AS l (id, job_id) WHERE delivery.id = l.id`, ids, jobIDs)
+	}
 	for i, r := range res {
 		if err := b.exec(ctx, `UPDATE delivery SET job_id = $1 WHERE id = $2`, r.Job.ID, jobs[i].deliveryID); err != nil {
-			return fmt.Errorf("link job: %w", err)
+			return err
 		}
 	}
 	return nil
