@@ -317,20 +317,9 @@ func (s *Store) insertDerived(ctx context.Context, b *batchTx, mailID int64, rec
 // insertEvent stores an event, its order numbers and its deliveries. It
 // reports false, and writes nothing, for an event id already stored.
 func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt) (bool, []pendingJob, error) {
-	inserted, err := b.insertNew(ctx, `INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
-		ev.ID, mailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload)
-	if err != nil {
-		return false, nil, fmt.Errorf("insert event: %w", err)
-	}
-	if !inserted {
-		return false, nil, nil
-	}
-	for _, no := range ev.OrderNos {
-		if err := b.exec(ctx, `INSERT INTO event_order (order_no, event_id) VALUES ($1, $2)
-			ON CONFLICT DO NOTHING`, no, ev.ID); err != nil {
-			return false, nil, fmt.Errorf("insert event order: %w", err)
-		}
+	inserted, err := insertEventRows(ctx, b, mailID, ev)
+	if err != nil || !inserted {
+		return false, nil, err
 	}
 	var jobs []pendingJob
 	created := now()
@@ -354,6 +343,44 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 		}
 	}
 	return true, jobs, nil
+}
+
+// insertEventRows inserts the event and its order numbers, unless an
+// event of its id is stored already, and reports whether it did. On
+// PostgreSQL, where each statement is a round trip, in one statement.
+func insertEventRows(ctx context.Context, b *batchTx, mailID int64, ev *Event) (bool, error) {
+	const insertEvent = `INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`
+	args := []any{ev.ID, mailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload}
+	if b.kind == Postgres {
+		nos := make([]string, len(ev.OrderNos))
+		for i, no := range ev.OrderNos {
+			nos[i] = Text(no)
+		}
+		var n int
+		err := b.tx.QueryRowContext(ctx, `WITH new_event AS (`+insertEvent+` RETURNING id),
+			new_order AS (INSERT INTO event_order (order_no, event_id)
+				SELECT no, new_event.id FROM new_event, unnest($9::text[]) AS no ON CONFLICT DO NOTHING)
+			SELECT count(*) FROM new_event`, append(textArgs(args), nos)...).Scan(&n)
+		if err != nil {
+			return false, fmt.Errorf("insert event: %w", err)
+		}
+		return n > 0, nil
+	}
+	inserted, err := b.insertNew(ctx, insertEvent, args...)
+	if err != nil {
+		return false, fmt.Errorf("insert event: %w", err)
+	}
+	if !inserted {
+		return false, nil
+	}
+	for _, no := range ev.OrderNos {
+		if err := b.exec(ctx, `INSERT INTO event_order (order_no, event_id) VALUES ($1, $2)
+			ON CONFLICT DO NOTHING`, no, ev.ID); err != nil {
+			return false, fmt.Errorf("insert event order: %w", err)
+		}
+	}
+	return true, nil
 }
 
 // queuedBehindFallback is when a delivery queued behind a pending one
