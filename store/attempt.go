@@ -241,38 +241,32 @@ func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, d *Delivery, a 
 	args := []any{d.ID, a.Number, a.StartedAt.UnixMicro(), a.Duration.Microseconds(), a.StatusCode, a.Error, a.Response,
 		o.Status, next, delivered, t, kept, d.Endpoint}
 	// The attempt, the delivery's new state and the endpoint's failure
-	// count; on PostgreSQL in one statement, a round trip where there were
-	// three (the first two as data-modifying WITH queries).
-	steps := []string{recordAttempt, moveDelivery}
-	endpointState := endpointHealthy
-	if o.Status != DeliveryDelivered {
-		endpointState = endpointFailed
-	}
+	// count: on SQLite three statements; on PostgreSQL, where each is a
+	// round trip, one (the first two as data-modifying WITH queries), which
+	// for a delivered attempt also reads the successors to wake (the
+	// delivery's key and id do not change).
+	with := ""
 	if s.kind == Postgres {
-		with := `WITH attempt AS (` + recordAttempt + `), delivery_row AS (` + moveDelivery + `) `
-		if o.Status == DeliveryDelivered {
-			// The common case: the successors to wake are read in the
-			// same statement (the delivery's key and id do not change).
-			next, err := readSuccessors(tx.QueryContext(ctx,
-				with+`, healthy AS (`+endpointHealthy+`) `+successorJobs, args...))
-			if err != nil {
+		with = `WITH attempt AS (` + recordAttempt + `), delivery_row AS (` + moveDelivery + `) `
+	} else {
+		for _, q := range []string{recordAttempt, moveDelivery} {
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 				return 0, fmt.Errorf("record attempt: %w", err)
 			}
-			return 0, s.wake(ctx, tx, d, next)
-		}
-		endpointState = with + endpointState
-		steps = nil
-	}
-	for _, q := range steps {
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return 0, err
 		}
 	}
-	if o.Status == DeliveryDelivered {
+	switch {
+	case o.Status == DeliveryDelivered && with != "":
+		next, err := readSuccessors(tx.QueryContext(ctx, with+`, healthy AS (`+endpointHealthy+`) `+successorJobs, args...))
+		if err != nil {
+			return 0, fmt.Errorf("record attempt: %w", err)
+		}
+		return 0, s.wake(ctx, tx, d, next)
+	case o.Status == DeliveryDelivered:
 		// The common case writes nothing when the endpoint was healthy.
-		_, err = tx.ExecContext(ctx, endpointState, args...)
-	} else {
-		err = tx.QueryRowContext(ctx, endpointState, args...).Scan(&failures)
+		_, err = tx.ExecContext(ctx, endpointHealthy, args...)
+	default:
+		err = tx.QueryRowContext(ctx, with+endpointFailed, args...).Scan(&failures)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("record attempt: %w", err)
@@ -408,6 +402,9 @@ func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, en
 	if s.dispatch == nil || !inGroupTx(ctx) || !s.dispatch.Accepts(endpoint) {
 		return false, nil
 	}
+	if first, err := firstPredecessor(ctx, tx, id); err != nil || first.Valid {
+		return false, err
+	}
 	var payload []byte
 	dl, err := scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, e.payload
 		FROM delivery d JOIN event e ON e.id = d.event_id WHERE d.id = $1`, id), &payload)
@@ -416,9 +413,6 @@ func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, en
 	}
 	if dl.Status != DeliveryPending || dl.JobID != job || dl.Attempts != 0 {
 		return false, nil
-	}
-	if first, err := firstPredecessor(ctx, tx, id); err != nil || first.Valid {
-		return false, err
 	}
 	switch _, err := s.river.JobDeleteTx(ctx, tx, job); {
 	case errors.Is(err, rivertype.ErrJobRunning):
