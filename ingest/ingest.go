@@ -140,8 +140,10 @@ func storeEvent(ev *event.Event, res *parse.Result) (store.Event, error) {
 	}
 	se := store.Event{ID: ev.ID, Type: string(ev.Type), Tenant: ev.Tenant, SellerID: res.Order.SellerID,
 		PackNo: res.Order.PackNo, OrderNos: orderNos(&res.Order), CreatedAt: ev.CreatedAt, Payload: payload}
-	if p, ok := ev.Payload(); ok && ev.Type.IsOrder() {
-		se.SetOrderPayload(p) // the derivers read it without decoding the payload again
+	if ev.Type.IsOrder() {
+		if p, ok := ev.Payload(); ok {
+			se.SetOrderPayload(p) // the derivers read it without decoding the payload again
+		}
 	}
 	return se, nil
 }
