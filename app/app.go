@@ -140,7 +140,11 @@ func (s *Service) openStore(ctx context.Context, routes *route.Table, workers *r
 	if err != nil {
 		return err
 	}
-	orders := newOrderDeriver(s.log, routes)
+	su, err := store.ParseURL(cfg.Store.URL)
+	if err != nil {
+		return err
+	}
+	orders := newOrderDeriver(s.log, routes, su.Kind)
 	st, err := OpenStore(ctx, cfg, store.Options{
 		Logger: s.log, Registerer: s.reg, Workers: workers, Queues: queues,
 		JobTimeout: cfg.Delivery.Timeout.D() + webhook.JobTimeoutMargin, RescueAfter: cfg.Delivery.RescueAfter.D(),

@@ -24,6 +24,9 @@ type DeriverOptions struct {
 	// the route's endpoints whose event filter takes t.
 	Endpoints func(tenant string, t event.Type) []string
 	Logger    *slog.Logger
+	// Postgres is set for a store on PostgreSQL, where each statement is
+	// a round trip: the deriver merges some of its statements there.
+	Postgres bool
 }
 
 // Deriver updates the order record of a cart from each new order event,
@@ -33,11 +36,12 @@ type Deriver struct {
 	endpoints func(string, event.Type) []string
 	log       *slog.Logger
 	now       func() time.Time
+	postgres  bool
 }
 
 // NewDeriver builds a Deriver.
 func NewDeriver(o DeriverOptions) *Deriver {
-	d := &Deriver{endpoints: o.Endpoints, log: o.Logger, now: time.Now}
+	d := &Deriver{endpoints: o.Endpoints, log: o.Logger, now: time.Now, postgres: o.Postgres}
 	if d.endpoints == nil {
 		d.endpoints = func(string, event.Type) []string { return nil }
 	}
@@ -79,14 +83,11 @@ func (d *Deriver) Derive(ctx context.Context, tx *sql.Tx, ev *store.Event) ([]st
 		return nil, nil
 	}
 	now := d.now()
-	row, err := lockRecord(ctx, tx, ev.Tenant, seller, pack, now.UnixMicro())
-	if err != nil {
-		return nil, err
-	}
 	// An event merged already is merged again: a path that re-reads a
 	// stored mail (a re-parse) changes the event's payload and calls the
 	// deriver with it; if nothing changed, nothing is derived.
-	if err := addSource(ctx, tx, row.id, ev.ID); err != nil {
+	row, err := lockRecord(ctx, tx, d.postgres, ev.Tenant, seller, pack, ev.ID, now.UnixMicro())
+	if err != nil {
 		return nil, err
 	}
 	// The cart's other events come from the store; this one is at hand.
@@ -109,7 +110,7 @@ func (d *Deriver) Derive(ctx context.Context, tx *sql.Tx, ev *store.Event) ([]st
 	if err != nil {
 		return nil, fmt.Errorf("orders: encode record: %w", err)
 	}
-	if err := saveRecord(ctx, tx, row.id, rec, body, now.UnixMicro(), row.isNew()); err != nil {
+	if err := saveRecord(ctx, tx, d.postgres, row.id, rec, body, now.UnixMicro(), row.isNew()); err != nil {
 		return nil, err
 	}
 	out, err := d.updated(ev, rec)

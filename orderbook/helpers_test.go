@@ -28,11 +28,12 @@ type env struct {
 
 func newEnv(t *testing.T, url string) *env {
 	t.Helper()
-	d := NewDeriver(DeriverOptions{Endpoints: func(string, event.Type) []string { return []string{"sub"} }})
 	su, err := store.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := NewDeriver(DeriverOptions{Endpoints: func(string, event.Type) []string { return []string{"sub"} },
+		Postgres: su.Kind == store.Postgres})
 	st, err := store.Open(t.Context(), store.Options{URL: su, Derive: d.Derive})
 	if err != nil {
 		t.Fatal(err)

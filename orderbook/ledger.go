@@ -27,13 +27,32 @@ type recordRow struct {
 // the upsert holds the row until the transaction ends, so that two
 // instances storing events of one cart merge one after the other, each
 // seeing the other's; on SQLite there is one writer anyway.
-func lockRecord(ctx context.Context, tx *sql.Tx, tenant, seller, pack string, now int64) (*recordRow, error) {
+//
+// It also records that the event ev is merged into the record
+// (addSource): on PostgreSQL, where each statement is a round trip, in the
+// same statement. The body is read by a statement of its own, which sees
+// what another instance committed while this one waited for the row.
+func lockRecord(ctx context.Context, tx *sql.Tx, postgres bool, tenant, seller, pack, ev string, now int64) (*recordRow, error) {
 	r := &recordRow{}
-	err := tx.QueryRowContext(ctx, `INSERT INTO order_record (tenant, seller_id, pack_no, updated_at) VALUES ($1, $2, $3, $4)
+	const upsert = `INSERT INTO order_record (tenant, seller_id, pack_no, updated_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (tenant, seller_id, pack_no) DO UPDATE SET tenant = excluded.tenant
-		RETURNING id, revision`, store.Text(tenant), store.Text(seller), store.Text(pack), now).Scan(&r.id, &r.revision)
+		RETURNING id, revision`
+	args := []any{store.Text(tenant), store.Text(seller), store.Text(pack), now}
+	var err error
+	if postgres {
+		err = tx.QueryRowContext(ctx, `WITH record AS (`+upsert+`),
+			source AS (INSERT INTO order_source (order_id, event_id) SELECT id, $5 FROM record ON CONFLICT DO NOTHING)
+			SELECT id, revision FROM record`, append(args, ev)...).Scan(&r.id, &r.revision)
+	} else {
+		err = tx.QueryRowContext(ctx, upsert, args...).Scan(&r.id, &r.revision)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("orders: lock record: %w", err)
+	}
+	if !postgres {
+		if err := addSource(ctx, tx, r.id, ev); err != nil {
+			return nil, err
+		}
 	}
 	if r.isNew() {
 		return r, nil
@@ -102,19 +121,27 @@ func loadSources(ctx context.Context, tx *sql.Tx, orderID int64, except string) 
 	return out, rows.Err()
 }
 
-// saveRecord writes the record and its lines.
-func saveRecord(ctx context.Context, tx *sql.Tx, id int64, rec *order.Record, body []byte, now int64, isNew bool) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE order_record SET state = $1, placed_at = $2, revision = $3,
-		updated_at = $4 WHERE id = $5`,
-		string(rec.State), rec.Placed().UnixMicro(), rec.Revision, now, id); err != nil {
-		return fmt.Errorf("orders: save record: %w", err)
+// saveRecord writes the record and its lines; on PostgreSQL the record's
+// row and its body in one statement.
+func saveRecord(ctx context.Context, tx *sql.Tx, postgres bool, id int64, rec *order.Record, body []byte, now int64, isNew bool) error {
+	const (
+		update = `UPDATE order_record SET state = $1, placed_at = $2, revision = $3, updated_at = $4 WHERE id = $5`
+		// updated_at dates the personal data the record holds, for
+		// retention; a record merged again holds what its events hold
+		// now, unpurged.
+		saveBody = `INSERT INTO order_body (order_id, record, updated_at) VALUES ($5, $6, $4)
+			ON CONFLICT (order_id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at,
+			purged_at = NULL`
+	)
+	args := []any{string(rec.State), rec.Placed().UnixMicro(), rec.Revision, now, id, string(body)}
+	steps := []string{update, saveBody}
+	if postgres {
+		steps = []string{`WITH body AS (` + saveBody + `) ` + update}
 	}
-	// updated_at dates the personal data the record holds, for retention;
-	// a record merged again holds what its events hold now, unpurged.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO order_body (order_id, record, updated_at) VALUES ($1, $2, $3)
-		ON CONFLICT (order_id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at,
-		purged_at = NULL`, id, string(body), now); err != nil {
-		return fmt.Errorf("orders: save record: %w", err)
+	for _, q := range steps {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("orders: save record: %w", err)
+		}
 	}
 	return saveLines(ctx, tx, id, rec, isNew)
 }
