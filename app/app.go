@@ -145,7 +145,8 @@ func (s *Service) openStore(ctx context.Context, routes *route.Table, workers *r
 		return err
 	}
 	orders := newOrderDeriver(s.log, routes, su.Kind)
-	st, err := OpenStore(ctx, cfg, store.Options{
+	st, err := store.Open(ctx, store.Options{
+		URL:    su,
 		Logger: s.log, Registerer: s.reg, Workers: workers, Queues: queues,
 		JobTimeout: cfg.Delivery.Timeout.D() + webhook.JobTimeoutMargin, RescueAfter: cfg.Delivery.RescueAfter.D(),
 		SoftStopTimeout: cfg.Delivery.ShutdownTimeout.D(),

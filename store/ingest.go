@@ -488,7 +488,6 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 	if len(params) == 0 {
 		return nil
 	}
-	jobs = queued
 	res, err := s.river.InsertManyTx(ctx, b.tx, params)
 	if err != nil {
 		return fmt.Errorf("insert jobs: %w", err)
@@ -498,7 +497,7 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 		queues[i] = p.InsertOpts.Queue
 	}
 	s.wakeAfterCommit(ctx, queues)
-	if err := linkJobs(ctx, b, jobs, res); err != nil {
+	if err := linkJobs(ctx, b, queued, res); err != nil {
 		return fmt.Errorf("link jobs: %w", err)
 	}
 	return nil

@@ -235,14 +235,20 @@ func (d *Direct) deliver(dl *store.Delivery) {
 func (d *Direct) handOver(id int64) {
 	defer d.over(id, false)
 	defer d.release(id)
-	queuedFor, err := d.w.store.QueueDelivery(context.WithoutCancel(d.working), id, time.Time{})
-	if err != nil {
+	if _, err := d.queueInRiver(context.WithoutCancel(d.working), id); err != nil {
 		d.log.Error("direct delivery: could not hand it to River; the sweep will", "delivery", id, "err", err)
-		return
 	}
-	if queuedFor != "" {
-		d.w.metrics.handedOver.WithLabelValues(queuedFor).Inc()
+}
+
+// queueInRiver gives delivery id a River job, if it is pending without
+// one (store.QueueDelivery), counts it, and reports whether it did.
+func (d *Direct) queueInRiver(ctx context.Context, id int64) (bool, error) {
+	queuedFor, err := d.w.store.QueueDelivery(ctx, id, time.Time{})
+	if err != nil || queuedFor == "" {
+		return false, err
 	}
+	d.w.metrics.handedOver.WithLabelValues(queuedFor).Inc()
+	return true, nil
 }
 
 func (d *Direct) release(id int64) {
@@ -301,13 +307,12 @@ func (d *Direct) sweep(before time.Time, suspects map[int64]bool) (left map[int6
 				left[id] = true
 				continue
 			}
-			queuedFor, err := d.w.store.QueueDelivery(d.taking, id, time.Time{})
+			queued, err := d.queueInRiver(d.taking, id)
 			if err != nil {
 				d.log.Error("direct delivery: could not hand it to River", "delivery", id, "err", err)
 				return left
 			}
-			if queuedFor != "" {
-				d.w.metrics.handedOver.WithLabelValues(queuedFor).Inc()
+			if queued {
 				n++
 			}
 		}
