@@ -369,9 +369,10 @@ func (s *Store) wake(ctx context.Context, tx *sql.Tx, d *Delivery, next []succes
 	exec := s.river.Driver().UnwrapExecutor(tx)
 	woken := false
 	for _, n := range next {
-		if took, err := s.takeSuccessor(ctx, tx, n.id, n.job, d.Endpoint); err != nil {
+		switch took, err := s.takeSuccessor(ctx, tx, n.id, n.job, d.Endpoint); {
+		case err != nil:
 			return fmt.Errorf("take successor %d: %w", n.id, err)
-		} else if took {
+		case took == successorTaken, took == successorWaits:
 			continue
 		}
 		// Due since it was queued: it takes its place in the queue by
@@ -389,6 +390,19 @@ func (s *Store) wake(ctx context.Context, tx *sql.Tx, d *Delivery, next []succes
 	return s.wakeQueue(ctx, tx, QueueName(d.Endpoint))
 }
 
+// How takeSuccessor left a woken successor.
+type successorTake int
+
+const (
+	// successorWoken: not taken; its River job is to be woken.
+	successorWoken successorTake = iota
+	// successorTaken: handed to the Dispatcher once the transaction commits.
+	successorTaken
+	// successorWaits: it still waits for another pending delivery, whose
+	// end wakes it in turn (see takeSuccessor); its job stays parked.
+	successorWaits
+)
+
 // takeSuccessor hands delivery id, woken with its River job parked, to the
 // Dispatcher instead, when it waits for no other pending delivery and has
 // not been attempted: its job is deleted and the delivery, read back as
@@ -396,37 +410,47 @@ func (s *Store) wake(ctx context.Context, tx *sql.Tx, d *Delivery, next []succes
 // SKU's deliveries (a flash sale's stock adjustments) then goes from one
 // attempt to the next without River's wake, fetch and completion, each a
 // write on SQLite's one writer connection and a wait for a poll or a
-// notification. It reports whether it took the delivery; a job that River
-// runs already stays River's.
-func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, endpoint string) (bool, error) {
+// notification. A job that River runs already stays River's.
+//
+// One that still waits for another pending delivery is left parked, not
+// woken to be fetched and parked again: the nearest pending delivery it
+// follows of each kind (predecessorLookups) has it, or a delivery that it
+// also follows and that waits in turn, as its first successor of that
+// kind (successorLookups), so the last of them to end wakes it. That holds
+// in this transaction because SQLite's one writer orders every end of a
+// delivery after it; on PostgreSQL the worker checks under the chain lock
+// instead (ParkDelivery), and takes nothing here.
+func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, endpoint string) (successorTake, error) {
 	if s.dispatch == nil || !inGroupTx(ctx) || !s.dispatch.Accepts(endpoint) {
-		return false, nil
+		return successorWoken, nil
 	}
-	if first, err := firstPredecessor(ctx, tx, id); err != nil || first.Valid {
-		return false, err
+	if first, err := firstPredecessor(ctx, tx, id); err != nil {
+		return successorWoken, err
+	} else if first.Valid {
+		return successorWaits, nil
 	}
 	var payload []byte
 	dl, err := scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, e.payload
 		FROM delivery d JOIN event e ON e.id = d.event_id WHERE d.id = $1`, id), &payload)
 	if err != nil {
-		return false, err
+		return successorWoken, err
 	}
 	if dl.Status != DeliveryPending || dl.JobID != job || dl.Attempts != 0 {
-		return false, nil
+		return successorWoken, nil
 	}
 	switch _, err := s.river.JobDeleteTx(ctx, tx, job); {
 	case errors.Is(err, rivertype.ErrJobRunning):
-		return false, nil
+		return successorWoken, nil
 	case err != nil && !errors.Is(err, rivertype.ErrNotFound):
-		return false, err
+		return successorWoken, err
 	}
 	t := now()
 	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET job_id = NULL, updated_at = $1 WHERE id = $2`, t, id); err != nil {
-		return false, err
+		return successorWoken, err
 	}
 	dl.JobID, dl.UpdatedAt, dl.Payload = 0, fromMicros(t), payload
 	AfterCommit(ctx, func() { s.dispatch.Dispatch([]*Delivery{dl}) })
-	return true, nil
+	return successorTaken, nil
 }
 
 // waitsForPredecessor tells whether delivery id has an earlier pending

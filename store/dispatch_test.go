@@ -330,15 +330,20 @@ func TestDispatcherTakesWokenSuccessors(t *testing.T) {
 		t.Errorf("a successor River runs: job %d %s (was %d running), dispatched %v", job, state, job3, dispatched())
 	}
 
-	// Waiting for another: woken in River, to be parked again there.
+	// Waiting for another: left parked, not woken to be parked again;
+	// taken when the other ends.
 	x := ingest(4, NewDelivery{Endpoint: "e", OrderKey: "cartX"})
 	y := ingest(5, NewDelivery{Endpoint: "e", OrderKey: "cartY"})
 	z := ingest(6, NewDelivery{Endpoint: "e", OrderKey: "cartX", SecondKey: "cartY"})
+	jobZ, _ := jobOf(z)
 	deliver(x)
-	if job, state := jobOf(z); job == 0 || state != "available" || slices.Contains(dispatched(), z) {
-		t.Errorf("a successor still behind another: job %d %s, dispatched %v; want its job available", job, state, dispatched())
+	if job, state := jobOf(z); job != jobZ || state != "scheduled" || slices.Contains(dispatched(), z) {
+		t.Errorf("a successor still behind another: job %d %s (was %d), dispatched %v; want its job parked", job, state, jobZ, dispatched())
 	}
 	deliver(y)
+	if job, _ := jobOf(z); job != 0 || !slices.Contains(dispatched(), z) {
+		t.Errorf("the same, once the other ended: job %d, dispatched %v; want it taken", job, dispatched())
+	}
 
 	// Declined: River's.
 	u := ingest(7, NewDelivery{Endpoint: "e", OrderKey: "cartU"})
