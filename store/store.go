@@ -14,8 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL through database/sql
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
@@ -133,10 +134,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.waker = newWakingDriver(riversqlite.New(db))
 		driver = s.waker
 	case Postgres:
-		db, err := sql.Open("pgx", o.URL.DSN)
+		cfg, err := pgx.ParseConfig(o.URL.DSN)
 		if err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", err)
 		}
+		db := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(encodePQArraysNatively))
 		// As many idle as open: a connection closed when the pool
 		// overflowed its idle ones is a new server process at the next
 		// peak, and that churn halved the mails accepted.
