@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jhillyerd/enmime/v2"
+	"github.com/qoo10hook/qoo10hook/event"
 
 	"github.com/qoo10hook/qoo10hook/internal/mailgen"
 )
@@ -183,4 +184,32 @@ func TestParseBudget(t *testing.T) {
 
 func budgetEnabled() bool {
 	return strings.TrimSpace(os.Getenv("QOO10HOOK_BENCH_BUDGET")) == "1"
+}
+
+// BenchmarkParseUnrecognized parses 4 KiB mails that are not Qoo10's: the
+// bulk of what a misdirected address or a spammer sends, each read in
+// full before it is stored as mail.unrecognized.
+func BenchmarkParseUnrecognized(b *testing.B) {
+	p, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct{ name, line string }{
+		{"english", "Please send the quote for the third quarter before the meeting on Thursday.\r\n"},
+		{"japanese", "来週の打ち合わせは木曜日に変更になりました。資料をご用意ください。\r\n"},
+	} {
+		raw := []byte("From: someone@example.com\r\nTo: orders@example.test\r\nSubject: hello\r\n" +
+			"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+			strings.Repeat(c.line, 4096/len(c.line)))
+		if r := p.Parse(raw); r.Type != event.MailUnrecognized {
+			b.Fatalf("%s: read as %s", c.name, r.Type)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Parse(raw)
+			}
+		})
+	}
 }

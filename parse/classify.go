@@ -118,11 +118,19 @@ func mentionsQoo10(ss ...string) bool {
 		}
 	}
 	for _, s := range ss {
-		if foldedContainsQoo10(s) {
+		if mayFoldToQ(s) && foldedContainsQoo10(s) {
 			return true
 		}
 	}
 	return false
+}
+
+// mayFoldToQ tells whether s holds a rune that folds to 'q' (foldRune):
+// 'q' or 'Q' in ASCII or full width. Most text that does not name Qoo10
+// has none (Japanese text, most English), and a scan of its bytes is far
+// cheaper than decoding and folding every rune.
+func mayFoldToQ(s string) bool {
+	return strings.IndexByte(s, 'q') >= 0 || strings.IndexByte(s, 'Q') >= 0 || strings.Contains(s, "ｑ") || strings.Contains(s, "Ｑ")
 }
 
 // foldedContainsQoo10 reports whether strings.Contains(foldString(s),
