@@ -59,10 +59,17 @@ for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$pf_port) 2>/dev/null && brea
 
 hook=()
 if [ -n "${DELIVER:-}" ]; then
-  hook_port=$((45000 + RANDOM % 10000))
+  # A port the kernel has free now, not one drawn at random: an outgoing
+  # connection of an earlier run may hold a random one, and a receiver
+  # that cannot listen turns every webhook into a retry.
+  hook_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   go build -o "$work/receiver" ./examples/receivers/go
-  PORT=$hook_port QOO10HOOK_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw "$work/receiver" >/dev/null 2>&1 &
+  PORT=$hook_port QOO10HOOK_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw "$work/receiver" >"$work/receiver.log" 2>&1 &
   hook_pid=$!
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$hook_port) 2>/dev/null && break; sleep 0.1; done
+  if ! (exec 3<>/dev/tcp/127.0.0.1/$hook_port) 2>/dev/null; then
+    echo "the receiver did not start on port $hook_port:" >&2; cat "$work/receiver.log" >&2; exit 1
+  fi
   hook=(QOO10HOOK_WEBHOOK_URL=http://127.0.0.1:$hook_port/hook QOO10HOOK_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw)
 fi
 go build -o "$work/qoo10hook" ./cmd/qoo10hook
