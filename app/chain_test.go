@@ -137,3 +137,79 @@ func receive(t *testing.T, ch <-chan string, n int, what string) []string {
 	}
 	return out
 }
+
+// TestFlashSaleAdjustmentsWait: in a flash sale each stock adjustment
+// follows both its SKU's previous adjustment and its own order event.
+// While the SKU's first adjustment is refused and retried, the later
+// carts' order events go through, and their adjustments wait for the
+// first one, then follow it in order. On SQLite an adjustment whose order
+// event went first stays parked until the SKU's previous one ends: no
+// worker fetches it only to park it again.
+func TestFlashSaleAdjustmentsWait(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			rx := newGatedReceiver(t, func(ev map[string]any) bool {
+				return ev["type"] == "inventory.adjusted" && get(ev, "data.order_no") == "90011"
+			})
+			cfg := testConfig(t, st.URL, "")
+			cfg.Inventory = config.DefaultInventory()
+			cfg.Endpoints = []config.Endpoint{{Name: "vendor", URL: rx.URL, Secret: testSecret,
+				Events: []string{"order.placed", "inventory.adjusted"}}}
+			cfg.Routes = []config.Route{{Tenant: "shop", Recipients: []string{"in.example.test"}, Endpoints: []string{"vendor"}}}
+			cfg.Delivery.RetrySchedule = []config.Duration{0}
+			for range 100 {
+				cfg.Delivery.RetrySchedule = append(cfg.Delivery.RetrySchedule, config.Duration(100*time.Millisecond))
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			svc := start(t, cfg)
+			mail := func(pack string) {
+				t.Helper()
+				o := order{MessageID: "placed." + pack + "@qoo10.jp", Seller: "shop", Pack: pack, OrderNo: pack + "1"}
+				if err := send(t, svc.svc.SMTPAddr(), []string{"orders@in.example.test"}, renderMail("placed", o)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mail("9001")
+			select {
+			case <-rx.held:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the first adjustment was not attempted in 20s")
+			}
+			mail("9002")
+			mail("9003")
+			var placed []any
+			for range 3 {
+				ev := rx.next(t)
+				if ev["type"] != "order.placed" {
+					t.Fatalf("got %s %v while the first adjustment is refused, want the carts' order events", ev["type"], get(ev, "data.order_no"))
+				}
+				placed = append(placed, get(ev, "data.pack_no"))
+			}
+			if fmt.Sprint(placed) != "[9001 9002 9003]" {
+				t.Errorf("order events delivered as %v, want the carts in order", placed)
+			}
+			if st.Name == "sqlite" {
+				// Woken by their order events, the waiting adjustments
+				// would be fetched and parked within milliseconds.
+				time.Sleep(500 * time.Millisecond)
+				if n := sumOf(scrape(t, svc.svc.HTTPAddr()), "qoo10hook_webhook_parked_total", "vendor"); n != 0 {
+					t.Errorf("%v adjustments parked by a worker while they waited, want 0", n)
+				}
+			}
+			rx.open.Store(true)
+			var adjusted []any
+			for range 3 {
+				ev := rx.next(t)
+				if ev["type"] != "inventory.adjusted" {
+					t.Fatalf("got %s, want the SKU's adjustments", ev["type"])
+				}
+				adjusted = append(adjusted, get(ev, "data.order_no"))
+			}
+			if fmt.Sprint(adjusted) != "[90011 90021 90031]" {
+				t.Errorf("adjustments delivered as %v, want the SKU's in the order of its carts", adjusted)
+			}
+		})
+	}
+}
