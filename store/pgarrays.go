@@ -48,47 +48,37 @@ func pqSlice(value any) (any, bool) {
 	case pq.StringArray:
 		return []string(v), true
 	case *pq.StringArray:
-		if v == nil {
-			return []string(nil), true
-		}
-		return []string(*v), true
+		return []string(deref(v)), true
 	case pq.Int64Array:
 		return []int64(v), true
 	case *pq.Int64Array:
-		if v == nil {
-			return []int64(nil), true
-		}
-		return []int64(*v), true
+		return []int64(deref(v)), true
 	case pq.Int32Array:
 		return []int32(v), true
 	case *pq.Int32Array:
-		if v == nil {
-			return []int32(nil), true
-		}
-		return []int32(*v), true
+		return []int32(deref(v)), true
 	case pq.ByteaArray:
 		return [][]byte(v), true
 	case *pq.ByteaArray:
-		if v == nil {
-			return [][]byte(nil), true
-		}
-		return [][]byte(*v), true
+		return [][]byte(deref(v)), true
 	case pq.BoolArray:
 		return []bool(v), true
 	case *pq.BoolArray:
-		if v == nil {
-			return []bool(nil), true
-		}
-		return []bool(*v), true
+		return []bool(deref(v)), true
 	case pq.Float64Array:
 		return []float64(v), true
 	case *pq.Float64Array:
-		if v == nil {
-			return []float64(nil), true
-		}
-		return []float64(*v), true
+		return []float64(deref(v)), true
 	}
 	return nil, false
+}
+
+// deref is the slice p points to, nil for a nil p.
+func deref[S ~[]E, E any](p *S) S {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 type pqArrayPlan struct {
