@@ -191,9 +191,25 @@ func TestFlashSaleAdjustmentsWait(t *testing.T) {
 				t.Errorf("order events delivered as %v, want the carts in order", placed)
 			}
 			if st.Name == "sqlite" {
-				// Woken by their order events, the waiting adjustments
-				// would be fetched and parked within milliseconds.
-				time.Sleep(500 * time.Millisecond)
+				// Each refusal is River's fetch and run of the first
+				// adjustment's retry. Woken by their order events, the
+				// waiting adjustments would be due before it, fetched at
+				// once and parked by their workers: by the second refusal
+				// from now, that would show.
+				for drained := false; !drained; {
+					select {
+					case <-rx.held:
+					default:
+						drained = true
+					}
+				}
+				for range 2 {
+					select {
+					case <-rx.held:
+					case <-time.After(20 * time.Second):
+						t.Fatal("the first adjustment was not retried in 20s")
+					}
+				}
 				if n := sumOf(scrape(t, svc.svc.HTTPAddr()), "qoo10hook_webhook_parked_total", "vendor"); n != 0 {
 					t.Errorf("%v adjustments parked by a worker while they waited, want 0", n)
 				}
