@@ -156,10 +156,7 @@ func TestFlashSaleAdjustmentsWait(t *testing.T) {
 			cfg.Endpoints = []config.Endpoint{{Name: "vendor", URL: rx.URL, Secret: testSecret,
 				Events: []string{"order.placed", "inventory.adjusted"}}}
 			cfg.Routes = []config.Route{{Tenant: "shop", Recipients: []string{"in.example.test"}, Endpoints: []string{"vendor"}}}
-			cfg.Delivery.RetrySchedule = []config.Duration{0}
-			for range 100 {
-				cfg.Delivery.RetrySchedule = append(cfg.Delivery.RetrySchedule, config.Duration(100*time.Millisecond))
-			}
+			cfg.Delivery.RetrySchedule = quickRetries(100, 100*time.Millisecond)
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}

@@ -124,10 +124,7 @@ func TestOutageThenRecovery(t *testing.T) {
 		t.Run(st.Name, func(t *testing.T) {
 			ep := newFlakyEndpoint(t)
 			cfg := testConfig(t, st.URL, ep.url())
-			cfg.Delivery.RetrySchedule = []config.Duration{0}
-			for range 30 {
-				cfg.Delivery.RetrySchedule = append(cfg.Delivery.RetrySchedule, config.Duration(100*time.Millisecond))
-			}
+			cfg.Delivery.RetrySchedule = quickRetries(30, 100*time.Millisecond)
 			cfg.Delivery.BreakerFailures = 1000
 			svc := start(t, cfg)
 
@@ -233,10 +230,7 @@ func TestBreakerIsolatesDeadEndpoint(t *testing.T) {
 				{Name: "good", URL: good.URL, Secret: testSecret},
 			}
 			cfg.Routes = []config.Route{{Tenant: "shop", Recipients: []string{"in.example.test"}, Endpoints: []string{"dead", "good"}}}
-			cfg.Delivery.RetrySchedule = []config.Duration{0}
-			for range 50 {
-				cfg.Delivery.RetrySchedule = append(cfg.Delivery.RetrySchedule, config.Duration(20*time.Millisecond))
-			}
+			cfg.Delivery.RetrySchedule = quickRetries(50, 20*time.Millisecond)
 			cfg.Delivery.BreakerFailures = 3
 			cfg.Delivery.BreakerCooldown = config.Duration(1500 * time.Millisecond)
 			if err := cfg.Validate(); err != nil {

@@ -59,6 +59,17 @@ func testConfigB(t testing.TB, storeURL string, hookURL ...string) *config.Confi
 	return cfg
 }
 
+// quickRetries is a retry schedule for tests: at once, then n retries
+// every interval, so that a refused delivery is tried again while the
+// test watches.
+func quickRetries(n int, every time.Duration) []config.Duration {
+	schedule := []config.Duration{0}
+	for range n {
+		schedule = append(schedule, config.Duration(every))
+	}
+	return schedule
+}
+
 type running struct {
 	svc    *Service
 	cancel context.CancelFunc

@@ -86,10 +86,7 @@ func TestInventoryThroughSMTP(t *testing.T) {
 			cfg.Endpoints = []config.Endpoint{{Name: "stock", URL: stock.URL, Secret: testSecret,
 				Events: []string{"inventory.adjusted", "inventory.low_stock"}}}
 			cfg.Routes = []config.Route{{Tenant: "cm", Recipients: []string{"in.example.test"}, Endpoints: []string{"stock"}}}
-			cfg.Delivery.RetrySchedule = []config.Duration{0}
-			for range 30 {
-				cfg.Delivery.RetrySchedule = append(cfg.Delivery.RetrySchedule, config.Duration(100*time.Millisecond))
-			}
+			cfg.Delivery.RetrySchedule = quickRetries(30, 100*time.Millisecond)
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}

@@ -90,7 +90,7 @@ func (p *pqArrayPlan) SetNext(next pgtype.EncodePlan) { p.next = next }
 
 func (p *pqArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
 	if g, ok := value.(pq.GenericArray); ok {
-		if g.A == nil || reflect.ValueOf(g.A).Kind() == reflect.Slice && reflect.ValueOf(g.A).IsNil() {
+		if rv := reflect.ValueOf(g.A); !rv.IsValid() || rv.Kind() == reflect.Slice && rv.IsNil() {
 			return nil, nil // NULL, as lib/pq writes it
 		}
 		if t := reflect.TypeOf(g.A); t != p.generic {
