@@ -210,13 +210,25 @@ func TestBusyWhenBacklogFull(t *testing.T) {
 		}
 	}
 	tx.Rollback()
+	// The backlog holds two mails and the committer the one it is trying
+	// to store; if the committer had not yet taken that one off the
+	// backlog when the last mails came, an eighth was refused.
+	stored := 0
 	for range 3 {
-		if err := <-results; err != nil {
+		switch err := <-results; {
+		case err == nil:
+			stored++
+		case errors.Is(err, ErrBusy) && busy == 7:
+			busy++
+		default:
 			t.Errorf("after unlocking: %v", err)
 		}
 	}
-	if n := count(t, s, `SELECT count(*) FROM mail`); n != 3 {
-		t.Errorf("%d mails stored, want 3", n)
+	if stored < 2 {
+		t.Errorf("%d mails stored after unlocking, want at least the backlog's 2", stored)
+	}
+	if n := count(t, s, `SELECT count(*) FROM mail`); n != stored {
+		t.Errorf("%d mails stored, want %d", n, stored)
 	}
 }
 
