@@ -223,12 +223,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 }
 
 func sqliteDSN(path string, readOnly bool) string {
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" + walVFSParam()
 	if readOnly {
 		return dsn + "&mode=ro&_pragma=query_only(1)"
 	}
 	// FULL makes every commit durable before we answer 250, even if the
-	// machine loses power; IMMEDIATE takes the write lock at BEGIN so two
+	// machine loses power (and the WAL VFS relies on it, see walVFSName);
+	// IMMEDIATE takes the write lock at BEGIN so two
 	// writers never deadlock upgrading.
 	// Checkpoints run apart from commits (see checkpointer).
 	// journal_size_limit gives back the disk a WAL grown by a burst, once
