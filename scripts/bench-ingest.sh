@@ -14,6 +14,7 @@
 # DELIVER=1 points qoo10hook at a local receiver (examples/receivers/go,
 # which verifies each signature and answers at once), so that it delivers
 # (a mail.unrecognized event per mail) while it takes mail.
+# QOO10HOOK_BIN=path runs that build of qoo10hook instead of this tree's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sessions=${1:-20} mails=${2:-5000} size=${3:-4096} store=${4:-sqlite} rounds=${5:-3}
@@ -72,7 +73,8 @@ if [ -n "${DELIVER:-}" ]; then
   fi
   hook=(QOO10HOOK_WEBHOOK_URL=http://127.0.0.1:$hook_port/hook QOO10HOOK_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw)
 fi
-go build -o "$work/qoo10hook" ./cmd/qoo10hook
+# QOO10HOOK_BIN runs another build (main, to compare).
+if [ -n "${QOO10HOOK_BIN:-}" ]; then cp "$QOO10HOOK_BIN" "$work/qoo10hook"; else go build -o "$work/qoo10hook" ./cmd/qoo10hook; fi
 env "${hook[@]}" QOO10HOOK_SMTP_ADDR=127.0.0.1:$qh_port QOO10HOOK_HTTP_ADDR=127.0.0.1:$http_port \
 QOO10HOOK_STORE=$([ "$store" = sqlite ] && echo "sqlite:$work/store.db" || echo "$store") QOO10HOOK_DOMAINS=in.example.test \
 QOO10HOOK_SENDER_POLICY=off QOO10HOOK_SMTP_MAX_CONNECTIONS_PER_IP=1000 QOO10HOOK_SMTP_MAX_TRANSACTIONS_PER_MINUTE=10000000 QOO10HOOK_LOG_LEVEL=warn \
