@@ -229,8 +229,8 @@ func sqliteDSN(path string, readOnly bool) string {
 	}
 	// FULL makes every commit durable before we answer 250, even if the
 	// machine loses power (and the WAL VFS relies on it, see walVFSName);
-	// IMMEDIATE takes the write lock at BEGIN so two
-	// writers never deadlock upgrading.
+	// IMMEDIATE takes the write lock at BEGIN so two writers never
+	// deadlock upgrading.
 	// Checkpoints run apart from commits (see checkpointer).
 	// journal_size_limit gives back the disk a WAL grown by a burst, once
 	// it starts over.

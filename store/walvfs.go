@@ -192,10 +192,14 @@ func (f *walFile) flush(tls *libc.TLS, pFile uintptr) int32 {
 	return rc
 }
 
+// unixWrite writes as the unix VFS does.
 func unixWrite(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32 {
 	return (*(*func(*libc.TLS, uintptr, uintptr, int32, int64) int32)(unsafe.Pointer(&unixWALMethods.FxWrite)))(tls, pFile, zBuf, iAmt, iOfst)
 }
 
+// walWrite gathers a write that continues what the file gathered, and
+// writes what it gathered first when this one does not continue it or
+// does not fit.
 func walWrite(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32 {
 	walWrites.Add(1)
 	f := walFileAt(pFile)
@@ -213,6 +217,9 @@ func walWrite(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32
 	f.n += int(iAmt)
 	return sqlite3.SQLITE_OK
 }
+
+// The other methods write what the file gathered, then do as the unix
+// VFS does.
 
 func walClose(tls *libc.TLS, pFile uintptr) int32 {
 	f := walFileAt(pFile)
