@@ -9,7 +9,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// rebind checks that addr can be bound again, and frees it.
+// rebind checks that addr can be bound again, and frees it. The tests
+// that call it do not run in parallel: the other tests' listeners and
+// client connections take ports from the same range, and one of them
+// could take the port just freed before rebind binds it.
 func rebind(t *testing.T, addr string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
@@ -22,7 +25,6 @@ func rebind(t *testing.T, addr string) {
 // TestCloseBeforeServe: Close frees the ports Listen bound, the implicit
 // TLS one included, when Serve never ran.
 func TestCloseBeforeServe(t *testing.T) {
-	t.Parallel()
 	cert, _, _ := testCertificate(t)
 	s := New(Config{Addr: "127.0.0.1:0", ImplicitTLSAddr: "127.0.0.1:0", Certificate: cert, Hostname: "mx.test"},
 		newSink(), testRoutes(), NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
@@ -40,7 +42,6 @@ func TestCloseBeforeServe(t *testing.T) {
 // TestCloseWhileServing: Close cuts the sessions in progress, Serve
 // returns without an error, and the port is free.
 func TestCloseWhileServing(t *testing.T) {
-	t.Parallel()
 	s := New(Config{Addr: "127.0.0.1:0", Hostname: "mx.test"},
 		newSink(), testRoutes(), NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
 	if err := s.Listen(); err != nil {
