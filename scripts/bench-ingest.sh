@@ -73,7 +73,6 @@ if [ -n "${DELIVER:-}" ]; then
   fi
   hook=(QOO10HOOK_WEBHOOK_URL=http://127.0.0.1:$hook_port/hook QOO10HOOK_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw)
 fi
-# QOO10HOOK_BIN runs another build (main, to compare).
 if [ -n "${QOO10HOOK_BIN:-}" ]; then cp "$QOO10HOOK_BIN" "$work/qoo10hook"; else go build -o "$work/qoo10hook" ./cmd/qoo10hook; fi
 env "${hook[@]}" QOO10HOOK_SMTP_ADDR=127.0.0.1:$qh_port QOO10HOOK_HTTP_ADDR=127.0.0.1:$http_port \
 QOO10HOOK_STORE=$([ "$store" = sqlite ] && echo "sqlite:$work/store.db" || echo "$store") QOO10HOOK_DOMAINS=in.example.test \

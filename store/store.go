@@ -223,21 +223,22 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 }
 
 func sqliteDSN(path string, readOnly bool) string {
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" + walVFSParam()
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
 	if readOnly {
 		return dsn + "&mode=ro&_pragma=query_only(1)"
 	}
+	// Writers open the file through the WAL VFS (see walVFSName); readers,
+	// which never write the WAL, keep the unix VFS.
 	// FULL makes every commit durable before we answer 250, even if the
-	// machine loses power (and the WAL VFS relies on it, see walVFSName);
-	// IMMEDIATE takes the write lock at BEGIN so two writers never
-	// deadlock upgrading.
+	// machine loses power (and the WAL VFS relies on it); IMMEDIATE takes
+	// the write lock at BEGIN so two writers never deadlock upgrading.
 	// Checkpoints run apart from commits (see checkpointer).
 	// journal_size_limit gives back the disk a WAL grown by a burst, once
 	// it starts over.
 	// secure_delete overwrites what is deleted, so that purged buyer data
 	// does not stay in free pages. (auto_vacuum is set once per file, see
 	// newFileIncremental: as a pragma of every connection it would write.)
-	return dsn + "&_pragma=secure_delete(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)" +
+	return dsn + walVFSParam() + "&_pragma=secure_delete(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(0)" +
 		"&_pragma=journal_size_limit(67108864)&_txlock=immediate"
 }
 

@@ -26,8 +26,8 @@ import (
 //
 // That holds only with synchronous=FULL: with NORMAL, a commit publishes
 // its frames to other connections without syncing, and they would read
-// frames still gathered here. sqliteDSN sets FULL on every writable
-// connection.
+// frames still gathered here. sqliteDSN opens only writable connections
+// with this VFS, and sets FULL on each.
 const walVFSName = "qoo10hook-wal"
 
 // walGatherBytes bounds what a WAL file gathers before writing it: 31
