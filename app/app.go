@@ -40,7 +40,7 @@ type Service struct {
 	http   *http.Server
 	httpLn net.Listener
 	worker *webhook.Worker
-	// direct attempts new deliveries without a River job, on SQLite.
+	// direct attempts new deliveries without a River job.
 	direct    *webhook.Direct
 	endpoints map[string]*webhook.Endpoint
 	pipeline  *ingest.Pipeline
@@ -191,7 +191,15 @@ func (s *Service) build(ctx context.Context, routes *route.Table, workers *river
 	}, webhook.NewMetrics(s.reg), log.With("component", "webhook"), "qoo10hook/"+Version())
 	if len(eps) > 0 {
 		river.AddWorker(workers, s.worker)
-		if d := webhook.NewDirect(s.worker, log.With("component", "webhook")); st.SetDispatcher(d) {
+		d := webhook.NewDirect(s.worker, log.With("component", "webhook"))
+		if s.opts.directSweep > 0 {
+			d.SetSweep(s.opts.directSweep, s.opts.directSweep)
+		}
+		taken, err := st.SetDispatcher(ctx, d)
+		if err != nil {
+			return err
+		}
+		if taken {
 			s.direct = d
 		}
 	}

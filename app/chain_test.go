@@ -86,13 +86,10 @@ func TestChainWaitsWithoutWorker(t *testing.T) {
 			// Each parked delivery ran again once, when woken: none was
 			// parked a second time.
 			expectWaited(t, svc.svc.HTTPAddr(), time.Second, 2)
-			// On SQLite the woken ones went from the attempt that woke
-			// them to the endpoint's own goroutines, not through River:
-			// six deliveries taken in all, four of them from their commit.
-			want := 6.0
-			if st.Name == "postgres" {
-				want = 0
-			}
+			// The woken ones went from the attempt that woke them to the
+			// endpoint's own goroutines, not through River: six
+			// deliveries taken in all, four of them from their commit.
+			const want = 6.0
 			if mfs, ok := scrapeUntil(t, svc.svc.HTTPAddr(), 5*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
 				return sumOf(mfs, "qoo10hook_webhook_dispatched_total", "vendor") == want
 			}); !ok {

@@ -23,9 +23,9 @@ func deliveryOf(t *testing.T, st *store.Store, r request) *store.Delivery {
 	return ds[0]
 }
 
-// TestDirectDelivery: on SQLite a mail's delivery is attempted from the
-// commit that stored it, without a River job, and a failed first attempt
-// is retried through River; on PostgreSQL every delivery has its job.
+// TestDirectDelivery: a mail's delivery is attempted from the commit that
+// stored it, without a River job, and a failed first attempt is retried
+// through River.
 func TestDirectDelivery(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
@@ -57,17 +57,11 @@ func TestDirectDelivery(t *testing.T) {
 			if first.Status != store.DeliveryDelivered || first.Attempts != 1 {
 				t.Errorf("second delivery: %s after %d attempts", first.Status, first.Attempts)
 			}
-			dispatched := 2.0
-			if s.Kind() == store.Postgres {
-				dispatched = 0
-				if first.JobID == 0 {
-					t.Error("PostgreSQL: a delivery without a River job: another instance could not take it over")
-				}
-			} else if first.JobID != 0 {
-				t.Errorf("SQLite: delivered at the first attempt with River job %d, want none", first.JobID)
+			if first.JobID != 0 {
+				t.Errorf("delivered at the first attempt with River job %d, want none", first.JobID)
 			}
 			expectMetrics(t, svc.svc.HTTPAddr(), 5*time.Second, []metricWant{
-				{"qoo10hook_webhook_dispatched_total", []string{"default"}, dispatched},
+				{"qoo10hook_webhook_dispatched_total", []string{"default"}, 2},
 				{"qoo10hook_webhook_handed_over_total", []string{"default"}, 0},
 			})
 		})
@@ -97,8 +91,8 @@ func TestDirectLeftoversDeliveredAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !crashed.SetDispatcher(droppingDispatcher{}) {
-		t.Fatal("SQLite store took no dispatcher")
+	if taken, err := crashed.SetDispatcher(t.Context(), droppingDispatcher{}); !taken || err != nil {
+		t.Fatalf("the store took no dispatcher: %v", err)
 	}
 	if err := crashed.Start(t.Context()); err != nil {
 		t.Fatal(err)
@@ -126,6 +120,56 @@ func TestDirectLeftoversDeliveredAtStart(t *testing.T) {
 	expectMetrics(t, svc.svc.HTTPAddr(), 0, []metricWant{
 		{"qoo10hook_webhook_handed_over_total", []string{"default"}, 1},
 		{"qoo10hook_webhook_dispatched_total", []string{"default"}, 0},
+	})
+	rx.quiet(t, 300*time.Millisecond)
+}
+
+// TestDirectTakenOverFromDeadInstance: on PostgreSQL, a delivery another
+// instance took for direct delivery is left alone while that instance's
+// lease holds, and once the instance is gone (its lease with it) it is
+// handed to River and delivered.
+func TestDirectTakenOverFromDeadInstance(t *testing.T) {
+	url := testenv.Postgres(t)
+	u, err := store.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[store.DeliveryArgs]) error { return nil }))
+	dead, err := store.Open(t.Context(), store.Options{URL: u, Workers: workers,
+		Queues: map[string]river.QueueConfig{store.QueueName("other"): {MaxWorkers: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	if taken, err := dead.SetDispatcher(t.Context(), droppingDispatcher{}); !taken || err != nil {
+		t.Fatalf("the store took no dispatcher: %v", err)
+	}
+	if err := dead.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	in := &store.Ingest{Mail: store.Mail{QueueID: "q1", ReceivedAt: time.Now(), Rcpts: []string{"orders@in.example.test"},
+		DedupKey: "held-1", Raw: []byte("Subject: t\r\n\r\nbody\r\n"), Status: store.MailUnrecognized},
+		Events: []store.Event{{ID: "evt_held_1", Type: "mail.unrecognized", CreatedAt: time.Now(),
+			Payload: []byte(`{"id":"evt_held_1","type":"mail.unrecognized"}`), Deliveries: []store.NewDelivery{{Endpoint: "default"}}}}}
+	if _, err := dead.Ingest(t.Context(), in); err != nil {
+		t.Fatal(err)
+	}
+
+	rx := newReceiver(t)
+	svc := start(t, testConfig(t, url, rx.URL), func(o *options) { o.directSweep = 100 * time.Millisecond })
+	// Many sweeps while the other instance holds its lease.
+	rx.quiet(t, time.Second)
+
+	if err := dead.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := deliveryOf(t, svc.svc.Store(), rx.nextDelivered(t, 10*time.Second))
+	if d.EventID != "evt_held_1" || d.JobID == 0 {
+		t.Errorf("delivered %s with job %d, want evt_held_1 through a River job", d.EventID, d.JobID)
+	}
+	scrapeUntil(t, svc.svc.HTTPAddr(), 5*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+		return sumOf(mfs, "qoo10hook_webhook_handed_over_total") == 1
 	})
 	rx.quiet(t, 300*time.Millisecond)
 }

@@ -30,6 +30,9 @@ type options struct {
 	// templatesPoll is how often the stored templates are looked at
 	// (default repair.DefaultPollInterval).
 	templatesPoll time.Duration
+	// directSweep, when set, is how often Direct's sweep runs and how
+	// long a delivery it hands over must have been unchanged.
+	directSweep time.Duration
 }
 
 func (o options) templatePoll() time.Duration {

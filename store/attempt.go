@@ -276,9 +276,19 @@ func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, d *Delivery, a 
 			return 0, err
 		}
 	} else if d.JobID == 0 {
-		// Tried straight from its commit (Dispatcher): its retry is River's.
-		if err := s.queueTx(ctx, tx, d.ID, d.Endpoint, o.NextAttemptAt); err != nil {
-			return 0, fmt.Errorf("queue retry: %w", err)
+		// Tried straight from its commit (Dispatcher): its retry is River's,
+		// unless, on PostgreSQL, another instance that took the delivery
+		// over (this one's lease lost) gave it a job meanwhile.
+		var job sql.NullInt64
+		if s.kind == Postgres {
+			if err := tx.QueryRowContext(ctx, `SELECT job_id FROM delivery WHERE id = $1`, d.ID).Scan(&job); err != nil {
+				return 0, fmt.Errorf("queue retry: %w", err)
+			}
+		}
+		if !job.Valid {
+			if err := s.queueTx(ctx, tx, d.ID, d.Endpoint, o.NextAttemptAt); err != nil {
+				return 0, fmt.Errorf("queue retry: %w", err)
+			}
 		}
 	}
 	return failures, nil
@@ -418,10 +428,12 @@ const (
 // also follows and that waits in turn, as its first successor of that
 // kind (successorLookups), so the last of them to end wakes it. That holds
 // in this transaction because SQLite's one writer orders every end of a
-// delivery after it; on PostgreSQL the worker checks under the chain lock
-// instead (ParkDelivery), and takes nothing here.
+// delivery after it, and on PostgreSQL the endpoint's chain lock
+// (lockChains) orders the transactions that end its deliveries. There a
+// delivery taken becomes this instance's, under its lease (stored_by),
+// whichever instance stored it.
 func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, endpoint string) (successorTake, error) {
-	if s.dispatch == nil || !inGroupTx(ctx) || !s.dispatch.Accepts(endpoint) {
+	if s.dispatch == nil || !inGroupTx(ctx) || !s.Leased() || !s.dispatch.Accepts(endpoint) {
 		return successorWoken, nil
 	}
 	if first, err := firstPredecessor(ctx, tx, id); err != nil {
@@ -445,7 +457,8 @@ func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, en
 		return successorWoken, err
 	}
 	t := now()
-	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET job_id = NULL, updated_at = $1 WHERE id = $2`, t, id); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET job_id = NULL, updated_at = $1, stored_by = $2 WHERE id = $3`,
+		t, s.leaseKey(), id); err != nil {
 		return successorWoken, err
 	}
 	dl.JobID, dl.UpdatedAt, dl.Payload = 0, fromMicros(t), payload

@@ -3,22 +3,24 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
 
 // A Dispatcher delivers new deliveries straight from the commit that
-// stored them, on SQLite, where one process serves the store: such a
-// delivery gets no River job, so that its first attempt costs no job
-// insert, fetch and completion on the one writer connection (each as much
-// as the mail's own rows). The delivery row is what keeps it meanwhile: a
-// retry gets a River job in the transaction that records the attempt
-// (RecordAttempt), whatever the dispatcher does not attempt itself it
-// gives to River (QueueDelivery), and what a crash or a stop left without
-// a job is given one at the next start (JoblessDeliveries).
+// stored them: such a delivery gets no River job, so that its first
+// attempt costs no job insert, fetch and completion (on SQLite, each as
+// much as the mail's own rows on the one writer connection; on PostgreSQL,
+// round trips and River's heaviest statements). The delivery row is what
+// keeps it meanwhile: a retry gets a River job in the transaction that
+// records the attempt (RecordAttempt), whatever the dispatcher does not
+// attempt itself it gives to River (QueueDelivery), and what a crash or a
+// stop left without a job is given one later (JoblessDeliveries).
 //
-// On PostgreSQL every delivery gets its job at once: another instance
-// must be able to take over the deliveries of one that died.
+// On PostgreSQL, where several instances share the store, the instance
+// holds a lease (store/lease.go) while its dispatcher holds deliveries:
+// another instance takes them over only once the lease is gone.
 type Dispatcher interface {
 	// Accepts tells whether the dispatcher takes a new delivery to the
 	// endpoint now. It is asked in the transaction that stores the
@@ -38,21 +40,28 @@ type Dispatcher interface {
 }
 
 // SetDispatcher has new deliveries that wait for no earlier delivery go
-// to d instead of River, and reports whether it does: on SQLite, for a
-// store that works jobs (elsewhere it does nothing). It must be called
-// before Start.
-func (s *Store) SetDispatcher(d Dispatcher) bool {
-	if s.kind != SQLite || !s.working {
-		return false
+// to d instead of River, and reports whether it does: for a store that
+// works jobs (elsewhere it does nothing). On PostgreSQL it takes the
+// instance's lease. It must be called before Start.
+func (s *Store) SetDispatcher(ctx context.Context, d Dispatcher) (bool, error) {
+	if !s.working {
+		return false, nil
+	}
+	if s.kind == Postgres {
+		l, err := takeLease(ctx, s.pgConfig)
+		if err != nil {
+			return false, err
+		}
+		s.lease = l
 	}
 	s.dispatch = d
-	return true
+	return true, nil
 }
 
 // dispatches tells whether the new delivery of j goes to the dispatcher,
 // to be handed over when ctx's transaction commits.
 func (s *Store) dispatches(ctx context.Context, j pendingJob) bool {
-	return s.dispatch != nil && j.delivery != nil && inGroupTx(ctx) && s.dispatch.Accepts(j.endpoint)
+	return s.dispatch != nil && j.delivery != nil && inGroupTx(ctx) && s.Leased() && s.dispatch.Accepts(j.endpoint)
 }
 
 // inGroupTx tells whether ctx is that of a transaction that runs
@@ -72,7 +81,9 @@ func inGroupTx(ctx context.Context) bool {
 // attempts.
 func (s *Store) QueueDelivery(ctx context.Context, id int64, at time.Time) (endpoint string, err error) {
 	res := s.attempts.submit(ctx, &attemptRequest{do: func(ctx context.Context, tx *sql.Tx) (attemptResult, error) {
-		status, endpoint, jobID, err := deliveryState(ctx, tx, id)
+		// On PostgreSQL the row is locked: two instances' sweeps may hand
+		// the same delivery over at once, and it must get one job.
+		status, endpoint, jobID, err := s.deliveryStateForUpdate(ctx, tx, id)
 		if err != nil || status != DeliveryPending || jobID.Valid {
 			return attemptResult{}, err
 		}
@@ -100,13 +111,52 @@ func (s *Store) QueueDelivery(ctx context.Context, id int64, at time.Time) (endp
 // without a River job, unchanged since before the given time (stored, or
 // taken from River by the Dispatcher, before it) and after delivery id
 // after, in id order: those a dispatcher took and did not finish (the
-// process stopped or crashed), or could not hand over.
+// process stopped or crashed), or could not hand over. On PostgreSQL,
+// those this instance holds under its lease (stored_by), and any that
+// another instance held under a lease that is gone, however recent: a
+// live instance's dispatcher may hold the others.
 func (s *Store) JoblessDeliveries(ctx context.Context, before time.Time, after int64, limit int) ([]int64, error) {
-	ids, err := s.readIDs(ctx, `SELECT id FROM delivery
-		WHERE status = 'pending' AND job_id IS NULL AND updated_at < $1 AND id > $2 ORDER BY id LIMIT $3`,
-		before.UnixMicro(), after, limit)
+	q := `SELECT id FROM delivery WHERE status = 'pending' AND job_id IS NULL AND id > $2 AND updated_at < $1`
+	args := []any{before.UnixMicro(), after, limit}
+	if s.kind == Postgres {
+		live, err := s.liveLeases(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("store: deliveries without a job: leases: %w", err)
+		}
+		q = `SELECT id FROM delivery WHERE status = 'pending' AND job_id IS NULL AND id > $2
+			AND CASE WHEN stored_by IS NULL OR stored_by = $4 THEN updated_at < $1 ELSE stored_by <> ALL($5) END`
+		args = append(args, s.leaseKey(), live)
+	}
+	ids, err := s.readIDs(ctx, q+` ORDER BY id LIMIT $3`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: deliveries without a job: %w", err)
 	}
 	return ids, nil
+}
+
+// deliveryStateForUpdate is deliveryState, the row locked on PostgreSQL
+// until tx ends.
+func (s *Store) deliveryStateForUpdate(ctx context.Context, tx *sql.Tx, id int64) (status, endpoint string, jobID sql.NullInt64, err error) {
+	if s.kind != Postgres {
+		return deliveryState(ctx, tx, id)
+	}
+	err = tx.QueryRowContext(ctx, `SELECT status, endpoint, job_id FROM delivery WHERE id = $1 FOR UPDATE`, id).Scan(&status, &endpoint, &jobID)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	return status, endpoint, jobID, err
+}
+
+// WaitsForPredecessor tells whether delivery id follows an earlier
+// delivery that is pending (predecessorLookups). A dispatcher on
+// PostgreSQL asks before it attempts a delivery: a mail of the same cart
+// stored by a transaction that committed beside the one that stored this
+// delivery was not seen by it.
+func (s *Store) WaitsForPredecessor(ctx context.Context, id int64) (bool, error) {
+	var pred sql.NullInt64
+	if err := s.read.QueryRowContext(ctx, `SELECT (SELECT min(m.id) FROM (`+predecessorLookups+`) m)
+		FROM delivery d WHERE d.id = $1`, id).Scan(&pred); err != nil {
+		return false, fmt.Errorf("store: predecessor of delivery %d: %w", id, err)
+	}
+	return pred.Valid, nil
 }

@@ -327,8 +327,8 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 	receivedAt, createdAt := fromMicros(received.UnixMicro()), fromMicros(created)
 	for _, d := range ev.Deliveries {
 		did, _, err := b.insert(ctx, `INSERT INTO delivery (event_id, endpoint, order_key, order_key2, status,
-			received_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
-			ev.ID, d.Endpoint, d.OrderKey, d.SecondKey, status, received.UnixMicro(), created)
+			received_at, created_at, updated_at, stored_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
+			ev.ID, d.Endpoint, d.OrderKey, d.SecondKey, status, received.UnixMicro(), created, s.leaseKey())
 		if err != nil {
 			return false, nil, fmt.Errorf("insert delivery: %w", err)
 		}
@@ -404,6 +404,37 @@ func (s *Store) queuedBehind(ctx context.Context, tx *sql.Tx, id int64) (first s
 	return firstPredecessor(ctx, tx, id)
 }
 
+// firstPredecessors returns, by delivery id, the first predecessor of
+// each of jobs' deliveries that waits for one (firstPredecessor), in one
+// statement: on PostgreSQL each is a round trip.
+func firstPredecessors(ctx context.Context, tx *sql.Tx, jobs []pendingJob) (map[int64]int64, error) {
+	ids := make([]int64, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.deliveryID
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT d.id, (SELECT min(m.id) FROM (`+predecessorLookups+`) m)
+		FROM delivery d WHERE d.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("predecessors: %w", err)
+	}
+	defer rows.Close()
+	firsts := map[int64]int64{}
+	for rows.Next() {
+		var id int64
+		var first sql.NullInt64
+		if err := rows.Scan(&id, &first); err != nil {
+			return nil, fmt.Errorf("predecessors: %w", err)
+		}
+		if first.Valid {
+			firsts[id] = first.Int64
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("predecessors: %w", err)
+	}
+	return firsts, nil
+}
+
 // follows tells whether delivery j waits for delivery p, stored before it
 // at the same endpoint and pending: the relation predecessorLookups finds.
 func (j *pendingJob) follows(p *pendingJob) bool {
@@ -456,19 +487,32 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 	// that stored every one of its deliveries (not a release's), which
 	// has each one's snapshot (so only with a Dispatcher).
 	fresh := !slices.ContainsFunc(jobs, func(j pendingJob) bool { return j.delivery == nil })
+	var firsts map[int64]int64
+	if s.kind == Postgres && fresh && s.dispatch != nil && s.Leased() {
+		var err error
+		if firsts, err = firstPredecessors(ctx, b.tx, jobs); err != nil {
+			return err
+		}
+	}
 	for _, j := range jobs {
 		opts := &river.InsertOpts{Queue: QueueName(j.endpoint)}
 		first, err := s.queuedBehind(ctx, b.tx, j.deliveryID)
 		if err != nil {
 			return err
 		}
+		// What j waits for: on SQLite first; on PostgreSQL, where first
+		// is never set (no job is queued parked there), firsts tells.
+		waits := first
+		if p, ok := firsts[j.deliveryID]; ok {
+			waits = sql.NullInt64{Int64: p, Valid: true}
+		}
 		var after []int64
 		follows := false
-		if first.Valid && fresh {
-			after, follows = followsDispatched(&j, jobs, taken, first.Int64)
+		if waits.Valid && fresh {
+			after, follows = followsDispatched(&j, jobs, taken, waits.Int64)
 		}
 		switch {
-		case (!first.Valid || follows) && s.dispatches(ctx, j):
+		case (!waits.Valid || follows) && s.dispatches(ctx, j):
 			// Waits for nothing, or only for deliveries the Dispatcher
 			// takes with it: it attempts this one once those have ended.
 			j.delivery.Follows = after

@@ -91,6 +91,11 @@ type Store struct {
 	working bool
 	// dispatch takes new deliveries without a River job (SetDispatcher).
 	dispatch Dispatcher
+	// lease is this instance's claim on what dispatch holds, on
+	// PostgreSQL; pgConfig opens its connection.
+	lease        *lease
+	leaseStarted bool
+	pgConfig     *pgx.ConnConfig
 	// serving is the lock of the process working a SQLite store.
 	serving *os.File
 	derive  Deriver
@@ -138,6 +143,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: open postgres: %w", err)
 		}
+		s.pgConfig = cfg
 		db := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(encodePQArraysNatively))
 		// As many idle as open: a connection closed when the pool
 		// overflowed its idle ones is a new server process at the next
@@ -292,6 +298,10 @@ func (s *Store) Start(ctx context.Context) error {
 	if s.purge != nil {
 		go s.purge.run(s)
 	}
+	if s.lease != nil && !s.leaseStarted {
+		s.leaseStarted = true
+		go s.lease.keep()
+	}
 	if !s.working {
 		return nil
 	}
@@ -356,6 +366,9 @@ func (s *Store) Close() error {
 	}
 	if s.listenPool != nil {
 		s.listenPool.Close()
+	}
+	if s.lease != nil {
+		s.lease.close(s.leaseStarted)
 	}
 	if s.serving != nil {
 		errs = append(errs, s.serving.Close())

@@ -42,6 +42,10 @@ type Direct struct {
 
 	started atomic.Bool
 
+	// sweepEvery and sweepGrace are DefaultSweepEvery and
+	// DefaultSweepGrace unless SetSweep changed them.
+	sweepEvery, sweepGrace time.Duration
+
 	mu sync.Mutex
 	// held holds the deliveries taken and not yet attempted or handed to
 	// River: the sweep leaves them alone.
@@ -65,20 +69,30 @@ type follower struct {
 // that a batch's deliveries still fit.
 const directQueue = 2048
 
-// sweepEvery is how often Direct looks for deliveries it took and could
-// not hand to River (the store failing at that moment), and sweepGrace how
-// long such a delivery must have been unchanged: more than the time from
-// the commit that gave it to Direct to Dispatch.
+// DefaultSweepEvery is how often Direct looks, on SQLite, for deliveries
+// it took and could not hand to River (the store failing at that moment);
+// DefaultSweepGrace is how long such a delivery must have been unchanged:
+// more than the time from the commit that gave it to Direct to Dispatch.
+// On PostgreSQL the sweep also takes over a dead instance's deliveries,
+// every delivery timeout plus store.LeaseLapse.
 const (
-	sweepEvery = time.Minute
-	sweepGrace = time.Minute
+	DefaultSweepEvery = time.Minute
+	DefaultSweepGrace = time.Minute
 )
 
 // NewDirect returns the dispatcher of w's endpoints, running as many
 // goroutines per endpoint as its River queue runs jobs (QueueWorkers).
 func NewDirect(w *Worker, log *slog.Logger) *Direct {
 	d := &Direct{w: w, log: log, queues: map[string]chan *store.Delivery{}, workers: map[string]int{},
-		held: map[int64]struct{}{}, followers: map[int64][]*follower{}}
+		held: map[int64]struct{}{}, followers: map[int64][]*follower{},
+		sweepEvery: DefaultSweepEvery, sweepGrace: DefaultSweepGrace}
+	if w.store.Kind() == store.Postgres {
+		// A dead instance's deliveries are handed over once two sweeps
+		// found its lease gone: by then it attempts nothing more, even
+		// were it alive and its lease's connection lost (store.LeaseLapse),
+		// and its last attempts have timed out.
+		d.sweepEvery = w.policy.Timeout + store.LeaseLapse
+	}
 	for name, ep := range w.endpoints {
 		d.queues[name] = make(chan *store.Delivery, directQueue)
 		d.workers[name] = QueueWorkers(max(ep.Concurrency, 1))
@@ -86,6 +100,13 @@ func NewDirect(w *Worker, log *slog.Logger) *Direct {
 	d.taking, d.stopTaking = context.WithCancel(context.Background())
 	d.working, d.stopWorking = context.WithCancel(context.Background())
 	return d
+}
+
+// SetSweep sets how often the sweep runs and how long a delivery it
+// hands over must have been unchanged (DefaultSweepEvery,
+// DefaultSweepGrace). It must be called before Start.
+func (d *Direct) SetSweep(every, grace time.Duration) {
+	d.sweepEvery, d.sweepGrace = every, grace
 }
 
 // Start runs the endpoints' goroutines, and the sweep, which first gives
@@ -212,6 +233,24 @@ func (d *Direct) deliver(dl *store.Delivery) {
 		d.handOver(dl.ID)
 		return
 	}
+	if !d.w.store.Leased() {
+		// PostgreSQL: another instance may take it over; River's job is
+		// the one that attempts it.
+		d.handOver(dl.ID)
+		return
+	}
+	if d.w.store.Kind() == store.Postgres {
+		// A delivery of its cart or SKU stored beside it, by a transaction
+		// it did not see, may have come first: River's worker parks it
+		// behind that one.
+		if waits, err := d.w.store.WaitsForPredecessor(ctx, dl.ID); err != nil || waits {
+			if err != nil {
+				d.log.Error("direct delivery: could not look for an earlier delivery; River will", "delivery", dl.ID, "err", err)
+			}
+			d.handOver(dl.ID)
+			return
+		}
+	}
 	err := d.w.attempt(ctx, d.w.log.With("delivery", dl.ID, "event_id", dl.EventID, "endpoint", dl.Endpoint), ep, dl)
 	if ctx.Err() != nil {
 		return // cut by Stop: the next start gives it and its followers jobs
@@ -265,19 +304,29 @@ func (d *Direct) isHeld(id int64) bool {
 }
 
 // sweepLoop gives River the deliveries that have no job and that nobody
-// holds: at start those of earlier runs (no other process works the
-// store), then those a hand-over failed. A later sweep hands over only
-// what the one before it found too, a minute apart: a delivery between
-// its commit and Dispatch is not held yet, and is never seen so twice.
+// holds: on SQLite, at start, those of earlier runs (no other process
+// works the store), then those a hand-over failed. A later sweep hands
+// over only what the one before it found too, a minute apart: a delivery
+// between its commit and Dispatch is not held yet, and is never seen so
+// twice. On PostgreSQL the first sweep hands over nothing either, and the
+// deliveries of another instance are among those found only while its
+// lease is gone (JoblessDeliveries): an instance whose lease's connection
+// failed stops attempting within store.LeaseLapse (store.Store.Leased),
+// and its attempts under way end within the delivery timeout, before the
+// next sweep.
 func (d *Direct) sweepLoop(before time.Time) {
-	d.sweep(before, nil)
 	var suspects map[int64]bool
-	t := time.NewTicker(sweepEvery)
+	if d.w.store.Kind() == store.Postgres {
+		suspects = d.sweep(before, map[int64]bool{})
+	} else {
+		d.sweep(before, nil)
+	}
+	t := time.NewTicker(d.sweepEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			suspects = d.sweep(time.Now().Add(-sweepGrace), suspects)
+			suspects = d.sweep(time.Now().Add(-d.sweepGrace), suspects)
 		case <-d.taking.Done():
 			return
 		}

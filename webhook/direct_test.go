@@ -43,8 +43,8 @@ func openWorking(t *testing.T, u store.URL) *store.Store {
 // startWith starts s with dispatcher d.
 func startWith(t *testing.T, s *store.Store, d store.Dispatcher) {
 	t.Helper()
-	if !s.SetDispatcher(d) {
-		t.Fatal("SQLite store took no dispatcher")
+	if taken, err := s.SetDispatcher(t.Context(), d); !taken || err != nil {
+		t.Fatalf("the store took no dispatcher: %v", err)
 	}
 	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
@@ -210,5 +210,61 @@ func TestFollowerWaitsForItsCommit(t *testing.T) {
 	}
 	if state != "scheduled" {
 		t.Errorf("the adjustment of a pending order event: job %s, want scheduled (parked)", state)
+	}
+}
+
+// TestDirectChecksForAnUnseenPredecessor: on PostgreSQL a delivery the
+// commit that stored it saw nothing ahead of may still follow one that a
+// transaction beside it stored (another instance's, or another batch's):
+// Direct looks again before the attempt, and hands it to River, which
+// parks it, instead of sending it first.
+func TestDirectChecksForAnUnseenPredecessor(t *testing.T) {
+	u, err := store.ParseURL(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived := make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- r.Header.Get("webhook-id")
+	}))
+	defer srv.Close()
+	s := openWorking(t, u)
+	ep := endpoint(t, srv.URL)
+	w := NewWorker(s, []*Endpoint{ep}, Policy{Timeout: 5 * time.Second, Schedule: []time.Duration{0, time.Hour}},
+		NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler), "test")
+	d := NewDirect(w, slog.New(slog.DiscardHandler))
+	startWith(t, s, d)
+	d.Start()
+	defer d.Stop(t.Context())
+
+	// Another instance, which delivers nothing, stores two events of one
+	// cart: both pending, each with its job.
+	other := openWorking(t, u)
+	if err := other.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var second *store.Delivery
+	for _, id := range []string{"evt_first", "evt_second"} {
+		in := &store.Ingest{Mail: store.Mail{QueueID: id, ReceivedAt: time.Now(), DedupKey: id, Raw: []byte("x"),
+			Status: store.MailParsed}, Events: []store.Event{{ID: id, Type: "order.placed", CreatedAt: time.Now(),
+			Payload: []byte(`{"id":"` + id + `"}`), Deliveries: []store.NewDelivery{{Endpoint: ep.Name, OrderKey: "shop|1"}}}}}
+		if _, err := other.Ingest(t.Context(), in); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := other.ListDeliveries(t.Context(), store.DeliveryFilter{EventID: id})
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("deliveries of %s: %v, %v", id, ds, err)
+		}
+		second = ds[0]
+	}
+	// The second comes to Direct as if its commit had not seen the first.
+	d.Dispatch([]*store.Delivery{second})
+	select {
+	case id := <-arrived:
+		t.Fatalf("%s was sent while an earlier delivery of its cart was pending", id)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if _, as, err := s.GetDelivery(t.Context(), second.ID); err != nil || len(as) != 0 {
+		t.Fatalf("the second delivery: %d attempts, %v; want none", len(as), err)
 	}
 }

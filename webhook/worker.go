@@ -156,6 +156,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 	return w.attempt(ctx, log, ep, d)
 }
 
+// errLeaseLost: a delivery held without a job was not attempted, as the
+// instance's lease on it is lost (PostgreSQL, store.Store.Leased).
+var errLeaseLost = errors.New("webhook: the instance's lease is lost")
+
 // attempt sends d to ep once and records the attempt. It returns what
 // River is to do with d's job: nothing (nil) once d has left pending,
 // snooze it until d's next attempt, or retry it when the attempt could not
@@ -163,6 +167,12 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[store.DeliveryArgs]) e
 func (w *Worker) attempt(ctx context.Context, log *slog.Logger, ep *Endpoint, d *store.Delivery) error {
 	if !w.acquire(ctx, ep) {
 		return river.JobSnooze(0) // shutting down
+	}
+	if d.JobID == 0 && !w.store.Leased() {
+		// Taken without a job (Direct), and the instance's lease was lost
+		// while it waited for the slot: another instance may take it over.
+		w.release(ep)
+		return errLeaseLost
 	}
 	attemptCtx, cancel := context.WithTimeout(ctx, w.policy.Timeout)
 	res := Send(attemptCtx, w.client, ep, d.EventID, d.Payload, w.userAgent)

@@ -402,6 +402,9 @@ func TestTwoInstancesOneKilled(t *testing.T) {
 	}
 	url := testenv.Postgres(t)
 	hook := newSink(t)
+	// The survivor takes over what the dead one held without a job once
+	// two sweeps, the delivery timeout (2s here) plus store.LeaseLapse
+	// apart, found its lease gone.
 	a := startInstance(t, url, hook.URL, "a")
 	b := startInstance(t, url, hook.URL, "b")
 	var snd sender
