@@ -75,35 +75,47 @@ type droppingDispatcher struct{}
 func (droppingDispatcher) Accepts(string) bool        { return true }
 func (droppingDispatcher) Dispatch([]*store.Delivery) {}
 
-// TestDirectLeftoversDeliveredAtStart: deliveries a process took for
-// direct delivery and never attempted have no River job; the next start
-// gives them one, and they are delivered.
-func TestDirectLeftoversDeliveredAtStart(t *testing.T) {
-	url := testenv.SQLite(t)
+// storeDropping opens and starts a store at url whose dispatcher takes
+// new deliveries and loses them, working the River queue of endpoint
+// queue only, and stores one unrecognized mail, event eventID, to the
+// endpoint "default": a process that took it without a job and then
+// crashed, or is still holding it.
+func storeDropping(t *testing.T, url, queue, eventID string) *store.Store {
+	t.Helper()
 	u, err := store.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[store.DeliveryArgs]) error { return nil }))
-	crashed, err := store.Open(t.Context(), store.Options{URL: u, Workers: workers,
-		Queues: map[string]river.QueueConfig{store.QueueName("default"): {MaxWorkers: 1}}})
+	s, err := store.Open(t.Context(), store.Options{URL: u, Workers: workers,
+		Queues: map[string]river.QueueConfig{store.QueueName(queue): {MaxWorkers: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if taken, err := crashed.SetDispatcher(t.Context(), droppingDispatcher{}); !taken || err != nil {
+	t.Cleanup(func() { s.Close() })
+	if taken, err := s.SetDispatcher(t.Context(), droppingDispatcher{}); !taken || err != nil {
 		t.Fatalf("the store took no dispatcher: %v", err)
 	}
-	if err := crashed.Start(t.Context()); err != nil {
+	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	in := &store.Ingest{Mail: store.Mail{QueueID: "q1", ReceivedAt: time.Now(), Rcpts: []string{"orders@in.example.test"},
-		DedupKey: "left-1", Raw: []byte("Subject: t\r\n\r\nbody\r\n"), Status: store.MailUnrecognized},
-		Events: []store.Event{{ID: "evt_left_1", Type: "mail.unrecognized", CreatedAt: time.Now(),
-			Payload: []byte(`{"id":"evt_left_1","type":"mail.unrecognized"}`), Deliveries: []store.NewDelivery{{Endpoint: "default"}}}}}
-	if _, err := crashed.Ingest(t.Context(), in); err != nil {
+	in := &store.Ingest{Mail: store.Mail{QueueID: "q-" + eventID, ReceivedAt: time.Now(), Rcpts: []string{"orders@in.example.test"},
+		DedupKey: "dedup-" + eventID, Raw: []byte("Subject: t\r\n\r\nbody\r\n"), Status: store.MailUnrecognized},
+		Events: []store.Event{{ID: eventID, Type: "mail.unrecognized", CreatedAt: time.Now(),
+			Payload: []byte(`{"id":"` + eventID + `","type":"mail.unrecognized"}`), Deliveries: []store.NewDelivery{{Endpoint: "default"}}}}}
+	if _, err := s.Ingest(t.Context(), in); err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// TestDirectLeftoversDeliveredAtStart: deliveries a process took for
+// direct delivery and never attempted have no River job; the next start
+// gives them one, and they are delivered.
+func TestDirectLeftoversDeliveredAtStart(t *testing.T) {
+	url := testenv.SQLite(t)
+	crashed := storeDropping(t, url, "default", "evt_left_1")
 	if err := crashed.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -130,31 +142,7 @@ func TestDirectLeftoversDeliveredAtStart(t *testing.T) {
 // handed to River and delivered.
 func TestDirectTakenOverFromDeadInstance(t *testing.T) {
 	url := testenv.Postgres(t)
-	u, err := store.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[store.DeliveryArgs]) error { return nil }))
-	dead, err := store.Open(t.Context(), store.Options{URL: u, Workers: workers,
-		Queues: map[string]river.QueueConfig{store.QueueName("other"): {MaxWorkers: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dead.Close()
-	if taken, err := dead.SetDispatcher(t.Context(), droppingDispatcher{}); !taken || err != nil {
-		t.Fatalf("the store took no dispatcher: %v", err)
-	}
-	if err := dead.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	in := &store.Ingest{Mail: store.Mail{QueueID: "q1", ReceivedAt: time.Now(), Rcpts: []string{"orders@in.example.test"},
-		DedupKey: "held-1", Raw: []byte("Subject: t\r\n\r\nbody\r\n"), Status: store.MailUnrecognized},
-		Events: []store.Event{{ID: "evt_held_1", Type: "mail.unrecognized", CreatedAt: time.Now(),
-			Payload: []byte(`{"id":"evt_held_1","type":"mail.unrecognized"}`), Deliveries: []store.NewDelivery{{Endpoint: "default"}}}}}
-	if _, err := dead.Ingest(t.Context(), in); err != nil {
-		t.Fatal(err)
-	}
+	dead := storeDropping(t, url, "other", "evt_held_1")
 
 	rx := newReceiver(t)
 	svc := start(t, testConfig(t, url, rx.URL), func(o *options) { o.directSweep = 100 * time.Millisecond })

@@ -107,6 +107,18 @@ func TestSweepHandsOverWhatItSawTwice(t *testing.T) {
 	}
 }
 
+// startDirect starts a Direct for one endpoint at url, on store s.
+func startDirect(t *testing.T, s *store.Store, url string) (*Direct, *Endpoint) {
+	t.Helper()
+	ep := endpoint(t, url)
+	w := NewWorker(s, []*Endpoint{ep}, Policy{Timeout: 5 * time.Second, Schedule: []time.Duration{0, time.Hour}},
+		NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler), "test")
+	d := NewDirect(w, slog.New(slog.DiscardHandler))
+	startWith(t, s, d)
+	d.Start()
+	return d, ep
+}
+
 // TestFollowerWaitsForItsCommit: a stock adjustment stored with its order
 // event is taken with it and attempted only once the order event has
 // ended; when the order event's attempt does not end it, the adjustment
@@ -126,12 +138,7 @@ func TestFollowerWaitsForItsCommit(t *testing.T) {
 	}))
 	defer srv.Close()
 	s := openWorking(t, u)
-	ep := endpoint(t, srv.URL)
-	w := NewWorker(s, []*Endpoint{ep}, Policy{Timeout: 5 * time.Second, Schedule: []time.Duration{0, time.Hour}},
-		NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler), "test")
-	d := NewDirect(w, slog.New(slog.DiscardHandler))
-	startWith(t, s, d)
-	d.Start()
+	d, ep := startDirect(t, s, srv.URL)
 
 	for n, ids := range [][2]string{{"evt_ok", "evt_ok_adjust"}, {"evt_fail", "evt_fail_adjust"}} {
 		cart := fmt.Sprintf("shop|%d", n)
@@ -229,12 +236,7 @@ func TestDirectChecksForAnUnseenPredecessor(t *testing.T) {
 	}))
 	defer srv.Close()
 	s := openWorking(t, u)
-	ep := endpoint(t, srv.URL)
-	w := NewWorker(s, []*Endpoint{ep}, Policy{Timeout: 5 * time.Second, Schedule: []time.Duration{0, time.Hour}},
-		NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler), "test")
-	d := NewDirect(w, slog.New(slog.DiscardHandler))
-	startWith(t, s, d)
-	d.Start()
+	d, ep := startDirect(t, s, srv.URL)
 	defer d.Stop(t.Context())
 
 	// Another instance, which delivers nothing, stores two events of one
