@@ -270,3 +270,71 @@ func TestDirectChecksForAnUnseenPredecessor(t *testing.T) {
 		t.Fatalf("the second delivery: %d attempts, %v; want none", len(as), err)
 	}
 }
+
+// TestDirectWithoutLeaseSendsNothing: on PostgreSQL, once the instance's
+// lease is lost (its connection ended), Direct attempts nothing it holds
+// without a job, since another instance may take it over: it hands it to
+// River instead.
+func TestDirectWithoutLeaseSendsNothing(t *testing.T) {
+	u, err := store.ParseURL(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived := make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- r.Header.Get("webhook-id")
+	}))
+	defer srv.Close()
+	s := openWorking(t, u)
+	d, ep := startDirect(t, s, srv.URL)
+	defer d.Stop(t.Context())
+	ingest := func(s *store.Store, id string) *store.Delivery {
+		t.Helper()
+		in := &store.Ingest{Mail: store.Mail{QueueID: id, ReceivedAt: time.Now(), DedupKey: id, Raw: []byte("x"),
+			Status: store.MailUnrecognized}, Events: []store.Event{{ID: id, Type: "mail.unrecognized", CreatedAt: time.Now(),
+			Payload: []byte(`{"id":"` + id + `"}`), Deliveries: []store.NewDelivery{{Endpoint: ep.Name}}}}}
+		if _, err := s.Ingest(t.Context(), in); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := s.ListDeliveries(t.Context(), store.DeliveryFilter{EventID: id})
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("deliveries of %s: %v, %v", id, ds, err)
+		}
+		return ds[0]
+	}
+	ingest(s, "evt_leased")
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a delivery taken under the lease was not sent")
+	}
+
+	// End the lease's connection: its key is the one the delivery keeps.
+	db, err := sql.Open("pgx", u.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ended bool
+	if err := db.QueryRowContext(t.Context(), `SELECT bool_or(pg_terminate_backend(l.pid)) FROM pg_locks l, delivery d
+		WHERE d.event_id = 'evt_leased' AND l.locktype = 'advisory' AND l.objsubid = 2 AND l.objid::bigint = d.stored_by`).Scan(&ended); err != nil || !ended {
+		t.Fatalf("ending the lease's connection: %v, %v", ended, err)
+	}
+	for deadline := time.Now().Add(3 * store.LeaseLapse); s.Leased(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the store still holds its lease")
+		}
+	}
+
+	// A delivery handed to Direct now goes to River, not to the endpoint.
+	other := openWorking(t, u)
+	if err := other.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	d.Dispatch([]*store.Delivery{ingest(other, "evt_unleased")})
+	select {
+	case id := <-arrived:
+		t.Fatalf("%s was sent without the lease", id)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
