@@ -391,12 +391,13 @@ func TestLeaseHoldsJoblessDeliveries(t *testing.T) {
 		leaseLockClass, a.lease.key).Scan(&ended); err != nil || !ended {
 		t.Fatalf("ending the lease's connection: %v, %v", ended, err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for a.Leased() {
-		if time.Now().After(deadline) {
-			t.Fatal("the instance still thinks it holds its lease")
-		}
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-a.lease.gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the instance still thinks it holds its lease")
+	}
+	if a.Leased() {
+		t.Fatal("the lease is gone, and Leased says it holds")
 	}
 	if got, err := b.JoblessDeliveries(ctx, later, 0, 10); err != nil || !slices.Equal(got, []int64{id}) {
 		t.Fatalf("another instance, the lease gone: jobless %v, %v; want %d", got, err, id)

@@ -35,12 +35,21 @@ var leaseCheckEvery = LeaseLapse / 2
 // nothing without a job (Leased), since another instance may take the
 // deliveries over.
 type lease struct {
-	key    int32
-	conn   *pgx.Conn
-	lost   atomic.Bool
-	stop   chan struct{}
-	done   chan struct{}
-	closed sync.Once
+	key  int32
+	conn *pgx.Conn
+	lost atomic.Bool
+	// gone is closed once the lease is lost or given up.
+	gone     chan struct{}
+	goneOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+	closed   sync.Once
+}
+
+// markLost records that the lease no longer holds.
+func (l *lease) markLost() {
+	l.lost.Store(true)
+	l.goneOnce.Do(func() { close(l.gone) })
 }
 
 // takeLease opens the lease's connection and takes a lock under a key no
@@ -58,7 +67,7 @@ func takeLease(ctx context.Context, cfg *pgx.ConnConfig) (*lease, error) {
 			return nil, fmt.Errorf("store: lease: %w", err)
 		}
 		if got {
-			return &lease{key: key, conn: conn, stop: make(chan struct{}), done: make(chan struct{})}, nil
+			return &lease{key: key, conn: conn, gone: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}, nil
 		}
 	}
 	conn.Close(context.WithoutCancel(ctx))
@@ -82,7 +91,7 @@ func (l *lease) keep() {
 		err := l.conn.Ping(ctx)
 		cancel()
 		if err != nil {
-			l.lost.Store(true)
+			l.markLost()
 			l.conn.Close(context.Background())
 			return
 		}
@@ -97,7 +106,7 @@ func (l *lease) close(started bool) {
 			close(l.stop)
 			<-l.done
 		}
-		l.lost.Store(true)
+		l.markLost()
 		l.conn.Close(context.Background())
 	})
 }

@@ -220,24 +220,49 @@ func TestFollowerWaitsForItsCommit(t *testing.T) {
 	}
 }
 
+// directOnPostgres starts, on a new PostgreSQL store, a Direct for one
+// endpoint, whose requests' webhook-ids come on arrived.
+func directOnPostgres(t *testing.T) (u store.URL, s *store.Store, d *Direct, ep *Endpoint, arrived chan string) {
+	t.Helper()
+	u, err := store.ParseURL(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived = make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- r.Header.Get("webhook-id")
+	}))
+	t.Cleanup(srv.Close)
+	s = openWorking(t, u)
+	d, ep = startDirect(t, s, srv.URL)
+	t.Cleanup(func() { d.Stop(context.Background()) })
+	return u, s, d, ep, arrived
+}
+
+// storeOne stores one mail with event id, delivered to endpoint under
+// order key key, and returns the delivery.
+func storeOne(t *testing.T, s *store.Store, id, endpoint, key string) *store.Delivery {
+	t.Helper()
+	in := &store.Ingest{Mail: store.Mail{QueueID: id, ReceivedAt: time.Now(), DedupKey: id, Raw: []byte("x"),
+		Status: store.MailParsed}, Events: []store.Event{{ID: id, Type: "order.placed", CreatedAt: time.Now(),
+		Payload: []byte(`{"id":"` + id + `"}`), Deliveries: []store.NewDelivery{{Endpoint: endpoint, OrderKey: key}}}}}
+	if _, err := s.Ingest(t.Context(), in); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.ListDeliveries(t.Context(), store.DeliveryFilter{EventID: id})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries of %s: %v, %v", id, ds, err)
+	}
+	return ds[0]
+}
+
 // TestDirectChecksForAnUnseenPredecessor: on PostgreSQL a delivery the
 // commit that stored it saw nothing ahead of may still follow one that a
 // transaction beside it stored (another instance's, or another batch's):
 // Direct looks again before the attempt, and hands it to River, which
 // parks it, instead of sending it first.
 func TestDirectChecksForAnUnseenPredecessor(t *testing.T) {
-	u, err := store.ParseURL(testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	arrived := make(chan string, 4)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- r.Header.Get("webhook-id")
-	}))
-	defer srv.Close()
-	s := openWorking(t, u)
-	d, ep := startDirect(t, s, srv.URL)
-	defer d.Stop(t.Context())
+	u, s, d, ep, arrived := directOnPostgres(t)
 
 	// Another instance, which delivers nothing, stores two events of one
 	// cart: both pending, each with its job.
@@ -245,20 +270,8 @@ func TestDirectChecksForAnUnseenPredecessor(t *testing.T) {
 	if err := other.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	var second *store.Delivery
-	for _, id := range []string{"evt_first", "evt_second"} {
-		in := &store.Ingest{Mail: store.Mail{QueueID: id, ReceivedAt: time.Now(), DedupKey: id, Raw: []byte("x"),
-			Status: store.MailParsed}, Events: []store.Event{{ID: id, Type: "order.placed", CreatedAt: time.Now(),
-			Payload: []byte(`{"id":"` + id + `"}`), Deliveries: []store.NewDelivery{{Endpoint: ep.Name, OrderKey: "shop|1"}}}}}
-		if _, err := other.Ingest(t.Context(), in); err != nil {
-			t.Fatal(err)
-		}
-		ds, err := other.ListDeliveries(t.Context(), store.DeliveryFilter{EventID: id})
-		if err != nil || len(ds) != 1 {
-			t.Fatalf("deliveries of %s: %v, %v", id, ds, err)
-		}
-		second = ds[0]
-	}
+	storeOne(t, other, "evt_first", ep.Name, "shop|1")
+	second := storeOne(t, other, "evt_second", ep.Name, "shop|1")
 	// The second comes to Direct as if its commit had not seen the first.
 	d.Dispatch([]*store.Delivery{second})
 	select {
@@ -276,33 +289,8 @@ func TestDirectChecksForAnUnseenPredecessor(t *testing.T) {
 // without a job, since another instance may take it over: it hands it to
 // River instead.
 func TestDirectWithoutLeaseSendsNothing(t *testing.T) {
-	u, err := store.ParseURL(testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	arrived := make(chan string, 4)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- r.Header.Get("webhook-id")
-	}))
-	defer srv.Close()
-	s := openWorking(t, u)
-	d, ep := startDirect(t, s, srv.URL)
-	defer d.Stop(t.Context())
-	ingest := func(s *store.Store, id string) *store.Delivery {
-		t.Helper()
-		in := &store.Ingest{Mail: store.Mail{QueueID: id, ReceivedAt: time.Now(), DedupKey: id, Raw: []byte("x"),
-			Status: store.MailUnrecognized}, Events: []store.Event{{ID: id, Type: "mail.unrecognized", CreatedAt: time.Now(),
-			Payload: []byte(`{"id":"` + id + `"}`), Deliveries: []store.NewDelivery{{Endpoint: ep.Name}}}}}
-		if _, err := s.Ingest(t.Context(), in); err != nil {
-			t.Fatal(err)
-		}
-		ds, err := s.ListDeliveries(t.Context(), store.DeliveryFilter{EventID: id})
-		if err != nil || len(ds) != 1 {
-			t.Fatalf("deliveries of %s: %v, %v", id, ds, err)
-		}
-		return ds[0]
-	}
-	ingest(s, "evt_leased")
+	u, s, d, ep, arrived := directOnPostgres(t)
+	storeOne(t, s, "evt_leased", ep.Name, "")
 	select {
 	case <-arrived:
 	case <-time.After(10 * time.Second):
@@ -331,7 +319,7 @@ func TestDirectWithoutLeaseSendsNothing(t *testing.T) {
 	if err := other.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	d.Dispatch([]*store.Delivery{ingest(other, "evt_unleased")})
+	d.Dispatch([]*store.Delivery{storeOne(t, other, "evt_unleased", ep.Name, "")})
 	select {
 	case id := <-arrived:
 		t.Fatalf("%s was sent without the lease", id)
