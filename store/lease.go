@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,7 +36,6 @@ var leaseCheckEvery = LeaseLapse / 2
 type lease struct {
 	key  int32
 	conn *pgx.Conn
-	lost atomic.Bool
 	// gone is closed once the lease is lost or given up.
 	gone     chan struct{}
 	goneOnce sync.Once
@@ -47,10 +45,7 @@ type lease struct {
 }
 
 // markLost records that the lease no longer holds.
-func (l *lease) markLost() {
-	l.lost.Store(true)
-	l.goneOnce.Do(func() { close(l.gone) })
-}
+func (l *lease) markLost() { l.goneOnce.Do(func() { close(l.gone) }) }
 
 // takeLease opens the lease's connection and takes a lock under a key no
 // other instance holds.
@@ -115,7 +110,15 @@ func (l *lease) close(started bool) {
 // it holds without a job: always on SQLite; on PostgreSQL while the
 // instance's lease holds.
 func (s *Store) Leased() bool {
-	return s.lease == nil || !s.lease.lost.Load()
+	if s.lease == nil {
+		return true
+	}
+	select {
+	case <-s.lease.gone:
+		return false
+	default:
+		return true
+	}
 }
 
 // leaseKey is the key stored_by keeps for a new delivery: the lease's on
