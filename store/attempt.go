@@ -474,8 +474,11 @@ func waitsForPredecessor(ctx context.Context, tx *sql.Tx, id int64) (bool, error
 }
 
 // firstPredecessor is the first earlier pending delivery that delivery id
-// follows (predecessorLookups), as tx sees it; null when there is none.
-func firstPredecessor(ctx context.Context, tx *sql.Tx, id int64) (sql.NullInt64, error) {
+// follows (predecessorLookups), as tx (a transaction or a pool) sees it;
+// null when there is none.
+func firstPredecessor(ctx context.Context, tx interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, id int64) (sql.NullInt64, error) {
 	var pred sql.NullInt64
 	if err := tx.QueryRowContext(ctx, `SELECT (SELECT min(m.id) FROM (`+predecessorLookups+`) m)
 		FROM delivery d WHERE d.id = $1`, id).Scan(&pred); err != nil {

@@ -153,10 +153,9 @@ func (s *Store) deliveryStateForUpdate(ctx context.Context, tx *sql.Tx, id int64
 // stored by a transaction that committed beside the one that stored this
 // delivery was not seen by it.
 func (s *Store) WaitsForPredecessor(ctx context.Context, id int64) (bool, error) {
-	var pred sql.NullInt64
-	if err := s.read.QueryRowContext(ctx, `SELECT (SELECT min(m.id) FROM (`+predecessorLookups+`) m)
-		FROM delivery d WHERE d.id = $1`, id).Scan(&pred); err != nil {
-		return false, fmt.Errorf("store: predecessor of delivery %d: %w", id, err)
+	pred, err := firstPredecessor(ctx, s.read, id)
+	if err != nil {
+		return false, fmt.Errorf("store: %w", err)
 	}
 	return pred.Valid, nil
 }
