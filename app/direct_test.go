@@ -60,6 +60,9 @@ func TestDirectDelivery(t *testing.T) {
 			if first.JobID != 0 {
 				t.Errorf("delivered at the first attempt with River job %d, want none", first.JobID)
 			}
+			if s.Kind() == store.Postgres {
+				expectMetrics(t, svc.svc.HTTPAddr(), 0, []metricWant{{"qoo10hook_store_lease_held", nil, 1}})
+			}
 			expectMetrics(t, svc.svc.HTTPAddr(), 5*time.Second, []metricWant{
 				{"qoo10hook_webhook_dispatched_total", []string{"default"}, 2},
 				{"qoo10hook_webhook_handed_over_total", []string{"default"}, 0},

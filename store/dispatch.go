@@ -48,11 +48,18 @@ func (s *Store) SetDispatcher(ctx context.Context, d Dispatcher) (bool, error) {
 		return false, nil
 	}
 	if s.kind == Postgres {
-		l, err := takeLease(ctx, s.pgConfig)
+		l, err := takeLease(ctx, s.pgConfig, s.leaseLost)
 		if err != nil {
 			return false, err
 		}
 		s.lease = l
+		if s.metric.reg != nil {
+			if err := s.metric.reg.Register(s.metric.leaseHeld); err != nil {
+				l.close(false)
+				return false, fmt.Errorf("store: lease metric: %w", err)
+			}
+		}
+		s.metric.leaseHeld.Set(1)
 	}
 	s.dispatch = d
 	return true, nil

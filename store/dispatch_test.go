@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/riverqueue/river"
 
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
@@ -384,6 +385,10 @@ func TestLeaseHoldsJoblessDeliveries(t *testing.T) {
 		t.Fatalf("another instance, while the lease holds: jobless %v, %v; want none", got, err)
 	}
 
+	if held := testutil.ToFloat64(a.metric.leaseHeld); held != 1 {
+		t.Errorf("qoo10hook_store_lease_held %v while the lease holds, want 1", held)
+	}
+
 	// The lease's connection ends, as when its process dies.
 	var ended bool
 	if err := b.db.QueryRowContext(ctx, `SELECT bool_or(pg_terminate_backend(pid)) FROM pg_locks
@@ -398,6 +403,9 @@ func TestLeaseHoldsJoblessDeliveries(t *testing.T) {
 	}
 	if a.Leased() {
 		t.Fatal("the lease is gone, and Leased says it holds")
+	}
+	if held := testutil.ToFloat64(a.metric.leaseHeld); held != 0 {
+		t.Errorf("qoo10hook_store_lease_held %v once the lease is lost, want 0", held)
 	}
 	if got, err := b.JoblessDeliveries(ctx, later, 0, 10); err != nil || !slices.Equal(got, []int64{id}) {
 		t.Fatalf("another instance, the lease gone: jobless %v, %v; want %d", got, err, id)

@@ -42,6 +42,9 @@ type lease struct {
 	stop     chan struct{}
 	done     chan struct{}
 	closed   sync.Once
+	// onLost is called when the connection fails, not when the lease is
+	// given up.
+	onLost func(error)
 }
 
 // markLost records that the lease no longer holds.
@@ -49,7 +52,7 @@ func (l *lease) markLost() { l.goneOnce.Do(func() { close(l.gone) }) }
 
 // takeLease opens the lease's connection and takes a lock under a key no
 // other instance holds.
-func takeLease(ctx context.Context, cfg *pgx.ConnConfig) (*lease, error) {
+func takeLease(ctx context.Context, cfg *pgx.ConnConfig, onLost func(error)) (*lease, error) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: lease: %w", err)
@@ -62,7 +65,8 @@ func takeLease(ctx context.Context, cfg *pgx.ConnConfig) (*lease, error) {
 			return nil, fmt.Errorf("store: lease: %w", err)
 		}
 		if got {
-			return &lease{key: key, conn: conn, gone: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}, nil
+			return &lease{key: key, conn: conn, gone: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
+				onLost: onLost}, nil
 		}
 	}
 	conn.Close(context.WithoutCancel(ctx))
@@ -86,6 +90,7 @@ func (l *lease) keep() {
 		err := l.conn.Ping(ctx)
 		cancel()
 		if err != nil {
+			l.onLost(err)
 			l.markLost()
 			l.conn.Close(context.Background())
 			return
@@ -104,6 +109,13 @@ func (l *lease) close(started bool) {
 		l.markLost()
 		l.conn.Close(context.Background())
 	})
+}
+
+// leaseLost tells the operators that the instance's lease is lost.
+func (s *Store) leaseLost(err error) {
+	s.metric.leaseHeld.Set(0)
+	s.log.Error("store: the PostgreSQL lease is lost: new deliveries go through River until the instance restarts",
+		"err", err)
 }
 
 // Leased tells whether the store's Dispatcher may attempt the deliveries

@@ -14,6 +14,10 @@ type metrics struct {
 	purgeSeconds  prometheus.Histogram
 	queuedBehind  *prometheus.CounterVec
 	space         *spaceGauges
+	// leaseHeld is registered only on PostgreSQL with a Dispatcher
+	// (SetDispatcher): elsewhere there is no lease to hold.
+	leaseHeld prometheus.Gauge
+	reg       prometheus.Registerer
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -51,5 +55,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Deliveries queued already parked behind an earlier pending delivery of their cart or SKU (SQLite), to be woken by its last attempt; with qoo10hook_webhook_parked_total, the deliveries that waited holding no worker.",
 		}, []string{"endpoint"}),
 		space: newSpaceGauges(f),
+		leaseHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "qoo10hook_store_lease_held",
+			Help: "1 while this instance holds its PostgreSQL lease and attempts new deliveries straight from their commit; 0 once it lost it (its deliveries then go through River).",
+		}),
+		reg: reg,
 	}
 }
