@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -88,9 +87,7 @@ func inGroupTx(ctx context.Context) bool {
 // attempts.
 func (s *Store) QueueDelivery(ctx context.Context, id int64, at time.Time) (endpoint string, err error) {
 	res := s.attempts.submit(ctx, &attemptRequest{do: func(ctx context.Context, tx *sql.Tx) (attemptResult, error) {
-		// On PostgreSQL the row is locked: two instances' sweeps may hand
-		// the same delivery over at once, and it must get one job.
-		status, endpoint, jobID, err := s.deliveryStateForUpdate(ctx, tx, id)
+		status, endpoint, jobID, err := s.deliveryState(ctx, tx, id)
 		if err != nil || status != DeliveryPending || jobID.Valid {
 			return attemptResult{}, err
 		}
@@ -139,19 +136,6 @@ func (s *Store) JoblessDeliveries(ctx context.Context, before time.Time, after i
 		return nil, fmt.Errorf("store: deliveries without a job: %w", err)
 	}
 	return ids, nil
-}
-
-// deliveryStateForUpdate is deliveryState, the row locked on PostgreSQL
-// until tx ends.
-func (s *Store) deliveryStateForUpdate(ctx context.Context, tx *sql.Tx, id int64) (status, endpoint string, jobID sql.NullInt64, err error) {
-	if s.kind != Postgres {
-		return deliveryState(ctx, tx, id)
-	}
-	err = tx.QueryRowContext(ctx, `SELECT status, endpoint, job_id FROM delivery WHERE id = $1 FOR UPDATE`, id).Scan(&status, &endpoint, &jobID)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	return status, endpoint, jobID, err
 }
 
 // WaitsForPredecessor tells whether delivery id follows an earlier

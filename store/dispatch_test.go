@@ -397,7 +397,7 @@ func TestLeaseHoldsJoblessDeliveries(t *testing.T) {
 		t.Fatalf("ending the lease's connection: %v, %v", ended, err)
 	}
 	select {
-	case <-a.lease.gone:
+	case <-a.LeaseLost():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the instance still thinks it holds its lease")
 	}

@@ -122,15 +122,21 @@ func (s *Store) leaseLost(err error) {
 // it holds without a job: always on SQLite; on PostgreSQL while the
 // instance's lease holds.
 func (s *Store) Leased() bool {
-	if s.lease == nil {
-		return true
-	}
 	select {
-	case <-s.lease.gone:
+	case <-s.LeaseLost():
 		return false
 	default:
 		return true
 	}
+}
+
+// LeaseLost is closed once the instance's lease is lost or given up; it
+// is nil, never ready, without a lease (SQLite, or no Dispatcher).
+func (s *Store) LeaseLost() <-chan struct{} {
+	if s.lease == nil {
+		return nil
+	}
+	return s.lease.gone
 }
 
 // leaseKey is the key stored_by keeps for a new delivery: the lease's on

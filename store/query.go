@@ -159,7 +159,7 @@ func (s *Store) RetryAllFailed(ctx context.Context, endpoint string) (int, error
 }
 
 func (s *Store) retryTx(ctx context.Context, tx *sql.Tx, id int64) error {
-	status, endpoint, jobID, err := deliveryState(ctx, tx, id)
+	status, endpoint, jobID, err := s.deliveryState(ctx, tx, id)
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (s *Store) ResendDelivery(ctx context.Context, id int64) error {
 		return fmt.Errorf("store: resend %d: %w", id, err)
 	}
 	defer tx.Rollback()
-	status, endpoint, jobID, err := deliveryState(ctx, tx, id)
+	status, endpoint, jobID, err := s.deliveryState(ctx, tx, id)
 	if err == nil && status != DeliveryDelivered {
 		err = fmt.Errorf("%w (it is %s)", ErrNotResendable, status)
 	}
@@ -198,8 +198,16 @@ func (s *Store) ResendDelivery(ctx context.Context, id int64) error {
 	return tx.Commit()
 }
 
-func deliveryState(ctx context.Context, tx *sql.Tx, id int64) (status, endpoint string, jobID sql.NullInt64, err error) {
-	err = tx.QueryRowContext(ctx, `SELECT status, endpoint, job_id FROM delivery WHERE id = $1`, id).Scan(&status, &endpoint, &jobID)
+// deliveryState reads delivery id's status, endpoint and River job in tx.
+func (s *Store) deliveryState(ctx context.Context, tx *sql.Tx, id int64) (status, endpoint string, jobID sql.NullInt64, err error) {
+	// On PostgreSQL the row stays locked until tx ends: each caller goes on
+	// to give the delivery a job if it has none, and two of them at once
+	// (operators, instances' sweeps) must give it one.
+	q := `SELECT status, endpoint, job_id FROM delivery WHERE id = $1`
+	if s.kind == Postgres {
+		q += ` FOR UPDATE`
+	}
+	err = tx.QueryRowContext(ctx, q, id).Scan(&status, &endpoint, &jobID)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}

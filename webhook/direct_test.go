@@ -308,10 +308,10 @@ func TestDirectWithoutLeaseSendsNothing(t *testing.T) {
 		WHERE d.event_id = 'evt_leased' AND l.locktype = 'advisory' AND l.objsubid = 2 AND l.objid::bigint = d.stored_by`).Scan(&ended); err != nil || !ended {
 		t.Fatalf("ending the lease's connection: %v, %v", ended, err)
 	}
-	for deadline := time.Now().Add(3 * store.LeaseLapse); s.Leased(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the store still holds its lease")
-		}
+	select {
+	case <-s.LeaseLost():
+	case <-time.After(3 * store.LeaseLapse):
+		t.Fatal("the store still holds its lease")
 	}
 
 	// A delivery handed to Direct now goes to River, not to the endpoint.
