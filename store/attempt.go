@@ -450,6 +450,21 @@ func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, en
 	if dl.Status != DeliveryPending || dl.JobID != job || dl.Attempts != 0 {
 		return successorWoken, nil
 	}
+	if s.kind == Postgres {
+		// River's JobDelete, when it waits for a producer that is fetching
+		// the job, reads the job as it was before the fetch: it reports
+		// the job deleted while River's worker runs it, and the delivery
+		// would go twice. Locked first, the job is either skipped by the
+		// fetch or seen running by this statement.
+		var state rivertype.JobState
+		switch err := tx.QueryRowContext(ctx, `SELECT state FROM river_job WHERE id = $1 FOR UPDATE`, job).Scan(&state); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return successorWoken, fmt.Errorf("lock successor's job: %w", err)
+		case state == rivertype.JobStateRunning:
+			return successorWoken, nil
+		}
+	}
 	switch _, err := s.river.JobDeleteTx(ctx, tx, job); {
 	case errors.Is(err, rivertype.ErrJobRunning):
 		return successorWoken, nil

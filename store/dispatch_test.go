@@ -431,3 +431,85 @@ func TestLeaseHoldsJoblessDeliveries(t *testing.T) {
 		t.Errorf("two instances handed it over at once: %d River jobs (queued for %q and %q), want 1", n, queued[0], queued[1])
 	}
 }
+
+// TestSuccessorNotTakenFromRunningJob: on PostgreSQL, a delivery whose
+// River job a producer is fetching (its row locked, made running, not yet
+// committed) when its predecessor's last attempt ends stays River's: the
+// attempt's transaction waits for the fetch and leaves the job alone,
+// instead of deleting what it no longer sees as running and handing the
+// delivery to the dispatcher beside River's worker (the same event twice).
+func TestSuccessorNotTakenFromRunningJob(t *testing.T) {
+	url := testenv.Postgres(t)
+	d := &takingDispatcher{accepting: true}
+	s := openWorking(t, url, d)
+	d.s = s
+	ctx := t.Context()
+
+	if _, err := s.Ingest(ctx, mail(1, "evt_r1", "e")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Ingest(ctx, mail(2, "evt_r2", "e")); err != nil { // same cart
+		t.Fatal(err)
+	}
+	if len(d.ids) != 1 {
+		t.Fatalf("dispatched %v, want the first delivery only", d.ids)
+	}
+	var second, job int64
+	if err := s.db.QueryRowContext(ctx, `SELECT id, job_id FROM delivery WHERE event_id = 'evt_r2'`).Scan(&second, &job); err != nil {
+		t.Fatal(err)
+	}
+
+	// River's producer takes the job: its transaction has made it running
+	// and not committed yet.
+	fetch, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fetch.Rollback()
+	var fetcher int
+	if err := fetch.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&fetcher); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fetch.ExecContext(ctx, `UPDATE river_job SET state = 'running', attempt = attempt + 1,
+		attempted_at = now() WHERE id = $1`, job); err != nil {
+		t.Fatal(err)
+	}
+
+	// Meanwhile the first delivery's attempt ends it.
+	first, _, _, err := s.DeliveryForWork(ctx, d.ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := make(chan error, 1)
+	go func() {
+		_, err := s.RecordAttempt(ctx, first, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 204},
+			Outcome{Status: DeliveryDelivered})
+		recorded <- err
+	}()
+	// The attempt's transaction waits for the job's row.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if count(t, s, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, fetcher) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the attempt's transaction never waited for the job being fetched")
+		}
+	}
+	if err := fetch.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-recorded; err != nil {
+		t.Fatal(err)
+	}
+
+	if slices.Contains(d.ids, second) {
+		t.Errorf("the delivery whose job River is running was handed to the dispatcher too: attempted twice")
+	}
+	var linked int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(job_id, 0) FROM delivery WHERE id = $1`, second).Scan(&linked); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM river_job WHERE id = $1 AND state = 'running'`, job); linked != job || n != 1 {
+		t.Errorf("after the attempt: the delivery's job %d (want %d), running jobs of that id %d (want 1)", linked, job, n)
+	}
+}
