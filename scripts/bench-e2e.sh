@@ -4,8 +4,8 @@
 # sessions, delivering signed webhooks back to it. Prints, from the load
 # tool: accepted mails/s, the SMTP transaction time, order events
 # delivered/s and their ratio to accepted/s, the time from 250 to the
-# order's webhook, the stock adjustments delivered; and the service's peak
-# RSS and CPU time.
+# order's webhook, the stock adjustments delivered, the load tool's own CPU
+# time; and the service's peak RSS and CPU time.
 #
 #   scripts/bench-e2e.sh [RATE] [MAILS] [STORE] [SKUS]
 #     RATE   mails/s offered, 0 for as fast as accepted (default 100)
@@ -39,15 +39,20 @@ QOO10HOOK_ADMIN_TOKEN=$token QOO10HOOK_SENDER_POLICY=off QOO10HOOK_SMTP_MAX_CONN
 pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$http/readyz" >/dev/null && break; sleep 0.1; done
 
-# PROFILE=file takes a CPU profile of the service's first 10 s under load.
+# PROFILE=file takes a CPU profile of the service's first 10 s under load;
+# LOAD_PROFILE=file one of the load tool over its run.
 if [ -n "${PROFILE:-}" ]; then
   curl -fs -H "Authorization: Bearer $token" -o "$PROFILE" "http://127.0.0.1:$http/admin/debug/pprof/profile?seconds=10" &
 fi
+# A failed run (mails refused, webhooks missing or posted twice) still
+# prints the service's figures below, then exits with the load tool's status.
+status=0
 "$work/qoo10hook-load" -addr 127.0.0.1:$smtp -rcpt orders@localhost -mails "$mails" -rate "$rate" \
-  -hook 127.0.0.1:$hook -secret $secret -sessions 20 -hot-sku=$hot
+  -hook 127.0.0.1:$hook -secret $secret -sessions 20 -hot-sku=$hot ${LOAD_PROFILE:+-cpuprofile "$LOAD_PROFILE"} || status=$?
 echo "peak RSS $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' /proc/$pid/status)"
 # The service's CPU time (user and system, from /proc) over the run: per
 # mail it is steadier from run to run than the rates, which share the two
 # cores with the load tool.
 awk -v hz="$(getconf CLK_TCK)" -v mails="$mails" \
   '{s = ($14 + $15) / hz; printf "service CPU %.2f s, %.0f µs per mail\n", s, s * 1e6 / mails}' "/proc/$pid/stat"
+exit "$status"

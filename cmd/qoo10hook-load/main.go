@@ -12,10 +12,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -37,8 +39,20 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the mail values")
 	flag.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	flag.BoolVar(&o.hotSKU, "hot-sku", false, "order one SKU in every mail (a flash sale) instead of many")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to `file`")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "qoo10hook-load: cpuprofile:", err)
+			os.Exit(1)
+		}
+	}
 	rep, err := run(o)
+	pprof.StopCPUProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "qoo10hook-load:", err)
 		os.Exit(1)
@@ -86,6 +100,12 @@ type report struct {
 	// RepeatedIDs counts the webhooks, of any type, whose webhook-id had
 	// come before: the same event posted twice.
 	RepeatedIDs int `json:"repeated_ids"`
+	// Repeated names the first of them, with their event types.
+	Repeated []string `json:"repeated,omitempty"`
+	// LoadCPU is this tool's own CPU time (user and system) from the
+	// first mail sent to the last webhook taken: on one machine, what the
+	// measurement took from the server measured.
+	LoadCPU float64 `json:"load_cpu_seconds"`
 }
 
 func (r report) print(w io.Writer) {
@@ -104,6 +124,12 @@ func (r report) print(w io.Writer) {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "webhook-ids posted more than once: %d\n", r.RepeatedIDs)
+		for _, id := range r.Repeated {
+			fmt.Fprintf(w, "  posted again: %s\n", id)
+		}
+	}
+	if r.Mails > 0 {
+		fmt.Fprintf(w, "load tool CPU %.2f s, %.0f µs per mail\n", r.LoadCPU, r.LoadCPU*1e6/float64(r.Mails))
 	}
 }
 
@@ -137,7 +163,7 @@ func run(o options) (report, error) {
 		defer t.Stop()
 		tick = t.C
 	}
-	start := time.Now()
+	start, cpuStart := time.Now(), cpuTime()
 	var wg sync.WaitGroup
 	for range o.sessions {
 		wg.Add(1)
@@ -205,12 +231,22 @@ func run(o options) (report, error) {
 		hook.settle(2 * time.Second)
 		var otherLast time.Time
 		rep.Other, otherLast = hook.others()
-		rep.RepeatedIDs = hook.repeatedIDs()
+		rep.RepeatedIDs, rep.Repeated = hook.repeatedIDs()
 		if !otherLast.IsZero() {
 			rep.OtherDone = otherLast.Sub(start).Seconds()
 		}
 	}
+	rep.LoadCPU = (cpuTime() - cpuStart).Seconds()
 	return rep, nil
+}
+
+// cpuTime is the CPU time this process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func dial(addr string) (*smtp.Client, error) {
@@ -267,6 +303,7 @@ type receiver struct {
 	seen      map[string]int
 	ids       map[string]int // webhook-id → posts
 	repeated  int
+	again     []string // the first webhook-ids posted again, with their types
 	latencies []time.Duration
 	bad       int
 	last      time.Time
@@ -321,10 +358,16 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	id := req.Header.Get("webhook-id")
-	if r.ids[id]++; r.ids[id] > 1 {
+	r.ids[id]++
+	again := r.ids[id] > 1
+	if again {
 		r.repeated++
 	}
-	if json.Unmarshal(body, &ev) != nil {
+	err := json.Unmarshal(body, &ev)
+	if again && len(r.again) < 10 {
+		r.again = append(r.again, id+" ("+ev.Type+")")
+	}
+	if err != nil {
 		return
 	}
 	if !strings.HasPrefix(ev.Type, "order.") || ev.Type == "order.updated" {
@@ -383,10 +426,10 @@ func (r *receiver) settle(quiet time.Duration) {
 	}
 }
 
-func (r *receiver) repeatedIDs() int {
+func (r *receiver) repeatedIDs() (int, []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.repeated
+	return r.repeated, slices.Clone(r.again)
 }
 
 func (r *receiver) others() (map[string]int, time.Time) {
