@@ -487,14 +487,7 @@ func TestSuccessorNotTakenFromRunningJob(t *testing.T) {
 		recorded <- err
 	}()
 	// The attempt's transaction waits for the job's row.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if count(t, s, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, fetcher) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the attempt's transaction never waited for the job being fetched")
-		}
-	}
+	waitBlockedBy(t, s, fetcher, recorded)
 	if err := fetch.Commit(); err != nil {
 		t.Fatal(err)
 	}
