@@ -101,8 +101,7 @@ func TestChainWaitsWithoutWorker(t *testing.T) {
 
 // expectWaited waits until the endpoint vendor's deliveries that waited
 // without a worker number want: parked by their worker, or queued parked
-// (on SQLite, a delivery queued behind a pending one is; on PostgreSQL its
-// worker parks it).
+// (a delivery stored behind a pending one is).
 func expectWaited(t *testing.T, addr string, within time.Duration, want float64) {
 	t.Helper()
 	waited := func(mfs map[string]*dto.MetricFamily) (parked, queued float64) {

@@ -141,7 +141,11 @@ func (c *attemptCommitter) stop() {
 func (s *Store) attemptBatch(batch []*attemptRequest) ([]attemptResult, error) {
 	results := make([]attemptResult, len(batch))
 	err := s.groupTx(func(ctx context.Context, tx *sql.Tx) error {
-		if err := s.lockChains(ctx, tx, batch); err != nil {
+		endpoints := make([]string, len(batch))
+		for i, r := range batch {
+			endpoints[i] = r.endpoint
+		}
+		if err := s.lockChains(ctx, tx, endpoints); err != nil {
 			return err
 		}
 		for i, r := range batch {
@@ -162,18 +166,20 @@ func (s *Store) attemptBatch(batch []*attemptRequest) ([]attemptResult, error) {
 // delivery behind an earlier one or finish one with deliveries behind it,
 // per endpoint: a delivery is parked only while its predecessor is
 // pending, and the predecessor's finish then wakes it, whichever of the
-// two transactions commits first. (SQLite has a single writer.)
-func (s *Store) lockChains(ctx context.Context, tx *sql.Tx, batch []*attemptRequest) error {
+// two transactions commits first. (SQLite has a single writer.) Every
+// transaction takes the locks of its endpoints in one order, and the
+// ingest's (insertJobs) last, after the rows that another might wait for:
+// no two wait on each other.
+func (s *Store) lockChains(ctx context.Context, tx *sql.Tx, endpoints []string) error {
 	if s.kind != Postgres {
 		return nil
 	}
-	keys := make([]int64, 0, len(batch))
-	for _, r := range batch {
+	keys := make([]int64, 0, len(endpoints))
+	for _, e := range endpoints {
 		h := fnv.New64a()
-		h.Write([]byte("qoo10hook delivery chain " + r.endpoint))
+		h.Write([]byte("qoo10hook delivery chain " + e))
 		keys = append(keys, int64(h.Sum64()))
 	}
-	// One order for every transaction: no two wait on each other.
 	slices.Sort(keys)
 	for _, k := range slices.Compact(keys) {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, k); err != nil {

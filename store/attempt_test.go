@@ -65,11 +65,9 @@ func TestParkAndWake(t *testing.T) {
 	}
 }
 
-// TestQueuedBehind: on SQLite a delivery stored while an earlier one it
-// follows is pending is queued parked, not fetched only to be parked, and
-// that one's last attempt wakes it; one with nothing to wait for is queued
-// available. On PostgreSQL both are queued available (their worker parks
-// the one that must wait).
+// TestQueuedBehind: a delivery stored while an earlier one it follows is
+// pending is queued parked, not fetched only to be parked, and that one's
+// last attempt wakes it; one with nothing to wait for is queued available.
 func TestQueuedBehind(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
@@ -85,12 +83,8 @@ func TestQueuedBehind(t *testing.T) {
 			if err := s.db.QueryRowContext(t.Context(), `SELECT id, job_id FROM delivery WHERE event_id = 'evt_q2'`).Scan(&id, &job); err != nil {
 				t.Fatal(err)
 			}
-			want := "scheduled"
-			if s.kind == Postgres {
-				want = "available"
-			}
-			if got := c.state(job); got != want {
-				t.Fatalf("a delivery queued behind a pending one of its cart: job %s, want %s", got, want)
+			if got := c.state(job); got != "scheduled" {
+				t.Fatalf("a delivery queued behind a pending one of its cart: job %s, want scheduled", got)
 			}
 			c.deliver(first)
 			if got := c.state(job); got != "available" {
@@ -106,6 +100,62 @@ func TestQueuedBehind(t *testing.T) {
 				t.Errorf("a delivery with nothing pending before it at its endpoint: job %s, want available", got)
 			}
 		})
+	}
+}
+
+// TestQueuedBehindReadsAgainUnderChainLock: on PostgreSQL the
+// predecessor's last attempt may end while a new delivery's transaction
+// is under way, and then looks for deliveries to wake without seeing the
+// new one. The new delivery's job is queued available, not parked with
+// nothing left to wake it, when that attempt committed before the
+// transaction got the endpoint's chain lock.
+func TestQueuedBehindReadsAgainUnderChainLock(t *testing.T) {
+	s := open(t, testenv.Postgres(t), Options{})
+	ctx := t.Context()
+	c := &chainFixture{t: t, s: s}
+	first, _ := c.add(1)
+
+	// The first delivery's last attempt: under the chain lock, it ends
+	// the delivery, and does not commit yet.
+	attempt, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer attempt.Rollback()
+	var attemptPID int
+	if err := attempt.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&attemptPID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.lockChains(ctx, attempt, []string{first.Endpoint}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := attempt.ExecContext(ctx, `UPDATE delivery SET status = 'delivered' WHERE id = $1`, first.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// Meanwhile the cart's next mail comes, sees the first pending and
+	// waits for the lock.
+	second := mail(2, "evt_q2")
+	second.Events[0].Deliveries = []NewDelivery{{Endpoint: first.Endpoint, OrderKey: "cart1"}}
+	ingested := make(chan error, 1)
+	go func() {
+		_, err := s.Ingest(ctx, second)
+		ingested <- err
+	}()
+	waitBlockedBy(t, s, attemptPID, ingested)
+	if err := attempt.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ingested; err != nil {
+		t.Fatal(err)
+	}
+
+	var job int64
+	if err := s.db.QueryRowContext(ctx, `SELECT job_id FROM delivery WHERE event_id = 'evt_q2'`).Scan(&job); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.state(job); got != "available" {
+		t.Errorf("a delivery whose predecessor ended while it was stored: job %s, want available", got)
 	}
 }
 

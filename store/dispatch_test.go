@@ -434,7 +434,8 @@ func TestLeaseHoldsJoblessDeliveries(t *testing.T) {
 
 // TestSuccessorNotTakenFromRunningJob: on PostgreSQL, a delivery whose
 // River job a producer is fetching (its row locked, made running, not yet
-// committed) when its predecessor's last attempt ends stays River's: the
+// committed; a parked job is, once its fallback time has come) when its
+// predecessor's last attempt ends stays River's: the
 // attempt's transaction waits for the fetch and leaves the job alone,
 // instead of deleting what it no longer sees as running and handing the
 // delivery to the dispatcher beside River's worker (the same event twice).

@@ -394,14 +394,45 @@ const queuedBehindFallback = time.Minute
 // last attempt (wakeSuccessors), instead of being fetched and loaded only
 // for its worker to park it. On SQLite only: the transaction holds the one
 // writer, so the predecessor's last attempt, which must see this delivery
-// to wake it, comes after it. On PostgreSQL that attempt may commit beside
-// this transaction without seeing it, and the worker parks under the
-// endpoint's chain lock instead.
+// to wake it, comes after it. On PostgreSQL, insertJobs reads every
+// delivery's predecessor under the endpoint's chain lock instead
+// (parkedBehind).
 func (s *Store) queuedBehind(ctx context.Context, tx *sql.Tx, id int64) (first sql.NullInt64, err error) {
 	if s.kind == Postgres {
 		return first, nil
 	}
 	return firstPredecessor(ctx, tx, id)
+}
+
+// parkedBehind returns, on PostgreSQL, the first predecessor of each of
+// jobs' deliveries that must wait for one (firstPredecessors), read under
+// the chain lock of their endpoints, which the transaction then holds
+// until it commits. The predecessor's last attempt takes that lock before
+// it looks for deliveries to wake: one that ended before is not pending
+// in this second reading, and one that ends after sees the new delivery
+// and wakes it, so its job can be queued parked, as on SQLite, instead of
+// being fetched and loaded only for its worker to park it. The lock is
+// taken last in the transaction: after it come only River's new jobs and
+// the links to them, rows that no other transaction waits for, so a
+// transaction that holds it never waits for one waiting for it.
+func (s *Store) parkedBehind(ctx context.Context, tx *sql.Tx, jobs []pendingJob) (map[int64]int64, error) {
+	if s.kind != Postgres || !slices.ContainsFunc(jobs, func(j pendingJob) bool { return j.orderKey != "" || j.secondKey != "" }) {
+		return nil, nil
+	}
+	firsts, err := firstPredecessors(ctx, tx, jobs)
+	if err != nil || len(firsts) == 0 {
+		return firsts, err
+	}
+	var endpoints []string
+	for _, j := range jobs {
+		if _, ok := firsts[j.deliveryID]; ok {
+			endpoints = append(endpoints, j.endpoint)
+		}
+	}
+	if err := s.lockChains(ctx, tx, endpoints); err != nil {
+		return nil, err
+	}
+	return firstPredecessors(ctx, tx, jobs)
 }
 
 // firstPredecessors returns, by delivery id, the first predecessor of
@@ -487,12 +518,9 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 	// that stored every one of its deliveries (not a release's), which
 	// has each one's snapshot (so only with a Dispatcher).
 	fresh := !slices.ContainsFunc(jobs, func(j pendingJob) bool { return j.delivery == nil })
-	var firsts map[int64]int64
-	if s.kind == Postgres && fresh && s.dispatch != nil && s.Leased() {
-		var err error
-		if firsts, err = firstPredecessors(ctx, b.tx, jobs); err != nil {
-			return err
-		}
+	firsts, err := s.parkedBehind(ctx, b.tx, jobs)
+	if err != nil {
+		return err
 	}
 	for _, j := range jobs {
 		opts := &river.InsertOpts{Queue: QueueName(j.endpoint)}
@@ -500,19 +528,16 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 		if err != nil {
 			return err
 		}
-		// What j waits for: on SQLite first; on PostgreSQL, where first
-		// is never set (no job is queued parked there), firsts tells.
-		waits := first
 		if p, ok := firsts[j.deliveryID]; ok {
-			waits = sql.NullInt64{Int64: p, Valid: true}
+			first = sql.NullInt64{Int64: p, Valid: true}
 		}
 		var after []int64
 		follows := false
-		if waits.Valid && fresh {
-			after, follows = followsDispatched(&j, jobs, taken, waits.Int64)
+		if first.Valid && fresh {
+			after, follows = followsDispatched(&j, jobs, taken, first.Int64)
 		}
 		switch {
-		case (!waits.Valid || follows) && s.dispatches(ctx, j):
+		case (!first.Valid || follows) && s.dispatches(ctx, j):
 			// Waits for nothing, or only for deliveries the Dispatcher
 			// takes with it: it attempts this one once those have ended.
 			j.delivery.Follows = after

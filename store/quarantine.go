@@ -91,9 +91,6 @@ func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, err
 		return 0, err
 	}
 	held = append(held, derived...)
-	if err := s.insertJobs(ctx, b, held); err != nil {
-		return 0, err
-	}
 
 	next := MailParsed
 	switch {
@@ -113,6 +110,10 @@ func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, err
 		next = MailPartial
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE mail SET status = $1 WHERE id = $2`, next, id); err != nil {
+		return 0, err
+	}
+	// Last: on PostgreSQL it may take the chain locks (parkedBehind).
+	if err := s.insertJobs(ctx, b, held); err != nil {
 		return 0, err
 	}
 	return len(held), nil
