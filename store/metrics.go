@@ -52,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		queuedBehind: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "qoo10hook_store_deliveries_queued_behind_total",
-			Help: "Deliveries queued already parked behind an earlier pending delivery of their cart or SKU (SQLite), to be woken by its last attempt; with qoo10hook_webhook_parked_total, the deliveries that waited holding no worker.",
+			Help: "Deliveries queued already parked behind an earlier pending delivery of their cart or SKU, to be woken by its last attempt; with qoo10hook_webhook_parked_total, the deliveries that waited holding no worker.",
 		}, []string{"endpoint"}),
 		space: newSpaceGauges(f),
 		leaseHeld: prometheus.NewGauge(prometheus.GaugeOpts{
