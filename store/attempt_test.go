@@ -117,16 +117,8 @@ func TestQueuedBehindReadsAgainUnderChainLock(t *testing.T) {
 
 	// The first delivery's last attempt: under the chain lock, it ends
 	// the delivery, and does not commit yet.
-	attempt, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer attempt.Rollback()
-	var attemptPID int
-	if err := attempt.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&attemptPID); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.lockChains(ctx, attempt, []string{first.Endpoint}); err != nil {
+	attempt := beginHeld(t, s)
+	if err := s.lockChains(ctx, attempt.Tx, []string{first.Endpoint}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := attempt.ExecContext(ctx, `UPDATE delivery SET status = 'delivered' WHERE id = $1`, first.ID); err != nil {
@@ -137,16 +129,10 @@ func TestQueuedBehindReadsAgainUnderChainLock(t *testing.T) {
 	// waits for the lock.
 	second := mail(2, "evt_q2")
 	second.Events[0].Deliveries = []NewDelivery{{Endpoint: first.Endpoint, OrderKey: "cart1"}}
-	ingested := make(chan error, 1)
-	go func() {
+	if err := attempt.commitOnceWaited(t, s, func() error {
 		_, err := s.Ingest(ctx, second)
-		ingested <- err
-	}()
-	waitBlockedBy(t, s, attemptPID, ingested)
-	if err := attempt.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-ingested; err != nil {
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -462,15 +462,7 @@ func TestSuccessorNotTakenFromRunningJob(t *testing.T) {
 
 	// River's producer takes the job: its transaction has made it running
 	// and not committed yet.
-	fetch, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fetch.Rollback()
-	var fetcher int
-	if err := fetch.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&fetcher); err != nil {
-		t.Fatal(err)
-	}
+	fetch := beginHeld(t, s)
 	if _, err := fetch.ExecContext(ctx, `UPDATE river_job SET state = 'running', attempt = attempt + 1,
 		attempted_at = now() WHERE id = $1`, job); err != nil {
 		t.Fatal(err)
@@ -481,18 +473,12 @@ func TestSuccessorNotTakenFromRunningJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recorded := make(chan error, 1)
-	go func() {
+	// The attempt's transaction waits for the job's row.
+	if err := fetch.commitOnceWaited(t, s, func() error {
 		_, err := s.RecordAttempt(ctx, first, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 204},
 			Outcome{Status: DeliveryDelivered})
-		recorded <- err
-	}()
-	// The attempt's transaction waits for the job's row.
-	waitBlockedBy(t, s, fetcher, recorded)
-	if err := fetch.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-recorded; err != nil {
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 

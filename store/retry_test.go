@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"testing"
 	"time"
 
@@ -22,26 +23,12 @@ func TestRetryAsRiverFinishesTheJob(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	completer, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer completer.Rollback()
-	var completerPID int
-	if err := completer.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&completerPID); err != nil {
-		t.Fatal(err)
-	}
+	completer := beginHeld(t, s)
 	if _, err := completer.ExecContext(ctx, `UPDATE river_job SET state = 'cancelled', finalized_at = now() WHERE id = $1`, job); err != nil {
 		t.Fatal(err)
 	}
 
-	retried := make(chan error, 1)
-	go func() { retried <- s.RetryDelivery(ctx, d.ID) }()
-	waitBlockedBy(t, s, completerPID, retried)
-	if err := completer.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-retried; err != nil {
+	if err := completer.commitOnceWaited(t, s, func() error { return s.RetryDelivery(ctx, d.ID) }); err != nil {
 		t.Fatal(err)
 	}
 	if got := c.state(c.jobOf(d)); got != "available" {
@@ -49,7 +36,42 @@ func TestRetryAsRiverFinishesTheJob(t *testing.T) {
 	}
 }
 
-// waitBlockedBy returns once a session waits for a lock the session pid
+// heldTx is a PostgreSQL transaction that stands in for another
+// session's (River's producer or completer, an attempt's) and holds its
+// locks until it commits; it is rolled back when the test ends otherwise.
+type heldTx struct {
+	*sql.Tx
+	pid int
+}
+
+func beginHeld(t *testing.T, s *Store) *heldTx {
+	t.Helper()
+	tx, err := s.db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback() })
+	h := &heldTx{Tx: tx}
+	if err := tx.QueryRowContext(t.Context(), `SELECT pg_backend_pid()`).Scan(&h.pid); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// commitOnceWaited runs f, which must come to wait for a lock h holds;
+// once it waits, h commits. It returns f's error.
+func (h *heldTx) commitOnceWaited(t *testing.T, s *Store, f func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	waitBlockedBy(t, s, h.pid, done)
+	if err := h.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return <-done
+}
+
+// waitBlockedBy returns oncea session waits for a lock the session pid
 // holds, and fails the test if done reports first.
 func waitBlockedBy(t *testing.T, s *Store, pid int, done <-chan error) {
 	t.Helper()
