@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -142,6 +144,56 @@ func TestQueuedBehindReadsAgainUnderChainLock(t *testing.T) {
 	}
 	if got := c.state(job); got != "available" {
 		t.Errorf("a delivery whose predecessor ended while it was stored: job %s, want available", got)
+	}
+}
+
+// TestDeliveriesNumberedAfterDerive: on PostgreSQL two writers may store
+// mails of one cart at once. The derivers lock the cart (the order book
+// its record), and the mail's deliveries get their ids only after that
+// lock: the mail that takes it second has the higher ids and sees the
+// first one's deliveries when it looks for deliveries to wait for.
+// Numbered before, it could have the lower ids, follow nothing and be
+// attempted beside the first one's.
+func TestDeliveriesNumberedAfterDerive(t *testing.T) {
+	const cartLock = 7001 // stands in for the cart's record row
+	lockCart := func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, cartLock)
+		return err
+	}
+	s := open(t, testenv.Postgres(t), Options{Derive: func(ctx context.Context, tx *sql.Tx, _ *Event) ([]Event, error) {
+		return nil, lockCart(ctx, tx)
+	}})
+	ctx := t.Context()
+
+	// The other writer's mail of the cart has taken the cart's lock.
+	other := beginHeld(t, s)
+	if err := lockCart(ctx, other.Tx); err != nil {
+		t.Fatal(err)
+	}
+	ingested := make(chan error, 1)
+	go func() {
+		_, err := s.Ingest(ctx, mail(1, "evt_n1", "e"))
+		ingested <- err
+	}()
+	// This one waits for the lock; meanwhile the other numbers its
+	// delivery and commits.
+	waitBlockedBy(t, s, other.pid, ingested)
+	var otherID int64
+	if err := other.QueryRowContext(ctx, `SELECT nextval(pg_get_serial_sequence('delivery', 'id'))`).Scan(&otherID); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ingested; err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := s.db.QueryRowContext(ctx, `SELECT id FROM delivery WHERE event_id = 'evt_n1'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if id < otherID {
+		t.Errorf("the mail that took the cart's lock second has delivery %d, below the first one's %d", id, otherID)
 	}
 }
 

@@ -256,7 +256,7 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 	}
 	for i := range in.Events {
 		ev := &in.Events[i]
-		isNew, evJobs, err := s.insertEvent(ctx, b, rc.MailID, m.ReceivedAt, ev, status, &rc)
+		isNew, err := insertEventRows(ctx, b, rc.MailID, ev)
 		if err != nil {
 			return rc, nil, err
 		}
@@ -265,13 +265,27 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 			continue
 		}
 		rc.NewEvents = append(rc.NewEvents, ev.ID)
-		jobs = append(jobs, evJobs...)
-		if s.derive == nil || in.Hold {
-			// A quarantined mail derives nothing (it must not move stock)
-			// until an operator releases it.
-			continue
+		// Derived before the event's deliveries are stored: the derivers
+		// lock the cart's record and the SKU's stock, so that on
+		// PostgreSQL two writers storing mails of one cart or SKU give
+		// their deliveries ids in the order they took those locks, each
+		// seeing the other's when it looks for deliveries to wait for
+		// (insertJobs). Otherwise the later-locked mail's deliveries could
+		// have the lower ids, follow nothing, and go beside the earlier.
+		// A quarantined mail derives nothing (it must not move stock)
+		// until an operator releases it.
+		var derived []Event
+		if s.derive != nil && !in.Hold {
+			if derived, err = s.derive(ctx, b.tx, ev); err != nil {
+				return rc, nil, fmt.Errorf("derive from %s: %w", ev.ID, err)
+			}
 		}
-		dJobs, err := s.deriveFrom(ctx, b, rc.MailID, m.ReceivedAt, ev, status, &rc)
+		evJobs, err := s.insertDeliveries(ctx, b, m.ReceivedAt, ev, status, &rc)
+		if err != nil {
+			return rc, nil, err
+		}
+		jobs = append(jobs, evJobs...)
+		dJobs, err := s.insertDerived(ctx, b, rc.MailID, m.ReceivedAt, derived, status, &rc)
 		if err != nil {
 			return rc, nil, err
 		}
@@ -321,6 +335,13 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 	if err != nil || !inserted {
 		return false, nil, err
 	}
+	jobs, err := s.insertDeliveries(ctx, b, received, ev, status, rc)
+	return err == nil, jobs, err
+}
+
+// insertDeliveries stores the deliveries of ev, a new event, in status,
+// and returns the jobs they need.
+func (s *Store) insertDeliveries(ctx context.Context, b *batchTx, received time.Time, ev *Event, status string, rc *Receipt) ([]pendingJob, error) {
 	var jobs []pendingJob
 	created := now()
 	// As DeliveryForWork would read them back, for a Dispatcher.
@@ -330,7 +351,7 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 			received_at, created_at, updated_at, stored_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
 			ev.ID, d.Endpoint, d.OrderKey, d.SecondKey, status, received.UnixMicro(), created, s.leaseKey())
 		if err != nil {
-			return false, nil, fmt.Errorf("insert delivery: %w", err)
+			return nil, fmt.Errorf("insert delivery: %w", err)
 		}
 		rc.Deliveries++
 		if status == DeliveryPending {
@@ -342,7 +363,7 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 			jobs = append(jobs, j)
 		}
 	}
-	return true, jobs, nil
+	return jobs, nil
 }
 
 // insertEventRows inserts the event and its order numbers, unless an
