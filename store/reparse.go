@@ -216,7 +216,7 @@ func (s *Store) reparseTx(ctx context.Context, b *batchTx, r *Reparse) (ReparseR
 				}
 			}
 		}
-		isNew, evJobs, err := s.insertEvent(ctx, b, r.MailID, fromMicros(received), &c.New, status, &rc)
+		isNew, err := insertEventRows(ctx, b, r.MailID, &c.New)
 		if err != nil {
 			return out, nil, err
 		}
@@ -225,11 +225,20 @@ func (s *Store) reparseTx(ctx context.Context, b *batchTx, r *Reparse) (ReparseR
 			continue
 		}
 		out.NewEvents = append(out.NewEvents, c.New.ID)
-		jobs = append(jobs, evJobs...)
-		if r.Hold {
-			continue // a quarantined mail derives nothing until released
+		// Derived before the deliveries are numbered, as at ingest
+		// (ingestTx). A quarantined mail derives nothing until released.
+		var derived []Event
+		if !r.Hold {
+			if derived, err = s.deriveChange(ctx, b.tx, c); err != nil {
+				return out, nil, err
+			}
 		}
-		dJobs, err := s.deriveChange(ctx, b, r.MailID, fromMicros(received), c, status, &rc)
+		evJobs, err := s.insertDeliveries(ctx, b, fromMicros(received), &c.New, status, &rc)
+		if err != nil {
+			return out, nil, err
+		}
+		jobs = append(jobs, evJobs...)
+		dJobs, err := s.insertDerived(ctx, b, r.MailID, fromMicros(received), derived, status, &rc)
 		if err != nil {
 			return out, nil, err
 		}
@@ -242,23 +251,28 @@ func (s *Store) reparseTx(ctx context.Context, b *batchTx, r *Reparse) (ReparseR
 	return out, jobs, nil
 }
 
-// deriveChange derives from a change's new event: the difference from
-// the old one when it corrects it, else as ingest derives.
-func (s *Store) deriveChange(ctx context.Context, b *batchTx, mailID int64, received time.Time, c *EventChange, status string, rc *Receipt) ([]pendingJob, error) {
+// deriveChange returns the events derived from a change's new event: the
+// difference from the old one when it corrects it, else as ingest
+// derives.
+func (s *Store) deriveChange(ctx context.Context, tx *sql.Tx, c *EventChange) ([]Event, error) {
 	if !c.Supersede || c.Old == nil {
 		if s.derive == nil {
 			return nil, nil
 		}
-		return s.deriveFrom(ctx, b, mailID, received, &c.New, status, rc)
+		derived, err := s.derive(ctx, tx, &c.New)
+		if err != nil {
+			return nil, fmt.Errorf("derive from %s: %w", c.New.ID, err)
+		}
+		return derived, nil
 	}
 	if s.correct == nil {
 		return nil, nil
 	}
-	derived, err := s.correct(ctx, b.tx, c.Old, &c.New)
+	derived, err := s.correct(ctx, tx, c.Old, &c.New)
 	if err != nil {
 		return nil, fmt.Errorf("correct %s: %w", c.Old.ID, err)
 	}
-	return s.insertDerived(ctx, b, mailID, received, derived, status, rc)
+	return derived, nil
 }
 
 // updateParse writes the mail's new parse columns. A quarantined mail
