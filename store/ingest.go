@@ -266,7 +266,7 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 		}
 		rc.NewEvents = append(rc.NewEvents, ev.ID)
 		// Derived before the event's deliveries are stored: the derivers
-		// lock the cart's record and the SKU's stock, so that on
+		// lock the cart's record and a catalog SKU's stock row, so that on
 		// PostgreSQL two writers storing mails of one cart or SKU give
 		// their deliveries ids in the order they took those locks, each
 		// seeing the other's when it looks for deliveries to wait for
