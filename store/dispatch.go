@@ -47,7 +47,7 @@ func (s *Store) SetDispatcher(ctx context.Context, d Dispatcher) (bool, error) {
 		return false, nil
 	}
 	if s.kind == Postgres {
-		l, err := takeLease(ctx, s.pgConfig, s.leaseLost)
+		l, err := takeLease(ctx, s.pgConfig, s.reportLeaseLost)
 		if err != nil {
 			return false, err
 		}

@@ -209,8 +209,8 @@ func (s *Store) Ingest(ctx context.Context, in *Ingest) (Receipt, error) {
 type pendingJob struct {
 	deliveryID int64
 	endpoint   string
-	// orderKey and secondKey are the delivery's (NewDelivery), set where
-	// delivery is.
+	// orderKey and secondKey are the delivery's (NewDelivery): one
+	// without either follows nothing (parkedBehind).
 	orderKey, secondKey string
 	// delivery is the new delivery as stored, for a Dispatcher to attempt
 	// without reading it back; nil without a Dispatcher, or where it is
@@ -254,9 +254,15 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 	if in.Hold {
 		status = DeliveryHeld
 	}
+	// A quarantined mail derives nothing (it must not move stock) until
+	// an operator releases it.
+	var derive func(*Event) ([]Event, error)
+	if s.derive != nil && !in.Hold {
+		derive = func(ev *Event) ([]Event, error) { return s.derived(ctx, b.tx, ev) }
+	}
 	for i := range in.Events {
 		ev := &in.Events[i]
-		isNew, err := insertEventRows(ctx, b, rc.MailID, ev)
+		isNew, evJobs, err := s.insertEvent(ctx, b, rc.MailID, m.ReceivedAt, ev, status, &rc, derive)
 		if err != nil {
 			return rc, nil, err
 		}
@@ -265,31 +271,7 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 			continue
 		}
 		rc.NewEvents = append(rc.NewEvents, ev.ID)
-		// Derived before the event's deliveries are stored: the derivers
-		// lock the cart's record and a catalog SKU's stock row, so that on
-		// PostgreSQL two writers storing mails of one cart or SKU give
-		// their deliveries ids in the order they took those locks, each
-		// seeing the other's when it looks for deliveries to wait for
-		// (insertJobs). Otherwise the later-locked mail's deliveries could
-		// have the lower ids, follow nothing, and go beside the earlier.
-		// A quarantined mail derives nothing (it must not move stock)
-		// until an operator releases it.
-		var derived []Event
-		if s.derive != nil && !in.Hold {
-			if derived, err = s.derive(ctx, b.tx, ev); err != nil {
-				return rc, nil, fmt.Errorf("derive from %s: %w", ev.ID, err)
-			}
-		}
-		evJobs, err := s.insertDeliveries(ctx, b, m.ReceivedAt, ev, status, &rc)
-		if err != nil {
-			return rc, nil, err
-		}
 		jobs = append(jobs, evJobs...)
-		dJobs, err := s.insertDerived(ctx, b, rc.MailID, m.ReceivedAt, derived, status, &rc)
-		if err != nil {
-			return rc, nil, err
-		}
-		jobs = append(jobs, dJobs...)
 	}
 	if len(in.Events) > 0 && len(rc.NewEvents) == 0 && (m.Status == MailParsed || m.Status == MailPartial) {
 		if err := b.exec(ctx, `UPDATE mail SET status = $1 WHERE id = $2`, MailDuplicateEvent, rc.MailID); err != nil {
@@ -302,11 +284,20 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 // deriveFrom stores the events the Deriver derives from ev, a new event
 // of mail mailID, with their deliveries in status, and returns their jobs.
 func (s *Store) deriveFrom(ctx context.Context, b *batchTx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt) ([]pendingJob, error) {
-	derived, err := s.derive(ctx, b.tx, ev)
+	derived, err := s.derived(ctx, b.tx, ev)
+	if err != nil {
+		return nil, err
+	}
+	return s.insertDerived(ctx, b, mailID, received, derived, status, rc)
+}
+
+// derived returns the events the Deriver derives from ev.
+func (s *Store) derived(ctx context.Context, tx *sql.Tx, ev *Event) ([]Event, error) {
+	derived, err := s.derive(ctx, tx, ev)
 	if err != nil {
 		return nil, fmt.Errorf("derive from %s: %w", ev.ID, err)
 	}
-	return s.insertDerived(ctx, b, mailID, received, derived, status, rc)
+	return derived, nil
 }
 
 // insertDerived stores derived events of mail mailID with their
@@ -315,7 +306,7 @@ func (s *Store) insertDerived(ctx context.Context, b *batchTx, mailID int64, rec
 	var jobs []pendingJob
 	for j := range derived {
 		d := &derived[j]
-		isNew, dJobs, err := s.insertEvent(ctx, b, mailID, received, d, status, rc)
+		isNew, dJobs, err := s.insertEvent(ctx, b, mailID, received, d, status, rc, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -328,15 +319,39 @@ func (s *Store) insertDerived(ctx context.Context, b *batchTx, mailID int64, rec
 	return jobs, nil
 }
 
-// insertEvent stores an event, its order numbers and its deliveries. It
-// reports false, and writes nothing, for an event id already stored.
-func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt) (bool, []pendingJob, error) {
+// insertEvent stores an event and its order numbers, then its deliveries
+// in status and the events derive (if not nil) derives from it, with
+// theirs, and returns the jobs of all those deliveries. It reports false,
+// and writes nothing, for an event id already stored.
+//
+// It derives before it stores a delivery: the derivers lock the cart's
+// record and a catalog SKU's stock row, so that on PostgreSQL two writers
+// storing mails of one cart or SKU give their deliveries ids in the order
+// they took those locks, each seeing the other's when it looks for
+// deliveries to wait for (insertJobs). Numbered first, the later-locked
+// mail's deliveries could have the lower ids, follow nothing, and go
+// beside the earlier one's.
+func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt,
+	derive func(*Event) ([]Event, error)) (bool, []pendingJob, error) {
 	inserted, err := insertEventRows(ctx, b, mailID, ev)
 	if err != nil || !inserted {
 		return false, nil, err
 	}
+	var derived []Event
+	if derive != nil {
+		if derived, err = derive(ev); err != nil {
+			return false, nil, err
+		}
+	}
 	jobs, err := s.insertDeliveries(ctx, b, received, ev, status, rc)
-	return err == nil, jobs, err
+	if err != nil {
+		return false, nil, err
+	}
+	dJobs, err := s.insertDerived(ctx, b, mailID, received, derived, status, rc)
+	if err != nil {
+		return false, nil, err
+	}
+	return true, append(jobs, dJobs...), nil
 }
 
 // insertDeliveries stores the deliveries of ev, a new event, in status,
@@ -409,15 +424,14 @@ func insertEventRows(ctx context.Context, b *batchTx, mailID int64, ev *Event) (
 // the fallback a worker parks a delivery with (webhook.Worker).
 const queuedBehindFallback = time.Minute
 
-// queuedBehind tells whether the new delivery id must wait for an earlier
-// pending delivery it follows (predecessorLookups), and which is the first
-// of them, so that its job is queued parked, to be woken by that one's
-// last attempt (wakeSuccessors), instead of being fetched and loaded only
-// for its worker to park it. On SQLite only: the transaction holds the one
-// writer, so the predecessor's last attempt, which must see this delivery
-// to wake it, comes after it. On PostgreSQL, insertJobs reads every
-// delivery's predecessor under the endpoint's chain lock instead
-// (parkedBehind).
+// queuedBehind tells whether delivery id, about to get a job, must wait
+// for an earlier pending delivery it follows (predecessorLookups), and
+// which is the first of them, so that its job is queued parked, to be
+// woken by that one's last attempt (wakeSuccessors), instead of being
+// fetched and loaded only for its worker to park it. On SQLite only: the
+// transaction holds the one writer, so the predecessor's last attempt,
+// which must see this delivery to wake it, comes after it. (On
+// PostgreSQL, see parkedBehind.)
 func (s *Store) queuedBehind(ctx context.Context, tx *sql.Tx, id int64) (first sql.NullInt64, err error) {
 	if s.kind == Postgres {
 		return first, nil
@@ -425,27 +439,49 @@ func (s *Store) queuedBehind(ctx context.Context, tx *sql.Tx, id int64) (first s
 	return firstPredecessor(ctx, tx, id)
 }
 
-// parkedBehind returns, on PostgreSQL, the first predecessor of each of
-// jobs' deliveries that must wait for one (firstPredecessors), read under
-// the chain lock of their endpoints, which the transaction then holds
-// until it commits. The predecessor's last attempt takes that lock before
-// it looks for deliveries to wake: one that ended before is not pending
-// in this second reading, and one that ends after sees the new delivery
-// and wakes it, so its job can be queued parked, as on SQLite, instead of
-// being fetched and loaded only for its worker to park it. The lock is
-// taken last in the transaction: after it come only River's new jobs and
-// the links to them, rows that no other transaction waits for, so a
-// transaction that holds it never waits for one waiting for it.
+// parkedBehind returns, by delivery id, the first predecessor of each of
+// jobs' deliveries that must wait for one, so that its job is queued
+// parked. A delivery without an order key follows nothing.
+//
+// On SQLite that is queuedBehind. On PostgreSQL the predecessors are read
+// in one statement (firstPredecessors) and, if any delivery waits, read
+// again under the chain lock of the endpoints, which the transaction then
+// holds until it commits. The predecessor's last attempt takes that lock
+// before it looks for deliveries to wake: one that ended before is not
+// pending in this second reading, and one that ends after sees the new
+// delivery and wakes it. The lock is taken last in the transaction: after
+// it come only River's new jobs and the links to them, rows that no other
+// transaction waits for, so a transaction that holds it never waits for
+// one waiting for it.
 func (s *Store) parkedBehind(ctx context.Context, tx *sql.Tx, jobs []pendingJob) (map[int64]int64, error) {
-	if s.kind != Postgres || !slices.ContainsFunc(jobs, func(j pendingJob) bool { return j.orderKey != "" || j.secondKey != "" }) {
+	keyed := make([]pendingJob, 0, len(jobs))
+	for _, j := range jobs {
+		if j.orderKey != "" || j.secondKey != "" {
+			keyed = append(keyed, j)
+		}
+	}
+	if len(keyed) == 0 {
 		return nil, nil
 	}
-	firsts, err := firstPredecessors(ctx, tx, jobs)
+	if s.kind != Postgres {
+		firsts := map[int64]int64{}
+		for _, j := range keyed {
+			first, err := s.queuedBehind(ctx, tx, j.deliveryID)
+			if err != nil {
+				return nil, err
+			}
+			if first.Valid {
+				firsts[j.deliveryID] = first.Int64
+			}
+		}
+		return firsts, nil
+	}
+	firsts, err := firstPredecessors(ctx, tx, keyed)
 	if err != nil || len(firsts) == 0 {
 		return firsts, err
 	}
 	var endpoints []string
-	for _, j := range jobs {
+	for _, j := range keyed {
 		if _, ok := firsts[j.deliveryID]; ok {
 			endpoints = append(endpoints, j.endpoint)
 		}
@@ -453,7 +489,7 @@ func (s *Store) parkedBehind(ctx context.Context, tx *sql.Tx, jobs []pendingJob)
 	if err := s.lockChains(ctx, tx, endpoints); err != nil {
 		return nil, err
 	}
-	return firstPredecessors(ctx, tx, jobs)
+	return firstPredecessors(ctx, tx, keyed)
 }
 
 // firstPredecessors returns, by delivery id, the first predecessor of
@@ -545,27 +581,21 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 	}
 	for _, j := range jobs {
 		opts := &river.InsertOpts{Queue: QueueName(j.endpoint)}
-		first, err := s.queuedBehind(ctx, b.tx, j.deliveryID)
-		if err != nil {
-			return err
-		}
-		if p, ok := firsts[j.deliveryID]; ok {
-			first = sql.NullInt64{Int64: p, Valid: true}
-		}
+		first, waits := firsts[j.deliveryID]
 		var after []int64
 		follows := false
-		if first.Valid && fresh {
-			after, follows = followsDispatched(&j, jobs, taken, first.Int64)
+		if waits && fresh {
+			after, follows = followsDispatched(&j, jobs, taken, first)
 		}
 		switch {
-		case (!first.Valid || follows) && s.dispatches(ctx, j):
+		case (!waits || follows) && s.dispatches(ctx, j):
 			// Waits for nothing, or only for deliveries the Dispatcher
 			// takes with it: it attempts this one once those have ended.
 			j.delivery.Follows = after
 			handOver = append(handOver, j.delivery)
 			taken[j.deliveryID] = true
 			continue
-		case first.Valid:
+		case waits:
 			opts.ScheduledAt = time.Now().Add(queuedBehindFallback)
 			AfterCommit(ctx, s.metric.queuedBehind.WithLabelValues(j.endpoint).Inc)
 		}

@@ -111,8 +111,8 @@ func (l *lease) close(started bool) {
 	})
 }
 
-// leaseLost tells the operators that the instance's lease is lost.
-func (s *Store) leaseLost(err error) {
+// reportLeaseLost tells the operators that the instance's lease is lost.
+func (s *Store) reportLeaseLost(err error) {
 	s.metric.leaseHeld.Set(0)
 	s.log.Error("store: the PostgreSQL lease is lost: new deliveries go through River until the instance restarts",
 		"err", err)

@@ -60,7 +60,7 @@ func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, err
 		return 0, fmt.Errorf("%w (it is %s)", ErrNotQuarantined, status)
 	}
 
-	rows, err := tx.QueryContext(ctx, `SELECT d.id, d.endpoint FROM delivery d JOIN event e ON e.id = d.event_id
+	rows, err := tx.QueryContext(ctx, `SELECT d.id, d.endpoint, d.order_key, d.order_key2 FROM delivery d JOIN event e ON e.id = d.event_id
 		WHERE e.mail_id = $1 AND d.status = $2 ORDER BY d.id`, id, DeliveryHeld)
 	if err != nil {
 		return 0, err
@@ -68,7 +68,7 @@ func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, err
 	var held []pendingJob
 	for rows.Next() {
 		var j pendingJob
-		if err := rows.Scan(&j.deliveryID, &j.endpoint); err != nil {
+		if err := rows.Scan(&j.deliveryID, &j.endpoint, &j.orderKey, &j.secondKey); err != nil {
 			rows.Close()
 			return 0, err
 		}

@@ -216,7 +216,12 @@ func (s *Store) reparseTx(ctx context.Context, b *batchTx, r *Reparse) (ReparseR
 				}
 			}
 		}
-		isNew, err := insertEventRows(ctx, b, r.MailID, &c.New)
+		// A quarantined mail derives nothing until released.
+		var derive func(*Event) ([]Event, error)
+		if !r.Hold {
+			derive = func(*Event) ([]Event, error) { return s.deriveChange(ctx, b.tx, c) }
+		}
+		isNew, evJobs, err := s.insertEvent(ctx, b, r.MailID, fromMicros(received), &c.New, status, &rc, derive)
 		if err != nil {
 			return out, nil, err
 		}
@@ -225,24 +230,7 @@ func (s *Store) reparseTx(ctx context.Context, b *batchTx, r *Reparse) (ReparseR
 			continue
 		}
 		out.NewEvents = append(out.NewEvents, c.New.ID)
-		// Derived before the deliveries are numbered, as at ingest
-		// (ingestTx). A quarantined mail derives nothing until released.
-		var derived []Event
-		if !r.Hold {
-			if derived, err = s.deriveChange(ctx, b.tx, c); err != nil {
-				return out, nil, err
-			}
-		}
-		evJobs, err := s.insertDeliveries(ctx, b, fromMicros(received), &c.New, status, &rc)
-		if err != nil {
-			return out, nil, err
-		}
 		jobs = append(jobs, evJobs...)
-		dJobs, err := s.insertDerived(ctx, b, r.MailID, fromMicros(received), derived, status, &rc)
-		if err != nil {
-			return out, nil, err
-		}
-		jobs = append(jobs, dJobs...)
 	}
 	out.DerivedEvents, out.DerivedTypes, out.Deliveries = rc.DerivedEvents, rc.DerivedTypes, rc.Deliveries
 	if err := s.updateParse(ctx, b, r, &out); err != nil {
@@ -259,11 +247,7 @@ func (s *Store) deriveChange(ctx context.Context, tx *sql.Tx, c *EventChange) ([
 		if s.derive == nil {
 			return nil, nil
 		}
-		derived, err := s.derive(ctx, tx, &c.New)
-		if err != nil {
-			return nil, fmt.Errorf("derive from %s: %w", c.New.ID, err)
-		}
-		return derived, nil
+		return s.derived(ctx, tx, &c.New)
 	}
 	if s.correct == nil {
 		return nil, nil
