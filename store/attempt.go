@@ -263,7 +263,7 @@ func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, d *Delivery, a 
 	}
 	switch {
 	case o.Status == DeliveryDelivered && with != "":
-		next, err := readSuccessors(tx.QueryContext(ctx, with+`, healthy AS (`+endpointHealthy+`) `+successorJobs, args...))
+		next, err := readSuccessors(tx.QueryContext(ctx, with+`, healthy AS (`+endpointHealthy+`) `+successorJobsPostgres, args...))
 		if err != nil {
 			return 0, fmt.Errorf("record attempt: %w", err)
 		}
@@ -340,7 +340,11 @@ func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) err
 	if d.OrderKey == "" {
 		return nil
 	}
-	next, err := readSuccessors(tx.QueryContext(ctx, successorJobs, d.ID))
+	q := successorJobs
+	if s.kind == Postgres {
+		q = successorJobsPostgres
+	}
+	next, err := readSuccessors(tx.QueryContext(ctx, q, d.ID))
 	if err != nil {
 		return err
 	}
@@ -351,6 +355,16 @@ func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) err
 // (successorLookups).
 const successorJobs = `SELECT id, job_id, created_at FROM delivery WHERE job_id IS NOT NULL
 	AND id IN (` + successorLookups + `)`
+
+// successorJobsPostgres is successorJobs with each successor read by its
+// id alone. PostgreSQL keeps a connection's generic plan of a statement,
+// made while the table was new (its planner then assumes ten pages): for
+// the IN form that plan hashed the successors and read every delivery
+// (a sequential scan per attempt, longer with every mail, until the next
+// ANALYZE made it plan again). A LATERAL with a LIMIT stays a lookup by
+// the primary key per successor whatever the table's size.
+const successorJobsPostgres = `SELECT s.id, s.job_id, s.created_at FROM (` + successorLookups + `) n (id),
+	LATERAL (SELECT id, job_id, created_at FROM delivery WHERE id = n.id AND job_id IS NOT NULL LIMIT 1) s`
 
 type successor struct {
 	id, job int64

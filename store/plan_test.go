@@ -1,0 +1,129 @@
+package store
+
+import (
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
+)
+
+// TestFirstPredecessorsInChunks reads the first predecessors of more
+// deliveries than one statement takes, the last statement padded.
+func TestFirstPredecessorsInChunks(t *testing.T) {
+	s := open(t, testenv.Postgres(t), Options{})
+	ctx := t.Context()
+	const n, carts = 70, 7
+	jobs := make([]pendingJob, n)
+	for i := range n {
+		in := mail(i, fmt.Sprintf("evt_c%d", i))
+		in.Events[0].Deliveries = []NewDelivery{{Endpoint: "e", OrderKey: fmt.Sprintf("cart%d", i%carts)}}
+		if _, err := s.Ingest(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		j := &jobs[i]
+		if err := s.db.QueryRowContext(ctx, `SELECT id, endpoint, order_key, order_key2 FROM delivery WHERE event_id = $1`,
+			fmt.Sprintf("evt_c%d", i)).Scan(&j.deliveryID, &j.endpoint, &j.orderKey, &j.secondKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, size := range []int{1, 3, carts + 2, n} {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The last deliveries: each follows the first of its cart.
+		firsts, err := firstPredecessors(ctx, tx, jobs[n-size:])
+		tx.Rollback()
+		if err != nil {
+			t.Fatalf("%d deliveries: %v", size, err)
+		}
+		want := map[int64]int64{}
+		for i := n - size; i < n; i++ {
+			if i >= carts {
+				want[jobs[i].deliveryID] = jobs[i%carts].deliveryID
+			}
+		}
+		if fmt.Sprint(firsts) != fmt.Sprint(want) {
+			t.Errorf("%d deliveries: first predecessors %v, want %v", size, firsts, want)
+		}
+	}
+}
+
+// TestChainLookupsKeepIndexPlans: PostgreSQL keeps, per connection, the
+// generic plan it made of a statement, here while the delivery table is
+// new. The lookups of a delivery's chain, run for every delivery stored
+// and every attempt, read deliveries through indexes in that plan, and
+// the plan is kept (not made again at every execution).
+func TestChainLookupsKeepIndexPlans(t *testing.T) {
+	s := open(t, testenv.Postgres(t), Options{})
+	ctx := t.Context()
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	predecessors := func(k int) (string, string) {
+		args := make([]string, 1<<k)
+		for i := range args {
+			args[i] = fmt.Sprintf("%d, 'e', 'cart%d', 'sku'", i+1, i)
+		}
+		return predecessorsQueries[k], strings.Join(args, ", ")
+	}
+	lookups := map[string]func() (string, string){
+		"successors":        func() (string, string) { return successorJobsPostgres, "1" },
+		"predecessors of 1": func() (string, string) { return predecessors(0) },
+		"predecessors of 8": func() (string, string) { return predecessors(3) },
+		"predecessors of 64": func() (string, string) {
+			return predecessors(len(predecessorsQueries) - 1)
+		},
+	}
+	for name, lookup := range lookups {
+		q, args := lookup()
+		exec := func(q string) {
+			t.Helper()
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		exec(`PREPARE lookup AS ` + q)
+		for range 10 {
+			exec(`EXECUTE lookup (` + args + `)`)
+		}
+		var generic, custom int
+		if err := conn.QueryRowContext(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
+			WHERE name = 'lookup'`).Scan(&generic, &custom); err != nil {
+			t.Fatal(err)
+		}
+		if generic == 0 {
+			t.Errorf("%s: planned for each of %d executions, never a kept plan", name, custom)
+		}
+		plan := explain(t, conn, `EXPLAIN EXECUTE lookup (`+args+`)`)
+		if strings.Contains(plan, "Seq Scan on delivery") {
+			t.Errorf("%s: the kept plan reads the whole delivery table:\n%s", name, plan)
+		}
+		exec(`DEALLOCATE lookup`)
+	}
+}
+
+func explain(t *testing.T, conn *sql.Conn, q string) string {
+	t.Helper()
+	rows, err := conn.QueryContext(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan strings.Builder
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan.String()
+}
