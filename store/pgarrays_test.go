@@ -20,11 +20,7 @@ import (
 func TestPQArraysEncodedNatively(t *testing.T) {
 	s := open(t, testenv.Postgres(t), Options{})
 	ctx := t.Context()
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := pinnedConn(t, s)
 
 	if err := conn.Raw(func(dc any) error {
 		m := dc.(*stdlib.Conn).Conn().TypeMap()

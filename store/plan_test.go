@@ -57,13 +57,8 @@ func TestFirstPredecessorsInChunks(t *testing.T) {
 // and every attempt, read deliveries through indexes in that plan, and
 // the plan is kept (not made again at every execution).
 func TestChainLookupsKeepIndexPlans(t *testing.T) {
-	s := open(t, testenv.Postgres(t), Options{})
 	ctx := t.Context()
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := pinnedConn(t, open(t, testenv.Postgres(t), Options{}))
 	predecessors := func(k int) (string, string) {
 		args := make([]string, 1<<k)
 		for i := range args {
@@ -105,6 +100,18 @@ func TestChainLookupsKeepIndexPlans(t *testing.T) {
 		}
 		exec(`DEALLOCATE lookup`)
 	}
+}
+
+// pinnedConn is one connection of s's pool, held until the test ends: a
+// session's prepared statements and settings stay on it.
+func pinnedConn(t *testing.T, s *Store) *sql.Conn {
+	t.Helper()
+	conn, err := s.db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 func explain(t *testing.T, conn *sql.Conn, q string) string {
