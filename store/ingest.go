@@ -531,6 +531,8 @@ var predecessorsQueries = func() (qs [7]string) {
 	return qs
 }()
 
+// readFirstPredecessors adds to firsts the first predecessors of jobs, at
+// most predecessorsQueries' largest size, in one statement.
 func readFirstPredecessors(ctx context.Context, tx *sql.Tx, jobs []pendingJob, firsts map[int64]int64) error {
 	k := bits.Len(uint(len(jobs) - 1))
 	args := make([]any, 0, 4<<k)
