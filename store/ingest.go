@@ -653,9 +653,13 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 	if err != nil {
 		return fmt.Errorf("insert jobs: %w", err)
 	}
-	queues := make([]string, len(params))
-	for i, p := range params {
-		queues[i] = p.InsertOpts.Queue
+	// A parked job is not for now: waking its queue's producers would
+	// only have them look for work they cannot take.
+	var queues []string
+	for _, p := range params {
+		if p.InsertOpts.ScheduledAt.IsZero() {
+			queues = append(queues, p.InsertOpts.Queue)
+		}
 	}
 	s.wakeAfterCommit(ctx, queues)
 	if err := linkJobs(ctx, b, queued, res); err != nil {
