@@ -332,8 +332,9 @@ const successorLookups = `
 		AND d.order_key2 <> '' AND order_key2 <> '' AND order_key2 = d.order_key2) FROM delivery d WHERE d.id = $1`
 
 // wakeSuccessors makes the jobs of the deliveries that waited for d, now
-// that d left pending, available at once, or hands those that wait for
-// nothing more to the Dispatcher (takeSuccessor). A job that is running is
+// that d left pending, available at once (giving one to those parked
+// without), or hands those that wait for nothing more to the Dispatcher
+// (takeSuccessor). A job that is running is
 // left alone: its worker parks it only after checking, under the same
 // lock, that d is still pending.
 func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) error {
@@ -351,9 +352,9 @@ func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) err
 	return s.wake(ctx, tx, d, next)
 }
 
-// successorJobs reads the deliveries with a job that wait for delivery $1
-// (successorLookups).
-const successorJobs = `SELECT id, job_id, created_at FROM delivery WHERE job_id IS NOT NULL
+// successorJobs reads the deliveries parked, with a job or (on SQLite)
+// without, that wait for delivery $1 (successorLookups).
+const successorJobs = `SELECT id, job_id, created_at FROM delivery WHERE (job_id IS NOT NULL OR parked = 1)
 	AND id IN (` + successorLookups + `)`
 
 // successorJobsPostgres is successorJobs with each successor read by its
@@ -367,7 +368,9 @@ const successorJobsPostgres = `SELECT s.id, s.job_id, s.created_at FROM (` + suc
 	LATERAL (SELECT id, job_id, created_at FROM delivery WHERE id = n.id AND job_id IS NOT NULL LIMIT 1) s`
 
 type successor struct {
-	id, job int64
+	id int64
+	// job is the successor's River job, 0 when it is parked without one.
+	job     int64
 	created int64
 }
 
@@ -379,9 +382,11 @@ func readSuccessors(rows *sql.Rows, err error) ([]successor, error) {
 	var next []successor
 	for rows.Next() {
 		var n successor
-		if err := rows.Scan(&n.id, &n.job, &n.created); err != nil {
+		var job sql.NullInt64
+		if err := rows.Scan(&n.id, &job, &n.created); err != nil {
 			return nil, fmt.Errorf("successors: %w", err)
 		}
+		n.job = job.Int64
 		next = append(next, n)
 	}
 	if err := rows.Err(); err != nil {
@@ -409,6 +414,15 @@ func (s *Store) wake(ctx context.Context, tx *sql.Tx, d *Delivery, next []succes
 		// arrival, ahead of what came after it, instead of joining the
 		// end of a backlog that a flash sale may have built meanwhile.
 		due := fromMicros(n.created)
+		if n.job == 0 {
+			// Parked without a job: it gets one, made due below.
+			if err := s.queueTx(ctx, tx, n.id, d.Endpoint, time.Time{}); err != nil {
+				return fmt.Errorf("queue successor %d: %w", n.id, err)
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT job_id FROM delivery WHERE id = $1`, n.id).Scan(&n.job); err != nil {
+				return fmt.Errorf("queue successor %d: %w", n.id, err)
+			}
+		}
 		if _, err := exec.JobRetry(ctx, &riverdriver.JobRetryParams{ID: n.job, Now: &due}); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
 			return fmt.Errorf("wake successor job %d: %w", n.job, err)
 		}
@@ -424,7 +438,8 @@ func (s *Store) wake(ctx context.Context, tx *sql.Tx, d *Delivery, next []succes
 type successorTake int
 
 const (
-	// successorWoken: not taken; its River job is to be woken.
+	// successorWoken: not taken; its River job is to be woken, or it is
+	// to get one if it was parked without.
 	successorWoken successorTake = iota
 	// successorTaken: handed to the Dispatcher once the transaction commits.
 	successorTaken
@@ -433,10 +448,11 @@ const (
 	successorWaits
 )
 
-// takeSuccessor hands delivery id, woken with its River job parked, to the
-// Dispatcher instead, when it waits for no other pending delivery and has
-// not been attempted: its job is deleted and the delivery, read back as
-// tx sees it, is handed over once tx commits. A chain of one cart's or one
+// takeSuccessor hands delivery id, woken, parked with its River job or
+// (job 0, on SQLite) without one, to the Dispatcher, when it waits for no
+// other pending delivery and has not been attempted: its job is deleted
+// and the delivery, read back as tx sees it, is handed over once tx
+// commits. A chain of one cart's or one
 // SKU's deliveries (a flash sale's stock adjustments) then goes from one
 // attempt to the next without River's wake, fetch and completion, each a
 // write on SQLite's one writer connection and a wait for a poll or a
@@ -485,14 +501,16 @@ func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, en
 			return successorWoken, nil
 		}
 	}
-	switch _, err := s.river.JobDeleteTx(ctx, tx, job); {
-	case errors.Is(err, rivertype.ErrJobRunning):
-		return successorWoken, nil
-	case err != nil && !errors.Is(err, rivertype.ErrNotFound):
-		return successorWoken, err
+	if job != 0 { // 0: parked without one (insertJobs)
+		switch _, err := s.river.JobDeleteTx(ctx, tx, job); {
+		case errors.Is(err, rivertype.ErrJobRunning):
+			return successorWoken, nil
+		case err != nil && !errors.Is(err, rivertype.ErrNotFound):
+			return successorWoken, err
+		}
 	}
 	t := now()
-	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET job_id = NULL, updated_at = $1, stored_by = $2 WHERE id = $3`,
+	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET job_id = NULL, parked = 0, updated_at = $1, stored_by = $2 WHERE id = $3`,
 		t, s.leaseKey(), id); err != nil {
 		return successorWoken, err
 	}

@@ -119,8 +119,9 @@ func TestDispatcherTakesNewDeliveries(t *testing.T) {
 			if job := jobOf("evt_d1"); job != 0 {
 				t.Errorf("the dispatched delivery has River job %d", job)
 			}
-			if jobOf("evt_d2") == 0 {
-				t.Error("the delivery queued behind the dispatched one has no job: nothing would wake it")
+			// Parked: with a job on PostgreSQL, without one on SQLite.
+			if jobOf("evt_d2") == 0 && count(t, s, `SELECT count(*) FROM delivery WHERE event_id = 'evt_d2' AND parked = 1`) == 0 {
+				t.Error("the delivery queued behind the dispatched one has no job and is not parked: nothing would wake it")
 			}
 
 			// The first attempt fails: the retry is River's.
@@ -238,11 +239,13 @@ func TestSQLiteWorkedByOneProcess(t *testing.T) {
 }
 
 // TestDispatcherTakesWokenSuccessors: on SQLite a delivery parked behind
-// another goes to the dispatcher, its River job deleted, when the attempt
-// that ends the one it waited for is recorded; not when its job is running,
-// nor while it still waits for another pending delivery, nor when the
-// dispatcher declines it: River's job is woken then. A sweep looking for
-// deliveries left without a job by an earlier run passes over it.
+// another, without a River job, goes to the dispatcher when the attempt
+// that ends the one it waited for is recorded; not while it still waits
+// for another pending delivery, nor when the dispatcher declines it: it
+// gets a job then. One given a parked job (by the sweep) has it deleted
+// when taken, and stays River's while River runs it. A sweep finds a
+// parked delivery once it has waited past the sweep's grace, not one
+// taken since.
 func TestDispatcherTakesWokenSuccessors(t *testing.T) {
 	d := &takingDispatcher{accepting: true}
 	s := openWorking(t, "sqlite:"+t.TempDir()+"/store.db", d)
@@ -293,30 +296,39 @@ func TestDispatcherTakesWokenSuccessors(t *testing.T) {
 	first := ingest(1, cart)
 	second := ingest(2, cart)
 	third := ingest(3, cart)
-	job2, _ := jobOf(second)
-	if got := dispatched(); !slices.Equal(got, []int64{first}) || job2 == 0 {
-		t.Fatalf("dispatched %v, second's job %d: want the first only, the others parked with their jobs", got, job2)
+	parked := func(id int64) bool {
+		t.Helper()
+		return count(t, s, `SELECT count(*) FROM delivery WHERE id = $1 AND parked = 1`, id) == 1
+	}
+	if job2, _ := jobOf(second); !slices.Equal(dispatched(), []int64{first}) || job2 != 0 || !parked(second) || !parked(third) {
+		t.Fatalf("dispatched %v, second's job %d: want the first only, the others parked without jobs", dispatched(), job2)
 	}
 	beforeTake := time.Now()
 	deliver(first)
 	if got := dispatched(); !slices.Equal(got, []int64{first, second}) {
 		t.Fatalf("after the first was delivered: dispatched %v, want the second too", got)
 	}
-	if job, _ := jobOf(second); job != 0 || count(t, s, `SELECT count(*) FROM river_job WHERE id = $1`, job2) != 0 {
-		t.Errorf("the second, taken: job %d, its River job left in place", job)
+	if job, _ := jobOf(second); job != 0 || parked(second) {
+		t.Errorf("the second, taken: job %d, parked %v", job, parked(second))
 	}
-	if job, state := jobOf(third); job == 0 || state != "scheduled" {
-		t.Errorf("the third, still behind the second: job %d %s, want its parked job", job, state)
+	if job, _ := jobOf(third); job != 0 || !parked(third) {
+		t.Errorf("the third, still behind the second: job %d, parked %v; want it parked without one", job, parked(third))
 	}
-	if left, _ := s.JoblessDeliveries(ctx, beforeTake, 0, 10); len(left) != 0 {
-		t.Errorf("a sweep of what earlier runs left finds %v, taken since", left)
+	if left, _ := s.JoblessDeliveries(ctx, beforeTake, 0, 10); !slices.Equal(left, []int64{third}) {
+		t.Errorf("a sweep of what waited since before the take finds %v, want the third (parked), not the second (taken)", left)
 	}
-	if left, _ := s.JoblessDeliveries(ctx, time.Now(), 0, 10); !slices.Equal(left, []int64{second}) {
-		t.Errorf("jobless now: %v, want the second", left)
+	if left, _ := s.JoblessDeliveries(ctx, time.Now(), 0, 10); !slices.Equal(left, []int64{second, third}) {
+		t.Errorf("jobless now: %v, want the second and the third", left)
 	}
 
-	// Its job running: River's.
-	job3, _ := jobOf(third)
+	// Given a parked job by the sweep, and that job running: River's.
+	if _, err := s.QueueDelivery(ctx, third, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	job3, state := jobOf(third)
+	if job3 == 0 || state != "scheduled" || parked(third) {
+		t.Fatalf("the third, queued by a sweep: job %d %s, parked %v; want a parked job instead", job3, state, parked(third))
+	}
 	if _, err := s.db.ExecContext(ctx, `UPDATE river_job SET state = 'running' WHERE id = $1`, job3); err != nil {
 		t.Fatal(err)
 	}
@@ -330,10 +342,9 @@ func TestDispatcherTakesWokenSuccessors(t *testing.T) {
 	x := ingest(4, NewDelivery{Endpoint: "e", OrderKey: "cartX"})
 	y := ingest(5, NewDelivery{Endpoint: "e", OrderKey: "cartY"})
 	z := ingest(6, NewDelivery{Endpoint: "e", OrderKey: "cartX", SecondKey: "cartY"})
-	jobZ, _ := jobOf(z)
 	deliver(x)
-	if job, state := jobOf(z); job != jobZ || state != "scheduled" || slices.Contains(dispatched(), z) {
-		t.Errorf("a successor still behind another: job %d %s (was %d), dispatched %v; want its job parked", job, state, jobZ, dispatched())
+	if job, _ := jobOf(z); job != 0 || !parked(z) || slices.Contains(dispatched(), z) {
+		t.Errorf("a successor still behind another: job %d, dispatched %v; want it parked", job, dispatched())
 	}
 	deliver(y)
 	if job, _ := jobOf(z); job != 0 || !slices.Contains(dispatched(), z) {
@@ -347,8 +358,8 @@ func TestDispatcherTakesWokenSuccessors(t *testing.T) {
 	d.accepting = false
 	d.mu.Unlock()
 	deliver(u)
-	if job, state := jobOf(v); job == 0 || state != "available" || slices.Contains(dispatched(), v) {
-		t.Errorf("a successor declined: job %d %s, dispatched %v; want its job available", job, state, dispatched())
+	if job, state := jobOf(v); job == 0 || state != "available" || parked(v) || slices.Contains(dispatched(), v) {
+		t.Errorf("a successor declined: job %d %s, dispatched %v; want a job available", job, state, dispatched())
 	}
 }
 

@@ -425,11 +425,12 @@ func insertEventRows(ctx context.Context, b *batchTx, mailID int64, ev *Event) (
 // the fallback a worker parks a delivery with (webhook.Worker).
 const queuedBehindFallback = time.Minute
 
-// queuedBehind tells whether delivery id, about to get a job, must wait
-// for an earlier pending delivery it follows (predecessorLookups), and
-// which is the first of them, so that its job is queued parked, to be
-// woken by that one's last attempt (wakeSuccessors), instead of being
-// fetched and loaded only for its worker to park it. On SQLite only: the
+// queuedBehind tells whether delivery id, new or about to get a job, must
+// wait for an earlier pending delivery it follows (predecessorLookups),
+// and which is the first of them, so that it is parked (insertJobs) or its
+// job queued parked (QueueDelivery), to be woken by that one's last
+// attempt (wakeSuccessors), instead of being fetched and loaded only for
+// its worker to park it. On SQLite only: the
 // transaction holds the one writer, so the predecessor's last attempt,
 // which must see this delivery to wake it, comes after it. (On
 // PostgreSQL, see parkedBehind.)
@@ -636,6 +637,17 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 			handOver = append(handOver, j.delivery)
 			taken[j.deliveryID] = true
 			continue
+		case waits && s.kind != Postgres:
+			// Parked without a River job: no other process works a
+			// SQLite store, so nothing but the predecessor's last attempt
+			// (wakeSuccessors), or the Dispatcher's sweep a minute on,
+			// needs to find it, and a job would be an insert and a delete
+			// on the one writer for each link of a flash sale's chain.
+			if err := b.exec(ctx, `UPDATE delivery SET parked = 1 WHERE id = $1`, j.deliveryID); err != nil {
+				return fmt.Errorf("park delivery %d: %w", j.deliveryID, err)
+			}
+			AfterCommit(ctx, s.metric.queuedBehind.WithLabelValues(j.endpoint).Inc)
+			continue
 		case waits:
 			opts.ScheduledAt = time.Now().Add(queuedBehindFallback)
 			AfterCommit(ctx, s.metric.queuedBehind.WithLabelValues(j.endpoint).Inc)
@@ -653,13 +665,9 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 	if err != nil {
 		return fmt.Errorf("insert jobs: %w", err)
 	}
-	// A parked job is not for now: waking its queue's producers would
-	// only have them look for work they cannot take.
-	var queues []string
-	for _, p := range params {
-		if p.InsertOpts.ScheduledAt.IsZero() {
-			queues = append(queues, p.InsertOpts.Queue)
-		}
+	queues := make([]string, len(params))
+	for i, p := range params {
+		queues[i] = p.InsertOpts.Queue
 	}
 	s.wakeAfterCommit(ctx, queues)
 	if err := linkJobs(ctx, b, queued, res); err != nil {

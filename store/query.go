@@ -258,6 +258,6 @@ func (s *Store) queueTx(ctx context.Context, tx *sql.Tx, id int64, endpoint stri
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE delivery SET job_id = $1 WHERE id = $2`, res.Job.ID, id)
+	_, err = tx.ExecContext(ctx, `UPDATE delivery SET job_id = $1, parked = 0 WHERE id = $2`, res.Job.ID, id)
 	return err
 }

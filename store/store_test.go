@@ -72,7 +72,10 @@ func TestGroupCommit(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					rc, err := s.Ingest(t.Context(), mail(i, fmt.Sprintf("evt_%d", i), "vendor"))
+					in := mail(i, fmt.Sprintf("evt_%d", i), "vendor")
+					// Each its own cart: none waits for another.
+					in.Events[0].Deliveries[0].OrderKey = fmt.Sprintf("shop|%d", i)
+					rc, err := s.Ingest(t.Context(), in)
 					if err == nil && (rc.MailID == 0 || len(rc.NewEvents) != 1 || rc.Deliveries != 1) {
 						err = fmt.Errorf("receipt %+v", rc)
 					}

@@ -202,27 +202,3 @@ func TestRiverFetchKeepsItsPlan(t *testing.T) {
 		t.Errorf("no cached statement begins %q: River's fetch statement changed", riverFetch)
 	}
 }
-
-// TestParkedJobWakesNoProducer: a commit that queues only a job parked
-// behind an earlier delivery wakes no producer, as it gives them nothing
-// to take; one that queues a job ready now does.
-func TestParkedJobWakesNoProducer(t *testing.T) {
-	s := open(t, testenv.SQLite(t), Options{})
-	l := s.waker.listener
-	pending := func() []string {
-		var queues []string
-		for n := l.next(); n != nil; n = l.next() {
-			queues = append(queues, n.Payload)
-		}
-		return queues
-	}
-	c := &chainFixture{t: t, s: s}
-	c.add(1)
-	if got := pending(); len(got) != 1 {
-		t.Fatalf("a job ready now woke %v, want its queue", got)
-	}
-	c.add(2)
-	if got := pending(); len(got) != 0 {
-		t.Errorf("a job parked behind the cart's first woke %v, want none", got)
-	}
-}
