@@ -334,9 +334,8 @@ const successorLookups = `
 // wakeSuccessors makes the jobs of the deliveries that waited for d, now
 // that d left pending, available at once (giving one to those parked
 // without), or hands those that wait for nothing more to the Dispatcher
-// (takeSuccessor). A job that is running is
-// left alone: its worker parks it only after checking, under the same
-// lock, that d is still pending.
+// (takeSuccessor). A job that is running is left alone: its worker parks
+// it only after checking, under the same lock, that d is still pending.
 func (s *Store) wakeSuccessors(ctx context.Context, tx *sql.Tx, d *Delivery) error {
 	if d.OrderKey == "" {
 		return nil
@@ -452,11 +451,11 @@ const (
 // (job 0, on SQLite) without one, to the Dispatcher, when it waits for no
 // other pending delivery and has not been attempted: its job is deleted
 // and the delivery, read back as tx sees it, is handed over once tx
-// commits. A chain of one cart's or one
-// SKU's deliveries (a flash sale's stock adjustments) then goes from one
-// attempt to the next without River's wake, fetch and completion, each a
-// write on SQLite's one writer connection and a wait for a poll or a
-// notification. A job that River runs already stays River's.
+// commits. A chain of one cart's or one SKU's deliveries (a flash sale's
+// stock adjustments) then goes from one attempt to the next without
+// River's wake, fetch and completion, each a write on SQLite's one writer
+// connection and a wait for a poll or a notification. A job that River
+// runs already stays River's.
 //
 // One that still waits for another pending delivery is left parked, not
 // woken to be fetched and parked again: the nearest pending delivery it

@@ -430,10 +430,9 @@ const queuedBehindFallback = time.Minute
 // and which is the first of them, so that it is parked (insertJobs) or its
 // job queued parked (QueueDelivery), to be woken by that one's last
 // attempt (wakeSuccessors), instead of being fetched and loaded only for
-// its worker to park it. On SQLite only: the
-// transaction holds the one writer, so the predecessor's last attempt,
-// which must see this delivery to wake it, comes after it. (On
-// PostgreSQL, see parkedBehind.)
+// its worker to park it. On SQLite only: the transaction holds the one
+// writer, so the predecessor's last attempt, which must see this delivery
+// to wake it, comes after it. (On PostgreSQL, see parkedBehind.)
 func (s *Store) queuedBehind(ctx context.Context, tx *sql.Tx, id int64) (first sql.NullInt64, err error) {
 	if s.kind == Postgres {
 		return first, nil
