@@ -86,10 +86,33 @@ func inGroupTx(ctx context.Context) bool {
 // "" when it gave none. The write shares a transaction with the workers'
 // attempts.
 func (s *Store) QueueDelivery(ctx context.Context, id int64, at time.Time) (endpoint string, err error) {
+	return s.queueDelivery(ctx, id, at, time.Time{})
+}
+
+// QueueLeftDelivery is QueueDelivery for a delivery that JoblessDeliveries
+// found unchanged since before: it gives it a job only if it still is (or,
+// on PostgreSQL, is another instance's), as one changed since was taken
+// meanwhile. A delivery parked without a job (on SQLite) is taken by the
+// attempt that ends the one it waited for, and is then the Dispatcher's.
+func (s *Store) QueueLeftDelivery(ctx context.Context, id int64, before time.Time) (endpoint string, err error) {
+	return s.queueDelivery(ctx, id, time.Time{}, before)
+}
+
+func (s *Store) queueDelivery(ctx context.Context, id int64, at, unchangedBefore time.Time) (endpoint string, err error) {
 	res := s.attempts.submit(ctx, &attemptRequest{do: func(ctx context.Context, tx *sql.Tx) (attemptResult, error) {
 		status, endpoint, jobID, err := s.deliveryState(ctx, tx, id)
 		if err != nil || status != DeliveryPending || jobID.Valid {
 			return attemptResult{}, err
+		}
+		if !unchangedBefore.IsZero() {
+			var changed int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM delivery WHERE id = $1 AND updated_at >= $2
+				AND (stored_by IS NULL OR stored_by = $3)`, id, unchangedBefore.UnixMicro(), s.leaseKey()).Scan(&changed); err != nil {
+				return attemptResult{}, err
+			}
+			if changed > 0 {
+				return attemptResult{}, nil
+			}
 		}
 		if first, err := s.queuedBehind(ctx, tx, id); err != nil {
 			return attemptResult{}, err

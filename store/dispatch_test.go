@@ -320,10 +320,15 @@ func TestDispatcherTakesWokenSuccessors(t *testing.T) {
 	if left, _ := s.JoblessDeliveries(ctx, time.Now(), 0, 10); !slices.Equal(left, []int64{second, third}) {
 		t.Errorf("jobless now: %v, want the second and the third", left)
 	}
+	// A sweep that found the second parked, before it was taken, gives it
+	// no job now: the dispatcher has it.
+	if queuedFor, err := s.QueueLeftDelivery(ctx, second, beforeTake); err != nil || queuedFor != "" {
+		t.Errorf("the second, taken since a sweep found it: queued for %q (%v), want no job", queuedFor, err)
+	}
 
 	// Given a parked job by the sweep, and that job running: River's.
-	if _, err := s.QueueDelivery(ctx, third, time.Time{}); err != nil {
-		t.Fatal(err)
+	if queuedFor, err := s.QueueLeftDelivery(ctx, third, beforeTake); err != nil || queuedFor != "e" {
+		t.Fatalf("the third, parked since before the sweep's time: queued for %q (%v), want its endpoint", queuedFor, err)
 	}
 	job3, state := jobOf(third)
 	if job3 == 0 || state != "scheduled" || parked(third) {

@@ -274,15 +274,22 @@ func (d *Direct) deliver(dl *store.Delivery) {
 func (d *Direct) handOver(id int64) {
 	defer d.over(id, false)
 	defer d.release(id)
-	if _, err := d.queueInRiver(context.WithoutCancel(d.working), id); err != nil {
+	if _, err := d.queueInRiver(context.WithoutCancel(d.working), id, time.Time{}); err != nil {
 		d.log.Error("direct delivery: could not hand it to River; the sweep will", "delivery", id, "err", err)
 	}
 }
 
 // queueInRiver gives delivery id a River job, if it is pending without
-// one (store.QueueDelivery), counts it, and reports whether it did.
-func (d *Direct) queueInRiver(ctx context.Context, id int64) (bool, error) {
-	queuedFor, err := d.w.store.QueueDelivery(ctx, id, time.Time{})
+// one (store.QueueDelivery; for the sweep, which found it unchanged since
+// before, store.QueueLeftDelivery), counts it, and reports whether it did.
+func (d *Direct) queueInRiver(ctx context.Context, id int64, before time.Time) (bool, error) {
+	var queuedFor string
+	var err error
+	if before.IsZero() {
+		queuedFor, err = d.w.store.QueueDelivery(ctx, id, time.Time{})
+	} else {
+		queuedFor, err = d.w.store.QueueLeftDelivery(ctx, id, before)
+	}
 	if err != nil || queuedFor == "" {
 		return false, err
 	}
@@ -305,7 +312,9 @@ func (d *Direct) isHeld(id int64) bool {
 
 // sweepLoop gives River the deliveries that have no job and that nobody
 // holds: on SQLite, at start, those of earlier runs (no other process
-// works the store), then those a hand-over failed. A later sweep hands
+// works the store), then those a hand-over failed and those parked
+// without a job that still wait a minute on (each gets its job only if
+// nothing took it since the sweep found it). A later sweep hands
 // over only what the one before it found too, a minute apart: a delivery
 // between its commit and Dispatch is not held yet, and is never seen so
 // twice. On PostgreSQL the first sweep hands over nothing either, and the
@@ -356,7 +365,7 @@ func (d *Direct) sweep(before time.Time, suspects map[int64]bool) (left map[int6
 				left[id] = true
 				continue
 			}
-			queued, err := d.queueInRiver(d.taking, id)
+			queued, err := d.queueInRiver(d.taking, id, before)
 			if err != nil {
 				d.log.Error("direct delivery: could not hand it to River", "delivery", id, "err", err)
 				return left
