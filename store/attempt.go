@@ -292,7 +292,7 @@ func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, d *Delivery, a 
 			}
 		}
 		if !job.Valid {
-			if err := s.queueTx(ctx, tx, d.ID, d.Endpoint, o.NextAttemptAt); err != nil {
+			if _, err := s.queueTx(ctx, tx, d.ID, d.Endpoint, o.NextAttemptAt); err != nil {
 				return 0, fmt.Errorf("queue retry: %w", err)
 			}
 		}
@@ -357,7 +357,7 @@ const successorJobs = `SELECT id, job_id, created_at FROM delivery WHERE (job_id
 	AND id IN (` + successorLookups + `)`
 
 // successorJobsPostgres is successorJobs with each successor read by its
-// id alone. PostgreSQL keeps a connection's generic plan of a statement,
+// id alone (none is parked without a job there). PostgreSQL keeps a connection's generic plan of a statement,
 // made while the table was new (its planner then assumes ten pages): for
 // the IN form that plan hashed the successors and read every delivery
 // (a sequential scan per attempt, longer with every mail, until the next
@@ -415,10 +415,8 @@ func (s *Store) wake(ctx context.Context, tx *sql.Tx, d *Delivery, next []succes
 		due := fromMicros(n.created)
 		if n.job == 0 {
 			// Parked without a job: it gets one, made due below.
-			if err := s.queueTx(ctx, tx, n.id, d.Endpoint, time.Time{}); err != nil {
-				return fmt.Errorf("queue successor %d: %w", n.id, err)
-			}
-			if err := tx.QueryRowContext(ctx, `SELECT job_id FROM delivery WHERE id = $1`, n.id).Scan(&n.job); err != nil {
+			var err error
+			if n.job, err = s.queueTx(ctx, tx, n.id, d.Endpoint, time.Time{}); err != nil {
 				return fmt.Errorf("queue successor %d: %w", n.id, err)
 			}
 		}
@@ -558,7 +556,7 @@ func (s *Store) ParkDelivery(ctx context.Context, d *Delivery, jobID int64, unti
 		if waits, err := waitsForPredecessor(ctx, tx, d.ID); err != nil || !waits {
 			return attemptResult{}, err
 		}
-		if err := s.queueTx(ctx, tx, d.ID, d.Endpoint, until); err != nil {
+		if _, err := s.queueTx(ctx, tx, d.ID, d.Endpoint, until); err != nil {
 			return attemptResult{}, fmt.Errorf("park job: %w", err)
 		}
 		// At once: a later request of the same batch may finish the

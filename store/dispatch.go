@@ -120,7 +120,7 @@ func (s *Store) queueDelivery(ctx context.Context, id int64, at, unchangedBefore
 			at = time.Now().Add(queuedBehindFallback)
 			AfterCommit(ctx, s.metric.queuedBehind.WithLabelValues(endpoint).Inc)
 		}
-		if err := s.queueTx(ctx, tx, id, endpoint, at); err != nil {
+		if _, err := s.queueTx(ctx, tx, id, endpoint, at); err != nil {
 			return attemptResult{}, err
 		}
 		if err := s.wakeQueue(ctx, tx, QueueName(endpoint)); err != nil {

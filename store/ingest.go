@@ -441,8 +441,8 @@ func (s *Store) queuedBehind(ctx context.Context, tx *sql.Tx, id int64) (first s
 }
 
 // parkedBehind returns, by delivery id, the first predecessor of each of
-// jobs' deliveries that must wait for one, so that its job is queued
-// parked. A delivery without an order key follows nothing.
+// jobs' deliveries that must wait for one, so that it is parked (insertJobs).
+// A delivery without an order key follows nothing.
 //
 // On SQLite that is queuedBehind. On PostgreSQL the predecessors are read
 // in one statement (firstPredecessors) and, if any delivery waits, read

@@ -235,7 +235,8 @@ func (s *Store) requeueTx(ctx context.Context, tx *sql.Tx, id int64, status, end
 		}
 		// Or River removed the job after its retention period: queue anew.
 	}
-	return s.queueTx(ctx, tx, id, endpoint, time.Time{})
+	_, err := s.queueTx(ctx, tx, id, endpoint, time.Time{})
+	return err
 }
 
 // retryJobTx makes a job available to run again. On PostgreSQL River's
@@ -251,13 +252,13 @@ func (s *Store) retryJobTx(ctx context.Context, tx *sql.Tx, id int64) (*rivertyp
 	return job, err
 }
 
-// queueTx inserts a River job for a delivery and makes it the delivery's
-// job, due at the given time (the zero time: at once).
-func (s *Store) queueTx(ctx context.Context, tx *sql.Tx, id int64, endpoint string, at time.Time) error {
+// queueTx inserts a River job for a delivery, due at the given time (the
+// zero time: at once), makes it the delivery's job and returns its id.
+func (s *Store) queueTx(ctx context.Context, tx *sql.Tx, id int64, endpoint string, at time.Time) (job int64, err error) {
 	res, err := s.river.InsertTx(ctx, tx, DeliveryArgs{DeliveryID: id}, &river.InsertOpts{Queue: QueueName(endpoint), ScheduledAt: at})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE delivery SET job_id = $1, parked = 0 WHERE id = $2`, res.Job.ID, id)
-	return err
+	return res.Job.ID, err
 }
