@@ -121,24 +121,19 @@ func loadSources(ctx context.Context, tx *sql.Tx, orderID int64, except string) 
 	return out, rows.Err()
 }
 
-// saveRecord writes the record and its lines; on PostgreSQL the record's
-// row and its body in one statement.
+// saveRecord writes the record and its lines. On PostgreSQL, where each
+// statement is a round trip, in one statement (saveRecordPostgres).
 func saveRecord(ctx context.Context, tx *sql.Tx, postgres bool, id int64, rec *order.Record, body []byte, now int64, isNew bool) error {
-	const (
-		update = `UPDATE order_record SET state = $1, placed_at = $2, revision = $3, updated_at = $4 WHERE id = $5`
-		// updated_at dates the personal data the record holds, for
-		// retention; a record merged again holds what its events hold
-		// now, unpurged.
-		saveBody = `INSERT INTO order_body (order_id, record, updated_at) VALUES ($5, $6, $4)
-			ON CONFLICT (order_id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at,
-			purged_at = NULL`
-	)
 	args := []any{string(rec.State), rec.Placed().UnixMicro(), rec.Revision, now, id, string(body)}
-	steps := []string{update, saveBody}
 	if postgres {
-		steps = []string{`WITH body AS (` + saveBody + `) ` + update}
+		lines := recordLines(rec)
+		if _, err := tx.ExecContext(ctx, saveRecordPostgres, append(args, lines.keys, lines.orderNos, lines.itemNos,
+			lines.sellerCodes, lines.optionCodes, lines.states)...); err != nil {
+			return fmt.Errorf("orders: save record: %w", err)
+		}
+		return nil
 	}
-	for _, q := range steps {
+	for _, q := range []string{updateRecord, saveBody} {
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("orders: save record: %w", err)
 		}
@@ -146,10 +141,67 @@ func saveRecord(ctx context.Context, tx *sql.Tx, postgres bool, id int64, rec *o
 	return saveLines(ctx, tx, id, rec, isNew)
 }
 
-// saveLines writes the record's lines where they changed, and drops the
-// lines it no longer has: a line written again moves its entry in every
-// index of order_line, and a cart's next mail mostly leaves its lines as
-// they were, or changes their state only. A new record has no lines yet.
+const (
+	updateRecord = `UPDATE order_record SET state = $1, placed_at = $2, revision = $3, updated_at = $4 WHERE id = $5`
+	// updated_at dates the personal data the record holds, for
+	// retention; a record merged again holds what its events hold now,
+	// unpurged.
+	saveBody = `INSERT INTO order_body (order_id, record, updated_at) VALUES ($5, $6, $4)
+		ON CONFLICT (order_id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at,
+		purged_at = NULL`
+	// saveLine writes a line where it changed: a line written again moves
+	// its entry in every index of order_line, and a cart's next mail
+	// mostly leaves its lines as they were, or changes their state only.
+	saveLine = `INSERT INTO order_line (order_id, line_key, order_no, item_no, seller_item_code, option_code, state) %s
+		ON CONFLICT (order_id, line_key) DO UPDATE SET order_no = excluded.order_no, item_no = excluded.item_no,
+		seller_item_code = excluded.seller_item_code, option_code = excluded.option_code, state = excluded.state
+		WHERE order_line.order_no <> excluded.order_no OR order_line.item_no <> excluded.item_no
+		OR order_line.seller_item_code <> excluded.seller_item_code
+		OR order_line.option_code <> excluded.option_code OR order_line.state <> excluded.state`
+)
+
+// saveRecordPostgres is saveRecord's one statement on PostgreSQL: the
+// body, the lines ($7 to $12, one array per column, a line's key unique)
+// and the lines the record no longer has dropped, as data-modifying WITH
+// queries, then the record's row. The lines written and those dropped are
+// distinct rows, and the DELETE does not see the lines this statement
+// inserts.
+var saveRecordPostgres = `WITH body AS (` + saveBody + `),
+	lines AS (` + fmt.Sprintf(saveLine, `SELECT $5::bigint, * FROM unnest($7::text[], $8::text[], $9::text[],
+		$10::text[], $11::text[], $12::text[])`) + `),
+	dropped AS (DELETE FROM order_line WHERE order_id = $5 AND line_key <> ALL($7::text[]))
+	` + updateRecord
+
+var saveLineValues = fmt.Sprintf(saveLine, `VALUES ($1, $2, $3, $4, $5, $6, $7)`)
+
+// lineColumns are a record's lines as columns, each line's key once (the
+// first line of a key is the one kept), for saveRecordPostgres.
+type lineColumns struct {
+	keys, orderNos, itemNos, sellerCodes, optionCodes, states []string
+}
+
+func recordLines(rec *order.Record) *lineColumns {
+	c := &lineColumns{}
+	seen := map[string]bool{}
+	for i := range rec.Items {
+		it := &rec.Items[i]
+		key := store.Text(order.LineKey(&it.Item))
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		c.keys = append(c.keys, key)
+		c.orderNos = append(c.orderNos, store.Text(it.OrderNo))
+		c.itemNos = append(c.itemNos, store.Text(it.ItemNo))
+		c.sellerCodes = append(c.sellerCodes, store.Text(it.SellerItemCode))
+		c.optionCodes = append(c.optionCodes, store.Text(it.OptionCode))
+		c.states = append(c.states, string(it.State))
+	}
+	return c
+}
+
+// saveLines writes the record's lines where they changed (saveLine), and
+// drops the lines it no longer has. A new record has no lines yet.
 func saveLines(ctx context.Context, tx *sql.Tx, id int64, rec *order.Record, isNew bool) error {
 	old := map[string]bool{}
 	if !isNew {
@@ -170,30 +222,15 @@ func saveLines(ctx context.Context, tx *sql.Tx, id int64, rec *order.Record, isN
 			return fmt.Errorf("orders: read lines: %w", err)
 		}
 	}
-	saved := map[string]bool{}
-	for i := range rec.Items {
-		it := &rec.Items[i]
-		key := store.Text(order.LineKey(&it.Item))
-		if saved[key] {
-			continue // the first line of a key is the one kept
-		}
-		saved[key] = true
-		if _, err := tx.ExecContext(ctx, `INSERT INTO order_line (order_id, line_key, order_no, item_no,
-			seller_item_code, option_code, state) VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (order_id, line_key) DO UPDATE SET order_no = excluded.order_no, item_no = excluded.item_no,
-			seller_item_code = excluded.seller_item_code, option_code = excluded.option_code, state = excluded.state
-			WHERE order_line.order_no <> excluded.order_no OR order_line.item_no <> excluded.item_no
-			OR order_line.seller_item_code <> excluded.seller_item_code
-			OR order_line.option_code <> excluded.option_code OR order_line.state <> excluded.state`,
-			id, key, store.Text(it.OrderNo), store.Text(it.ItemNo),
-			store.Text(it.SellerItemCode), store.Text(it.OptionCode), string(it.State)); err != nil {
+	lines := recordLines(rec)
+	for i, key := range lines.keys {
+		if _, err := tx.ExecContext(ctx, saveLineValues, id, key, lines.orderNos[i], lines.itemNos[i],
+			lines.sellerCodes[i], lines.optionCodes[i], lines.states[i]); err != nil {
 			return fmt.Errorf("orders: save lines: %w", err)
 		}
+		delete(old, key)
 	}
 	for key := range old {
-		if saved[key] {
-			continue
-		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM order_line WHERE order_id = $1 AND line_key = $2`, id, key); err != nil {
 			return fmt.Errorf("orders: drop line: %w", err)
 		}
