@@ -232,14 +232,24 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 	if len(in.Events) > 0 {
 		eventID = in.Events[0].ID
 	}
-	id, inserted, err := b.insert(ctx, `INSERT INTO mail (queue_id, received_at, remote_addr, helo, mail_from,
-		rcpt_to, tenant, message_id, dedup_key, subject, size, raw, status, event_id, event_type, template,
-		parser, problems, seller_id, pack_no)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
-		ON CONFLICT (dedup_key) DO NOTHING`,
-		m.QueueID, m.ReceivedAt.UnixMicro(), m.RemoteAddr, m.Helo, m.MailFrom, strings.Join(m.Rcpts, ","),
+	mailArgs := []any{m.QueueID, m.ReceivedAt.UnixMicro(), m.RemoteAddr, m.Helo, m.MailFrom, strings.Join(m.Rcpts, ","),
 		m.Tenant, m.MessageID, m.DedupKey, m.Subject, len(m.Raw), m.Raw, m.Status, eventID, m.EventType,
-		m.Template, m.Parser, problems, m.SellerID, m.PackNo)
+		m.Template, m.Parser, problems, m.SellerID, m.PackNo}
+	var (
+		id       int64
+		inserted bool
+		err      error
+		// firstStored, when not nil, tells whether the statement that
+		// stored the mail stored its first event too.
+		firstStored *bool
+	)
+	if b.kind == Postgres && len(in.Events) > 0 {
+		var stored bool
+		id, inserted, stored, err = insertMailPostgres(ctx, b, mailArgs, &in.Events[0])
+		firstStored = &stored
+	} else {
+		id, inserted, err = b.insert(ctx, insertMail, mailArgs...)
+	}
 	rc.MailID = id
 	if err == nil && !inserted {
 		rc.DuplicateMail = true
@@ -263,7 +273,16 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 	}
 	for i := range in.Events {
 		ev := &in.Events[i]
-		isNew, evJobs, err := s.insertEvent(ctx, b, rc.MailID, m.ReceivedAt, ev, status, &rc, derive)
+		var isNew bool
+		var evJobs []pendingJob
+		var err error
+		if i == 0 && firstStored != nil {
+			if isNew = *firstStored; isNew {
+				evJobs, err = s.eventStored(ctx, b, rc.MailID, m.ReceivedAt, ev, status, &rc, derive)
+			}
+		} else {
+			isNew, evJobs, err = s.insertEvent(ctx, b, rc.MailID, m.ReceivedAt, ev, status, &rc, derive)
+		}
 		if err != nil {
 			return rc, nil, err
 		}
@@ -338,21 +357,31 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 	if err != nil || !inserted {
 		return false, nil, err
 	}
+	jobs, err := s.eventStored(ctx, b, mailID, received, ev, status, rc, derive)
+	return err == nil, jobs, err
+}
+
+// eventStored stores, after the rows of ev, a new event of mail mailID,
+// its deliveries in status and the events derive (if not nil) derives
+// from it, with theirs, and returns the jobs of all those deliveries.
+func (s *Store) eventStored(ctx context.Context, b *batchTx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt,
+	derive func(*Event) ([]Event, error)) ([]pendingJob, error) {
+	var err error
 	var derived []Event
 	if derive != nil {
 		if derived, err = derive(ev); err != nil {
-			return false, nil, err
+			return nil, err
 		}
 	}
 	jobs, err := s.insertDeliveries(ctx, b, received, ev, status, rc)
 	if err != nil {
-		return false, nil, err
+		return nil, err
 	}
 	dJobs, err := s.insertDerived(ctx, b, mailID, received, derived, status, rc)
 	if err != nil {
-		return false, nil, err
+		return nil, err
 	}
-	return true, append(jobs, dJobs...), nil
+	return append(jobs, dJobs...), nil
 }
 
 // insertDeliveries stores the deliveries of ev, a new event, in status,
@@ -382,23 +411,63 @@ func (s *Store) insertDeliveries(ctx context.Context, b *batchTx, received time.
 	return jobs, nil
 }
 
+const (
+	insertMail = `INSERT INTO mail (queue_id, received_at, remote_addr, helo, mail_from, rcpt_to, tenant,
+		message_id, dedup_key, subject, size, raw, status, event_id, event_type, template, parser, problems,
+		seller_id, pack_no)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+		ON CONFLICT (dedup_key) DO NOTHING`
+	insertEvent = `INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`
+)
+
+// insertMailPostgres inserts the mail (insertMail's arguments) and, if
+// it went in, its first event ev with its order numbers, in one statement:
+// on PostgreSQL each is a round trip. It returns the mail's id, or
+// inserted false when a mail of its dedup key is stored already, and
+// whether the event went in.
+func insertMailPostgres(ctx context.Context, b *batchTx, mailArgs []any, ev *Event) (id int64, inserted, eventStored bool, err error) {
+	// The event's arguments follow the mail's 20, its mail id the new
+	// mail's.
+	const query = `WITH new_mail AS (` + insertMail + ` RETURNING id),
+		new_event AS (INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
+			SELECT $21::text, id, $22::text, $23::text, $24::text, $25::text, $26::bigint, $27::bytea FROM new_mail
+			ON CONFLICT (id) DO NOTHING RETURNING id),
+		new_order AS (INSERT INTO event_order (order_no, event_id)
+			SELECT no, new_event.id FROM new_event, unnest($28::text[]) AS no ON CONFLICT DO NOTHING)
+		SELECT id, (SELECT count(*) FROM new_event) FROM new_mail`
+	args := append(mailArgs, ev.ID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload)
+	var n int
+	err = b.tx.QueryRowContext(ctx, query, append(textArgs(args), orderNos(ev))...).Scan(&id, &n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, false, nil
+	}
+	if err != nil {
+		return 0, false, false, err
+	}
+	return id, true, n > 0, nil
+}
+
+// orderNos are ev's order numbers as a text column keeps them.
+func orderNos(ev *Event) []string {
+	nos := make([]string, len(ev.OrderNos))
+	for i, no := range ev.OrderNos {
+		nos[i] = Text(no)
+	}
+	return nos
+}
+
 // insertEventRows inserts the event and its order numbers, unless an
 // event of its id is stored already, and reports whether it did. On
 // PostgreSQL, where each statement is a round trip, in one statement.
 func insertEventRows(ctx context.Context, b *batchTx, mailID int64, ev *Event) (bool, error) {
-	const insertEvent = `INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`
 	args := []any{ev.ID, mailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload}
 	if b.kind == Postgres {
-		nos := make([]string, len(ev.OrderNos))
-		for i, no := range ev.OrderNos {
-			nos[i] = Text(no)
-		}
 		var n int
 		err := b.tx.QueryRowContext(ctx, `WITH new_event AS (`+insertEvent+` RETURNING id),
 			new_order AS (INSERT INTO event_order (order_no, event_id)
 				SELECT no, new_event.id FROM new_event, unnest($9::text[]) AS no ON CONFLICT DO NOTHING)
-			SELECT count(*) FROM new_event`, append(textArgs(args), nos)...).Scan(&n)
+			SELECT count(*) FROM new_event`, append(textArgs(args), orderNos(ev))...).Scan(&n)
 		if err != nil {
 			return false, fmt.Errorf("insert event: %w", err)
 		}
