@@ -273,16 +273,11 @@ func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, 
 	}
 	for i := range in.Events {
 		ev := &in.Events[i]
-		var isNew bool
-		var evJobs []pendingJob
-		var err error
-		if i == 0 && firstStored != nil {
-			if isNew = *firstStored; isNew {
-				evJobs, err = s.eventStored(ctx, b, rc.MailID, m.ReceivedAt, ev, status, &rc, derive)
-			}
-		} else {
-			isNew, evJobs, err = s.insertEvent(ctx, b, rc.MailID, m.ReceivedAt, ev, status, &rc, derive)
+		stored := firstStored
+		if i > 0 {
+			stored = nil
 		}
+		isNew, evJobs, err := s.insertEvent(ctx, b, rc.MailID, m.ReceivedAt, ev, status, &rc, derive, stored)
 		if err != nil {
 			return rc, nil, err
 		}
@@ -308,7 +303,7 @@ func (s *Store) deriveFrom(ctx context.Context, b *batchTx, mailID int64, receiv
 	if err != nil {
 		return nil, err
 	}
-	return s.insertDerived(ctx, b, mailID, received, derived, status, rc)
+	return s.insertDerived(ctx, b, mailID, received, derived, status, rc, nil)
 }
 
 // derived returns the events the Deriver derives from ev.
@@ -322,11 +317,18 @@ func (s *Store) derived(ctx context.Context, tx *sql.Tx, ev *Event) ([]Event, er
 
 // insertDerived stores derived events of mail mailID with their
 // deliveries in status, notes the new ones in rc, and returns their jobs.
-func (s *Store) insertDerived(ctx context.Context, b *batchTx, mailID int64, received time.Time, derived []Event, status string, rc *Receipt) ([]pendingJob, error) {
+// firstStored, when not nil, tells that the first event's rows were
+// written already, and whether they went in (insertEvent).
+func (s *Store) insertDerived(ctx context.Context, b *batchTx, mailID int64, received time.Time, derived []Event, status string, rc *Receipt,
+	firstStored *bool) ([]pendingJob, error) {
 	var jobs []pendingJob
 	for j := range derived {
 		d := &derived[j]
-		isNew, dJobs, err := s.insertEvent(ctx, b, mailID, received, d, status, rc, nil)
+		stored := firstStored
+		if j > 0 {
+			stored = nil
+		}
+		isNew, dJobs, err := s.insertEvent(ctx, b, mailID, received, d, status, rc, nil, stored)
 		if err != nil {
 			return nil, err
 		}
@@ -351,52 +353,68 @@ func (s *Store) insertDerived(ctx context.Context, b *batchTx, mailID int64, rec
 // deliveries to wait for (insertJobs). Numbered first, the later-locked
 // mail's deliveries could have the lower ids, follow nothing, and go
 // beside the earlier one's.
+//
+// stored, when not nil, tells that the event's rows were written already,
+// by a statement that wrote more (on PostgreSQL, to spare a round trip),
+// and whether they went in.
 func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt,
-	derive func(*Event) ([]Event, error)) (bool, []pendingJob, error) {
-	inserted, err := insertEventRows(ctx, b, mailID, ev)
-	if err != nil || !inserted {
-		return false, nil, err
+	derive func(*Event) ([]Event, error), stored *bool) (bool, []pendingJob, error) {
+	if stored == nil {
+		inserted, err := insertEventRows(ctx, b, mailID, ev)
+		if err != nil {
+			return false, nil, err
+		}
+		stored = &inserted
 	}
-	jobs, err := s.eventStored(ctx, b, mailID, received, ev, status, rc, derive)
-	return err == nil, jobs, err
-}
-
-// eventStored stores, after the rows of ev, a new event of mail mailID,
-// its deliveries in status and the events derive (if not nil) derives
-// from it, with theirs, and returns the jobs of all those deliveries.
-func (s *Store) eventStored(ctx context.Context, b *batchTx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt,
-	derive func(*Event) ([]Event, error)) ([]pendingJob, error) {
-	var err error
+	if !*stored {
+		return false, nil, nil
+	}
 	var derived []Event
 	if derive != nil {
+		var err error
 		if derived, err = derive(ev); err != nil {
-			return nil, err
+			return false, nil, err
 		}
 	}
-	jobs, err := s.insertDeliveries(ctx, b, received, ev, status, rc)
-	if err != nil {
-		return nil, err
+	// On PostgreSQL the first derived event's rows go in the statement of
+	// the event's last delivery.
+	var carried *Event
+	if s.kind == Postgres && len(derived) > 0 {
+		carried = &derived[0]
 	}
-	dJobs, err := s.insertDerived(ctx, b, mailID, received, derived, status, rc)
+	jobs, carriedStored, err := s.insertDeliveries(ctx, b, mailID, received, ev, status, rc, carried)
 	if err != nil {
-		return nil, err
+		return false, nil, err
 	}
-	return append(jobs, dJobs...), nil
+	dJobs, err := s.insertDerived(ctx, b, mailID, received, derived, status, rc, carriedStored)
+	if err != nil {
+		return false, nil, err
+	}
+	return true, append(jobs, dJobs...), nil
 }
 
-// insertDeliveries stores the deliveries of ev, a new event, in status,
-// and returns the jobs they need.
-func (s *Store) insertDeliveries(ctx context.Context, b *batchTx, received time.Time, ev *Event, status string, rc *Receipt) ([]pendingJob, error) {
-	var jobs []pendingJob
+// insertDeliveries stores the deliveries of ev, a new event of mail
+// mailID, in status, and returns the jobs they need. On PostgreSQL, with
+// carried not nil and ev routed somewhere, the statement of its last
+// delivery also writes carried's rows (insertDeliveryPostgres); carriedStored then
+// tells whether they went in, or it is nil.
+func (s *Store) insertDeliveries(ctx context.Context, b *batchTx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt,
+	carried *Event) (jobs []pendingJob, carriedStored *bool, err error) {
 	created := now()
 	// As DeliveryForWork would read them back, for a Dispatcher.
 	receivedAt, createdAt := fromMicros(received.UnixMicro()), fromMicros(created)
-	for _, d := range ev.Deliveries {
-		did, _, err := b.insert(ctx, `INSERT INTO delivery (event_id, endpoint, order_key, order_key2, status,
-			received_at, created_at, updated_at, stored_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
-			ev.ID, d.Endpoint, d.OrderKey, d.SecondKey, status, received.UnixMicro(), created, s.leaseKey())
+	for i, d := range ev.Deliveries {
+		args := []any{ev.ID, d.Endpoint, d.OrderKey, d.SecondKey, status, received.UnixMicro(), created, s.leaseKey()}
+		var did int64
+		if carried != nil && i == len(ev.Deliveries)-1 {
+			var stored bool
+			did, stored, err = insertDeliveryPostgres(ctx, b, args, mailID, carried)
+			carriedStored = &stored
+		} else {
+			did, _, err = b.insert(ctx, insertDelivery, args...)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("insert delivery: %w", err)
+			return nil, nil, fmt.Errorf("insert delivery: %w", err)
 		}
 		rc.Deliveries++
 		if status == DeliveryPending {
@@ -408,7 +426,30 @@ func (s *Store) insertDeliveries(ctx context.Context, b *batchTx, received time.
 			jobs = append(jobs, j)
 		}
 	}
-	return jobs, nil
+	return jobs, carriedStored, nil
+}
+
+const insertDelivery = `INSERT INTO delivery (event_id, endpoint, order_key, order_key2, status, received_at,
+	created_at, updated_at, stored_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`
+
+// insertDeliveryPostgres inserts a delivery (insertDelivery's arguments)
+// and the rows of ev, an event of mail mailID, in one statement: on
+// PostgreSQL each is a round trip. It returns the delivery's id and
+// whether the event went in.
+func insertDeliveryPostgres(ctx context.Context, b *batchTx, deliveryArgs []any, mailID int64, ev *Event) (id int64, eventStored bool, err error) {
+	// The event's arguments follow the delivery's 8.
+	const query = `WITH new_delivery AS (` + insertDelivery + ` RETURNING id),
+		new_event AS (INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
+			VALUES ($9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (id) DO NOTHING RETURNING id),
+		new_order AS (INSERT INTO event_order (order_no, event_id)
+			SELECT no, new_event.id FROM new_event, unnest($17::text[]) AS no ON CONFLICT DO NOTHING)
+		SELECT id, (SELECT count(*) FROM new_event) FROM new_delivery`
+	args := append(deliveryArgs, ev.ID, mailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload)
+	var n int
+	if err := b.tx.QueryRowContext(ctx, query, append(textArgs(args), orderNos(ev))...).Scan(&id, &n); err != nil {
+		return 0, false, err
+	}
+	return id, n > 0, nil
 }
 
 const (

@@ -221,7 +221,7 @@ func (s *Store) reparseTx(ctx context.Context, b *batchTx, r *Reparse) (ReparseR
 		if !r.Hold {
 			derive = func(*Event) ([]Event, error) { return s.deriveChange(ctx, b.tx, c) }
 		}
-		isNew, evJobs, err := s.insertEvent(ctx, b, r.MailID, fromMicros(received), &c.New, status, &rc, derive)
+		isNew, evJobs, err := s.insertEvent(ctx, b, r.MailID, fromMicros(received), &c.New, status, &rc, derive, nil)
 		if err != nil {
 			return out, nil, err
 		}

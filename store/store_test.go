@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -299,6 +300,41 @@ func TestDeriveInSameTransaction(t *testing.T) {
 			}
 			if n := count(t, s, `SELECT count(*) FROM river_job WHERE queue = 'ep_stock'`); n != 1 {
 				t.Errorf("%d jobs for the derived delivery, want 1", n)
+			}
+		})
+	}
+}
+
+// TestDerivedEventStoredOnce: an event derived again, from another new
+// event, is stored once and delivered once; the new event is delivered.
+// (On PostgreSQL its rows go in the statement of the other's delivery.)
+func TestDerivedEventStoredOnce(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			derive := func(ctx context.Context, tx *sql.Tx, ev *Event) ([]Event, error) {
+				return []Event{{ID: "evt_summary", Type: "order.updated", CreatedAt: ev.CreatedAt,
+					Payload: []byte(`{}`), OrderNos: []string{"100"}, Deliveries: []NewDelivery{{Endpoint: "vendor", OrderKey: "cart1"}}}}, nil
+			}
+			s := open(t, st.URL, Options{Derive: derive})
+			first, err := s.Ingest(t.Context(), mail(1, "evt_a", "vendor"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(first.DerivedEvents, []string{"evt_summary"}) || first.Deliveries != 2 {
+				t.Fatalf("first receipt %+v, want evt_summary derived and 2 deliveries", first)
+			}
+			again, err := s.Ingest(t.Context(), mail(2, "evt_b", "vendor"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(again.DerivedEvents) != 0 || again.Deliveries != 1 || !slices.Equal(again.NewEvents, []string{"evt_b"}) {
+				t.Errorf("second receipt %+v, want evt_b new with its one delivery, nothing derived", again)
+			}
+			if n := count(t, s, `SELECT count(*) FROM delivery WHERE event_id = 'evt_summary'`); n != 1 {
+				t.Errorf("%d deliveries of the derived event, want 1", n)
+			}
+			if n := count(t, s, `SELECT count(*) FROM event_order WHERE event_id = 'evt_summary' AND order_no = '100'`); n != 1 {
+				t.Errorf("%d order numbers of the derived event, want 1", n)
 			}
 		})
 	}
