@@ -70,7 +70,7 @@ func (x *derivation) correct(it *event.Item) error {
 		x.skip(skipNoQty, it)
 		return nil
 	}
-	if cancelled, err := lockLine(x.ctx, x.tx, seller, it.OrderNo, false, x.now); err != nil || cancelled {
+	if cancelled, err := x.lockLine(it.OrderNo, false); err != nil || cancelled {
 		return err // a cancelled line was given back already
 	}
 	c := codes{ItemNo: it.ItemNo, SellerItemCode: it.SellerItemCode, OptionCode: it.OptionCode}

@@ -144,8 +144,19 @@ type derivation struct {
 
 func (x *derivation) count(inc func()) { x.counted = append(x.counted, inc) }
 
+// lockLine is lockLine for the order's seller, which notes the answer
+// to hasCatalog.
+func (x *derivation) lockLine(orderNo string, cancel bool) (cancelled bool, err error) {
+	cancelled, catalog, err := lockLine(x.ctx, x.tx, x.order.SellerID, orderNo, cancel, x.now)
+	if err == nil && x.catalog == nil {
+		x.catalog = &catalog
+	}
+	return cancelled, err
+}
+
 // hasCatalog tells whether the order's seller has imported a catalog,
-// asked once per derivation: one order is one seller's.
+// asked once per derivation (or answered by lockLine): one order is one
+// seller's.
 func (x *derivation) hasCatalog() (bool, error) {
 	if x.catalog == nil {
 		has, err := hasCatalog(x.ctx, x.tx, x.order.SellerID)
@@ -174,7 +185,7 @@ func (x *derivation) reserve(it *event.Item) error {
 		return nil
 	}
 	c := codes{ItemNo: it.ItemNo, SellerItemCode: it.SellerItemCode, OptionCode: it.OptionCode}
-	cancelled, err := lockLine(x.ctx, x.tx, seller, it.OrderNo, false, x.now)
+	cancelled, err := x.lockLine(it.OrderNo, false)
 	if err != nil {
 		return err
 	}
@@ -215,7 +226,7 @@ func (x *derivation) release(it *event.Item) error {
 		x.skip(skipNoOrderNo, it)
 		return nil
 	}
-	if _, err := lockLine(x.ctx, x.tx, seller, it.OrderNo, true, x.now); err != nil {
+	if _, err := x.lockLine(it.OrderNo, true); err != nil {
 		return err
 	}
 	r, err := reservation(x.ctx, x.tx, seller, it.OrderNo)
