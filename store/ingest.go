@@ -317,18 +317,18 @@ func (s *Store) derived(ctx context.Context, tx *sql.Tx, ev *Event) ([]Event, er
 
 // insertDerived stores derived events of mail mailID with their
 // deliveries in status, notes the new ones in rc, and returns their jobs.
-// firstStored, when not nil, tells that the first event's rows were
-// written already, and whether they went in (insertEvent).
+// stored, when not nil, tells that the events' rows were written already,
+// and for each whether they went in (insertEvent).
 func (s *Store) insertDerived(ctx context.Context, b *batchTx, mailID int64, received time.Time, derived []Event, status string, rc *Receipt,
-	firstStored *bool) ([]pendingJob, error) {
+	stored []bool) ([]pendingJob, error) {
 	var jobs []pendingJob
 	for j := range derived {
 		d := &derived[j]
-		stored := firstStored
-		if j > 0 {
-			stored = nil
+		var rowsStored *bool
+		if stored != nil {
+			rowsStored = &stored[j]
 		}
-		isNew, dJobs, err := s.insertEvent(ctx, b, mailID, received, d, status, rc, nil, stored)
+		isNew, dJobs, err := s.insertEvent(ctx, b, mailID, received, d, status, rc, nil, rowsStored)
 		if err != nil {
 			return nil, err
 		}
@@ -376,11 +376,11 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 			return false, nil, err
 		}
 	}
-	// On PostgreSQL the first derived event's rows go in the statement of
-	// the event's last delivery.
-	var carried *Event
-	if s.kind == Postgres && len(derived) > 0 {
-		carried = &derived[0]
+	// On PostgreSQL the derived events' rows go in the statement of the
+	// event's last delivery.
+	var carried []Event
+	if s.kind == Postgres {
+		carried = derived
 	}
 	jobs, carriedStored, err := s.insertDeliveries(ctx, b, mailID, received, ev, status, rc, carried)
 	if err != nil {
@@ -395,21 +395,19 @@ func (s *Store) insertEvent(ctx context.Context, b *batchTx, mailID int64, recei
 
 // insertDeliveries stores the deliveries of ev, a new event of mail
 // mailID, in status, and returns the jobs they need. On PostgreSQL, with
-// carried not nil and ev routed somewhere, the statement of its last
-// delivery also writes carried's rows (insertDeliveryPostgres); carriedStored then
-// tells whether they went in, or it is nil.
+// events carried and ev routed somewhere, the statement of its last
+// delivery also writes their rows (insertDeliveryPostgres); carriedStored
+// then tells for each whether they went in, or it is nil.
 func (s *Store) insertDeliveries(ctx context.Context, b *batchTx, mailID int64, received time.Time, ev *Event, status string, rc *Receipt,
-	carried *Event) (jobs []pendingJob, carriedStored *bool, err error) {
+	carried []Event) (jobs []pendingJob, carriedStored []bool, err error) {
 	created := now()
 	// As DeliveryForWork would read them back, for a Dispatcher.
 	receivedAt, createdAt := fromMicros(received.UnixMicro()), fromMicros(created)
 	for i, d := range ev.Deliveries {
 		args := []any{ev.ID, d.Endpoint, d.OrderKey, d.SecondKey, status, received.UnixMicro(), created, s.leaseKey()}
 		var did int64
-		if carried != nil && i == len(ev.Deliveries)-1 {
-			var stored bool
-			did, stored, err = insertDeliveryPostgres(ctx, b, args, mailID, carried)
-			carriedStored = &stored
+		if len(carried) > 0 && i == len(ev.Deliveries)-1 {
+			did, carriedStored, err = insertDeliveryPostgres(ctx, b, args, mailID, carried)
 		} else {
 			did, _, err = b.insert(ctx, insertDelivery, args...)
 		}
@@ -433,23 +431,49 @@ const insertDelivery = `INSERT INTO delivery (event_id, endpoint, order_key, ord
 	created_at, updated_at, stored_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`
 
 // insertDeliveryPostgres inserts a delivery (insertDelivery's arguments)
-// and the rows of ev, an event of mail mailID, in one statement: on
-// PostgreSQL each is a round trip. It returns the delivery's id and
-// whether the event went in.
-func insertDeliveryPostgres(ctx context.Context, b *batchTx, deliveryArgs []any, mailID int64, ev *Event) (id int64, eventStored bool, err error) {
-	// The event's arguments follow the delivery's 8.
+// and the rows of events, of mail mailID, in one statement: on PostgreSQL
+// each statement is a round trip. It returns the delivery's id and, for
+// each event, whether it went in (an event of its id may be stored
+// already).
+func insertDeliveryPostgres(ctx context.Context, b *batchTx, deliveryArgs []any, mailID int64, events []Event) (id int64, stored []bool, err error) {
+	// The events' arguments follow the delivery's 8, a column each; their
+	// order numbers are two more, each beside its event's id.
 	const query = `WITH new_delivery AS (` + insertDelivery + ` RETURNING id),
 		new_event AS (INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
-			VALUES ($9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (id) DO NOTHING RETURNING id),
+			SELECT e.id, $9, e.type, e.tenant, e.seller_id, e.pack_no, e.created_at, e.payload
+			FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bytea[])
+				AS e (id, type, tenant, seller_id, pack_no, created_at, payload)
+			ON CONFLICT (id) DO NOTHING RETURNING id),
 		new_order AS (INSERT INTO event_order (order_no, event_id)
-			SELECT no, new_event.id FROM new_event, unnest($17::text[]) AS no ON CONFLICT DO NOTHING)
-		SELECT id, (SELECT count(*) FROM new_event) FROM new_delivery`
-	args := append(deliveryArgs, ev.ID, mailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload)
-	var n int
-	if err := b.tx.QueryRowContext(ctx, query, append(textArgs(args), orderNos(ev))...).Scan(&id, &n); err != nil {
-		return 0, false, err
+			SELECT o.no, o.event_id FROM unnest($17::text[], $18::text[]) AS o (no, event_id)
+			JOIN new_event ON new_event.id = o.event_id ON CONFLICT DO NOTHING)
+		SELECT id, (SELECT COALESCE(json_agg(id), '[]')::text FROM new_event) FROM new_delivery`
+	n := len(events)
+	ids, types, tenants, sellers, packs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	created, payloads := make([]int64, n), make([][]byte, n)
+	var nos, noEvents []string
+	for i := range events {
+		ev := &events[i]
+		ids[i], types[i], tenants[i] = Text(ev.ID), Text(ev.Type), Text(ev.Tenant)
+		sellers[i], packs[i], created[i], payloads[i] = Text(ev.SellerID), Text(ev.PackNo), ev.CreatedAt.UnixMicro(), ev.Payload
+		for _, no := range ev.OrderNos {
+			nos, noEvents = append(nos, Text(no)), append(noEvents, ids[i])
+		}
 	}
-	return id, n > 0, nil
+	args := append(textArgs(deliveryArgs), mailID, ids, types, tenants, sellers, packs, created, payloads, nos, noEvents)
+	var inserted string
+	if err := b.tx.QueryRowContext(ctx, query, args...).Scan(&id, &inserted); err != nil {
+		return 0, nil, err
+	}
+	var went []string
+	if err := json.Unmarshal([]byte(inserted), &went); err != nil {
+		return 0, nil, fmt.Errorf("read the events stored: %w", err)
+	}
+	stored = make([]bool, n)
+	for i := range ids {
+		stored[i] = slices.Contains(went, ids[i])
+	}
+	return id, stored, nil
 }
 
 const (

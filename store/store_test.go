@@ -306,35 +306,48 @@ func TestDeriveInSameTransaction(t *testing.T) {
 }
 
 // TestDerivedEventStoredOnce: an event derived again, from another new
-// event, is stored once and delivered once; the new event is delivered.
-// (On PostgreSQL its rows go in the statement of the other's delivery.)
+// event, is stored once and delivered once; the new event and what it
+// alone derives are stored and delivered. (On PostgreSQL the derived
+// events' rows go in the statement of the other's delivery.)
 func TestDerivedEventStoredOnce(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
 			derive := func(ctx context.Context, tx *sql.Tx, ev *Event) ([]Event, error) {
-				return []Event{{ID: "evt_summary", Type: "order.updated", CreatedAt: ev.CreatedAt,
-					Payload: []byte(`{}`), OrderNos: []string{"100"}, Deliveries: []NewDelivery{{Endpoint: "vendor", OrderKey: "cart1"}}}}, nil
+				return []Event{
+					{ID: "evt_summary", Type: "order.updated", CreatedAt: ev.CreatedAt, Payload: []byte(`{}`),
+						OrderNos: []string{"100"}, Deliveries: []NewDelivery{{Endpoint: "vendor", OrderKey: "cart1"}}},
+					{ID: ev.ID + "_inv", Type: "inventory.adjusted", CreatedAt: ev.CreatedAt, Payload: []byte(`{"n":1}`),
+						OrderNos: []string{"100", "101"}, Deliveries: []NewDelivery{{Endpoint: "stock", OrderKey: "sku:A"}}},
+				}, nil
 			}
 			s := open(t, st.URL, Options{Derive: derive})
 			first, err := s.Ingest(t.Context(), mail(1, "evt_a", "vendor"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(first.DerivedEvents, []string{"evt_summary"}) || first.Deliveries != 2 {
-				t.Fatalf("first receipt %+v, want evt_summary derived and 2 deliveries", first)
+			if !slices.Equal(first.DerivedEvents, []string{"evt_summary", "evt_a_inv"}) || first.Deliveries != 3 {
+				t.Fatalf("first receipt %+v, want evt_summary and evt_a_inv derived and 3 deliveries", first)
 			}
 			again, err := s.Ingest(t.Context(), mail(2, "evt_b", "vendor"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(again.DerivedEvents) != 0 || again.Deliveries != 1 || !slices.Equal(again.NewEvents, []string{"evt_b"}) {
-				t.Errorf("second receipt %+v, want evt_b new with its one delivery, nothing derived", again)
+			if !slices.Equal(again.DerivedEvents, []string{"evt_b_inv"}) || again.Deliveries != 2 ||
+				!slices.Equal(again.NewEvents, []string{"evt_b"}) {
+				t.Errorf("second receipt %+v, want evt_b new and evt_b_inv derived, with a delivery each", again)
 			}
-			if n := count(t, s, `SELECT count(*) FROM delivery WHERE event_id = 'evt_summary'`); n != 1 {
-				t.Errorf("%d deliveries of the derived event, want 1", n)
+			for q, want := range map[string]int{
+				`SELECT count(*) FROM delivery WHERE event_id = 'evt_summary'`:                         1,
+				`SELECT count(*) FROM delivery WHERE event_id = 'evt_b_inv' AND endpoint = 'stock'`:    1,
+				`SELECT count(*) FROM event_order WHERE event_id = 'evt_summary' AND order_no = '100'`: 1,
+				`SELECT count(*) FROM event_order WHERE event_id = 'evt_b_inv'`:                        2,
+			} {
+				if n := count(t, s, q); n != want {
+					t.Errorf("%s: %d, want %d", q, n, want)
+				}
 			}
-			if n := count(t, s, `SELECT count(*) FROM event_order WHERE event_id = 'evt_summary' AND order_no = '100'`); n != 1 {
-				t.Errorf("%d order numbers of the derived event, want 1", n)
+			if n := count(t, s, `SELECT count(*) FROM event WHERE id = 'evt_b_inv' AND payload = $1`, []byte(`{"n":1}`)); n != 1 {
+				t.Errorf("evt_b_inv stored %d times with its payload, want once", n)
 			}
 		})
 	}
