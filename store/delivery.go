@@ -13,11 +13,14 @@ var ErrNotFound = errors.New("store: not found")
 
 // Delivery is one event's delivery to one endpoint.
 type Delivery struct {
-	ID            int64     `json:"id"`
-	EventID       string    `json:"event_id"`
-	EventType     string    `json:"event_type"`
-	Endpoint      string    `json:"endpoint"`
-	OrderKey      string    `json:"order_key,omitempty"`
+	ID        int64  `json:"id"`
+	EventID   string `json:"event_id"`
+	EventType string `json:"event_type"`
+	Endpoint  string `json:"endpoint"`
+	OrderKey  string `json:"order_key,omitempty"`
+	// SecondKey is the order key the delivery follows besides its own
+	// (NewDelivery).
+	SecondKey     string    `json:"-"`
 	Status        string    `json:"status"`
 	Attempts      int       `json:"attempts"`
 	RetryBase     int       `json:"-"`
@@ -41,7 +44,7 @@ type Delivery struct {
 // created or last retried by an operator.
 func (d *Delivery) ScheduleIndex() int { return d.Attempts - d.RetryBase }
 
-const deliveryColumns = `d.id, d.event_id, e.type, d.endpoint, d.order_key, d.status, d.attempts, d.retry_base,
+const deliveryColumns = `d.id, d.event_id, e.type, d.endpoint, d.order_key, d.order_key2, d.status, d.attempts, d.retry_base,
 	COALESCE(d.job_id, 0), d.last_status, d.last_error, d.received_at, d.created_at, d.updated_at,
 	COALESCE(d.next_attempt_at, 0), COALESCE(d.delivered_at, 0)`
 
@@ -50,7 +53,7 @@ type scanner interface{ Scan(...any) error }
 func scanDelivery(row scanner, extra ...any) (*Delivery, error) {
 	var d Delivery
 	var received, created, updated, next, delivered int64
-	dest := append([]any{&d.ID, &d.EventID, &d.EventType, &d.Endpoint, &d.OrderKey, &d.Status, &d.Attempts,
+	dest := append([]any{&d.ID, &d.EventID, &d.EventType, &d.Endpoint, &d.OrderKey, &d.SecondKey, &d.Status, &d.Attempts,
 		&d.RetryBase, &d.JobID, &d.LastStatus, &d.LastError, &received, &created, &updated, &next, &delivered}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {

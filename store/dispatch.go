@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -161,15 +162,86 @@ func (s *Store) JoblessDeliveries(ctx context.Context, before time.Time, after i
 	return ids, nil
 }
 
-// WaitsForPredecessor tells whether delivery id follows an earlier
+// WaitsForPredecessor tells whether delivery d follows an earlier
 // delivery that is pending (predecessorLookups). A dispatcher on
 // PostgreSQL asks before it attempts a delivery: a mail of the same cart
 // stored by a transaction that committed beside the one that stored this
-// delivery was not seen by it.
-func (s *Store) WaitsForPredecessor(ctx context.Context, id int64) (bool, error) {
-	pred, err := firstPredecessor(ctx, s.read, id)
-	if err != nil {
-		return false, fmt.Errorf("store: %w", err)
+// delivery was not seen by it. There, calls made while another's
+// statement runs are answered together by the next one
+// (predecessorChecks): under load a dispatcher's goroutines ask at once,
+// and each statement is a round trip.
+func (s *Store) WaitsForPredecessor(ctx context.Context, d *Delivery) (bool, error) {
+	if s.kind != Postgres {
+		pred, err := firstPredecessor(ctx, s.read, d.ID)
+		if err != nil {
+			return false, fmt.Errorf("store: %w", err)
+		}
+		return pred.Valid, nil
 	}
-	return pred.Valid, nil
+	return s.predecessorChecks.waits(ctx, s.read, pendingJob{deliveryID: d.ID, endpoint: d.Endpoint,
+		orderKey: d.OrderKey, secondKey: d.SecondKey})
+}
+
+// predecessorChecks batches WaitsForPredecessor's lookups: the first
+// caller reads for every caller waiting, in statements of up to
+// predecessorsQueries' largest size; callers that come meanwhile wait,
+// and the first of them reads for all of them next.
+type predecessorChecks struct {
+	mu      sync.Mutex
+	reading bool
+	waiting []*predecessorCheck
+}
+
+type predecessorCheck struct {
+	job pendingJob
+	// done is sent true once waits and err are set, or false to have
+	// this caller read for those waiting.
+	done  chan bool
+	waits bool
+	err   error
+}
+
+func (c *predecessorChecks) waits(ctx context.Context, db querier, job pendingJob) (bool, error) {
+	me := &predecessorCheck{job: job, done: make(chan bool, 1)}
+	c.mu.Lock()
+	c.waiting = append(c.waiting, me)
+	lead := !c.reading
+	c.reading = true
+	c.mu.Unlock()
+	if !lead {
+		// Not abandoned on ctx: a caller picked to read next must read,
+		// or those behind it would wait for ever.
+		if answered := <-me.done; answered {
+			return me.waits, me.err
+		}
+	}
+	c.mu.Lock()
+	batch := c.waiting
+	c.waiting = nil
+	c.mu.Unlock()
+
+	jobs := make([]pendingJob, len(batch))
+	for i, chk := range batch {
+		jobs[i] = chk.job
+	}
+	firsts, err := firstPredecessors(ctx, db, jobs)
+	if err != nil {
+		err = fmt.Errorf("store: %w", err)
+	}
+	for _, chk := range batch {
+		_, chk.waits = firsts[chk.job.deliveryID]
+		chk.err = err
+		if chk != me {
+			chk.done <- true
+		}
+	}
+
+	c.mu.Lock()
+	if len(c.waiting) > 0 {
+		c.waiting[0].done <- false
+	} else {
+		c.reading = false
+	}
+	c.mu.Unlock()
+	return me.waits, me.err
 }

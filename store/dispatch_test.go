@@ -40,7 +40,7 @@ func (d *takingDispatcher) Dispatch(ds []*Delivery) {
 		id := dl.ID
 		stored, _, err := d.s.GetDelivery(context.Background(), id)
 		if err == nil && (stored.EventID != dl.EventID || stored.Endpoint != dl.Endpoint || stored.Status != dl.Status ||
-			stored.OrderKey != dl.OrderKey || !stored.ReceivedAt.Equal(dl.ReceivedAt) || !stored.CreatedAt.Equal(dl.CreatedAt) ||
+			stored.OrderKey != dl.OrderKey || stored.SecondKey != dl.SecondKey || !stored.ReceivedAt.Equal(dl.ReceivedAt) || !stored.CreatedAt.Equal(dl.CreatedAt) ||
 			stored.Attempts != 0 || stored.JobID != 0 || len(dl.Payload) == 0) {
 			err = fmt.Errorf("handed over %+v, stored %+v", dl, stored)
 		}
@@ -163,6 +163,20 @@ func TestDispatcherTakesNewDeliveries(t *testing.T) {
 			}
 			if queuedFor, err := s.QueueDelivery(ctx, id3, time.Time{}); err != nil || queuedFor != "" {
 				t.Errorf("QueueDelivery of a delivery with a job: queued for %q, %v", queuedFor, err)
+			}
+
+			// A delivery that follows a second key is handed over with it,
+			// for the dispatcher's own look for predecessors.
+			d.mu.Lock()
+			d.accepting = true
+			d.mu.Unlock()
+			adjust := mail(4, "evt_d4")
+			adjust.Events[0].Deliveries = []NewDelivery{{Endpoint: "e", OrderKey: "sku:A", SecondKey: "shop|9"}}
+			if _, err := s.Ingest(ctx, adjust); err != nil {
+				t.Fatal(err)
+			}
+			if len(d.ids) != 2 || len(d.unseen) != 0 {
+				t.Errorf("dispatched %v (%v unlike what was stored: %v), want the adjustment too", d.ids, d.unseen, d.errs)
 			}
 		})
 	}

@@ -418,7 +418,7 @@ func (s *Store) insertDeliveries(ctx context.Context, b *batchTx, mailID int64, 
 		if status == DeliveryPending {
 			j := pendingJob{deliveryID: did, endpoint: d.Endpoint, orderKey: d.OrderKey, secondKey: d.SecondKey}
 			if s.dispatch != nil {
-				j.delivery = &Delivery{ID: did, EventID: ev.ID, EventType: ev.Type, Endpoint: d.Endpoint, OrderKey: d.OrderKey,
+				j.delivery = &Delivery{ID: did, EventID: ev.ID, EventType: ev.Type, Endpoint: d.Endpoint, OrderKey: d.OrderKey, SecondKey: d.SecondKey,
 					Status: status, ReceivedAt: receivedAt, CreatedAt: createdAt, UpdatedAt: createdAt, Payload: ev.Payload}
 			}
 			jobs = append(jobs, j)
@@ -631,7 +631,7 @@ func (s *Store) parkedBehind(ctx context.Context, tx *sql.Tx, jobs []pendingJob)
 // each of jobs' deliveries that waits for one (firstPredecessor), in one
 // statement per predecessorsQueries' largest size: on PostgreSQL each is
 // a round trip.
-func firstPredecessors(ctx context.Context, tx *sql.Tx, jobs []pendingJob) (map[int64]int64, error) {
+func firstPredecessors(ctx context.Context, tx querier, jobs []pendingJob) (map[int64]int64, error) {
 	firsts := map[int64]int64{}
 	for chunk := range slices.Chunk(jobs, 1<<(len(predecessorsQueries)-1)) {
 		if err := readFirstPredecessors(ctx, tx, chunk, firsts); err != nil {
@@ -667,7 +667,7 @@ var predecessorsQueries = func() (qs [7]string) {
 
 // readFirstPredecessors adds to firsts the first predecessors of jobs, at
 // most predecessorsQueries' largest size, in one statement.
-func readFirstPredecessors(ctx context.Context, tx *sql.Tx, jobs []pendingJob, firsts map[int64]int64) error {
+func readFirstPredecessors(ctx context.Context, tx querier, jobs []pendingJob, firsts map[int64]int64) error {
 	k := bits.Len(uint(len(jobs) - 1))
 	args := make([]any, 0, 4<<k)
 	for i := range 1 << k {

@@ -83,6 +83,9 @@ type Store struct {
 	commit *committer
 	// attempts writes what delivery workers learn, many per transaction.
 	attempts *attemptCommitter
+	// predecessorChecks has concurrent WaitsForPredecessor calls share
+	// a statement.
+	predecessorChecks predecessorChecks
 	// ckpt copies the WAL into the database file, for SQLite.
 	ckpt *checkpointer
 	// path is the SQLite database file, "" on PostgreSQL.

@@ -388,6 +388,21 @@ func TestSecondOrderKey(t *testing.T) {
 					t.Errorf("delivery %d blocked = %v, want %v", d.ID, got, w)
 				}
 			}
+			// A dispatcher's goroutines ask together, and are answered
+			// in shared statements.
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					for range 10 {
+						for d, w := range want {
+							if got, err := s.WaitsForPredecessor(ctx, d); err != nil || got != w {
+								t.Errorf("delivery %d waits = %v (%v), want %v", d.ID, got, err, w)
+							}
+						}
+					}
+				})
+			}
+			wg.Wait()
 			deliver := c.deliver
 			deliver(cart1)
 			if blocked(adjust1) || blocked(cart1Next) {

@@ -243,7 +243,7 @@ func (d *Direct) deliver(dl *store.Delivery) {
 		// A delivery of its cart or SKU stored beside it, by a transaction
 		// it did not see, may have come first: River's worker parks it
 		// behind that one.
-		if waits, err := d.w.store.WaitsForPredecessor(ctx, dl.ID); err != nil || waits {
+		if waits, err := d.w.store.WaitsForPredecessor(ctx, dl); err != nil || waits {
 			if err != nil {
 				d.log.Error("direct delivery: could not look for an earlier delivery; River will", "delivery", dl.ID, "err", err)
 			}
