@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 )
@@ -35,6 +37,10 @@ type attemptCommitter struct {
 type attemptRequest struct {
 	endpoint string
 	do       func(ctx context.Context, tx *sql.Tx) (attemptResult, error)
+	// recorded, in place of do, is an attempt to record on PostgreSQL:
+	// a statement that a batch pipelines with its others' and its chain
+	// locks (attemptBatchPostgres), and what follows it.
+	recorded *recordedAttempt
 	reply    chan attemptResult
 }
 
@@ -139,6 +145,9 @@ func (c *attemptCommitter) stop() {
 }
 
 func (s *Store) attemptBatch(batch []*attemptRequest) ([]attemptResult, error) {
+	if s.kind == Postgres {
+		return s.attemptBatchPostgres(batch)
+	}
 	results := make([]attemptResult, len(batch))
 	err := s.groupTx(func(ctx context.Context, tx *sql.Tx) error {
 		endpoints := make([]string, len(batch))
@@ -162,6 +171,53 @@ func (s *Store) attemptBatch(batch []*attemptRequest) ([]attemptResult, error) {
 	return results, nil
 }
 
+// attemptBatchPostgres is attemptBatch on PostgreSQL, where each statement
+// is a round trip: the chain locks and the statements of the recorded
+// attempts go to the server together, as one pipeline (pgx's batch, on the
+// transaction's connection), run there one after the other, each with a
+// snapshot of its own taken after the locks. What follows each attempt
+// (waking its successors, queueing its retry) and the other requests run
+// after, in the batch's order.
+func (s *Store) attemptBatchPostgres(batch []*attemptRequest) ([]attemptResult, error) {
+	results := make([]attemptResult, len(batch))
+	err := s.groupTxOnConn(func(ctx context.Context, conn *sql.Conn, tx *sql.Tx) error {
+		pipeline := &pgx.Batch{}
+		endpoints := make([]string, len(batch))
+		for i, r := range batch {
+			endpoints[i] = r.endpoint
+		}
+		for _, k := range chainLockKeys(endpoints) {
+			pipeline.Queue(lockChain, k)
+		}
+		for _, r := range batch {
+			if r.recorded != nil {
+				r.recorded.queue(pipeline)
+			}
+		}
+		if err := conn.Raw(func(dc any) error {
+			return dc.(*stdlib.Conn).Conn().SendBatch(ctx, pipeline).Close()
+		}); err != nil {
+			return fmt.Errorf("store: record attempts: %w", err)
+		}
+		for i, r := range batch {
+			var err error
+			if r.recorded != nil {
+				results[i].failures, err = r.recorded.finish(ctx, tx)
+			} else {
+				results[i], err = r.do(ctx, tx)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
 // lockChains serializes, on PostgreSQL, the transactions that park a
 // delivery behind an earlier one or finish one with deliveries behind it,
 // per endpoint: a delivery is parked only while its predecessor is
@@ -174,6 +230,19 @@ func (s *Store) lockChains(ctx context.Context, tx *sql.Tx, endpoints []string) 
 	if s.kind != Postgres {
 		return nil
 	}
+	for _, k := range chainLockKeys(endpoints) {
+		if _, err := tx.ExecContext(ctx, lockChain, k); err != nil {
+			return fmt.Errorf("store: lock delivery chain: %w", err)
+		}
+	}
+	return nil
+}
+
+const lockChain = `SELECT pg_advisory_xact_lock($1)`
+
+// chainLockKeys are the advisory lock keys of the endpoints' chains, in
+// the one order every transaction takes them in, each once.
+func chainLockKeys(endpoints []string) []int64 {
 	keys := make([]int64, 0, len(endpoints))
 	for _, e := range endpoints {
 		h := fnv.New64a()
@@ -181,12 +250,7 @@ func (s *Store) lockChains(ctx context.Context, tx *sql.Tx, endpoints []string) 
 		keys = append(keys, int64(h.Sum64()))
 	}
 	slices.Sort(keys)
-	for _, k := range slices.Compact(keys) {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, k); err != nil {
-			return fmt.Errorf("store: lock delivery chain: %w", err)
-		}
-	}
-	return nil
+	return slices.Compact(keys)
 }
 
 // settleJobs sets the River job states given, for jobs that are still
@@ -221,17 +285,48 @@ func (s *Store) settleJobs(ctx context.Context, tx *sql.Tx, jobs ...*riverdriver
 // behind it. (River completes the job after: were that lost in a crash,
 // the job's next run finds the delivery delivered and sends nothing.)
 func (s *Store) RecordAttempt(ctx context.Context, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
-	res := s.attempts.submit(ctx, &attemptRequest{endpoint: d.Endpoint, do: func(ctx context.Context, tx *sql.Tx) (attemptResult, error) {
-		failures, err := s.recordAttemptTx(ctx, tx, d, a, o)
-		return attemptResult{failures: failures}, err
-	}})
+	res := s.attempts.submit(ctx, s.recordAttemptRequest(d, a, o))
 	if res.err != nil {
 		return 0, fmt.Errorf("store: record attempt: %w", res.err)
 	}
 	return res.failures, nil
 }
 
-func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
+// recordAttemptRequest is RecordAttempt's write, for the attemptCommitter.
+func (s *Store) recordAttemptRequest(d *Delivery, a Attempt, o Outcome) *attemptRequest {
+	if s.kind == Postgres {
+		return &attemptRequest{endpoint: d.Endpoint, recorded: s.recordAttemptPostgres(d, a, o)}
+	}
+	return &attemptRequest{endpoint: d.Endpoint, do: func(ctx context.Context, tx *sql.Tx) (attemptResult, error) {
+		failures, err := s.recordAttemptSQLite(ctx, tx, d, a, o)
+		return attemptResult{failures: failures}, err
+	}}
+}
+
+// recordAttemptSQLite stores an attempt on SQLite, where statements cost no
+// round trip: the attempt, the delivery's new state and the endpoint's
+// failure count, each a statement (on PostgreSQL, recordAttemptPostgres).
+func (s *Store) recordAttemptSQLite(ctx context.Context, tx *sql.Tx, d *Delivery, a Attempt, o Outcome) (failures int, err error) {
+	args := attemptArgs(d, a, o)
+	for _, q := range []string{recordAttempt, moveDelivery} {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return 0, fmt.Errorf("record attempt: %w", err)
+		}
+	}
+	if o.Status == DeliveryDelivered {
+		// The common case writes nothing when the endpoint was healthy.
+		_, err = tx.ExecContext(ctx, endpointHealthy, args...)
+	} else {
+		err = tx.QueryRowContext(ctx, endpointFailed, args...).Scan(&failures)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("record attempt: %w", err)
+	}
+	return failures, s.attemptRecorded(ctx, tx, d, o)
+}
+
+// attemptArgs are the arguments of the statements that record an attempt.
+func attemptArgs(d *Delivery, a Attempt, o Outcome) []any {
 	t := now()
 	var next, delivered any
 	if !o.NextAttemptAt.IsZero() {
@@ -244,63 +339,99 @@ func (s *Store) recordAttemptTx(ctx context.Context, tx *sql.Tx, d *Delivery, a 
 	if o.KeepSchedule {
 		kept = 1
 	}
-	args := []any{d.ID, a.Number, a.StartedAt.UnixMicro(), a.Duration.Microseconds(), a.StatusCode, a.Error, a.Response,
+	return []any{d.ID, a.Number, a.StartedAt.UnixMicro(), a.Duration.Microseconds(), a.StatusCode, a.Error, a.Response,
 		o.Status, next, delivered, t, kept, d.Endpoint}
-	// The attempt, the delivery's new state and the endpoint's failure
-	// count: on SQLite three statements; on PostgreSQL, where each is a
-	// round trip, one (the first two as data-modifying WITH queries), which
-	// for a delivered attempt also reads the successors to wake (the
-	// delivery's key and id do not change).
-	with := ""
-	if s.kind == Postgres {
-		with = `WITH attempt AS (` + recordAttempt + `), delivery_row AS (` + moveDelivery + `) `
-	} else {
-		for _, q := range []string{recordAttempt, moveDelivery} {
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return 0, fmt.Errorf("record attempt: %w", err)
-			}
-		}
-	}
-	switch {
-	case o.Status == DeliveryDelivered && with != "":
-		next, err := readSuccessors(tx.QueryContext(ctx, with+`, healthy AS (`+endpointHealthy+`) `+successorJobsPostgres, args...))
-		if err != nil {
-			return 0, fmt.Errorf("record attempt: %w", err)
-		}
-		return 0, s.wake(ctx, tx, d, next)
-	case o.Status == DeliveryDelivered:
-		// The common case writes nothing when the endpoint was healthy.
-		_, err = tx.ExecContext(ctx, endpointHealthy, args...)
-	default:
-		err = tx.QueryRowContext(ctx, with+endpointFailed, args...).Scan(&failures)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("record attempt: %w", err)
-	}
-	if o.Status != DeliveryPending {
-		if err := s.wakeSuccessors(ctx, tx, d); err != nil {
-			return 0, err
-		}
-	} else if d.JobID == 0 {
-		// Tried straight from its commit (Dispatcher): its retry is River's,
-		// unless, on PostgreSQL, another instance that took the delivery
-		// over (this one's lease lost) gave it a job meanwhile.
-		var job sql.NullInt64
-		if s.kind == Postgres {
-			if err := tx.QueryRowContext(ctx, `SELECT job_id FROM delivery WHERE id = $1`, d.ID).Scan(&job); err != nil {
-				return 0, fmt.Errorf("queue retry: %w", err)
-			}
-		}
-		if !job.Valid {
-			if _, err := s.queueTx(ctx, tx, d.ID, d.Endpoint, o.NextAttemptAt); err != nil {
-				return 0, fmt.Errorf("queue retry: %w", err)
-			}
-		}
-	}
-	return failures, nil
 }
 
-// The statements of recordAttemptTx, over its arguments: $1 the delivery,
+// attemptRecorded does what follows an attempt's rows: a delivery that
+// left pending wakes its successors; one tried straight from its commit
+// (Dispatcher) gets its retry's River job.
+func (s *Store) attemptRecorded(ctx context.Context, tx *sql.Tx, d *Delivery, o Outcome) error {
+	if o.Status != DeliveryPending {
+		return s.wakeSuccessors(ctx, tx, d)
+	}
+	if d.JobID != 0 {
+		return nil
+	}
+	// Its retry is River's, unless, on PostgreSQL, another instance that
+	// took the delivery over (this one's lease lost) gave it a job
+	// meanwhile.
+	var job sql.NullInt64
+	if s.kind == Postgres {
+		if err := tx.QueryRowContext(ctx, `SELECT job_id FROM delivery WHERE id = $1`, d.ID).Scan(&job); err != nil {
+			return fmt.Errorf("queue retry: %w", err)
+		}
+	}
+	if !job.Valid {
+		if _, err := s.queueTx(ctx, tx, d.ID, d.Endpoint, o.NextAttemptAt); err != nil {
+			return fmt.Errorf("queue retry: %w", err)
+		}
+	}
+	return nil
+}
+
+// recordedAttempt is an attempt to record on PostgreSQL, where each
+// statement is a round trip: the attempt, the delivery's new state and the
+// endpoint's failure count in one statement (the first two as
+// data-modifying WITH queries), which for a delivered attempt also reads
+// the successors to wake (the delivery's key and id do not change), sent
+// in a batch's pipeline (queue); then what follows (finish).
+type recordedAttempt struct {
+	s         *Store
+	d         *Delivery
+	o         Outcome
+	query     string
+	args      []any
+	delivered bool
+	// What the statement read: the successors of a delivered attempt,
+	// the endpoint's consecutive failures after another.
+	next     []successor
+	failures int
+}
+
+func (s *Store) recordAttemptPostgres(d *Delivery, a Attempt, o Outcome) *recordedAttempt {
+	r := &recordedAttempt{s: s, d: d, o: o, args: attemptArgs(d, a, o), delivered: o.Status == DeliveryDelivered}
+	with := `WITH attempt AS (` + recordAttempt + `), delivery_row AS (` + moveDelivery + `) `
+	if r.delivered {
+		r.query = with + `, healthy AS (` + endpointHealthy + `) ` + successorJobsPostgres
+	} else {
+		r.query = with + endpointFailed
+	}
+	return r
+}
+
+// queue adds the statement to a pipeline, which reads its rows.
+func (r *recordedAttempt) queue(b *pgx.Batch) {
+	r.next, r.failures = nil, 0 // read anew if the batch is sent again
+	q := b.Queue(r.query, r.args...)
+	if !r.delivered {
+		q.QueryRow(func(row pgx.Row) error { return row.Scan(&r.failures) })
+		return
+	}
+	q.Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var n successor
+			var job sql.NullInt64
+			if err := rows.Scan(&n.id, &job, &n.created); err != nil {
+				return fmt.Errorf("successors: %w", err)
+			}
+			n.job = job.Int64
+			r.next = append(r.next, n)
+		}
+		return rows.Err()
+	})
+}
+
+// finish does what follows the statement, in tx, and returns the
+// endpoint's consecutive failures.
+func (r *recordedAttempt) finish(ctx context.Context, tx *sql.Tx) (int, error) {
+	if r.delivered {
+		return 0, r.s.wake(ctx, tx, r.d, r.next)
+	}
+	return r.failures, r.s.attemptRecorded(ctx, tx, r.d, r.o)
+}
+
+// The statements that record an attempt, over attemptArgs: $1 the delivery,
 // $2–$7 the attempt, $8–$12 the delivery's new state, $13 its endpoint.
 // SQLite binds each statement the arguments it names; on PostgreSQL they
 // make one statement, which names every one.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,6 +63,60 @@ func TestParkAndWake(t *testing.T) {
 			vd, vj := add(5)
 			if parked, err := s.ParkDelivery(ctx, vd, vj, time.Now().Add(time.Hour)); err != nil || parked {
 				t.Errorf("cart1's next delivery parked = %v (%v) behind a follower of cart1, want not parked", parked, err)
+			}
+		})
+	}
+}
+
+// TestAttemptsShareOneTransaction: the writes of several workers commit
+// together, each with its own outcome: on PostgreSQL the attempts'
+// statements go to the server as one pipeline, after the chain lock,
+// and what follows each (waking, the other requests) after them.
+func TestAttemptsShareOneTransaction(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			s := open(t, st.URL, Options{})
+			ctx := t.Context()
+			c := &chainFixture{t: t, s: s}
+			first, _ := c.add(1)
+			behind, behindJob := c.add(2)
+			if parked, err := s.ParkDelivery(ctx, behind, behindJob, time.Now().Add(time.Hour)); err != nil || !parked {
+				t.Fatalf("parked = %v (%v), want parked behind the first", parked, err)
+			}
+			retried, _ := c.add(3, "cartR", "")
+			failed, _ := c.add(4, "cartF", "")
+			attempt := func(status int) Attempt { return Attempt{Number: 1, StartedAt: time.Now(), StatusCode: status} }
+			var seen string
+			batch := []*attemptRequest{
+				s.recordAttemptRequest(first, attempt(204), Outcome{Status: DeliveryDelivered}),
+				s.recordAttemptRequest(retried, attempt(503), Outcome{Status: DeliveryPending, NextAttemptAt: time.Now().Add(time.Hour)}),
+				s.recordAttemptRequest(failed, attempt(410), Outcome{Status: DeliveryFailed}),
+				{endpoint: "e", do: func(ctx context.Context, tx *sql.Tx) (attemptResult, error) {
+					err := tx.QueryRowContext(ctx, `SELECT status FROM delivery WHERE id = $1`, first.ID).Scan(&seen)
+					return attemptResult{queuedFor: "other"}, err
+				}},
+			}
+			results, err := s.attemptBatch(batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := []int{results[0].failures, results[1].failures, results[2].failures}; !slices.Equal(got, []int{0, 1, 2}) {
+				t.Errorf("consecutive failures after each attempt %v, want [0 1 2]", got)
+			}
+			if results[3].queuedFor != "other" || seen != DeliveryDelivered {
+				t.Errorf("the other request: result %+v, saw the first delivery %q; want it run after the attempts", results[3], seen)
+			}
+			for d, want := range map[*Delivery]string{first: DeliveryDelivered, retried: DeliveryPending, failed: DeliveryFailed} {
+				got, attempts, err := s.GetDelivery(ctx, d.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Status != want || len(attempts) != 1 {
+					t.Errorf("delivery %d: %s with %d attempts, want %s with 1", d.ID, got.Status, len(attempts), want)
+				}
+			}
+			if got := c.state(c.jobOf(behind)); got != "available" {
+				t.Errorf("the delivery parked behind the first is %s, want woken (available)", got)
 			}
 		})
 	}
@@ -156,6 +211,45 @@ func TestQueuedBehindReadsAgainUnderChainLock(t *testing.T) {
 	}
 	if got := c.state(job); got != "available" {
 		t.Errorf("a delivery whose predecessor ended while it was stored: job %s, want available", got)
+	}
+}
+
+// TestAttemptReadsSuccessorsUnderChainLock: on PostgreSQL a delivery's
+// last attempt looks for the deliveries to wake only once it holds the
+// endpoint's chain lock, with what the lock's holder committed in view:
+// a new delivery parked behind it by that holder is woken. (The attempt's
+// statement goes in one pipeline with the lock, which must come first and
+// be waited for.)
+func TestAttemptReadsSuccessorsUnderChainLock(t *testing.T) {
+	s := open(t, testenv.Postgres(t), Options{})
+	ctx := t.Context()
+	c := &chainFixture{t: t, s: s}
+	first, _ := c.add(1)
+	second, secondJob := c.add(2)
+	if parked, err := s.ParkDelivery(ctx, second, secondJob, time.Now().Add(time.Hour)); err != nil || !parked {
+		t.Fatalf("parked = %v (%v), want parked behind the first", parked, err)
+	}
+	// The second stands for a delivery a transaction parks as it stores
+	// it: not pending yet, and pending once that commits.
+	if _, err := s.db.ExecContext(ctx, `UPDATE delivery SET status = $1 WHERE id = $2`, DeliveryHeld, second.ID); err != nil {
+		t.Fatal(err)
+	}
+	storing := beginHeld(t, s)
+	if err := s.lockChains(ctx, storing.Tx, []string{first.Endpoint}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := storing.ExecContext(ctx, `UPDATE delivery SET status = $1 WHERE id = $2`, DeliveryPending, second.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := storing.commitOnceWaited(t, s, func() error {
+		_, err := s.RecordAttempt(ctx, first, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 204},
+			Outcome{Status: DeliveryDelivered})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.state(c.jobOf(second)); got != "available" {
+		t.Errorf("a delivery parked while its predecessor's last attempt waited for the chain lock: job %s, want available", got)
 	}
 }
 

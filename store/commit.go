@@ -272,24 +272,37 @@ func takeWaiting[T any](in <-chan T, batch []T, max int) []T {
 // busy_timeout, and a context that can end would cost modernc's driver a
 // goroutine per statement, on the busiest path of ingest.
 func (s *Store) groupTx(fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.groupTxOnConn(func(ctx context.Context, _ *sql.Conn, tx *sql.Tx) error { return fn(ctx, tx) })
+}
+
+// groupTxOnConn is groupTx with the transaction's connection at hand, for
+// what database/sql does not offer (pgx's pipelines, through Conn.Raw).
+func (s *Store) groupTxOnConn(fn func(ctx context.Context, conn *sql.Conn, tx *sql.Tx) error) error {
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
 	if s.kind == Postgres {
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 	}
 	defer cancel()
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: connect: %w", err)
+	}
+	defer conn.Close()
 	hooks := &afterCommit{}
 	ctx = context.WithValue(ctx, afterCommitKey{}, hooks)
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	defer tx.Rollback()
-	if err := fn(ctx, tx); err != nil {
+	if err := fn(ctx, conn, tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	// Back to the pool before the hooks run: SQLite's has one connection.
+	conn.Close()
 	for _, f := range hooks.funcs {
 		f()
 	}
