@@ -440,7 +440,7 @@ func insertDeliveryPostgres(ctx context.Context, b *batchTx, deliveryArgs []any,
 	// order numbers are two more, each beside its event's id.
 	const query = `WITH new_delivery AS (` + insertDelivery + ` RETURNING id),
 		new_event AS (INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
-			SELECT e.id, $9, e.type, e.tenant, e.seller_id, e.pack_no, e.created_at, e.payload
+			SELECT e.id, $9::bigint, e.type, e.tenant, e.seller_id, e.pack_no, e.created_at, e.payload
 			FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bytea[])
 				AS e (id, type, tenant, seller_id, pack_no, created_at, payload)
 			ON CONFLICT (id) DO NOTHING RETURNING id),
@@ -469,9 +469,14 @@ func insertDeliveryPostgres(ctx context.Context, b *batchTx, deliveryArgs []any,
 	if err := json.Unmarshal([]byte(inserted), &went); err != nil {
 		return 0, nil, fmt.Errorf("read the events stored: %w", err)
 	}
+	// An id given twice went in once, as the first.
+	fresh := make(map[string]bool, len(went))
+	for _, id := range went {
+		fresh[id] = true
+	}
 	stored = make([]bool, n)
-	for i := range ids {
-		stored[i] = slices.Contains(went, ids[i])
+	for i, id := range ids {
+		stored[i], fresh[id] = fresh[id], false
 	}
 	return id, stored, nil
 }

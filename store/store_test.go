@@ -353,6 +353,28 @@ func TestDerivedEventStoredOnce(t *testing.T) {
 	}
 }
 
+// TestDerivedTwiceInOneMail: a deriver that gives one event twice has it
+// stored and delivered once, as the first.
+func TestDerivedTwiceInOneMail(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			derive := func(ctx context.Context, tx *sql.Tx, ev *Event) ([]Event, error) {
+				twice := Event{ID: "evt_twice", Type: "order.updated", CreatedAt: ev.CreatedAt, Payload: []byte(`{}`),
+					Deliveries: []NewDelivery{{Endpoint: "vendor", OrderKey: "cart1"}}}
+				return []Event{twice, twice}, nil
+			}
+			s := open(t, st.URL, Options{Derive: derive})
+			rc, err := s.Ingest(t.Context(), mail(1, "evt_a", "vendor"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(rc.DerivedEvents, []string{"evt_twice"}) || rc.Deliveries != 2 {
+				t.Errorf("receipt %+v, want evt_twice derived once and 2 deliveries", rc)
+			}
+		})
+	}
+}
+
 // TestSecondOrderKey: a delivery waits for the earlier pending deliveries
 // of its own order key, of the key it follows (its second key) and of the
 // other followers of that key, and only for those; a follower holds none
