@@ -186,6 +186,45 @@ func TestCorrectedLineDropped(t *testing.T) {
 	})
 }
 
+// TestCorrectedLinesAllDropped: a re-parse that reads no line at all
+// leaves the record, and order_line, without any.
+func TestCorrectedLinesAllDropped(t *testing.T) {
+	t.Parallel()
+	forStores(t, func(t *testing.T, e *env) {
+		e.ingest("z", "z-0", threeMails()[0], false)
+		var old store.Event
+		err := e.st.View(t.Context(), func(tx *sql.Tx) error {
+			return tx.QueryRowContext(t.Context(), `SELECT id, type, tenant, seller_id, pack_no, payload FROM event
+				WHERE tenant = 'z' AND type = 'order.placed'`).Scan(&old.ID, &old.Type, &old.Tenant, &old.SellerID, &old.PackNo, &old.Payload)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored, _ := e.lines("z", "shop", "P1"); stored == "" {
+			t.Fatal("the order's lines were not stored")
+		}
+		var payload map[string]any
+		if err := json.Unmarshal(old.Payload, &payload); err != nil {
+			t.Fatal(err)
+		}
+		payload["data"].(map[string]any)["items"] = []any{}
+		corrected := old
+		corrected.ID = old.ID + "-corrected"
+		if corrected.Payload, err = json.Marshal(payload); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.Tx(t.Context(), func(tx *sql.Tx) error {
+			_, err := e.d.Correct(t.Context(), tx, &old, &corrected)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if stored, want := e.lines("z", "shop", "P1"); stored != "" || want != "" {
+			t.Errorf("order_line holds %q, the record %q; want no line in either", stored, want)
+		}
+	})
+}
+
 // TestRederiveChangedEvent: a path that re-reads a stored mail (a
 // re-parse) rewrites its event's payload and calls the deriver with it
 // again: the record follows; called again unchanged, nothing is derived.

@@ -181,7 +181,10 @@ type lineColumns struct {
 }
 
 func recordLines(rec *order.Record) *lineColumns {
-	c := &lineColumns{}
+	// Empty, not nil: a nil slice is bound as NULL, and "<> ALL(NULL)"
+	// would keep every line of a record left with none.
+	c := &lineColumns{keys: []string{}, orderNos: []string{}, itemNos: []string{}, sellerCodes: []string{},
+		optionCodes: []string{}, states: []string{}}
 	seen := map[string]bool{}
 	for i := range rec.Items {
 		it := &rec.Items[i]
