@@ -162,14 +162,7 @@ func TestCorrectedLineDropped(t *testing.T) {
 	forStores(t, func(t *testing.T, e *env) {
 		placed := threeMails()[0]
 		e.ingest("c", "c-0", placed, false)
-		var old store.Event
-		err := e.st.View(t.Context(), func(tx *sql.Tx) error {
-			return tx.QueryRowContext(t.Context(), `SELECT id, type, tenant, seller_id, pack_no, payload FROM event
-				WHERE tenant = 'c' AND type = 'order.placed'`).Scan(&old.ID, &old.Type, &old.Tenant, &old.SellerID, &old.PackNo, &old.Payload)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		old := e.placedEvent("c")
 		corrected := old
 		corrected.ID = old.ID + "-corrected"
 		corrected.Payload = bytes.ReplaceAll(old.Payload, []byte(`"102"`), []byte(`"103"`))
@@ -192,14 +185,7 @@ func TestCorrectedLinesAllDropped(t *testing.T) {
 	t.Parallel()
 	forStores(t, func(t *testing.T, e *env) {
 		e.ingest("z", "z-0", threeMails()[0], false)
-		var old store.Event
-		err := e.st.View(t.Context(), func(tx *sql.Tx) error {
-			return tx.QueryRowContext(t.Context(), `SELECT id, type, tenant, seller_id, pack_no, payload FROM event
-				WHERE tenant = 'z' AND type = 'order.placed'`).Scan(&old.ID, &old.Type, &old.Tenant, &old.SellerID, &old.PackNo, &old.Payload)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		old := e.placedEvent("z")
 		if stored, _ := e.lines("z", "shop", "P1"); stored == "" {
 			t.Fatal("the order's lines were not stored")
 		}
@@ -210,9 +196,11 @@ func TestCorrectedLinesAllDropped(t *testing.T) {
 		payload["data"].(map[string]any)["items"] = []any{}
 		corrected := old
 		corrected.ID = old.ID + "-corrected"
-		if corrected.Payload, err = json.Marshal(payload); err != nil {
+		body, err := json.Marshal(payload)
+		if err != nil {
 			t.Fatal(err)
 		}
+		corrected.Payload = body
 		if err := e.st.Tx(t.Context(), func(tx *sql.Tx) error {
 			_, err := e.d.Correct(t.Context(), tx, &old, &corrected)
 			return err

@@ -185,3 +185,17 @@ func (e *env) lines(tenant, seller, pack string) (stored, want string) {
 	slices.Sort(from)
 	return strings.Join(got, " "), strings.Join(from, " ")
 }
+
+// placedEvent reads the order.placed event stored for tenant.
+func (e *env) placedEvent(tenant string) store.Event {
+	e.t.Helper()
+	var ev store.Event
+	err := e.st.View(e.t.Context(), func(tx *sql.Tx) error {
+		return tx.QueryRowContext(e.t.Context(), `SELECT id, type, tenant, seller_id, pack_no, payload FROM event
+			WHERE tenant = $1 AND type = 'order.placed'`, tenant).Scan(&ev.ID, &ev.Type, &ev.Tenant, &ev.SellerID, &ev.PackNo, &ev.Payload)
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ev
+}
