@@ -311,11 +311,22 @@ func (s *Store) groupTxOnConn(fn func(ctx context.Context, conn *sql.Conn, tx *s
 
 func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
 	results := make([]Receipt, len(batch))
-	err := s.groupTx(func(ctx context.Context, tx *sql.Tx) error {
+	err := s.groupTxOnConn(func(ctx context.Context, conn *sql.Conn, tx *sql.Tx) error {
 		b := newBatchTx(tx, s.kind)
+		var rows []mailRow
+		if s.kind == Postgres {
+			var err error
+			if rows, err = insertMailsPostgres(ctx, conn, batch); err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
+		}
 		var jobs []pendingJob
 		for i, r := range batch {
-			rc, j, err := s.ingestTx(ctx, b, r.in)
+			var row *mailRow
+			if rows != nil {
+				row = &rows[i]
+			}
+			rc, j, err := s.ingestTx(ctx, b, r.in, row)
 			if err != nil {
 				return fmt.Errorf("store: ingest %s: %w", r.in.Mail.QueueID, err)
 			}

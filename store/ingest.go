@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -219,37 +221,18 @@ type pendingJob struct {
 	delivery *Delivery
 }
 
-// ingestTx writes one mail into tx and returns the jobs its deliveries need.
-func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest) (Receipt, []pendingJob, error) {
+// ingestTx writes one mail into tx and returns the jobs its deliveries
+// need. row, when not nil, is the mail's row as a pipeline stored it
+// already (PostgreSQL: insertMailsPostgres).
+func (s *Store) ingestTx(ctx context.Context, b *batchTx, in *Ingest, row *mailRow) (Receipt, []pendingJob, error) {
 	var rc Receipt
 	m := &in.Mail
-	problems := ""
-	if len(m.Problems) > 0 {
-		pj, _ := json.Marshal(m.Problems)
-		problems = string(pj)
+	var err error
+	if row == nil {
+		row = &mailRow{}
+		row.id, row.inserted, err = b.insert(ctx, insertMail, mailArgs(in)...)
 	}
-	eventID := ""
-	if len(in.Events) > 0 {
-		eventID = in.Events[0].ID
-	}
-	mailArgs := []any{m.QueueID, m.ReceivedAt.UnixMicro(), m.RemoteAddr, m.Helo, m.MailFrom, strings.Join(m.Rcpts, ","),
-		m.Tenant, m.MessageID, m.DedupKey, m.Subject, len(m.Raw), m.Raw, m.Status, eventID, m.EventType,
-		m.Template, m.Parser, problems, m.SellerID, m.PackNo}
-	var (
-		id       int64
-		inserted bool
-		err      error
-		// firstStored, when not nil, tells whether the statement that
-		// stored the mail stored its first event too.
-		firstStored *bool
-	)
-	if b.kind == Postgres && len(in.Events) > 0 {
-		var stored bool
-		id, inserted, stored, err = insertMailPostgres(ctx, b, mailArgs, &in.Events[0])
-		firstStored = &stored
-	} else {
-		id, inserted, err = b.insert(ctx, insertMail, mailArgs...)
-	}
+	id, inserted, firstStored := row.id, row.inserted, row.firstStored
 	rc.MailID = id
 	if err == nil && !inserted {
 		rc.DuplicateMail = true
@@ -491,31 +474,92 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`
 )
 
-// insertMailPostgres inserts the mail (insertMail's arguments) and, if
-// it went in, its first event ev with its order numbers, in one statement:
-// on PostgreSQL each is a round trip. It returns the mail's id, or
-// inserted false when a mail of its dedup key is stored already, and
-// whether the event went in.
-func insertMailPostgres(ctx context.Context, b *batchTx, mailArgs []any, ev *Event) (id int64, inserted, eventStored bool, err error) {
-	// The event's arguments follow the mail's 20, its mail id the new
-	// mail's.
-	const query = `WITH new_mail AS (` + insertMail + ` RETURNING id),
-		new_event AS (INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
-			SELECT $21::text, id, $22::text, $23::text, $24::text, $25::text, $26::bigint, $27::bytea FROM new_mail
-			ON CONFLICT (id) DO NOTHING RETURNING id),
-		new_order AS (INSERT INTO event_order (order_no, event_id)
-			SELECT no, new_event.id FROM new_event, unnest($28::text[]) AS no ON CONFLICT DO NOTHING)
-		SELECT id, (SELECT count(*) FROM new_event) FROM new_mail`
-	args := append(mailArgs, ev.ID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload)
-	var n int
-	err = b.tx.QueryRowContext(ctx, query, append(textArgs(args), orderNos(ev))...).Scan(&id, &n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, false, nil
+// mailArgs are insertMail's arguments for in's mail.
+func mailArgs(in *Ingest) []any {
+	m := &in.Mail
+	problems := ""
+	if len(m.Problems) > 0 {
+		pj, _ := json.Marshal(m.Problems)
+		problems = string(pj)
 	}
+	eventID := ""
+	if len(in.Events) > 0 {
+		eventID = in.Events[0].ID
+	}
+	return []any{m.QueueID, m.ReceivedAt.UnixMicro(), m.RemoteAddr, m.Helo, m.MailFrom, strings.Join(m.Rcpts, ","),
+		m.Tenant, m.MessageID, m.DedupKey, m.Subject, len(m.Raw), m.Raw, m.Status, eventID, m.EventType,
+		m.Template, m.Parser, problems, m.SellerID, m.PackNo}
+}
+
+// mailRow is what storing a mail's row told: its id, or inserted false
+// when a mail of its dedup key is stored already; and, when not nil,
+// whether the same statement stored its first event.
+type mailRow struct {
+	id          int64
+	inserted    bool
+	firstStored *bool
+}
+
+// insertMailWithEvent inserts the mail (insertMail's arguments) and, if
+// it went in, its first event with its order numbers, in one statement
+// (PostgreSQL's); it returns the new mail's id and how many events went
+// in (0 or 1), and no row for a duplicate mail. The event's arguments
+// follow the mail's 20, its mail id the new mail's.
+const insertMailWithEvent = `WITH new_mail AS (` + insertMail + ` RETURNING id),
+	new_event AS (INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
+		SELECT $21::text, id, $22::text, $23::text, $24::text, $25::text, $26::bigint, $27::bytea FROM new_mail
+		ON CONFLICT (id) DO NOTHING RETURNING id),
+	new_order AS (INSERT INTO event_order (order_no, event_id)
+		SELECT no, new_event.id FROM new_event, unnest($28::text[]) AS no ON CONFLICT DO NOTHING)
+	SELECT id, (SELECT count(*) FROM new_event) FROM new_mail`
+
+// insertMailsPostgres stores the rows of a batch's mails, each with its
+// first event (insertMailWithEvent), as one pipeline on the transaction's
+// connection: on PostgreSQL each statement is a round trip, and these
+// depend on nothing the batch writes after them. The server runs them in
+// order, so a mail given twice is stored by the first statement and a
+// duplicate to the second, as one by one.
+func insertMailsPostgres(ctx context.Context, conn *sql.Conn, batch []*commitRequest) ([]mailRow, error) {
+	rows := make([]mailRow, len(batch))
+	pipeline := &pgx.Batch{}
+	for i, r := range batch {
+		in, row := r.in, &rows[i]
+		args := textArgs(mailArgs(in))
+		if len(in.Events) == 0 {
+			pipeline.Queue(insertMail+` RETURNING id`, args...).QueryRow(func(r pgx.Row) error {
+				return scanMailRow(r.Scan(&row.id), row)
+			})
+			continue
+		}
+		ev := &in.Events[0]
+		args = append(args, textArgs([]any{ev.ID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload})...)
+		var n int
+		pipeline.Queue(insertMailWithEvent, append(args, orderNos(ev))...).QueryRow(func(r pgx.Row) error {
+			if err := scanMailRow(r.Scan(&row.id, &n), row); err != nil {
+				return err
+			}
+			stored := n > 0
+			row.firstStored = &stored
+			return nil
+		})
+	}
+	err := conn.Raw(func(dc any) error {
+		return dc.(*stdlib.Conn).Conn().SendBatch(ctx, pipeline).Close()
+	})
 	if err != nil {
-		return 0, false, false, err
+		return nil, fmt.Errorf("insert mails: %w", err)
 	}
-	return id, true, n > 0, nil
+	return rows, nil
+}
+
+// scanMailRow notes in row whether its mail went in, from the error of the
+// scan of its statement's row: none for a duplicate.
+func scanMailRow(err error, row *mailRow) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	row.inserted = err == nil
+	return err
 }
 
 // orderNos are ev's order numbers as a text column keeps them.

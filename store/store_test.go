@@ -487,6 +487,57 @@ func TestSecondKeyMigration(t *testing.T) {
 	}
 }
 
+// TestDuplicatesInOneBatch: in one group commit (on PostgreSQL the mails'
+// rows go as one pipeline), a mail given twice is stored once and counted
+// a duplicate once, an event carried by two mails is stored once, and a
+// mail without an event is stored.
+func TestDuplicatesInOneBatch(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			s := open(t, st.URL, Options{BatchMax: 4, BatchWindow: time.Minute, Writers: 1})
+			again := mail(1, "evt_one", "vendor")
+			again.Mail.QueueID = "q1-again"
+			other := mail(2, "evt_one", "vendor")
+			plain := mail(3, "")
+			receipts := make(chan Receipt, 4)
+			for _, in := range []*Ingest{mail(1, "evt_one", "vendor"), again, other, plain} {
+				go func() {
+					rc, err := s.Ingest(t.Context(), in)
+					if err != nil {
+						t.Error(err)
+					}
+					receipts <- rc
+				}()
+			}
+			duplicateMails, newEvents, duplicateEvents, stored := 0, 0, 0, 0
+			for range 4 {
+				rc := <-receipts
+				if rc.DuplicateMail {
+					duplicateMails++
+				} else if rc.MailID != 0 {
+					stored++
+				}
+				newEvents += len(rc.NewEvents)
+				duplicateEvents += len(rc.DuplicateEvents)
+			}
+			if duplicateMails != 1 || stored != 3 || newEvents != 1 || duplicateEvents != 1 {
+				t.Errorf("duplicate mails %d, mails stored %d, new events %d, duplicate events %d; want 1, 3, 1, 1",
+					duplicateMails, stored, newEvents, duplicateEvents)
+			}
+			for q, want := range map[string]int{
+				`SELECT count(*) FROM mail`: 3,
+				`SELECT count(*) FROM mail WHERE dedup_key = 'dedup-1' AND duplicates = 1`: 1,
+				`SELECT count(*) FROM event`:    1,
+				`SELECT count(*) FROM delivery`: 1,
+			} {
+				if n := count(t, s, q); n != want {
+					t.Errorf("%s: %d, want %d", q, n, want)
+				}
+			}
+		})
+	}
+}
+
 // TestAfterCommitOnlyOnCommit: what a deriver registers with AfterCommit
 // runs once its mail is committed, and not for a batch that failed and was
 // tried again mail by mail, nor for a mail that failed.
