@@ -194,9 +194,7 @@ func (s *Store) attemptBatchPostgres(batch []*attemptRequest) ([]attemptResult, 
 				r.recorded.queue(pipeline)
 			}
 		}
-		if err := conn.Raw(func(dc any) error {
-			return dc.(*stdlib.Conn).Conn().SendBatch(ctx, pipeline).Close()
-		}); err != nil {
+		if err := sendPipeline(ctx, conn, pipeline); err != nil {
 			return fmt.Errorf("store: record attempts: %w", err)
 		}
 		for i, r := range batch {
@@ -239,6 +237,16 @@ func (s *Store) lockChains(ctx context.Context, tx *sql.Tx, endpoints []string) 
 }
 
 const lockChain = `SELECT pg_advisory_xact_lock($1)`
+
+// sendPipeline sends b's statements to PostgreSQL on conn, the connection
+// of a transaction under way, in one round trip (pgx's pipeline mode,
+// which database/sql does not offer), and runs their callbacks on what
+// they return.
+func sendPipeline(ctx context.Context, conn *sql.Conn, b *pgx.Batch) error {
+	return conn.Raw(func(dc any) error {
+		return dc.(*stdlib.Conn).Conn().SendBatch(ctx, b).Close()
+	})
+}
 
 // chainLockKeys are the advisory lock keys of the endpoints' chains, in
 // the one order every transaction takes them in, each once.
@@ -408,17 +416,9 @@ func (r *recordedAttempt) queue(b *pgx.Batch) {
 		q.QueryRow(func(row pgx.Row) error { return row.Scan(&r.failures) })
 		return
 	}
-	q.Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var n successor
-			var job sql.NullInt64
-			if err := rows.Scan(&n.id, &job, &n.created); err != nil {
-				return fmt.Errorf("successors: %w", err)
-			}
-			n.job = job.Int64
-			r.next = append(r.next, n)
-		}
-		return rows.Err()
+	q.Query(func(rows pgx.Rows) (err error) {
+		r.next, err = scanSuccessors(rows)
+		return err
 	})
 }
 
@@ -509,6 +509,15 @@ func readSuccessors(rows *sql.Rows, err error) ([]successor, error) {
 		return nil, fmt.Errorf("successors: %w", err)
 	}
 	defer rows.Close()
+	return scanSuccessors(rows)
+}
+
+// scanSuccessors reads successors from rows, database/sql's or pgx's.
+func scanSuccessors(rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}) ([]successor, error) {
 	var next []successor
 	for rows.Next() {
 		var n successor

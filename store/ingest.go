@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -543,10 +542,7 @@ func insertMailsPostgres(ctx context.Context, conn *sql.Conn, batch []*commitReq
 			return nil
 		})
 	}
-	err := conn.Raw(func(dc any) error {
-		return dc.(*stdlib.Conn).Conn().SendBatch(ctx, pipeline).Close()
-	})
-	if err != nil {
+	if err := sendPipeline(ctx, conn, pipeline); err != nil {
 		return nil, fmt.Errorf("insert mails: %w", err)
 	}
 	return rows, nil
