@@ -418,18 +418,49 @@ const insertDelivery = `INSERT INTO delivery (event_id, endpoint, order_key, ord
 // each event, whether it went in (an event of its id may be stored
 // already).
 func insertDeliveryPostgres(ctx context.Context, b *batchTx, deliveryArgs []any, mailID int64, events []Event) (id int64, stored []bool, err error) {
-	// The events' arguments follow the delivery's 8, a column each; their
-	// order numbers are two more, each beside its event's id.
-	const query = `WITH new_delivery AS (` + insertDelivery + ` RETURNING id),
-		new_event AS (INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
-			SELECT e.id, $9::bigint, e.type, e.tenant, e.seller_id, e.pack_no, e.created_at, e.payload
-			FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bytea[])
-				AS e (id, type, tenant, seller_id, pack_no, created_at, payload)
-			ON CONFLICT (id) DO NOTHING RETURNING id),
-		new_order AS (INSERT INTO event_order (order_no, event_id)
-			SELECT o.no, o.event_id FROM unnest($17::text[], $18::text[]) AS o (no, event_id)
-			JOIN new_event ON new_event.id = o.event_id ON CONFLICT DO NOTHING)
-		SELECT id, (SELECT COALESCE(json_agg(id), '[]')::text FROM new_event) FROM new_delivery`
+	rows := newEventRows(mailID, events)
+	var inserted string
+	if err := b.tx.QueryRowContext(ctx, insertDeliveryWithEvents, append(textArgs(deliveryArgs), rows.args...)...).Scan(&id, &inserted); err != nil {
+		return 0, nil, err
+	}
+	stored, err = rows.stored(inserted)
+	return id, stored, err
+}
+
+// insertDeliveryWithEvents is insertDeliveryPostgres's statement: the
+// events' arguments follow the delivery's 8.
+var insertDeliveryWithEvents = `WITH new_delivery AS (` + insertDelivery + ` RETURNING id), ` + eventRowsFrom(9) + `
+	SELECT id, ` + storedEvents + ` FROM new_delivery`
+
+// insertEvents is eventRowsFrom's events alone, in one statement.
+var insertEvents = `WITH ` + eventRowsFrom(1) + ` SELECT ` + storedEvents
+
+// eventRowsFrom is, for PostgreSQL, data-modifying WITH queries that
+// insert events and their order numbers from arrays (eventRows), their
+// parameters numbered from p on: new_event returns the ids that went in.
+func eventRowsFrom(p int) string {
+	return fmt.Sprintf(`new_event AS (INSERT INTO event (id, mail_id, type, tenant, seller_id, pack_no, created_at, payload)
+		SELECT e.id, $%d::bigint, e.type, e.tenant, e.seller_id, e.pack_no, e.created_at, e.payload
+		FROM unnest($%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::bigint[], $%d::bytea[])
+			AS e (id, type, tenant, seller_id, pack_no, created_at, payload)
+		ON CONFLICT (id) DO NOTHING RETURNING id),
+	new_order AS (INSERT INTO event_order (order_no, event_id)
+		SELECT o.no, o.event_id FROM unnest($%d::text[], $%d::text[]) AS o (no, event_id)
+		JOIN new_event ON new_event.id = o.event_id ON CONFLICT DO NOTHING)`,
+		p, p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+9)
+}
+
+// storedEvents reads, after eventRowsFrom, the ids that went in.
+const storedEvents = `(SELECT COALESCE(json_agg(id), '[]')::text FROM new_event)`
+
+// eventRows are eventRowsFrom's arguments for events of mail mailID: the
+// mail, a column each, and the order numbers, each beside its event's id.
+type eventRows struct {
+	ids  []string
+	args []any
+}
+
+func newEventRows(mailID int64, events []Event) eventRows {
 	n := len(events)
 	ids, types, tenants, sellers, packs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	created, payloads := make([]int64, n), make([][]byte, n)
@@ -442,25 +473,25 @@ func insertDeliveryPostgres(ctx context.Context, b *batchTx, deliveryArgs []any,
 			nos, noEvents = append(nos, Text(no)), append(noEvents, ids[i])
 		}
 	}
-	args := append(textArgs(deliveryArgs), mailID, ids, types, tenants, sellers, packs, created, payloads, nos, noEvents)
-	var inserted string
-	if err := b.tx.QueryRowContext(ctx, query, args...).Scan(&id, &inserted); err != nil {
-		return 0, nil, err
-	}
+	return eventRows{ids: ids, args: []any{mailID, ids, types, tenants, sellers, packs, created, payloads, nos, noEvents}}
+}
+
+// stored tells, for each event, whether it went in, from storedEvents'
+// answer; an id given twice went in once, as the first.
+func (r eventRows) stored(inserted string) ([]bool, error) {
 	var went []string
 	if err := json.Unmarshal([]byte(inserted), &went); err != nil {
-		return 0, nil, fmt.Errorf("read the events stored: %w", err)
+		return nil, fmt.Errorf("read the events stored: %w", err)
 	}
-	// An id given twice went in once, as the first.
 	fresh := make(map[string]bool, len(went))
 	for _, id := range went {
 		fresh[id] = true
 	}
-	stored = make([]bool, n)
-	for i, id := range ids {
+	stored := make([]bool, len(r.ids))
+	for i, id := range r.ids {
 		stored[i], fresh[id] = fresh[id], false
 	}
-	return id, stored, nil
+	return stored, nil
 }
 
 const (
@@ -571,19 +602,17 @@ func orderNos(ev *Event) []string {
 // event of its id is stored already, and reports whether it did. On
 // PostgreSQL, where each statement is a round trip, in one statement.
 func insertEventRows(ctx context.Context, b *batchTx, mailID int64, ev *Event) (bool, error) {
-	args := []any{ev.ID, mailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo, ev.CreatedAt.UnixMicro(), ev.Payload}
 	if b.kind == Postgres {
-		var n int
-		err := b.tx.QueryRowContext(ctx, `WITH new_event AS (`+insertEvent+` RETURNING id),
-			new_order AS (INSERT INTO event_order (order_no, event_id)
-				SELECT no, new_event.id FROM new_event, unnest($9::text[]) AS no ON CONFLICT DO NOTHING)
-			SELECT count(*) FROM new_event`, append(textArgs(args), orderNos(ev))...).Scan(&n)
-		if err != nil {
+		rows := newEventRows(mailID, []Event{*ev})
+		var inserted string
+		if err := b.tx.QueryRowContext(ctx, insertEvents, rows.args...).Scan(&inserted); err != nil {
 			return false, fmt.Errorf("insert event: %w", err)
 		}
-		return n > 0, nil
+		stored, err := rows.stored(inserted)
+		return err == nil && stored[0], err
 	}
-	inserted, err := b.insertNew(ctx, insertEvent, args...)
+	inserted, err := b.insertNew(ctx, insertEvent, ev.ID, mailID, ev.Type, ev.Tenant, ev.SellerID, ev.PackNo,
+		ev.CreatedAt.UnixMicro(), ev.Payload)
 	if err != nil {
 		return false, fmt.Errorf("insert event: %w", err)
 	}

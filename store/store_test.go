@@ -349,6 +349,15 @@ func TestDerivedEventStoredOnce(t *testing.T) {
 			if n := count(t, s, `SELECT count(*) FROM event WHERE id = 'evt_b_inv' AND payload = $1`, []byte(`{"n":1}`)); n != 1 {
 				t.Errorf("evt_b_inv stored %d times with its payload, want once", n)
 			}
+			// From an event routed nowhere, the derived events' rows go
+			// alone (on PostgreSQL with no delivery to go with).
+			unrouted, err := s.Ingest(t.Context(), mail(3, "evt_c"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(unrouted.DerivedEvents, []string{"evt_c_inv"}) || unrouted.Deliveries != 1 {
+				t.Errorf("third receipt %+v, want evt_c_inv derived with its delivery, evt_summary not again", unrouted)
+			}
 		})
 	}
 }
