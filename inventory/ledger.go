@@ -77,11 +77,14 @@ func setStockAfter(ctx context.Context, tx *sql.Tx, a *adjustment, after int64) 
 	return nil
 }
 
+// reservationQuery reads a line's adjustment by its primary key.
+const reservationQuery = `SELECT sku, item_no, seller_item_code, option_code, pack_no, delta, event_id
+	FROM inventory_adjustment WHERE seller_id = $1 AND order_no = $2 AND reason = $3`
+
 // reservation returns the line's reserve adjustment, or nil.
 func reservation(ctx context.Context, tx *sql.Tx, seller, orderNo string) (*adjustment, error) {
 	a := adjustment{SellerID: seller, OrderNo: orderNo, Reason: Reserve}
-	err := tx.QueryRowContext(ctx, `SELECT sku, item_no, seller_item_code, option_code, pack_no, delta, event_id
-		FROM inventory_adjustment WHERE seller_id = $1 AND order_no = $2 AND reason = $3`, seller, orderNo, Reserve).
+	err := tx.QueryRowContext(ctx, reservationQuery, seller, orderNo, Reserve).
 		Scan(&a.SKU, &a.ItemNo, &a.SellerItemCode, &a.OptionCode, &a.PackNo, &a.Delta, &a.EventID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
