@@ -86,8 +86,22 @@ func (d *Deriver) Derive(ctx context.Context, tx *sql.Tx, ev *store.Event) ([]st
 	// An event merged already is merged again: a path that re-reads a
 	// stored mail (a re-parse) changes the event's payload and calls the
 	// deriver with it; if nothing changed, nothing is derived.
-	row, err := lockRecord(ctx, tx, d.postgres, ev.Tenant, seller, pack, ev.ID, now.UnixMicro())
-	if err != nil {
+	var row *recordRow
+	if d.postgres && t == event.OrderPlaced {
+		// A cart's first mail is mostly its order placed: the record it
+		// makes is written with its row, in one statement.
+		rec, body, err := revision(order.Merge([]order.Source{src}), ev.Tenant, 1, now)
+		if err != nil {
+			return nil, err
+		}
+		var created bool
+		if row, created, err = createRecordPostgres(ctx, tx, ev.Tenant, seller, pack, ev.ID, now.UnixMicro(), rec, body); err != nil {
+			return nil, err
+		}
+		if created {
+			return d.derived(ev, rec)
+		}
+	} else if row, err = lockRecord(ctx, tx, d.postgres, ev.Tenant, seller, pack, ev.ID, now.UnixMicro()); err != nil {
 		return nil, err
 	}
 	// The cart's other events come from the store; this one is at hand.
@@ -97,22 +111,39 @@ func (d *Deriver) Derive(ctx context.Context, tx *sql.Tx, ev *store.Event) ([]st
 			return nil, err
 		}
 	}
-	rec := order.Merge(append(sources, src))
-	rec.Tenant = ev.Tenant
-	changed, err := row.differs(rec)
+	merged := order.Merge(append(sources, src))
+	merged.Tenant = ev.Tenant
+	changed, err := row.differs(merged)
 	if err != nil || !changed {
 		return nil, err
 	}
-	rec.Revision = row.revision + 1
-	at := now.In(event.JST).Truncate(time.Millisecond)
-	rec.UpdatedAt = &at
-	body, err := json.Marshal(rec)
+	rec, body, err := revision(merged, ev.Tenant, row.revision+1, now)
 	if err != nil {
-		return nil, fmt.Errorf("orders: encode record: %w", err)
+		return nil, err
 	}
 	if err := saveRecord(ctx, tx, d.postgres, row.id, rec, body, now.UnixMicro(), row.isNew()); err != nil {
 		return nil, err
 	}
+	return d.derived(ev, rec)
+}
+
+// revision makes rec, merged for tenant, the record's revision n, saved
+// at now, and encodes it.
+func revision(rec *order.Record, tenant string, n int64, now time.Time) (*order.Record, []byte, error) {
+	rec.Tenant = tenant
+	rec.Revision = n
+	at := now.In(event.JST).Truncate(time.Millisecond)
+	rec.UpdatedAt = &at
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("orders: encode record: %w", err)
+	}
+	return rec, body, nil
+}
+
+// derived is what a change of the record derives from ev: its
+// order.updated.
+func (d *Deriver) derived(ev *store.Event, rec *order.Record) ([]store.Event, error) {
 	out, err := d.updated(ev, rec)
 	if err != nil {
 		return nil, err

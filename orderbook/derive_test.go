@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qoo10hook/qoo10hook/event"
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
 	"github.com/qoo10hook/qoo10hook/order"
 	"github.com/qoo10hook/qoo10hook/store"
 )
@@ -107,6 +108,64 @@ func TestShuffledMailsOneRecord(t *testing.T) {
 			t.Errorf("a mail without the buyer or codes erased them: %+v", r)
 		}
 	})
+}
+
+// TestNewCartTwiceInOneTransaction: a cart of two orders, each with its
+// order placed mail, stored in one transaction. The first makes the
+// cart's record, the second finds it and merges into it; a cart made
+// earlier in the transaction is not taken for one the statement made.
+func TestNewCartTwiceInOneTransaction(t *testing.T) {
+	t.Parallel()
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnvWith(t, st.URL, store.Options{BatchMax: 3, BatchWindow: time.Minute, Writers: 1})
+			placed := func(no, code string) mailOf {
+				return mailOf{event.OrderPlaced, day, &event.Order{SellerID: "shop", PackNo: "P1",
+					Buyer: &event.Person{Name: "山田 太郎"}, Items: []event.Item{item(no, code)}}}
+			}
+			// A mail of another cart, placed first, fills the batch with
+			// the two: all three go in one transaction.
+			ins := []*store.Ingest{e.mail("t", "m1", placed("101", "TS-001"), false),
+				e.mail("t", "m2", placed("102", "TS-002"), false),
+				e.mail("other", "m3", placed("201", "TS-003"), false)}
+			errs := make(chan error, len(ins))
+			for _, in := range ins {
+				go func() {
+					_, err := e.st.Ingest(t.Context(), in)
+					errs <- err
+				}()
+			}
+			for range ins {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if st.Name == "postgres" {
+				if n := e.count(`SELECT count(DISTINCT xmin::text) FROM mail`); n != 1 {
+					t.Fatalf("the mails went in %d transactions, want 1", n)
+				}
+			}
+			rec := e.record("t", "shop", "P1")
+			if len(rec.Items) != 2 || rec.Revision != 2 || rec.Buyer == nil {
+				t.Fatalf("record of the two mails: revision %d, %d lines, buyer %v; want 2, 2 and the buyer",
+					rec.Revision, len(rec.Items), rec.Buyer)
+			}
+			if stored, want := e.lines("t", "shop", "P1"); stored != want {
+				t.Errorf("order_line holds %q, the record %q", stored, want)
+			}
+			if ups := e.updates("t"); len(ups) != 2 || len(ups[0].Items) != 1 || len(ups[1].Items) != 2 {
+				t.Errorf("order.updated events: %d, want the record of one line, then of two", len(ups))
+			}
+			if n := e.count(`SELECT count(*) FROM order_source s JOIN order_record r ON r.id = s.order_id
+				WHERE r.tenant = 't'`); n != 2 {
+				t.Errorf("the record has %d sources, want 2", n)
+			}
+			if r := e.record("other", "shop", "P1"); len(r.Items) != 1 || r.Revision != 1 {
+				t.Errorf("the other tenant's cart: revision %d, %d lines; want 1, 1", r.Revision, len(r.Items))
+			}
+		})
+	}
 }
 
 // TestQuarantinedMailMergesOnRelease: a held mail changes no record until

@@ -26,7 +26,10 @@ type env struct {
 	n    int
 }
 
-func newEnv(t *testing.T, url string) *env {
+func newEnv(t *testing.T, url string) *env { return newEnvWith(t, url, store.Options{}) }
+
+// newEnvWith is newEnv with the store's options o.
+func newEnvWith(t *testing.T, url string, o store.Options) *env {
 	t.Helper()
 	su, err := store.ParseURL(url)
 	if err != nil {
@@ -34,7 +37,8 @@ func newEnv(t *testing.T, url string) *env {
 	}
 	d := NewDeriver(DeriverOptions{Endpoints: func(string, event.Type) []string { return []string{"sub"} },
 		Postgres: su.Kind == store.Postgres})
-	st, err := store.Open(t.Context(), store.Options{URL: su, Derive: d.Derive})
+	o.URL, o.Derive = su, d.Derive
+	st, err := store.Open(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +70,16 @@ type mailOf struct {
 // tenant, and a mail identity dedup (the same dedup is the same mail).
 func (e *env) ingest(tenant, dedup string, m mailOf, hold bool) store.Receipt {
 	e.t.Helper()
+	rc, err := e.st.Ingest(e.t.Context(), e.mail(tenant, dedup, m, hold))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rc
+}
+
+// mail is the store.Ingest that ingest stores.
+func (e *env) mail(tenant, dedup string, m mailOf, hold bool) *store.Ingest {
+	e.t.Helper()
 	e.n++
 	o := *m.order
 	if o.Fields == nil {
@@ -96,11 +110,7 @@ func (e *env) ingest(tenant, dedup string, m mailOf, hold bool) store.Receipt {
 			OrderNos: nos, CreatedAt: received, Payload: payload,
 			Deliveries: []store.NewDelivery{{Endpoint: "sub", OrderKey: ingest.OrderKey(&o)}}}},
 	}
-	rc, err := e.st.Ingest(e.t.Context(), in)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return rc
+	return in
 }
 
 // record reads a cart's record from the store.

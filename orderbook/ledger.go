@@ -54,15 +54,62 @@ func lockRecord(ctx context.Context, tx *sql.Tx, postgres bool, tenant, seller, 
 			return nil, err
 		}
 	}
-	if r.isNew() {
-		return r, nil
-	}
-	err = tx.QueryRowContext(ctx, `SELECT record FROM order_body WHERE order_id = $1`, r.id).Scan(&r.record)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("orders: read record: %w", err)
+	if err := r.readBody(ctx, tx); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
+
+// readBody reads the locked record's body, which a row still new has not.
+func (r *recordRow) readBody(ctx context.Context, tx *sql.Tx) error {
+	if r.isNew() {
+		return nil
+	}
+	err := tx.QueryRowContext(ctx, `SELECT record FROM order_body WHERE order_id = $1`, r.id).Scan(&r.record)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("orders: read record: %w", err)
+	}
+	return nil
+}
+
+// createRecordPostgres is lockRecord on PostgreSQL for a cart that is
+// likely new: the record that the event alone makes (rec, its body and
+// lines) is written in the statement that makes the row, one round trip,
+// and the row is written once, where lockRecord's row is inserted and
+// then updated (and an update of state and placed_at, both indexed,
+// moves every index entry of the row). If the cart has a row already, the
+// statement locks it and adds the source as lockRecord's does, and writes
+// nothing else: created is false, and the row is as lockRecord returns it.
+func createRecordPostgres(ctx context.Context, tx *sql.Tx, tenant, seller, pack, ev string, now int64, rec *order.Record,
+	body []byte) (r *recordRow, created bool, err error) {
+	r = &recordRow{}
+	lines := recordLines(rec)
+	err = tx.QueryRowContext(ctx, createRecord, store.Text(tenant), store.Text(seller), store.Text(pack), now, ev,
+		string(rec.State), rec.Placed().UnixMicro(), rec.Revision, string(body), lines.keys, lines.orderNos, lines.itemNos,
+		lines.sellerCodes, lines.optionCodes, lines.states).Scan(&r.id, &r.revision, &created)
+	if err != nil {
+		return nil, false, fmt.Errorf("orders: lock record: %w", err)
+	}
+	if created {
+		return r, true, nil
+	}
+	return r, false, r.readBody(ctx, tx)
+}
+
+// createRecord is createRecordPostgres's statement. The body and the lines
+// are written only where the row is new: xmax = 0 tells a row the
+// statement inserted from one it found, whose xmax holds the lock that
+// ON CONFLICT's update leaves.
+var createRecord = `WITH record AS (INSERT INTO order_record (tenant, seller_id, pack_no, updated_at, state, placed_at, revision)
+		VALUES ($1, $2, $3, $4, $6, $7, $8)
+		ON CONFLICT (tenant, seller_id, pack_no) DO UPDATE SET tenant = excluded.tenant
+		RETURNING id, revision, xmax = 0 AS created),
+	source AS (INSERT INTO order_source (order_id, event_id) SELECT id, $5 FROM record ON CONFLICT DO NOTHING),
+	body AS (INSERT INTO order_body (order_id, record, updated_at) SELECT id, $9, $4 FROM record WHERE created),
+	lines AS (INSERT INTO order_line (order_id, line_key, order_no, item_no, seller_item_code, option_code, state)
+		SELECT record.id, l.* FROM record, unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+			$15::text[]) AS l WHERE created)
+	SELECT id, revision, created FROM record`
 
 // isNew tells whether the row was made for this event: a record is saved
 // at revision 1 and up in the transaction that makes it, so one still at
