@@ -97,7 +97,11 @@ func (s *Store) migrateOwn(ctx context.Context) error {
 }
 
 // The migrations are written in SQLite's dialect; PostgreSQL differs only
-// in its auto-incrementing keys and its binary type.
+// in its auto-incrementing keys and its binary type. A migration that
+// begins with postgresOnly changes nothing on SQLite, where its version
+// is recorded all the same.
+const postgresOnly = "-- PostgreSQL only"
+
 var (
 	rowidKey = regexp.MustCompile(`\bINTEGER PRIMARY KEY\b`)
 	blobType = regexp.MustCompile(`\bBLOB\b`)
@@ -105,6 +109,9 @@ var (
 
 func forDialect(kind Kind, body string) string {
 	if kind != Postgres {
+		if strings.HasPrefix(body, postgresOnly) {
+			return ""
+		}
 		return body
 	}
 	body = rowidKey.ReplaceAllString(body, "BIGSERIAL PRIMARY KEY")
@@ -124,8 +131,10 @@ func (s *Store) applyMigration(ctx context.Context, version int, body string) er
 	if n > 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, body); err != nil {
-		return err
+	if body != "" {
+		if _, err := tx.ExecContext(ctx, body); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO qoo10hook_migration (version, applied_at) VALUES ($1, $2)`, version, now()); err != nil {
 		return err
