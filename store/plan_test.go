@@ -57,7 +57,6 @@ func TestFirstPredecessorsInChunks(t *testing.T) {
 // and every attempt, read deliveries through indexes in that plan, and
 // the plan is kept (not made again at every execution).
 func TestChainLookupsKeepIndexPlans(t *testing.T) {
-	ctx := t.Context()
 	conn := pinnedConn(t, open(t, testenv.Postgres(t), Options{}))
 	predecessors := func(k int) (string, string) {
 		args := make([]string, 1<<k)
@@ -76,29 +75,9 @@ func TestChainLookupsKeepIndexPlans(t *testing.T) {
 	}
 	for name, lookup := range lookups {
 		q, args := lookup()
-		exec := func(q string) {
-			t.Helper()
-			if _, err := conn.ExecContext(ctx, q); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-		}
-		exec(`PREPARE lookup AS ` + q)
-		for range 10 {
-			exec(`EXECUTE lookup (` + args + `)`)
-		}
-		var generic, custom int
-		if err := conn.QueryRowContext(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
-			WHERE name = 'lookup'`).Scan(&generic, &custom); err != nil {
-			t.Fatal(err)
-		}
-		if generic == 0 {
-			t.Errorf("%s: planned for each of %d executions, never a kept plan", name, custom)
-		}
-		plan := explain(t, conn, `EXPLAIN EXECUTE lookup (`+args+`)`)
-		if strings.Contains(plan, "Seq Scan on delivery") {
+		if plan := testenv.KeptPlan(t, conn, q, args); strings.Contains(plan, "Seq Scan on delivery") {
 			t.Errorf("%s: the kept plan reads the whole delivery table:\n%s", name, plan)
 		}
-		exec(`DEALLOCATE lookup`)
 	}
 }
 
@@ -112,25 +91,4 @@ func pinnedConn(t *testing.T, s *Store) *sql.Conn {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
-}
-
-func explain(t *testing.T, conn *sql.Conn, q string) string {
-	t.Helper()
-	rows, err := conn.QueryContext(t.Context(), q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan strings.Builder
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		plan.WriteString(line + "\n")
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return plan.String()
 }
