@@ -100,7 +100,7 @@ func createRecordPostgres(ctx context.Context, tx *sql.Tx, tenant, seller, pack,
 // are written only where the row is new: xmax = 0 tells a row the
 // statement inserted from one it found, whose xmax holds the lock that
 // ON CONFLICT's update leaves.
-var createRecord = `WITH record AS (INSERT INTO order_record (tenant, seller_id, pack_no, updated_at, state, placed_at, revision)
+const createRecord = `WITH record AS (INSERT INTO order_record (tenant, seller_id, pack_no, updated_at, state, placed_at, revision)
 		VALUES ($1, $2, $3, $4, $6, $7, $8)
 		ON CONFLICT (tenant, seller_id, pack_no) DO UPDATE SET tenant = excluded.tenant
 		RETURNING id, revision, xmax = 0 AS created),
