@@ -609,16 +609,14 @@ func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, en
 	if s.dispatch == nil || !inGroupTx(ctx) || !s.Leased() || !s.dispatch.Accepts(endpoint) {
 		return successorWoken, nil
 	}
-	if first, err := firstPredecessor(ctx, tx, id); err != nil {
-		return successorWoken, err
-	} else if first.Valid {
-		return successorWaits, nil
-	}
 	var payload []byte
-	dl, err := scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, e.payload
-		FROM delivery d JOIN event e ON e.id = d.event_id WHERE d.id = $1`, id), &payload)
+	var first sql.NullInt64
+	dl, err := scanDelivery(tx.QueryRowContext(ctx, successorForDispatch, id), &payload, &first)
 	if err != nil {
 		return successorWoken, err
+	}
+	if first.Valid {
+		return successorWaits, nil
 	}
 	if dl.Status != DeliveryPending || dl.JobID != job || dl.Attempts != 0 {
 		return successorWoken, nil
@@ -655,6 +653,13 @@ func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, en
 	AfterCommit(ctx, func() { s.dispatch.Dispatch([]*Delivery{dl}) })
 	return successorTaken, nil
 }
+
+// successorForDispatch reads, for takeSuccessor, delivery $1 with its
+// payload and the first earlier pending delivery it follows
+// (predecessorLookups), null when there is none: one statement, under the
+// chain lock that the attempt waking it holds.
+const successorForDispatch = `SELECT ` + deliveryColumns + `, e.payload, (SELECT min(m.id) FROM (` + predecessorLookups + `) m)
+	FROM delivery d JOIN event e ON e.id = d.event_id WHERE d.id = $1`
 
 // waitsForPredecessor tells whether delivery id has an earlier pending
 // delivery it follows (predecessorLookups), as tx sees it.
