@@ -621,38 +621,51 @@ func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, en
 	if dl.Status != DeliveryPending || dl.JobID != job || dl.Attempts != 0 {
 		return successorWoken, nil
 	}
+	t := now()
 	if s.kind == Postgres {
-		// River's JobDelete, when it waits for a producer that is fetching
-		// the job, reads the job as it was before the fetch: it reports
-		// the job deleted while River's worker runs it, and the delivery
-		// would go twice. Locked first, the job is either skipped by the
-		// fetch or seen running by this statement.
-		var state rivertype.JobState
-		switch err := tx.QueryRowContext(ctx, `SELECT state FROM river_job WHERE id = $1 FOR UPDATE`, job).Scan(&state); {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return successorWoken, fmt.Errorf("lock successor's job: %w", err)
-		case state == rivertype.JobStateRunning:
+		var taken bool
+		if err := tx.QueryRowContext(ctx, takeSuccessorPostgres, job, t, s.leaseKey(), id).Scan(&taken); err != nil {
+			return successorWoken, fmt.Errorf("take successor's job: %w", err)
+		}
+		if !taken {
 			return successorWoken, nil
 		}
-	}
-	if job != 0 { // 0: parked without one (insertJobs)
-		switch _, err := s.river.JobDeleteTx(ctx, tx, job); {
-		case errors.Is(err, rivertype.ErrJobRunning):
-			return successorWoken, nil
-		case err != nil && !errors.Is(err, rivertype.ErrNotFound):
+	} else {
+		if job != 0 { // 0: parked without one (insertJobs)
+			switch _, err := s.river.JobDeleteTx(ctx, tx, job); {
+			case errors.Is(err, rivertype.ErrJobRunning):
+				return successorWoken, nil
+			case err != nil && !errors.Is(err, rivertype.ErrNotFound):
+				return successorWoken, err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, takeSuccessorDelivery, t, s.leaseKey(), id); err != nil {
 			return successorWoken, err
 		}
-	}
-	t := now()
-	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET job_id = NULL, parked = 0, updated_at = $1, stored_by = $2 WHERE id = $3`,
-		t, s.leaseKey(), id); err != nil {
-		return successorWoken, err
 	}
 	dl.JobID, dl.UpdatedAt, dl.Payload = 0, fromMicros(t), payload
 	AfterCommit(ctx, func() { s.dispatch.Dispatch([]*Delivery{dl}) })
 	return successorTaken, nil
 }
+
+// takeSuccessorDelivery marks delivery $3 as the Dispatcher's: no job,
+// not parked.
+const takeSuccessorDelivery = `UPDATE delivery SET job_id = NULL, parked = 0, updated_at = $1, stored_by = $2 WHERE id = $3`
+
+// takeSuccessorPostgres deletes the River job $1 of delivery $4, unless
+// River runs it, and then takes the delivery (takeSuccessorDelivery), in
+// one statement; it returns whether it did. River's JobDelete, when it
+// waits for a producer that is fetching the job, reads the job as it was
+// before the fetch: it would report the job deleted while River's worker
+// runs it, and the delivery would go twice. Locked first, the job is
+// either skipped by the fetch or seen running here: a row locked FOR
+// UPDATE is read as the transaction that held it left it. A job already
+// gone leaves the delivery to take.
+const takeSuccessorPostgres = `WITH job AS (SELECT id, state FROM river_job WHERE id = $1 FOR UPDATE),
+	deleted AS (DELETE FROM river_job WHERE id IN (SELECT id FROM job WHERE state <> 'running')),
+	taken AS (UPDATE delivery SET job_id = NULL, parked = 0, updated_at = $2, stored_by = $3
+		WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM job WHERE state = 'running') RETURNING id)
+	SELECT EXISTS (SELECT 1 FROM taken)`
 
 // successorForDispatch reads, for takeSuccessor, delivery $1 with its
 // payload and the first earlier pending delivery it follows
