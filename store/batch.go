@@ -14,6 +14,9 @@ import (
 type batchTx struct {
 	tx   *sql.Tx
 	kind Kind
+	// conn is tx's connection where the caller has it (a group commit's),
+	// for statements sent together as a pipeline on PostgreSQL.
+	conn *sql.Conn
 }
 
 func newBatchTx(tx *sql.Tx, kind Kind) *batchTx { return &batchTx{tx: tx, kind: kind} }

@@ -313,6 +313,7 @@ func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
 	results := make([]Receipt, len(batch))
 	err := s.groupTxOnConn(func(ctx context.Context, conn *sql.Conn, tx *sql.Tx) error {
 		b := newBatchTx(tx, s.kind)
+		b.conn = conn
 		var rows []mailRow
 		if s.kind == Postgres {
 			var err error

@@ -883,21 +883,26 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 	return nil
 }
 
-// linkJobs makes each job of res its delivery's (jobs, in the same order).
-// On PostgreSQL, where each statement is a round trip, in one statement.
+// linkJobs makes each job of res its delivery's (jobs, in the same order):
+// a statement per delivery, by its key. On PostgreSQL, where each
+// statement is a round trip, they go as one pipeline where the batch has
+// its connection. (One statement joining the ids given with the delivery
+// table would be planned, and the plan kept, while the table is new: a
+// scan of the whole table, from then on.)
 func linkJobs(ctx context.Context, b *batchTx, jobs []pendingJob, res []*rivertype.JobInsertResult) error {
-	if b.kind == Postgres {
-		ids, jobIDs := make([]int64, len(res)), make([]int64, len(res))
+	if b.kind == Postgres && b.conn != nil && len(res) > 1 {
+		pipeline := &pgx.Batch{}
 		for i, r := range res {
-			ids[i], jobIDs[i] = jobs[i].deliveryID, r.Job.ID
+			pipeline.Queue(linkJob, r.Job.ID, jobs[i].deliveryID)
 		}
-		return b.exec(ctx, `UPDATE delivery SET job_id = l.job_id
-			FROM unnest($1::bigint[], $2::bigint[]) AS l (id, job_id) WHERE delivery.id = l.id`, ids, jobIDs)
+		return sendPipeline(ctx, b.conn, pipeline)
 	}
 	for i, r := range res {
-		if err := b.exec(ctx, `UPDATE delivery SET job_id = $1 WHERE id = $2`, r.Job.ID, jobs[i].deliveryID); err != nil {
+		if err := b.exec(ctx, linkJob, r.Job.ID, jobs[i].deliveryID); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+const linkJob = `UPDATE delivery SET job_id = $1 WHERE id = $2`

@@ -68,6 +68,7 @@ func TestChainLookupsKeepIndexPlans(t *testing.T) {
 	lookups := map[string]func() (string, string){
 		"successors":        func() (string, string) { return successorJobsPostgres, "1" },
 		"successor taken":   func() (string, string) { return successorForDispatch, "1" },
+		"job link":          func() (string, string) { return linkJob, "2, 1" },
 		"predecessors of 1": func() (string, string) { return predecessors(0) },
 		"predecessors of 8": func() (string, string) { return predecessors(3) },
 		"predecessors of 64": func() (string, string) {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -491,6 +492,73 @@ func TestSecondKeyMigration(t *testing.T) {
 				if got != want {
 					t.Errorf("delivery of evt_m%d keys %s, want %s", n, got, want)
 				}
+			}
+		})
+	}
+}
+
+// TestJobsLinkedToTheirDeliveries: a batch of one cart's mails, the first
+// delivery queued and the others parked behind it (no Dispatcher here):
+// each delivery with a River job is linked to the job that names it. On
+// PostgreSQL every one has a job, and the links go as one pipeline; on
+// SQLite the parked ones have none.
+func TestJobsLinkedToTheirDeliveries(t *testing.T) {
+	for _, st := range testenv.Stores(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			s := open(t, st.URL, Options{BatchMax: 4, BatchWindow: time.Minute, Writers: 1})
+			errs := make(chan error, 4)
+			for i := range 4 {
+				go func() {
+					_, err := s.Ingest(t.Context(), mail(i, fmt.Sprintf("evt_link%d", i), "e"))
+					errs <- err
+				}()
+			}
+			for range 4 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			rows, err := s.db.QueryContext(t.Context(), `SELECT id, COALESCE(job_id, 0) FROM delivery ORDER BY id`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			links := map[int64]int64{}
+			for rows.Next() {
+				var id, job int64
+				if err := rows.Scan(&id, &job); err != nil {
+					t.Fatal(err)
+				}
+				links[id] = job
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if len(links) != 4 {
+				t.Fatalf("%d deliveries, want 4", len(links))
+			}
+			linked, want := 0, 1
+			if st.Name == "postgres" {
+				want = 4
+			}
+			for id, job := range links {
+				if job == 0 {
+					continue
+				}
+				linked++
+				row, err := s.river.JobGet(t.Context(), job)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var args DeliveryArgs
+				if err := json.Unmarshal(row.EncodedArgs, &args); err != nil {
+					t.Fatal(err)
+				}
+				if args.DeliveryID != id {
+					t.Errorf("delivery %d linked to job %d, which is delivery %d's", id, job, args.DeliveryID)
+				}
+			}
+			if linked != want {
+				t.Errorf("%d deliveries linked to a job, want %d", linked, want)
 			}
 		})
 	}
