@@ -100,15 +100,14 @@ func createRecordPostgres(ctx context.Context, tx *sql.Tx, tenant, seller, pack,
 // are written only where the row is new: xmax = 0 tells a row the
 // statement inserted from one it found, whose xmax holds the lock that
 // ON CONFLICT's update leaves.
-const createRecord = `WITH record AS (INSERT INTO order_record (tenant, seller_id, pack_no, updated_at, state, placed_at, revision)
+var createRecord = `WITH record AS (INSERT INTO order_record (tenant, seller_id, pack_no, updated_at, state, placed_at, revision)
 		VALUES ($1, $2, $3, $4, $6, $7, $8)
 		ON CONFLICT (tenant, seller_id, pack_no) DO UPDATE SET tenant = excluded.tenant
 		RETURNING id, revision, xmax = 0 AS created),
 	source AS (INSERT INTO order_source (order_id, event_id) SELECT id, $5 FROM record ON CONFLICT DO NOTHING),
 	body AS (INSERT INTO order_body (order_id, record, updated_at) SELECT id, $9, $4 FROM record WHERE created),
-	lines AS (INSERT INTO order_line (order_id, line_key, order_no, item_no, seller_item_code, option_code, state)
-		SELECT record.id, l.* FROM record, unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-			$15::text[]) AS l WHERE created)
+	lines AS (` + fmt.Sprintf(saveLine, `SELECT record.id, l.* FROM record, unnest($10::text[], $11::text[], $12::text[],
+		$13::text[], $14::text[], $15::text[]) AS l WHERE created`) + `)
 	SELECT id, revision, created FROM record`
 
 // isNew tells whether the row was made for this event: a record is saved

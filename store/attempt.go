@@ -624,7 +624,7 @@ func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, en
 	t := now()
 	if s.kind == Postgres {
 		var taken bool
-		if err := tx.QueryRowContext(ctx, takeSuccessorPostgres, job, t, s.leaseKey(), id).Scan(&taken); err != nil {
+		if err := tx.QueryRowContext(ctx, takeSuccessorPostgres, t, s.leaseKey(), id, job).Scan(&taken); err != nil {
 			return successorWoken, fmt.Errorf("take successor's job: %w", err)
 		}
 		if !taken {
@@ -652,7 +652,7 @@ func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, en
 // not parked.
 const takeSuccessorDelivery = `UPDATE delivery SET job_id = NULL, parked = 0, updated_at = $1, stored_by = $2 WHERE id = $3`
 
-// takeSuccessorPostgres deletes the River job $1 of delivery $4, unless
+// takeSuccessorPostgres deletes the River job $4 of delivery $3, unless
 // River runs it, and then takes the delivery (takeSuccessorDelivery), in
 // one statement; it returns whether it did. River's JobDelete, when it
 // waits for a producer that is fetching the job, reads the job as it was
@@ -661,10 +661,9 @@ const takeSuccessorDelivery = `UPDATE delivery SET job_id = NULL, parked = 0, up
 // either skipped by the fetch or seen running here: a row locked FOR
 // UPDATE is read as the transaction that held it left it. A job already
 // gone leaves the delivery to take.
-const takeSuccessorPostgres = `WITH job AS (SELECT id, state FROM river_job WHERE id = $1 FOR UPDATE),
+const takeSuccessorPostgres = `WITH job AS (SELECT id, state FROM river_job WHERE id = $4 FOR UPDATE),
 	deleted AS (DELETE FROM river_job WHERE id IN (SELECT id FROM job WHERE state <> 'running')),
-	taken AS (UPDATE delivery SET job_id = NULL, parked = 0, updated_at = $2, stored_by = $3
-		WHERE id = $4 AND NOT EXISTS (SELECT 1 FROM job WHERE state = 'running') RETURNING id)
+	taken AS (` + takeSuccessorDelivery + ` AND NOT EXISTS (SELECT 1 FROM job WHERE state = 'running') RETURNING id)
 	SELECT EXISTS (SELECT 1 FROM taken)`
 
 // successorForDispatch reads, for takeSuccessor, delivery $1 with its
