@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
 	"github.com/qoo10hook/qoo10hook/order"
@@ -119,28 +121,16 @@ func TestNewCartTwiceInOneTransaction(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnvWith(t, st.URL, store.Options{BatchMax: 3, BatchWindow: time.Minute, Writers: 1})
+			reg := prometheus.NewRegistry()
+			e := newUnstartedEnv(t, st.URL, store.Options{BatchMax: 3, Writers: 1, Registerer: reg})
 			placed := func(no, code string) mailOf {
 				return mailOf{event.OrderPlaced, day, &event.Order{SellerID: "shop", PackNo: "P1",
 					Buyer: &event.Person{Name: "山田 太郎"}, Items: []event.Item{item(no, code)}}}
 			}
-			// A mail of another cart, placed first, fills the batch with
-			// the two: all three go in one transaction.
-			ins := []*store.Ingest{e.mail("t", "m1", placed("101", "TS-001"), false),
+			// With a mail of another cart, all three in one transaction.
+			e.ingestOneBatch(reg, []*store.Ingest{e.mail("t", "m1", placed("101", "TS-001"), false),
 				e.mail("t", "m2", placed("102", "TS-002"), false),
-				e.mail("other", "m3", placed("201", "TS-003"), false)}
-			errs := make(chan error, len(ins))
-			for _, in := range ins {
-				go func() {
-					_, err := e.st.Ingest(t.Context(), in)
-					errs <- err
-				}()
-			}
-			for range ins {
-				if err := <-errs; err != nil {
-					t.Fatal(err)
-				}
-			}
+				e.mail("other", "m3", placed("201", "TS-003"), false)})
 			if st.Name == "postgres" {
 				if n := e.count(`SELECT count(DISTINCT xmin::text) FROM mail`); n != 1 {
 					t.Fatalf("the mails went in %d transactions, want 1", n)

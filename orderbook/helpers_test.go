@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/ingest"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
@@ -31,6 +33,17 @@ func newEnv(t *testing.T, url string) *env { return newEnvWith(t, url, store.Opt
 // newEnvWith is newEnv with the store's options o.
 func newEnvWith(t *testing.T, url string, o store.Options) *env {
 	t.Helper()
+	e := newUnstartedEnv(t, url, o)
+	if err := e.st.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// newUnstartedEnv is newEnvWith with the store not started yet: mails
+// given to it wait for its committer (see ingestOneBatch).
+func newUnstartedEnv(t *testing.T, url string, o store.Options) *env {
+	t.Helper()
 	su, err := store.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
@@ -42,11 +55,52 @@ func newEnvWith(t *testing.T, url string, o store.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() { st.Close() })
 	return &env{t: t, st: st, d: d, book: NewBook(st, su.Kind == store.Postgres)}
+}
+
+// ingestOneBatch stores ins in one transaction, on a store from
+// newUnstartedEnv whose BatchMax is at least len(ins) and whose metrics
+// reg receives: the mails wait, queued, until every one is (the commit
+// backlog counts them), and the committer started then takes them
+// together.
+func (e *env) ingestOneBatch(reg *prometheus.Registry, ins []*store.Ingest) {
+	e.t.Helper()
+	errs := make(chan error, len(ins))
+	for _, in := range ins {
+		go func() {
+			_, err := e.st.Ingest(e.t.Context(), in)
+			errs <- err
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); backlog(e.t, reg) < len(ins); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%v of %d mails queued", backlog(e.t, reg), len(ins))
+		}
+	}
+	if err := e.st.Start(e.t.Context()); err != nil {
+		e.t.Fatal(err)
+	}
+	for range ins {
+		if err := <-errs; err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// backlog reads the store's gauge of mails waiting for a commit.
+func backlog(t *testing.T, reg *prometheus.Registry) int {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "qoo10hook_store_commit_backlog" {
+			return int(mf.GetMetric()[0].GetGauge().GetValue())
+		}
+	}
+	return 0
 }
 
 // forStores runs f on a fresh env per store.

@@ -51,6 +51,42 @@ func mail(n int, eventID string, endpoints ...string) *Ingest {
 	return in
 }
 
+// ingestOneBatch stores ins in one transaction, on a store opened with o,
+// whose BatchMax is at least len(ins): the mails wait, queued, until every
+// one is, and the committer started then takes them together. It returns
+// the store, started, and the receipts in ins' order.
+func ingestOneBatch(t *testing.T, url string, o Options, ins []*Ingest) (*Store, []Receipt) {
+	t.Helper()
+	o.URL = testURL(t, url)
+	s, err := Open(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	receipts, errs := make([]Receipt, len(ins)), make(chan error, len(ins))
+	for i, in := range ins {
+		go func() {
+			var err error
+			receipts[i], err = s.Ingest(t.Context(), in)
+			errs <- err
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(s.commit.in) < len(ins); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d mails queued", len(s.commit.in), len(ins))
+		}
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for range ins {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, receipts
+}
+
 func count(t *testing.T, s *Store, q string, args ...any) int {
 	t.Helper()
 	var n int
@@ -505,19 +541,11 @@ func TestSecondKeyMigration(t *testing.T) {
 func TestJobsLinkedToTheirDeliveries(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
-			s := open(t, st.URL, Options{BatchMax: 4, BatchWindow: time.Minute, Writers: 1})
-			errs := make(chan error, 4)
-			for i := range 4 {
-				go func() {
-					_, err := s.Ingest(t.Context(), mail(i, fmt.Sprintf("evt_link%d", i), "e"))
-					errs <- err
-				}()
+			ins := make([]*Ingest, 4)
+			for i := range ins {
+				ins[i] = mail(i, fmt.Sprintf("evt_link%d", i), "e")
 			}
-			for range 4 {
-				if err := <-errs; err != nil {
-					t.Fatal(err)
-				}
-			}
+			s, _ := ingestOneBatch(t, st.URL, Options{BatchMax: 4, Writers: 1}, ins)
 			rows, err := s.db.QueryContext(t.Context(), `SELECT id, COALESCE(job_id, 0) FROM delivery ORDER BY id`)
 			if err != nil {
 				t.Fatal(err)
@@ -571,24 +599,14 @@ func TestJobsLinkedToTheirDeliveries(t *testing.T) {
 func TestDuplicatesInOneBatch(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
-			s := open(t, st.URL, Options{BatchMax: 4, BatchWindow: time.Minute, Writers: 1})
 			again := mail(1, "evt_one", "vendor")
 			again.Mail.QueueID = "q1-again"
 			other := mail(2, "evt_one", "vendor")
 			plain := mail(3, "")
-			receipts := make(chan Receipt, 4)
-			for _, in := range []*Ingest{mail(1, "evt_one", "vendor"), again, other, plain} {
-				go func() {
-					rc, err := s.Ingest(t.Context(), in)
-					if err != nil {
-						t.Error(err)
-					}
-					receipts <- rc
-				}()
-			}
+			s, receipts := ingestOneBatch(t, st.URL, Options{BatchMax: 4, Writers: 1},
+				[]*Ingest{mail(1, "evt_one", "vendor"), again, other, plain})
 			duplicateMails, newEvents, duplicateEvents, stored := 0, 0, 0, 0
-			for range 4 {
-				rc := <-receipts
+			for _, rc := range receipts {
 				if rc.DuplicateMail {
 					duplicateMails++
 				} else if rc.MailID != 0 {
