@@ -338,7 +338,7 @@ func (x *derivation) emit(id string, t event.Type, a *adjustment, data any) erro
 		// an endpoint that also takes the order event, each also follows
 		// its own order event (its cart's key, as second key: the cart's
 		// later events do not wait for the SKU's chain).
-		nd := store.NewDelivery{Endpoint: name, OrderKey: OrderKey(a.SellerID, a.SKU)}
+		nd := store.NewDelivery{Endpoint: name, OrderKey: OrderKey(a.SellerID, a.SKU), KeyShared: true}
 		for _, d := range x.ev.Deliveries {
 			if d.Endpoint == name && d.OrderKey != "" {
 				nd.SecondKey = d.OrderKey

@@ -17,6 +17,8 @@ type batchTx struct {
 	// conn is tx's connection where the caller has it (a group commit's),
 	// for statements sent together as a pipeline on PostgreSQL.
 	conn *sql.Conn
+	// orderLocks are the order keys whose locks tx holds (lockOrderKeys).
+	orderLocks map[string]bool
 }
 
 func newBatchTx(tx *sql.Tx, kind Kind) *batchTx { return &batchTx{tx: tx, kind: kind} }

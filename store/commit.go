@@ -317,7 +317,7 @@ func (s *Store) commitBatch(batch []*commitRequest) ([]Receipt, error) {
 		var rows []mailRow
 		if s.kind == Postgres {
 			var err error
-			if rows, err = insertMailsPostgres(ctx, conn, batch); err != nil {
+			if rows, err = insertMailsPostgres(ctx, conn, batch, b.newOrderLocks(batchOrderKeys(batch))); err != nil {
 				return fmt.Errorf("store: %w", err)
 			}
 		}

@@ -38,6 +38,11 @@ type Delivery struct {
 	// Follows are, for a Dispatcher, the deliveries handed over with this
 	// one that it waits for.
 	Follows []int64 `json:"-"`
+	// Ordered is set, on PostgreSQL, on a new delivery whose commit saw
+	// every delivery it can follow: it has no keys, or only an OrderKey
+	// whose lock the transaction held before storing it (lockOrderKeys).
+	// A Dispatcher need not look again for an unseen predecessor.
+	Ordered bool `json:"-"`
 }
 
 // ScheduleIndex is the number of attempts made since the delivery was

@@ -24,8 +24,9 @@ type takingDispatcher struct {
 	mu        sync.Mutex
 	accepting bool
 	ids       []int64
-	follows   [][]int64 // each one's Follows
-	unseen    []int64   // handed over before a reader could see them, or unlike what was stored
+	follows   [][]int64       // each one's Follows
+	ordered   map[string]bool // by event id, each one's Ordered
+	unseen    []int64         // handed over before a reader could see them, or unlike what was stored
 	errs      []error
 }
 
@@ -47,6 +48,10 @@ func (d *takingDispatcher) Dispatch(ds []*Delivery) {
 		d.mu.Lock()
 		d.ids = append(d.ids, id)
 		d.follows = append(d.follows, dl.Follows)
+		if d.ordered == nil {
+			d.ordered = map[string]bool{}
+		}
+		d.ordered[dl.EventID] = dl.Ordered
 		if err != nil {
 			d.unseen = append(d.unseen, id)
 			d.errs = append(d.errs, err)

@@ -126,6 +126,11 @@ type NewDelivery struct {
 	// follow its order events, in the cart's order, and the cart's next
 	// events do not wait for a SKU's chain of adjustments.)
 	SecondKey string
+	// KeyShared marks an OrderKey that many carts share (a SKU's). On
+	// PostgreSQL the store locks every other OrderKey while it stores the
+	// delivery (lockOrderKeys), and not this one: every mail of a flash
+	// sale would wait for the one before it to commit.
+	KeyShared bool
 }
 
 // Ingest is what one mail adds to the store, in one transaction.
@@ -386,6 +391,11 @@ func (s *Store) insertDeliveries(ctx context.Context, b *batchTx, mailID int64, 
 	// As DeliveryForWork would read them back, for a Dispatcher.
 	receivedAt, createdAt := fromMicros(received.UnixMicro()), fromMicros(created)
 	for i, d := range ev.Deliveries {
+		if d.OrderKey != "" && !d.KeyShared {
+			if err := b.lockOrderKeys(ctx, []string{d.OrderKey}); err != nil {
+				return nil, nil, err
+			}
+		}
 		args := []any{ev.ID, d.Endpoint, d.OrderKey, d.SecondKey, status, received.UnixMicro(), created, s.leaseKey()}
 		var did int64
 		if len(carried) > 0 && i == len(ev.Deliveries)-1 {
@@ -401,7 +411,8 @@ func (s *Store) insertDeliveries(ctx context.Context, b *batchTx, mailID int64, 
 			j := pendingJob{deliveryID: did, endpoint: d.Endpoint, orderKey: d.OrderKey, secondKey: d.SecondKey}
 			if s.dispatch != nil {
 				j.delivery = &Delivery{ID: did, EventID: ev.ID, EventType: ev.Type, Endpoint: d.Endpoint, OrderKey: d.OrderKey, SecondKey: d.SecondKey,
-					Status: status, ReceivedAt: receivedAt, CreatedAt: createdAt, UpdatedAt: createdAt, Payload: ev.Payload}
+					Status: status, ReceivedAt: receivedAt, CreatedAt: createdAt, UpdatedAt: createdAt, Payload: ev.Payload,
+					Ordered: b.kind == Postgres && d.SecondKey == "" && (d.OrderKey == "" || !d.KeyShared)}
 			}
 			jobs = append(jobs, j)
 		}
@@ -548,10 +559,14 @@ const insertMailWithEvent = `WITH new_mail AS (` + insertMail + ` RETURNING id),
 // connection: on PostgreSQL each statement is a round trip, and these
 // depend on nothing the batch writes after them. The server runs them in
 // order, so a mail given twice is stored by the first statement and a
-// duplicate to the second, as one by one.
-func insertMailsPostgres(ctx context.Context, conn *sql.Conn, batch []*commitRequest) ([]mailRow, error) {
+// duplicate to the second, as one by one. The pipeline first takes
+// orderLocks, the locks of the order keys the mails name (orderlock.go).
+func insertMailsPostgres(ctx context.Context, conn *sql.Conn, batch []*commitRequest, orderLocks []int64) ([]mailRow, error) {
 	rows := make([]mailRow, len(batch))
 	pipeline := &pgx.Batch{}
+	if len(orderLocks) > 0 {
+		pipeline.Queue(lockOrderKeysStatement, orderLocks)
+	}
 	for i, r := range batch {
 		in, row := r.in, &rows[i]
 		args := textArgs(mailArgs(in))

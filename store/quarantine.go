@@ -78,6 +78,14 @@ func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, err
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
+	b := newBatchTx(tx, s.kind)
+	keys := make([]string, len(held))
+	for i, j := range held {
+		keys[i] = j.orderKey
+	}
+	if err := b.lockOrderKeys(ctx, keys); err != nil {
+		return 0, err
+	}
 	t := now()
 	for _, j := range held {
 		if _, err := tx.ExecContext(ctx, `UPDATE delivery SET status = $1, updated_at = $2 WHERE id = $3`,
@@ -85,7 +93,6 @@ func (s *Store) releaseTx(ctx context.Context, tx *sql.Tx, ref string) (int, err
 			return 0, err
 		}
 	}
-	b := newBatchTx(tx, s.kind)
 	derived, err := s.deriveReleased(ctx, b, id, fromMicros(received))
 	if err != nil {
 		return 0, err

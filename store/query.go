@@ -217,6 +217,9 @@ func (s *Store) deliveryState(ctx context.Context, tx *sql.Tx, id int64) (status
 // requeueTx makes a delivery pending and due now, its retry schedule
 // started over, and has River run its job again (or a new one).
 func (s *Store) requeueTx(ctx context.Context, tx *sql.Tx, id int64, status, endpoint string, jobID sql.NullInt64) error {
+	if err := s.lockOrderKeyOf(ctx, tx, id); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE delivery SET status = 'pending', retry_base = attempts,
 		next_attempt_at = NULL, updated_at = $1 WHERE id = $2`, now(), id); err != nil {
 		return err

@@ -284,6 +284,31 @@ func TestDirectChecksForAnUnseenPredecessor(t *testing.T) {
 	}
 }
 
+// TestDirectTrustsAnOrderedCommit: a delivery whose commit held its
+// cart's lock (store.Delivery.Ordered) saw every delivery it follows, and
+// Direct attempts it without looking again. Shown by one handed over as
+// Ordered while an earlier delivery of its cart is pending (which such a
+// commit would have seen): it is sent.
+func TestDirectTrustsAnOrderedCommit(t *testing.T) {
+	u, _, d, ep, arrived := directOnPostgres(t)
+	other := openWorking(t, u)
+	if err := other.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	storeOne(t, other, "evt_first", ep.Name, "shop|1")
+	second := storeOne(t, other, "evt_second", ep.Name, "shop|1")
+	second.Ordered = true
+	d.Dispatch([]*store.Delivery{second})
+	select {
+	case id := <-arrived:
+		if id != "evt_second" {
+			t.Fatalf("sent %s, want evt_second", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a delivery whose commit was ordered was not sent")
+	}
+}
+
 // TestDirectWithoutLeaseSendsNothing: on PostgreSQL, once the instance's
 // lease is lost (its connection ended), Direct attempts nothing it holds
 // without a job, since another instance may take it over: it hands it to

@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/qoo10hook/qoo10hook/internal/testenv"
+)
+
+// TestOrderKeysLockedWhileStored: on PostgreSQL a transaction that stores
+// a delivery of a cart's key, or makes one pending again, holds the key's
+// lock until it commits, so that another transaction's delivery of the
+// key is stored either before it (and seen by its look for predecessors)
+// or after it. A delivery so stored, with no other key, comes to the
+// Dispatcher Ordered; a SKU's key is not locked, and its deliveries are
+// not Ordered.
+func TestOrderKeysLockedWhileStored(t *testing.T) {
+	url := testenv.Postgres(t)
+	ctx := t.Context()
+	// Each order placed derives an order.updated of another cart (as for
+	// a mail without カート番号), and a stock adjustment of a SKU that
+	// follows the mail's cart.
+	derive := func(_ context.Context, _ *sql.Tx, ev *Event) ([]Event, error) {
+		if ev.Type != "order.placed" {
+			return nil, nil
+		}
+		return []Event{
+			{ID: ev.ID + "_cart", Type: "order.updated", CreatedAt: time.Now(), Payload: []byte(`{}`),
+				Deliveries: []NewDelivery{{Endpoint: "e", OrderKey: "shop|2"}}},
+			{ID: ev.ID + "_sku", Type: "inventory.adjusted", CreatedAt: time.Now(), Payload: []byte(`{}`),
+				Deliveries: []NewDelivery{{Endpoint: "e", OrderKey: "sku:shop|A", SecondKey: "shop|1", KeyShared: true}}},
+			// And, not Ordered either: an adjustment alone at its endpoint,
+			// and an order.updated that also follows the mail's cart.
+			{ID: ev.ID + "_sku_alone", Type: "inventory.adjusted", CreatedAt: time.Now(), Payload: []byte(`{}`),
+				Deliveries: []NewDelivery{{Endpoint: "e", OrderKey: "sku:shop|B", KeyShared: true}}},
+			{ID: ev.ID + "_cart_following", Type: "order.updated", CreatedAt: time.Now(), Payload: []byte(`{}`),
+				Deliveries: []NewDelivery{{Endpoint: "e", OrderKey: "shop|3", SecondKey: "shop|1"}}},
+		}, nil
+	}
+	d := &takingDispatcher{accepting: true}
+	o := workingOptions(t, url)
+	o.Derive = derive
+	s, err := Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if taken, err := s.SetDispatcher(ctx, d); !taken || err != nil {
+		t.Fatalf("SetDispatcher: %v, %v", taken, err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d.s = s
+
+	other, err := sql.Open("pgx", testURL(t, url).DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	// hold takes key's lock on a connection of its own, as another
+	// transaction that stores a delivery of it would.
+	hold := func(key string) (release func()) {
+		t.Helper()
+		conn, err := other.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, orderLockKey(key)); err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, orderLockKey(key))
+			conn.Close()
+		}
+	}
+	// waitsFor runs f while key's lock is held elsewhere: f must not end
+	// before the lock is released, and must end after.
+	waitsFor := func(key, what string, f func() error) {
+		t.Helper()
+		release := hold(key)
+		done := make(chan error, 1)
+		go func() { done <- f() }()
+		select {
+		case err := <-done:
+			release()
+			t.Fatalf("%s while another transaction held the lock of %s (%v)", what, key, err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		release()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: not done once the lock of %s was released", what, key)
+		}
+	}
+	ingest := func(in *Ingest) func() error {
+		return func() error { _, err := s.Ingest(ctx, in); return err }
+	}
+
+	// The mail's own cart: locked before anything is stored, so that two
+	// batches never wait for each other's locks crosswise.
+	waitsFor("shop|1", "a mail of cart shop|1 was stored", func() error {
+		done := make(chan error, 1)
+		go func() { done <- ingest(mail(1, "evt_a", "e"))() }()
+		// A transaction that has written has a transaction id.
+		var waiting, writing bool
+		for range 100 {
+			if err := other.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1 AND objid::bigint = ($1::bigint & 4294967295)),
+				EXISTS (SELECT 1 FROM pg_locks w JOIN pg_stat_activity a ON a.pid = w.pid WHERE w.locktype = 'advisory' AND NOT w.granted
+					AND a.backend_xid IS NOT NULL)`,
+				orderLockKey("shop|1")).Scan(&waiting, &writing); err != nil {
+				return err
+			}
+			if waiting {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !waiting || writing {
+			return fmt.Errorf("waiting for the lock: %v; having written meanwhile: %v", waiting, writing)
+		}
+		return <-done
+	})
+	// A cart that comes up as the deriver runs: locked as its delivery is
+	// stored.
+	waitsFor("shop|2", "an order.updated of cart shop|2 was stored", ingest(mail(2, "evt_b", "e")))
+	// A SKU's: not locked.
+	release := hold("sku:shop|A")
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err = s.Ingest(short, mail(3, "evt_c", "e"))
+	cancel()
+	release()
+	if err != nil {
+		t.Fatalf("a mail with a stock adjustment while its SKU's key was locked elsewhere: %v", err)
+	}
+	// An operator's retry makes a delivery pending again: it locks the
+	// delivery's cart first.
+	first, err := s.ListDeliveries(ctx, DeliveryFilter{EventID: "evt_a"})
+	if err != nil || len(first) != 1 {
+		t.Fatalf("deliveries of evt_a: %v, %v", first, err)
+	}
+	waitsFor("shop|1", "a delivery of cart shop|1 was retried", func() error { return s.RetryDelivery(ctx, first[0].ID) })
+
+	// So does the release of a quarantined mail.
+	held := mail(4, "evt_d", "e")
+	held.Hold, held.Mail.Status = true, MailQuarantined
+	if _, err := s.Ingest(ctx, held); err != nil {
+		t.Fatal(err)
+	}
+	waitsFor("shop|1", "a quarantined mail of cart shop|1 was released", func() error { _, err := s.ReleaseMail(ctx, "q4"); return err })
+
+	// The first mail's deliveries went to the Dispatcher (those that
+	// follow its order event, to follow it there).
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, want := range map[string]bool{"evt_a": true, "evt_a_cart": true, "evt_a_sku": false, "evt_a_sku_alone": false, "evt_a_cart_following": false} {
+		got, handed := d.ordered[id]
+		if !handed || got != want {
+			t.Errorf("delivery of %s: handed over %v, Ordered %v; want handed over, Ordered %v", id, handed, got, want)
+		}
+	}
+}
