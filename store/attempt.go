@@ -643,7 +643,9 @@ func (s *Store) takeSuccessor(ctx context.Context, tx *sql.Tx, id, job int64, en
 			return successorWoken, err
 		}
 	}
-	dl.JobID, dl.UpdatedAt, dl.Payload = 0, fromMicros(t), payload
+	// Its predecessors were read as it was taken: the Dispatcher need not
+	// look again.
+	dl.JobID, dl.UpdatedAt, dl.Payload, dl.Ordered = 0, fromMicros(t), payload, s.kind == Postgres
 	AfterCommit(ctx, func() { s.dispatch.Dispatch([]*Delivery{dl}) })
 	return successorTaken, nil
 }

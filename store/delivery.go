@@ -38,10 +38,13 @@ type Delivery struct {
 	// Follows are, for a Dispatcher, the deliveries handed over with this
 	// one that it waits for.
 	Follows []int64 `json:"-"`
-	// Ordered is set, on PostgreSQL, on a new delivery whose commit saw
-	// every delivery it can follow: it has no keys, or only an OrderKey
-	// whose lock the transaction held before storing it (lockOrderKeys).
-	// A Dispatcher need not look again for an unseen predecessor.
+	// Ordered is set, on PostgreSQL, on a delivery handed to a Dispatcher
+	// that need not look again for an earlier pending delivery it follows
+	// (WaitsForPredecessor): a new one whose commit saw every delivery it
+	// can follow (it has no keys, or only an OrderKey whose lock the
+	// transaction held before storing it: lockOrderKeys), or one that a
+	// predecessor's last attempt took (takeSuccessor), reading its
+	// predecessors as it took it.
 	Ordered bool `json:"-"`
 }
 

@@ -528,3 +528,47 @@ func TestSuccessorNotTakenFromRunningJob(t *testing.T) {
 		t.Errorf("after the attempt: the delivery's job %d (want %d), running jobs of that id %d (want 1)", linked, job, n)
 	}
 }
+
+// TestWokenSuccessorHandedOverOrdered: on PostgreSQL a delivery that its
+// predecessor's last attempt takes comes to the Dispatcher Ordered: the
+// statement that took it read its predecessors, and a second look would
+// only make the same read again, a round trip before each link of a
+// chain.
+func TestWokenSuccessorHandedOverOrdered(t *testing.T) {
+	url := testenv.Postgres(t)
+	d := &takingDispatcher{accepting: true}
+	s := openWorking(t, url, d)
+	d.s = s
+	ctx := t.Context()
+	// A SKU's chain: stored without its key's lock, so not Ordered at its
+	// commit.
+	sku := func(n int) *Ingest {
+		in := mail(n, fmt.Sprintf("evt_s%d", n))
+		in.Events[0].Deliveries = []NewDelivery{{Endpoint: "e", OrderKey: "sku:shop|A", KeyShared: true}}
+		return in
+	}
+	for n := 1; n <= 2; n++ {
+		if _, err := s.Ingest(ctx, sku(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.mu.Lock()
+	ids, firstOrdered := slices.Clone(d.ids), d.ordered["evt_s1"]
+	d.mu.Unlock()
+	if len(ids) != 1 || firstOrdered {
+		t.Fatalf("dispatched %v (the first Ordered: %v), want the first alone, not Ordered", ids, firstOrdered)
+	}
+	first, _, _, err := s.DeliveryForWork(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordAttempt(ctx, first, Attempt{Number: 1, StartedAt: time.Now(), StatusCode: 204},
+		Outcome{Status: DeliveryDelivered}); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ordered, handed := d.ordered["evt_s2"]; !handed || !ordered {
+		t.Errorf("the second, woken: handed over %v, Ordered %v; want both", handed, ordered)
+	}
+}

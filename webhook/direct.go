@@ -242,8 +242,8 @@ func (d *Direct) deliver(dl *store.Delivery) {
 	if d.w.store.Kind() == store.Postgres && !dl.Ordered {
 		// A delivery of its cart or SKU stored beside it, by a transaction
 		// it did not see, may have come first: River's worker parks it
-		// behind that one. (One whose commit held its cart's lock saw
-		// every such delivery: Ordered.)
+		// behind that one. (Not an Ordered one: its commit held its
+		// cart's lock, or the attempt that woke it read its predecessors.)
 		if waits, err := d.w.store.WaitsForPredecessor(ctx, dl); err != nil || waits {
 			if err != nil {
 				d.log.Error("direct delivery: could not look for an earlier delivery; River will", "delivery", dl.ID, "err", err)
