@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -494,8 +495,28 @@ const successorJobs = `SELECT id, job_id, created_at FROM delivery WHERE (job_id
 // (a sequential scan per attempt, longer with every mail, until the next
 // ANALYZE made it plan again). A LATERAL with a LIMIT stays a lookup by
 // the primary key per successor whatever the table's size.
-const successorJobsPostgres = `SELECT s.id, s.job_id, s.created_at FROM (` + successorLookups + `) n (id),
-	LATERAL (SELECT id, job_id, created_at FROM delivery WHERE id = n.id AND job_id IS NOT NULL LIMIT 1) s`
+//
+// It leaves out a successor that still waits for another pending
+// delivery (predecessorLookups), which takeSuccessor would leave parked
+// (successorWaits) after reading it back with its payload, a round trip:
+// a stock adjustment of a flash sale follows both its SKU's previous
+// adjustment and its own order event, and the first of the two to end
+// would read it for nothing. The last one to end wakes it. Delivery $1
+// counts as ended: the statement that records its attempt (and moves it)
+// reads this too, and does not see its own update.
+var successorJobsPostgres = `SELECT s.id, s.job_id, s.created_at FROM (` + successorLookups + `) n (id),
+	LATERAL (SELECT d.id, d.job_id, d.created_at FROM delivery d WHERE d.id = n.id AND d.job_id IS NOT NULL
+		AND (SELECT min(m.id) FROM (` + predecessorsBesides1 + `) m) IS NULL LIMIT 1) s`
+
+// predecessorsBesides1 is predecessorLookups with delivery $1 taken as
+// no longer pending.
+var predecessorsBesides1 = func() string {
+	const pending = `status = 'pending'`
+	if strings.Count(predecessorLookups, pending) != 3 {
+		panic("store: predecessorLookups changed: " + predecessorLookups)
+	}
+	return strings.ReplaceAll(predecessorLookups, pending, pending+` AND id <> $1`)
+}()
 
 type successor struct {
 	id int64

@@ -420,3 +420,53 @@ func (c *chainFixture) deliver(d *Delivery) {
 		c.t.Fatal(err)
 	}
 }
+
+// TestSuccessorsLeaveOutThoseStillWaiting: on PostgreSQL the successors
+// an attempt reads to wake (successorJobsPostgres, read by the statement
+// that records the attempt, which does not see its own update) leave out
+// one that still waits for another pending delivery, and count the
+// delivery the attempt ends as ended.
+func TestSuccessorsLeaveOutThoseStillWaiting(t *testing.T) {
+	s := open(t, testenv.Postgres(t), Options{})
+	ctx := t.Context()
+	add := func(n int, key, second string) int64 {
+		t.Helper()
+		in := mail(n, fmt.Sprintf("evt_w%d", n))
+		in.Events[0].Deliveries = []NewDelivery{{Endpoint: "e", OrderKey: key, SecondKey: second}}
+		if _, err := s.Ingest(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		var id int64
+		if err := s.db.QueryRowContext(ctx, `SELECT id FROM delivery WHERE event_id = $1`, in.Events[0].ID).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	order := add(1, "cart1", "")           // an order event
+	previous := add(2, "sku:A", "")        // the SKU's previous adjustment
+	adjustment := add(3, "sku:A", "cart1") // follows both
+	successorsOf := func(id int64) []int64 {
+		t.Helper()
+		next, err := readSuccessors(s.db.QueryContext(ctx, successorJobsPostgres, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, n := range next {
+			ids = append(ids, n.id)
+		}
+		return ids
+	}
+
+	if got := successorsOf(order); len(got) != 0 {
+		t.Errorf("as the order event ends, with the SKU's previous adjustment pending: successors %v, want none", got)
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE delivery SET status = 'delivered' WHERE id = $1`, previous); err != nil {
+		t.Fatal(err)
+	}
+	// The order event is still pending in the table, as the statement
+	// that ends it sees it.
+	if got := successorsOf(order); !slices.Equal(got, []int64{adjustment}) {
+		t.Errorf("as the order event ends, the previous adjustment delivered: successors %v, want %d", got, adjustment)
+	}
+}
