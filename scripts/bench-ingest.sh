@@ -56,7 +56,11 @@ CF
 chown postfix "$work/pfdata"
 postfix -c "$work/postfix" check
 postfix -c "$work/postfix" start >"$work/postfix-start.log" 2>&1
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$pf_port) 2>/dev/null && break; sleep 0.1; done
+# A first start after the package's installation can take several seconds.
+for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$pf_port) 2>/dev/null && break; sleep 0.1; done
+if ! (exec 3<>/dev/tcp/127.0.0.1/$pf_port) 2>/dev/null; then
+  echo "Postfix did not start listening on port $pf_port:" >&2; cat "$work/postfix-start.log" >&2; exit 1
+fi
 
 hook=()
 if [ -n "${DELIVER:-}" ]; then
