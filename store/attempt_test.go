@@ -431,16 +431,7 @@ func TestSuccessorsLeaveOutThoseStillWaiting(t *testing.T) {
 	ctx := t.Context()
 	add := func(n int, key, second string) int64 {
 		t.Helper()
-		in := mail(n, fmt.Sprintf("evt_w%d", n))
-		in.Events[0].Deliveries = []NewDelivery{{Endpoint: "e", OrderKey: key, SecondKey: second}}
-		if _, err := s.Ingest(ctx, in); err != nil {
-			t.Fatal(err)
-		}
-		var id int64
-		if err := s.db.QueryRowContext(ctx, `SELECT id FROM delivery WHERE event_id = $1`, in.Events[0].ID).Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		return id
+		return ingestDeliveries(t, s, n, NewDelivery{Endpoint: "e", OrderKey: key, SecondKey: second})
 	}
 	order := add(1, "cart1", "")           // an order event
 	previous := add(2, "sku:A", "")        // the SKU's previous adjustment

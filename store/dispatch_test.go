@@ -272,16 +272,7 @@ func TestDispatcherTakesWokenSuccessors(t *testing.T) {
 	ctx := t.Context()
 	ingest := func(n int, deliveries ...NewDelivery) int64 {
 		t.Helper()
-		in := mail(n, fmt.Sprintf("evt_w%d", n))
-		in.Events[0].Deliveries = deliveries
-		if _, err := s.Ingest(ctx, in); err != nil {
-			t.Fatal(err)
-		}
-		var id int64
-		if err := s.db.QueryRowContext(ctx, `SELECT id FROM delivery WHERE event_id = $1`, in.Events[0].ID).Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		return id
+		return ingestDeliveries(t, s, n, deliveries...)
 	}
 	jobOf := func(id int64) (job int64, state string) {
 		t.Helper()
@@ -542,18 +533,11 @@ func TestWokenSuccessorHandedOverOrdered(t *testing.T) {
 	ctx := t.Context()
 	// A SKU's chain: stored without its key's lock, so not Ordered at its
 	// commit.
-	sku := func(n int) *Ingest {
-		in := mail(n, fmt.Sprintf("evt_s%d", n))
-		in.Events[0].Deliveries = []NewDelivery{{Endpoint: "e", OrderKey: "sku:shop|A", KeyShared: true}}
-		return in
-	}
 	for n := 1; n <= 2; n++ {
-		if _, err := s.Ingest(ctx, sku(n)); err != nil {
-			t.Fatal(err)
-		}
+		ingestDeliveries(t, s, n, NewDelivery{Endpoint: "e", OrderKey: "sku:shop|A", KeyShared: true})
 	}
 	d.mu.Lock()
-	ids, firstOrdered := slices.Clone(d.ids), d.ordered["evt_s1"]
+	ids, firstOrdered := slices.Clone(d.ids), d.ordered["evt_w1"]
 	d.mu.Unlock()
 	if len(ids) != 1 || firstOrdered {
 		t.Fatalf("dispatched %v (the first Ordered: %v), want the first alone, not Ordered", ids, firstOrdered)
@@ -568,7 +552,7 @@ func TestWokenSuccessorHandedOverOrdered(t *testing.T) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if ordered, handed := d.ordered["evt_s2"]; !handed || !ordered {
+	if ordered, handed := d.ordered["evt_w2"]; !handed || !ordered {
 		t.Errorf("the second, woken: handed over %v, Ordered %v; want both", handed, ordered)
 	}
 }

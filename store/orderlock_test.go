@@ -20,6 +20,16 @@ import (
 func TestOrderKeysLockedWhileStored(t *testing.T) {
 	url := testenv.Postgres(t)
 	ctx := t.Context()
+	// Advisory locks are the database's, whatever the schema: keys of
+	// this run's own, apart from other tests'.
+	seller := fmt.Sprintf("lock%d", time.Now().UnixNano())
+	cart1, cart2, cart3 := seller+"|1", seller+"|2", seller+"|3"
+	skuA, skuB := "sku:"+seller+"|A", "sku:"+seller+"|B"
+	cartMail := func(n int, eventID string) *Ingest {
+		in := mail(n, eventID, "e")
+		in.Events[0].Deliveries[0].OrderKey = cart1
+		return in
+	}
 	// Each order placed derives an order.updated of another cart (as for
 	// a mail without カート番号), and a stock adjustment of a SKU that
 	// follows the mail's cart.
@@ -29,15 +39,15 @@ func TestOrderKeysLockedWhileStored(t *testing.T) {
 		}
 		return []Event{
 			{ID: ev.ID + "_cart", Type: "order.updated", CreatedAt: time.Now(), Payload: []byte(`{}`),
-				Deliveries: []NewDelivery{{Endpoint: "e", OrderKey: "shop|2"}}},
+				Deliveries: []NewDelivery{{Endpoint: "e", OrderKey: cart2}}},
 			{ID: ev.ID + "_sku", Type: "inventory.adjusted", CreatedAt: time.Now(), Payload: []byte(`{}`),
-				Deliveries: []NewDelivery{{Endpoint: "e", OrderKey: "sku:shop|A", SecondKey: "shop|1", KeyShared: true}}},
+				Deliveries: []NewDelivery{{Endpoint: "e", OrderKey: skuA, SecondKey: cart1, KeyShared: true}}},
 			// And, not Ordered either: an adjustment alone at its endpoint,
 			// and an order.updated that also follows the mail's cart.
 			{ID: ev.ID + "_sku_alone", Type: "inventory.adjusted", CreatedAt: time.Now(), Payload: []byte(`{}`),
-				Deliveries: []NewDelivery{{Endpoint: "e", OrderKey: "sku:shop|B", KeyShared: true}}},
+				Deliveries: []NewDelivery{{Endpoint: "e", OrderKey: skuB, KeyShared: true}}},
 			{ID: ev.ID + "_cart_following", Type: "order.updated", CreatedAt: time.Now(), Payload: []byte(`{}`),
-				Deliveries: []NewDelivery{{Endpoint: "e", OrderKey: "shop|3", SecondKey: "shop|1"}}},
+				Deliveries: []NewDelivery{{Endpoint: "e", OrderKey: cart3, SecondKey: cart1}}},
 		}, nil
 	}
 	d := &takingDispatcher{accepting: true}
@@ -106,16 +116,16 @@ func TestOrderKeysLockedWhileStored(t *testing.T) {
 
 	// The mail's own cart: locked before anything is stored, so that two
 	// batches never wait for each other's locks crosswise.
-	waitsFor("shop|1", "a mail of cart shop|1 was stored", func() error {
+	waitsFor(cart1, "a mail of its cart was stored", func() error {
 		done := make(chan error, 1)
-		go func() { done <- ingest(mail(1, "evt_a", "e"))() }()
+		go func() { done <- ingest(cartMail(1, "evt_a"))() }()
 		// A transaction that has written has a transaction id.
 		var waiting, writing bool
 		for range 100 {
-			if err := other.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1 AND objid::bigint = ($1::bigint & 4294967295)),
-				EXISTS (SELECT 1 FROM pg_locks w JOIN pg_stat_activity a ON a.pid = w.pid WHERE w.locktype = 'advisory' AND NOT w.granted
-					AND a.backend_xid IS NOT NULL)`,
-				orderLockKey("shop|1")).Scan(&waiting, &writing); err != nil {
+			if err := other.QueryRowContext(ctx, `SELECT count(*) > 0, COALESCE(bool_or(a.backend_xid IS NOT NULL), false)
+				FROM pg_locks w JOIN pg_stat_activity a ON a.pid = w.pid
+				WHERE w.locktype = 'advisory' AND NOT w.granted AND w.objsubid = 1 AND w.objid::bigint = ($1::bigint & 4294967295)`,
+				orderLockKey(cart1)).Scan(&waiting, &writing); err != nil {
 				return err
 			}
 			if waiting {
@@ -130,11 +140,11 @@ func TestOrderKeysLockedWhileStored(t *testing.T) {
 	})
 	// A cart that comes up as the deriver runs: locked as its delivery is
 	// stored.
-	waitsFor("shop|2", "an order.updated of cart shop|2 was stored", ingest(mail(2, "evt_b", "e")))
+	waitsFor(cart2, "an order.updated of the cart that came up was stored", ingest(cartMail(2, "evt_b")))
 	// A SKU's: not locked.
-	release := hold("sku:shop|A")
+	release := hold(skuA)
 	short, cancel := context.WithTimeout(ctx, 5*time.Second)
-	_, err = s.Ingest(short, mail(3, "evt_c", "e"))
+	_, err = s.Ingest(short, cartMail(3, "evt_c"))
 	cancel()
 	release()
 	if err != nil {
@@ -146,15 +156,15 @@ func TestOrderKeysLockedWhileStored(t *testing.T) {
 	if err != nil || len(first) != 1 {
 		t.Fatalf("deliveries of evt_a: %v, %v", first, err)
 	}
-	waitsFor("shop|1", "a delivery of cart shop|1 was retried", func() error { return s.RetryDelivery(ctx, first[0].ID) })
+	waitsFor(cart1, "a delivery of the cart was retried", func() error { return s.RetryDelivery(ctx, first[0].ID) })
 
 	// So does the release of a quarantined mail.
-	held := mail(4, "evt_d", "e")
+	held := cartMail(4, "evt_d")
 	held.Hold, held.Mail.Status = true, MailQuarantined
 	if _, err := s.Ingest(ctx, held); err != nil {
 		t.Fatal(err)
 	}
-	waitsFor("shop|1", "a quarantined mail of cart shop|1 was released", func() error { _, err := s.ReleaseMail(ctx, "q4"); return err })
+	waitsFor(cart1, "a quarantined mail of the cart was released", func() error { _, err := s.ReleaseMail(ctx, "q4"); return err })
 
 	// The first mail's deliveries went to the Dispatcher (those that
 	// follow its order event, to follow it there).

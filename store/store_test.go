@@ -51,6 +51,22 @@ func mail(n int, eventID string, endpoints ...string) *Ingest {
 	return in
 }
 
+// ingestDeliveries stores mail n (mail's) with its event's deliveries
+// replaced by those given, and returns the id of the first.
+func ingestDeliveries(t *testing.T, s *Store, n int, deliveries ...NewDelivery) int64 {
+	t.Helper()
+	in := mail(n, fmt.Sprintf("evt_w%d", n))
+	in.Events[0].Deliveries = deliveries
+	if _, err := s.Ingest(t.Context(), in); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := s.db.QueryRowContext(t.Context(), `SELECT min(id) FROM delivery WHERE event_id = $1`, in.Events[0].ID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // ingestOneBatch stores ins in one transaction, on a store opened with o,
 // whose BatchMax is at least len(ins): the mails wait, queued, until every
 // one is, and the committer started then takes them together. It returns
