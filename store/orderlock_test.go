@@ -115,34 +115,41 @@ func TestOrderKeysLockedWhileStored(t *testing.T) {
 	}
 
 	// The mail's own cart: locked before anything is stored, so that two
-	// batches never wait for each other's locks crosswise.
-	waitsFor(cart1, "a mail of its cart was stored", func() error {
-		done := make(chan error, 1)
-		go func() { done <- ingest(cartMail(1, "evt_a"))() }()
-		// A transaction that has written has a transaction id.
-		var waiting, writing bool
-		for range 100 {
-			if err := other.QueryRowContext(ctx, `SELECT count(*) > 0, COALESCE(bool_or(a.backend_xid IS NOT NULL), false)
-				FROM pg_locks w JOIN pg_stat_activity a ON a.pid = w.pid
-				WHERE w.locktype = 'advisory' AND NOT w.granted AND w.objsubid = 1 AND w.objid::bigint = ($1::bigint & 4294967295)`,
-				orderLockKey(cart1)).Scan(&waiting, &writing); err != nil {
-				return err
-			}
-			if waiting {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
+	// batches never wait for each other's locks crosswise. Its transaction
+	// is seen waiting for the lock, without a transaction id (one that has
+	// written has one).
+	release := hold(cart1)
+	done := make(chan error, 1)
+	go func() { done <- ingest(cartMail(1, "evt_a"))() }()
+	var waiting, writing bool
+	for deadline := time.Now().Add(10 * time.Second); !waiting && time.Now().Before(deadline); {
+		if err := other.QueryRowContext(ctx, `SELECT count(*) > 0, COALESCE(bool_or(a.backend_xid IS NOT NULL), false)
+			FROM pg_locks w JOIN pg_stat_activity a ON a.pid = w.pid
+			WHERE w.locktype = 'advisory' AND NOT w.granted AND w.objsubid = 1 AND w.objid::bigint = ($1::bigint & 4294967295)`,
+			orderLockKey(cart1)).Scan(&waiting, &writing); err != nil {
+			t.Fatal(err)
 		}
-		if !waiting || writing {
-			return fmt.Errorf("waiting for the lock: %v; having written meanwhile: %v", waiting, writing)
+		if !waiting {
+			select {
+			case err := <-done:
+				release()
+				t.Fatalf("a mail of its cart was stored while another transaction held the lock (%v)", err)
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
-		return <-done
-	})
+	}
+	release()
+	if !waiting || writing {
+		t.Fatalf("the mail's transaction: waiting for its cart's lock %v, having written meanwhile %v; want waiting, not written", waiting, writing)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 	// A cart that comes up as the deriver runs: locked as its delivery is
 	// stored.
 	waitsFor(cart2, "an order.updated of the cart that came up was stored", ingest(cartMail(2, "evt_b")))
 	// A SKU's: not locked.
-	release := hold(skuA)
+	release = hold(skuA)
 	short, cancel := context.WithTimeout(ctx, 5*time.Second)
 	_, err = s.Ingest(short, cartMail(3, "evt_c"))
 	cancel()
