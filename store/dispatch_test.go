@@ -73,7 +73,27 @@ func workingOptions(t *testing.T, url string) Options {
 // if not nil, and closes it when the test ends.
 func openWorking(t *testing.T, url string, d Dispatcher) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), workingOptions(t, url))
+	return startWorking(t, workingOptions(t, url), d)
+}
+
+// openTaking opens and starts a store at url that works jobs, with its
+// Deriver derive (if not nil) and a takingDispatcher that takes every
+// delivery.
+func openTaking(t *testing.T, url string, derive Deriver) (*Store, *takingDispatcher) {
+	t.Helper()
+	o := workingOptions(t, url)
+	o.Derive = derive
+	d := &takingDispatcher{accepting: true}
+	s := startWorking(t, o, d)
+	d.s = s
+	return s, d
+}
+
+// startWorking opens a store with o, with dispatcher d if not nil, starts
+// it, and closes it when the test ends.
+func startWorking(t *testing.T, o Options, d Dispatcher) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,9 +116,7 @@ func openWorking(t *testing.T, url string, d Dispatcher) *Store {
 func TestDispatcherTakesNewDeliveries(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
-			d := &takingDispatcher{accepting: true}
-			s := openWorking(t, st.URL, d)
-			d.s = s
+			s, d := openTaking(t, st.URL, nil)
 			ctx := t.Context()
 			jobOf := func(event string) int64 {
 				t.Helper()
@@ -192,9 +210,7 @@ func TestDispatcherTakesNewDeliveries(t *testing.T) {
 // QueueDelivery gives it one job however often it is asked.
 func TestJoblessDeliveriesHandedOver(t *testing.T) {
 	path := t.TempDir() + "/store.db"
-	d := &takingDispatcher{accepting: true}
-	s := openWorking(t, "sqlite:"+path, d)
-	d.s = s
+	s, d := openTaking(t, "sqlite:"+path, nil)
 	ctx := t.Context()
 	if _, err := s.Ingest(ctx, mail(1, "evt_j1", "e", "f")); err != nil {
 		t.Fatal(err)
@@ -266,9 +282,7 @@ func TestSQLiteWorkedByOneProcess(t *testing.T) {
 // parked delivery once it has waited past the sweep's grace, not one
 // taken since.
 func TestDispatcherTakesWokenSuccessors(t *testing.T) {
-	d := &takingDispatcher{accepting: true}
-	s := openWorking(t, "sqlite:"+t.TempDir()+"/store.db", d)
-	d.s = s
+	s, d := openTaking(t, "sqlite:"+t.TempDir()+"/store.db", nil)
 	ctx := t.Context()
 	ingest := func(n int, deliveries ...NewDelivery) int64 {
 		t.Helper()
@@ -467,9 +481,7 @@ func TestLeaseHoldsJoblessDeliveries(t *testing.T) {
 // delivery to the dispatcher beside River's worker (the same event twice).
 func TestSuccessorNotTakenFromRunningJob(t *testing.T) {
 	url := testenv.Postgres(t)
-	d := &takingDispatcher{accepting: true}
-	s := openWorking(t, url, d)
-	d.s = s
+	s, d := openTaking(t, url, nil)
 	ctx := t.Context()
 
 	if _, err := s.Ingest(ctx, mail(1, "evt_r1", "e")); err != nil {
@@ -527,9 +539,7 @@ func TestSuccessorNotTakenFromRunningJob(t *testing.T) {
 // chain.
 func TestWokenSuccessorHandedOverOrdered(t *testing.T) {
 	url := testenv.Postgres(t)
-	d := &takingDispatcher{accepting: true}
-	s := openWorking(t, url, d)
-	d.s = s
+	s, d := openTaking(t, url, nil)
 	ctx := t.Context()
 	// A SKU's chain: stored without its key's lock, so not Ordered at its
 	// commit.

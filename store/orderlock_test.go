@@ -50,21 +50,7 @@ func TestOrderKeysLockedWhileStored(t *testing.T) {
 				Deliveries: []NewDelivery{{Endpoint: "e", OrderKey: cart3, SecondKey: cart1}}},
 		}, nil
 	}
-	d := &takingDispatcher{accepting: true}
-	o := workingOptions(t, url)
-	o.Derive = derive
-	s, err := Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if taken, err := s.SetDispatcher(ctx, d); !taken || err != nil {
-		t.Fatalf("SetDispatcher: %v, %v", taken, err)
-	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	d.s = s
+	s, d := openTaking(t, url, derive)
 
 	other, err := sql.Open("pgx", testURL(t, url).DSN)
 	if err != nil {

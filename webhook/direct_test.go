@@ -256,6 +256,19 @@ func storeOne(t *testing.T, s *store.Store, id, endpoint, key string) *store.Del
 	return ds[0]
 }
 
+// secondOfOneCart has another instance at u, which delivers nothing,
+// store two events of one cart for endpoint (both pending, each with its
+// job), and returns the second's delivery.
+func secondOfOneCart(t *testing.T, u store.URL, endpoint string) *store.Delivery {
+	t.Helper()
+	other := openWorking(t, u)
+	if err := other.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	storeOne(t, other, "evt_first", endpoint, "shop|1")
+	return storeOne(t, other, "evt_second", endpoint, "shop|1")
+}
+
 // TestDirectChecksForAnUnseenPredecessor: on PostgreSQL a delivery the
 // commit that stored it saw nothing ahead of may still follow one that a
 // transaction beside it stored (another instance's, or another batch's):
@@ -264,14 +277,7 @@ func storeOne(t *testing.T, s *store.Store, id, endpoint, key string) *store.Del
 func TestDirectChecksForAnUnseenPredecessor(t *testing.T) {
 	u, s, d, ep, arrived := directOnPostgres(t)
 
-	// Another instance, which delivers nothing, stores two events of one
-	// cart: both pending, each with its job.
-	other := openWorking(t, u)
-	if err := other.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	storeOne(t, other, "evt_first", ep.Name, "shop|1")
-	second := storeOne(t, other, "evt_second", ep.Name, "shop|1")
+	second := secondOfOneCart(t, u, ep.Name)
 	// The second comes to Direct as if its commit had not seen the first.
 	d.Dispatch([]*store.Delivery{second})
 	select {
@@ -291,12 +297,7 @@ func TestDirectChecksForAnUnseenPredecessor(t *testing.T) {
 // commit would have seen): it is sent.
 func TestDirectTrustsAnOrderedCommit(t *testing.T) {
 	u, _, d, ep, arrived := directOnPostgres(t)
-	other := openWorking(t, u)
-	if err := other.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	storeOne(t, other, "evt_first", ep.Name, "shop|1")
-	second := storeOne(t, other, "evt_second", ep.Name, "shop|1")
+	second := secondOfOneCart(t, u, ep.Name)
 	second.Ordered = true
 	d.Dispatch([]*store.Delivery{second})
 	select {
