@@ -42,7 +42,8 @@ type Delivery struct {
 	// that need not look again for an earlier pending delivery it follows
 	// (WaitsForPredecessor): a new one whose commit saw every delivery it
 	// can follow (it has no keys, or only an OrderKey whose lock the
-	// transaction held before storing it: lockOrderKeys), or one that a
+	// transaction held before storing it, while every instance takes
+	// those locks: lockOrderKeys), or one that a
 	// predecessor's last attempt took (takeSuccessor), reading its
 	// predecessors as it took it.
 	Ordered bool `json:"-"`

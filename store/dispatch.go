@@ -48,7 +48,7 @@ func (s *Store) SetDispatcher(ctx context.Context, d Dispatcher) (bool, error) {
 		return false, nil
 	}
 	if s.kind == Postgres {
-		l, err := takeLease(ctx, s.pgConfig, s.reportLeaseLost)
+		l, err := takeLease(ctx, s.pgConfig, s.reportLeaseLost, s.log)
 		if err != nil {
 			return false, err
 		}

@@ -412,7 +412,7 @@ func (s *Store) insertDeliveries(ctx context.Context, b *batchTx, mailID int64, 
 			if s.dispatch != nil {
 				j.delivery = &Delivery{ID: did, EventID: ev.ID, EventType: ev.Type, Endpoint: d.Endpoint, OrderKey: d.OrderKey, SecondKey: d.SecondKey,
 					Status: status, ReceivedAt: receivedAt, CreatedAt: createdAt, UpdatedAt: createdAt, Payload: ev.Payload,
-					Ordered: b.kind == Postgres && d.SecondKey == "" && (d.OrderKey == "" || !d.KeyShared)}
+					Ordered: b.kind == Postgres && d.SecondKey == "" && (d.OrderKey == "" || !d.KeyShared && s.peersLockOrderKeys())}
 			}
 			jobs = append(jobs, j)
 		}

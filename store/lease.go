@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +16,20 @@ import (
 // leaseLockClass is the first key of the PostgreSQL advisory locks that
 // are the instances' leases; the second is an instance's key.
 const leaseLockClass = 0x71303131 // "q011"
+
+// orderLockingClass is the first key of a second lock each instance holds
+// under its lease's key, taken before the lease: it tells the other
+// instances that this one stores a cart's deliveries under the key's lock
+// (orderlock.go). An instance of a release before those locks holds its
+// lease without it, and while one does, a delivery is not trusted to be
+// Ordered (lease.peersLockOrderKeys).
+const orderLockingClass = 0x71303132 // "q012"
+
+// olderLeaseLookAgain is how long an instance waits before it looks again
+// at a lease it saw held without orderLockingClass's lock: an instance
+// that ends drops its two locks one after the other, and one seen between
+// the two is gone by then.
+const olderLeaseLookAgain = 50 * time.Millisecond
 
 // LeaseLapse bounds how long an instance whose lease's connection failed
 // may go on taking and attempting deliveries without a job: two of its
@@ -45,32 +62,105 @@ type lease struct {
 	// onLost is called when the connection fails, not when the lease is
 	// given up.
 	onLost func(error)
+	log    *slog.Logger
+	// peersLockOrderKeys is set once no lease is held, in this database,
+	// without orderLockingClass's lock. An older release refuses to start
+	// on a store this one migrated (018_order_key_locks.sql), so once set
+	// it stays true.
+	peersLockOrderKeys atomic.Bool
+	// olderSeen tells that watchPeers has told the operators of older
+	// instances (only takeLease, then keep, call it).
+	olderSeen bool
 }
 
 // markLost records that the lease no longer holds.
 func (l *lease) markLost() { l.goneOnce.Do(func() { close(l.gone) }) }
 
 // takeLease opens the lease's connection and takes a lock under a key no
-// other instance holds.
-func takeLease(ctx context.Context, cfg *pgx.ConnConfig, onLost func(error)) (*lease, error) {
+// other instance holds, orderLockingClass's under the same key first. It
+// then looks for instances of an older release (watchPeers).
+func takeLease(ctx context.Context, cfg *pgx.ConnConfig, onLost func(error), log *slog.Logger) (*lease, error) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: lease: %w", err)
 	}
+	fail := func(err error) (*lease, error) {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("store: lease: %w", err)
+	}
 	for range 10 {
 		key := rand.Int32N(1<<31-1) + 1
-		var got bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, int32(leaseLockClass), key).Scan(&got); err != nil {
-			conn.Close(context.WithoutCancel(ctx))
-			return nil, fmt.Errorf("store: lease: %w", err)
+		got, err := tryLock(ctx, conn, orderLockingClass, key)
+		if err == nil && got {
+			if got, err = tryLock(ctx, conn, leaseLockClass, key); err == nil && !got {
+				_, err = conn.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, int32(orderLockingClass), key)
+			}
+		}
+		if err != nil {
+			return fail(err)
 		}
 		if got {
-			return &lease{key: key, conn: conn, gone: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
-				onLost: onLost}, nil
+			l := &lease{key: key, conn: conn, gone: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
+				onLost: onLost, log: log}
+			if err := l.watchPeers(ctx); err != nil {
+				return fail(err)
+			}
+			return l, nil
 		}
 	}
-	conn.Close(context.WithoutCancel(ctx))
-	return nil, fmt.Errorf("store: lease: no free key after 10 tries")
+	return fail(fmt.Errorf("no free key after 10 tries"))
+}
+
+// tryLock takes the session advisory lock (class, key) if it is free.
+func tryLock(ctx context.Context, conn *pgx.Conn, class, key int32) (got bool, err error) {
+	err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, class, key).Scan(&got)
+	return got, err
+}
+
+// watchPeers sets peersLockOrderKeys once no instance of an older release
+// holds a lease, and tells the operators while some do.
+func (l *lease) watchPeers(ctx context.Context) error {
+	older, err := olderLeases(ctx, l.conn)
+	if err == nil && len(older) > 0 {
+		select {
+		case <-time.After(olderLeaseLookAgain):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		var again []int64
+		again, err = olderLeases(ctx, l.conn)
+		older = slices.DeleteFunc(older, func(k int64) bool { return !slices.Contains(again, k) })
+	}
+	switch {
+	case err != nil:
+		return err
+	case len(older) == 0:
+		l.peersLockOrderKeys.Store(true)
+		if l.olderSeen {
+			l.log.Info("store: no instance of an older release holds a lease any more")
+		}
+	case !l.olderSeen:
+		l.olderSeen = true
+		l.log.Warn("store: instances of an older release hold leases on this database: until they stop,"+
+			" a cart's deliveries are checked for an earlier one before each attempt", "leases", older)
+	}
+	return nil
+}
+
+// olderLeases returns the keys of the leases held, in this database,
+// without orderLockingClass's lock: those of instances of a release that
+// stores a cart's deliveries without its key's lock.
+func olderLeases(ctx context.Context, conn *pgx.Conn) ([]int64, error) {
+	rows, err := conn.Query(ctx, `SELECT l.objid::bigint FROM pg_locks l
+		WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objsubid = 2
+		AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND NOT EXISTS (SELECT 1 FROM pg_locks o WHERE o.locktype = 'advisory' AND o.granted
+			AND o.classid = $2 AND o.objid = l.objid AND o.objsubid = 2 AND o.database = l.database)`,
+		uint32(leaseLockClass), uint32(orderLockingClass))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
 
 // keep checks the lease's connection until close, and marks the lease
@@ -87,7 +177,12 @@ func (l *lease) keep() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), every)
-		err := l.conn.Ping(ctx)
+		var err error
+		if l.peersLockOrderKeys.Load() {
+			err = l.conn.Ping(ctx)
+		} else {
+			err = l.watchPeers(ctx) // its statements check the connection too
+		}
 		cancel()
 		if err != nil {
 			l.onLost(err)
@@ -110,6 +205,11 @@ func (l *lease) close(started bool) {
 		l.conn.Close(context.Background())
 	})
 }
+
+// peersLockOrderKeys tells whether every instance with a lease stores a
+// cart's deliveries under its key's lock, so that one stored under it is
+// handed to the Dispatcher Ordered: false without a lease.
+func (s *Store) peersLockOrderKeys() bool { return s.lease != nil && s.lease.peersLockOrderKeys.Load() }
 
 // reportLeaseLost tells the operators that the instance's lease is lost.
 func (s *Store) reportLeaseLost(err error) {

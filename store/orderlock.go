@@ -21,6 +21,10 @@ import (
 // sees the first's. A new delivery whose only key was locked so was seen
 // by its commit to follow all it follows (Delivery.Ordered), and a
 // Dispatcher attempts it without looking again (WaitsForPredecessor).
+// That holds only if every writer takes the locks: while an instance of
+// an older release holds a lease, no delivery is Ordered so
+// (lease.watchPeers), and an older release refuses to start on a store
+// this one migrated.
 //
 // A batch takes the locks of the keys its mails' deliveries name in one
 // statement, in one order, before anything else: two batches do not wait

@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,5 +171,73 @@ func TestOrderKeysLockedWhileStored(t *testing.T) {
 		if !handed || got != want {
 			t.Errorf("delivery of %s: handed over %v, Ordered %v; want handed over, Ordered %v", id, handed, got, want)
 		}
+	}
+}
+
+// TestOlderInstanceKeepsTheSecondLook: on PostgreSQL, while an instance of
+// a release that stores a cart's deliveries without the key's lock holds a
+// lease (the lease's lock without orderLockingClass's), no new delivery of
+// a cart comes to the Dispatcher Ordered, and the operators are told;
+// once that lease is gone, they are Ordered again. Another instance of
+// this release is not taken for an older one, and the store records the
+// version that an older release refuses to start on.
+func TestOlderInstanceKeepsTheSecondLook(t *testing.T) {
+	url := testenv.PostgresDatabase(t) // a lease is seen by every test of its database
+	was := leaseCheckEvery
+	leaseCheckEvery = 100 * time.Millisecond
+	t.Cleanup(func() { leaseCheckEvery = was })
+	ctx := t.Context()
+
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	older, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer older.Close()
+	if _, err := older.ExecContext(ctx, `SELECT pg_advisory_lock($1, $2)`, int32(leaseLockClass), int32(4242)); err != nil {
+		t.Fatal(err)
+	}
+
+	o := workingOptions(t, url)
+	var logs testenv.LogBuffer
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	d := &takingDispatcher{accepting: true}
+	s := startWorking(t, o, d)
+	d.s = s
+	beside, _ := openTaking(t, url, nil)
+	if !slices.Contains(appliedVersions(t, s), 18) {
+		t.Fatal("migration 018, which older releases refuse, not recorded")
+	}
+
+	ingestDeliveries(t, s, 1, NewDelivery{Endpoint: "e", OrderKey: "s1|1"})
+	ingestDeliveries(t, s, 2, NewDelivery{Endpoint: "e"})
+	if d.ordered["evt_w1"] || !d.ordered["evt_w2"] {
+		t.Errorf("while an older instance holds a lease: a cart's delivery Ordered %v, one without keys %v; want false, true",
+			d.ordered["evt_w1"], d.ordered["evt_w2"])
+	}
+	if !strings.Contains(logs.String(), "instances of an older release hold leases") {
+		t.Errorf("the operators were not told of the older instance; logged:\n%s", logs.String())
+	}
+
+	// Its lease ends with its connection.
+	older.Close()
+	db.Close()
+	for deadline := time.Now().Add(10 * time.Second); !s.peersLockOrderKeys() || !beside.peersLockOrderKeys(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the older instance's lease is gone, and the instances still count on it: %v, %v",
+				s.peersLockOrderKeys(), beside.peersLockOrderKeys())
+		}
+		time.Sleep(10 * time.Millisecond) // the lease's check gives no notice
+	}
+	ingestDeliveries(t, s, 3, NewDelivery{Endpoint: "e", OrderKey: "s1|2"})
+	if !d.ordered["evt_w3"] {
+		t.Error("once no older instance holds a lease, a cart's delivery is not Ordered")
+	}
+	if !strings.Contains(logs.String(), "no instance of an older release holds a lease any more") {
+		t.Errorf("the operators were not told the older instances had gone; logged:\n%s", logs.String())
 	}
 }

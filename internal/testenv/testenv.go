@@ -81,6 +81,40 @@ func Postgres(t testing.TB) string {
 	return u.String()
 }
 
+// PostgresDatabase returns a store URL for a new, empty database that is
+// dropped when the test ends: for a test whose advisory locks, which
+// belong to a database whatever the schema, no other test may see. It
+// skips the test when QOO10HOOK_TEST_POSTGRES is not set.
+func PostgresDatabase(t testing.TB) string {
+	t.Helper()
+	base := getenv(PostgresEnv)
+	if base == "" {
+		countSkipped()
+		t.Skipf("set %s to run PostgreSQL tests", PostgresEnv)
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	name := "qoo10hook_t_" + hex.EncodeToString(b[:])
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
+		db.Close()
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		db.ExecContext(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
+		db.Close()
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
 // LockTable holds writers of table back from another connection until
 // unlock (or the test's end): on SQLite by taking the store's write lock,
 // on PostgreSQL by locking the table alone. A test can so see what the
