@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,4 +186,46 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// writeCounter counts the writes made on a connection.
+type writeCounter struct {
+	net.Conn
+	writes *atomic.Int32
+}
+
+func (c writeCounter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestSendWritesARequestAtOnce: an order event's request, headers and
+// body, goes to the connection in one write, not one per 4 KiB.
+func TestSendWritesARequestAtOnce(t *testing.T) {
+	t.Parallel()
+	var got []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = must(io.ReadAll(r.Body))
+	}))
+	defer srv.Close()
+	client := NewClient(time.Second)
+	tr := client.Transport.(*http.Transport)
+	var writes atomic.Int32
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		return writeCounter{conn, &writes}, err
+	}
+	payload := []byte(`{"type":"order.placed","data":{"remarks":"` + strings.Repeat("ご注文ありがとうございます。", 400) + `"}}`)
+	if len(payload) < 16<<10 {
+		t.Fatalf("a payload of %d bytes: want more than 16 KiB", len(payload))
+	}
+	if res := Send(t.Context(), client, endpoint(t, srv.URL), "evt_big", payload, "test"); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if string(got) != string(payload) {
+		t.Fatalf("the receiver got %d bytes, want the %d sent", len(got), len(payload))
+	}
+	if n := writes.Load(); n != 1 {
+		t.Errorf("the request took %d writes, want 1", n)
+	}
 }
