@@ -22,7 +22,10 @@ command -v smtp-source >/dev/null || { echo "smtp-source missing: apt-get instal
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/qoo10hook-bench.XXXXXX")
 chmod 755 "$work"
-pf_port=$((20000 + RANDOM % 10000)) qh_port=$((30000 + RANDOM % 10000)) http_port=$((40000 + RANDOM % 10000))
+# Ports the kernel has free now, not ones drawn at random: an outgoing
+# connection of an earlier run may hold a random one.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pf_port=$(free_port) qh_port=$(free_port) http_port=$(free_port)
 cleanup() {
   [ -n "${hook_pid:-}" ] && kill "$hook_pid" 2>/dev/null || true
   [ -n "${qh_pid:-}" ] && kill "$qh_pid" 2>/dev/null && wait "$qh_pid" 2>/dev/null || true
@@ -64,10 +67,8 @@ fi
 
 hook=()
 if [ -n "${DELIVER:-}" ]; then
-  # A port the kernel has free now, not one drawn at random: an outgoing
-  # connection of an earlier run may hold a random one, and a receiver
-  # that cannot listen turns every webhook into a retry.
-  hook_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  # A receiver that cannot listen would turn every webhook into a retry.
+  hook_port=$(free_port)
   go build -o "$work/receiver" ./examples/receivers/go
   PORT=$hook_port QOO10HOOK_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw "$work/receiver" >"$work/receiver.log" 2>&1 &
   hook_pid=$!
@@ -84,6 +85,9 @@ QOO10HOOK_SENDER_POLICY=off QOO10HOOK_SMTP_MAX_CONNECTIONS_PER_IP=1000 QOO10HOOK
   "$work/qoo10hook" serve >"$work/qoo10hook.log" 2>&1 &
 qh_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null && break; sleep 0.1; done
+if ! curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null; then
+  echo "qoo10hook did not get ready in 10 s:" >&2; cat "$work/qoo10hook.log" >&2; exit 1
+fi
 
 # queued counts the mails Postfix has accepted and not yet delivered.
 queued() { find "$work/pfqueue/maildrop" "$work/pfqueue/incoming" "$work/pfqueue/active" "$work/pfqueue/deferred" -type f 2>/dev/null | wc -l; }
@@ -96,7 +100,11 @@ rate() { # port -> mails/s
   for _ in $(seq 600); do [ "$(queued)" = 0 ] && break; sleep 0.1; done
   sync
   start=$(date +%s.%N)
-  smtp-source -s "$sessions" -m "$mails" -l "$size" -f sender@bench.example -t orders@in.example.test "127.0.0.1:$1"
+  if ! smtp-source -s "$sessions" -m "$mails" -l "$size" -f sender@bench.example -t orders@in.example.test "127.0.0.1:$1"; then
+    if [ "$1" = "$pf_port" ]; then echo "smtp-source failed against Postfix:" >&2; cat "$work/postfix-start.log" >&2
+    else echo "smtp-source failed against qoo10hook:" >&2; cat "$work/qoo10hook.log" >&2; fi
+    return 1
+  fi
   end=$(date +%s.%N)
   echo "$mails / ($end - $start)" | bc -l
 }
