@@ -51,30 +51,8 @@ func SQLite(t testing.TB) string {
 // not set.
 func Postgres(t testing.TB) string {
 	t.Helper()
-	base := getenv(PostgresEnv)
-	if base == "" {
-		countSkipped()
-		t.Skipf("set %s to run PostgreSQL tests", PostgresEnv)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "t_" + hex.EncodeToString(b[:])
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		db.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		db.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
+	schema := "t_" + randomName()
+	u := createPostgres(t, "SCHEMA "+schema, "DROP SCHEMA "+schema+" CASCADE")
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
@@ -87,32 +65,46 @@ func Postgres(t testing.TB) string {
 // skips the test when QOO10HOOK_TEST_POSTGRES is not set.
 func PostgresDatabase(t testing.TB) string {
 	t.Helper()
+	name := "qoo10hook_t_" + randomName()
+	u := createPostgres(t, "DATABASE "+name, "DROP DATABASE "+name+" WITH (FORCE)")
+	u.Path = "/" + name
+	return u.String()
+}
+
+// createPostgres creates what on the server of QOO10HOOK_TEST_POSTGRES,
+// runs drop when the test ends, and returns the variable's URL. It skips
+// the test when the variable is not set.
+func createPostgres(t testing.TB, what, drop string) *url.URL {
+	t.Helper()
 	base := getenv(PostgresEnv)
 	if base == "" {
 		countSkipped()
 		t.Skipf("set %s to run PostgreSQL tests", PostgresEnv)
 	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "qoo10hook_t_" + hex.EncodeToString(b[:])
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
-		db.Close()
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		db.ExecContext(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
-		db.Close()
-	})
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.Path = "/" + name
-	return u.String()
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(context.Background(), "CREATE "+what); err != nil {
+		db.Close()
+		t.Fatalf("create %s: %v", what, err)
+	}
+	t.Cleanup(func() {
+		db.ExecContext(context.Background(), drop)
+		db.Close()
+	})
+	return u
+}
+
+// randomName is 12 random hex digits, for names no other test takes.
+func randomName() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // LockTable holds writers of table back from another connection until
