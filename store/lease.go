@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -63,11 +62,11 @@ type lease struct {
 	// given up.
 	onLost func(error)
 	log    *slog.Logger
-	// peersLockOrderKeys is set once no lease is held, in this database,
+	// peersLock is closed once no lease is held, in this database,
 	// without orderLockingClass's lock. An older release refuses to start
-	// on a store this one migrated (018_order_key_locks.sql), so once set
-	// it stays true.
-	peersLockOrderKeys atomic.Bool
+	// on a store this one migrated (018_order_key_locks.sql), so none
+	// holds one again.
+	peersLock chan struct{}
 	// olderSeen tells that watchPeers has told the operators of older
 	// instances (only takeLease, then keep, call it).
 	olderSeen bool
@@ -101,7 +100,7 @@ func takeLease(ctx context.Context, cfg *pgx.ConnConfig, onLost func(error), log
 		}
 		if got {
 			l := &lease{key: key, conn: conn, gone: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
-				onLost: onLost, log: log}
+				onLost: onLost, log: log, peersLock: make(chan struct{})}
 			if err := l.watchPeers(ctx); err != nil {
 				return fail(err)
 			}
@@ -117,8 +116,20 @@ func tryLock(ctx context.Context, conn *pgx.Conn, class, key int32) (got bool, e
 	return got, err
 }
 
-// watchPeers sets peersLockOrderKeys once no instance of an older release
-// holds a lease, and tells the operators while some do.
+// peersLockOrderKeys tells whether every instance with a lease stores a
+// cart's deliveries under its key's lock.
+func (l *lease) peersLockOrderKeys() bool {
+	select {
+	case <-l.peersLock:
+		return true
+	default:
+		return false
+	}
+}
+
+// watchPeers closes peersLock once no instance of an older release holds
+// a lease, and tells the operators while some do. It is called until then
+// (by takeLease, then keep), never after.
 func (l *lease) watchPeers(ctx context.Context) error {
 	older, err := olderLeases(ctx, l.conn)
 	if err == nil && len(older) > 0 {
@@ -135,7 +146,7 @@ func (l *lease) watchPeers(ctx context.Context) error {
 	case err != nil:
 		return err
 	case len(older) == 0:
-		l.peersLockOrderKeys.Store(true)
+		close(l.peersLock)
 		if l.olderSeen {
 			l.log.Info("store: no instance of an older release holds a lease any more")
 		}
@@ -178,7 +189,7 @@ func (l *lease) keep() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), every)
 		var err error
-		if l.peersLockOrderKeys.Load() {
+		if l.peersLockOrderKeys() {
 			err = l.conn.Ping(ctx)
 		} else {
 			err = l.watchPeers(ctx) // its statements check the connection too
@@ -209,7 +220,7 @@ func (l *lease) close(started bool) {
 // peersLockOrderKeys tells whether every instance with a lease stores a
 // cart's deliveries under its key's lock, so that one stored under it is
 // handed to the Dispatcher Ordered: false without a lease.
-func (s *Store) peersLockOrderKeys() bool { return s.lease != nil && s.lease.peersLockOrderKeys.Load() }
+func (s *Store) peersLockOrderKeys() bool { return s.lease != nil && s.lease.peersLockOrderKeys() }
 
 // reportLeaseLost tells the operators that the instance's lease is lost.
 func (s *Store) reportLeaseLost(err error) {
