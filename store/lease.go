@@ -138,9 +138,11 @@ func (l *lease) watchPeers(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		var again []int64
+		var again []olderLease
 		again, err = olderLeases(ctx, l.conn)
-		older = slices.DeleteFunc(older, func(k int64) bool { return !slices.Contains(again, k) })
+		older = slices.DeleteFunc(older, func(o olderLease) bool {
+			return !slices.ContainsFunc(again, func(a olderLease) bool { return a.key == o.key })
+		})
 	}
 	switch {
 	case err != nil:
@@ -152,17 +154,29 @@ func (l *lease) watchPeers(ctx context.Context) error {
 		}
 	case !l.olderSeen:
 		l.olderSeen = true
+		instances := make([]string, len(older))
+		for i, o := range older {
+			instances[i] = fmt.Sprintf("%s (lease %d)", o.client, o.key)
+		}
 		l.log.Warn("store: instances of an older release hold leases on this database: until they stop,"+
-			" a cart's deliveries are checked for an earlier one before each attempt", "leases", older)
+			" a cart's deliveries are checked for an earlier one before each attempt", "instances", instances)
 	}
 	return nil
 }
 
-// olderLeases returns the keys of the leases held, in this database,
-// without orderLockingClass's lock: those of instances of a release that
-// stores a cart's deliveries without its key's lock.
-func olderLeases(ctx context.Context, conn *pgx.Conn) ([]int64, error) {
-	rows, err := conn.Query(ctx, `SELECT l.objid::bigint FROM pg_locks l
+// olderLease is a lease held without orderLockingClass's lock: key, and
+// the address its connection comes from, for the operators.
+type olderLease struct {
+	key    int64
+	client string
+}
+
+// olderLeases returns the leases held, in this database, without
+// orderLockingClass's lock: those of instances of a release that stores a
+// cart's deliveries without its key's lock.
+func olderLeases(ctx context.Context, conn *pgx.Conn) ([]olderLease, error) {
+	rows, err := conn.Query(ctx, `SELECT l.objid::bigint, COALESCE(host(a.client_addr), 'a local socket')
+		FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
 		WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objsubid = 2
 		AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 		AND NOT EXISTS (SELECT 1 FROM pg_locks o WHERE o.locktype = 'advisory' AND o.granted
@@ -171,7 +185,10 @@ func olderLeases(ctx context.Context, conn *pgx.Conn) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[int64])
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (o olderLease, err error) {
+		err = row.Scan(&o.key, &o.client)
+		return o, err
+	})
 }
 
 // keep checks the lease's connection until close, and marks the lease
