@@ -175,7 +175,10 @@ type olderLease struct {
 // orderLockingClass's lock: those of instances of a release that stores a
 // cart's deliveries without its key's lock.
 func olderLeases(ctx context.Context, conn *pgx.Conn) ([]olderLease, error) {
-	rows, err := conn.Query(ctx, `SELECT l.objid::bigint, COALESCE(host(a.client_addr), 'a local socket')
+	// Another role's connections show no address unless this role may
+	// read all statistics; a Unix socket's shows port -1.
+	rows, err := conn.Query(ctx, `SELECT l.objid::bigint, CASE WHEN a.client_port = -1 THEN 'a local socket'
+			ELSE COALESCE(host(a.client_addr), 'an address this role may not see') END
 		FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
 		WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objsubid = 2
 		AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
