@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
 	"github.com/qoo10hook/qoo10hook/order"
@@ -121,14 +119,13 @@ func TestNewCartTwiceInOneTransaction(t *testing.T) {
 	for _, st := range testenv.Stores(t) {
 		t.Run(st.Name, func(t *testing.T) {
 			t.Parallel()
-			reg := prometheus.NewRegistry()
-			e := newUnstartedEnv(t, st.URL, store.Options{BatchMax: 3, Writers: 1, Registerer: reg})
+			e := newUnstartedEnv(t, st.URL, store.Options{BatchMax: 3, Writers: 1})
 			placed := func(no, code string) mailOf {
 				return mailOf{event.OrderPlaced, day, &event.Order{SellerID: "shop", PackNo: "P1",
 					Buyer: &event.Person{Name: "山田 太郎"}, Items: []event.Item{item(no, code)}}}
 			}
 			// With a mail of another cart, all three in one transaction.
-			e.ingestOneBatch(reg, []*store.Ingest{e.mail("t", "m1", placed("101", "TS-001"), false),
+			e.ingestOneBatch([]*store.Ingest{e.mail("t", "m1", placed("101", "TS-001"), false),
 				e.mail("t", "m2", placed("102", "TS-002"), false),
 				e.mail("other", "m3", placed("201", "TS-003"), false)})
 			if st.Name == "postgres" {

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/qoo10hook/qoo10hook/event"
 	"github.com/qoo10hook/qoo10hook/ingest"
 	"github.com/qoo10hook/qoo10hook/internal/testenv"
@@ -60,47 +58,26 @@ func newUnstartedEnv(t *testing.T, url string, o store.Options) *env {
 }
 
 // ingestOneBatch stores ins in one transaction, on a store from
-// newUnstartedEnv whose BatchMax is at least len(ins) and whose metrics
-// reg receives: the mails wait, queued, until every one is (the commit
-// backlog counts them), and the committer started then takes them
+// newUnstartedEnv whose BatchMax is at least len(ins): the mails wait,
+// queued, until every one is, and the committer started then takes them
 // together.
-func (e *env) ingestOneBatch(reg *prometheus.Registry, ins []*store.Ingest) {
+func (e *env) ingestOneBatch(ins []*store.Ingest) {
 	e.t.Helper()
-	errs := make(chan error, len(ins))
-	for _, in := range ins {
-		go func() {
-			_, err := e.st.Ingest(e.t.Context(), in)
-			errs <- err
-		}()
-	}
-	for deadline := time.Now().Add(10 * time.Second); backlog(e.t, reg) < len(ins); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%v of %d mails queued", backlog(e.t, reg), len(ins))
+	pending := make([]*store.Pending, len(ins))
+	for i, in := range ins {
+		var err error
+		if pending[i], err = e.st.Submit(e.t.Context(), in); err != nil {
+			e.t.Fatal(err)
 		}
 	}
 	if err := e.st.Start(e.t.Context()); err != nil {
 		e.t.Fatal(err)
 	}
-	for range ins {
-		if err := <-errs; err != nil {
+	for _, p := range pending {
+		if _, err := p.Wait(); err != nil {
 			e.t.Fatal(err)
 		}
 	}
-}
-
-// backlog reads the store's gauge of mails waiting for a commit.
-func backlog(t *testing.T, reg *prometheus.Registry) int {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "qoo10hook_store_commit_backlog" {
-			return int(mf.GetMetric()[0].GetGauge().GetValue())
-		}
-	}
-	return 0
 }
 
 // forStores runs f on a fresh env per store.

@@ -91,31 +91,39 @@ func (c *committer) busy() bool {
 	return len(c.in) >= cap(c.in) || c.bytes.Load() >= c.maxBytes || c.stalled()
 }
 
-func (c *committer) submit(ctx context.Context, in *Ingest) (Receipt, error) {
+// queue queues in for the next transaction without waiting for it; it
+// returns ErrBusy when too many mails are already waiting, ErrClosed once
+// the committer has stopped.
+func (c *committer) queue(ctx context.Context, in *Ingest) (*commitRequest, error) {
 	r := &commitRequest{ctx: ctx, in: in, reply: make(chan commitResult, 1)}
 	select {
 	case <-c.quit:
-		return Receipt{}, ErrClosed
+		return nil, ErrClosed
 	default:
 	}
 	if c.stalled() {
 		c.s.metric.busy.Inc()
-		return Receipt{}, ErrBusy
+		return nil, ErrBusy
 	}
 	size := int64(len(in.Mail.Raw))
 	if c.bytes.Add(size) > c.maxBytes {
 		c.bytes.Add(-size)
 		c.s.metric.busy.Inc()
-		return Receipt{}, ErrBusy
+		return nil, ErrBusy
 	}
 	select {
 	case c.in <- r:
 	default:
 		c.bytes.Add(-size)
 		c.s.metric.busy.Inc()
-		return Receipt{}, ErrBusy
+		return nil, ErrBusy
 	}
 	c.s.metric.backlog.Inc()
+	return r, nil
+}
+
+// wait waits for the outcome of r, a request queue took.
+func (c *committer) wait(r *commitRequest) (Receipt, error) {
 	select {
 	case res := <-r.reply:
 		return res.rc, res.err

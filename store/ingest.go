@@ -202,6 +202,34 @@ func QueueName(endpoint string) string { return "ep_" + endpoint }
 // mails' (group commit). It returns ErrBusy when too many mails are
 // already waiting.
 func (s *Store) Ingest(ctx context.Context, in *Ingest) (Receipt, error) {
+	r, err := s.queue(ctx, in)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return s.commit.wait(r)
+}
+
+// Pending is a mail Submit queued, until its transaction commits.
+type Pending struct {
+	c *committer
+	r *commitRequest
+}
+
+// Submit queues the mail for a group commit, as Ingest does, and returns
+// without waiting for it (Pending.Wait does): a caller with several mails
+// submits each, then waits, so that they can share transactions. Mails
+// submitted before the store starts wait, queued, for it. It returns
+// ErrBusy when too many mails are already waiting.
+func (s *Store) Submit(ctx context.Context, in *Ingest) (*Pending, error) {
+	r, err := s.queue(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{c: s.commit, r: r}, nil
+}
+
+// queue queues in for the committer.
+func (s *Store) queue(ctx context.Context, in *Ingest) (*commitRequest, error) {
 	if s.derive != nil {
 		for i := range in.Events {
 			if ev := &in.Events[i]; event.Type(ev.Type).IsOrder() {
@@ -209,8 +237,12 @@ func (s *Store) Ingest(ctx context.Context, in *Ingest) (Receipt, error) {
 			}
 		}
 	}
-	return s.commit.submit(ctx, in)
+	return s.commit.queue(ctx, in)
 }
+
+// Wait returns the mail's receipt once its transaction has committed, or
+// why it was not stored.
+func (p *Pending) Wait() (Receipt, error) { return p.c.wait(p.r) }
 
 // pendingJob is a River job to insert once the batch's rows exist.
 type pendingJob struct {

@@ -79,24 +79,18 @@ func ingestOneBatch(t *testing.T, url string, o Options, ins []*Ingest) (*Store,
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	receipts, errs := make([]Receipt, len(ins)), make(chan error, len(ins))
+	pending := make([]*Pending, len(ins))
 	for i, in := range ins {
-		go func() {
-			var err error
-			receipts[i], err = s.Ingest(t.Context(), in)
-			errs <- err
-		}()
-	}
-	for deadline := time.Now().Add(10 * time.Second); len(s.commit.in) < len(ins); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d mails queued", len(s.commit.in), len(ins))
+		if pending[i], err = s.Submit(t.Context(), in); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	for range ins {
-		if err := <-errs; err != nil {
+	receipts := make([]Receipt, len(ins))
+	for i, p := range pending {
+		if receipts[i], err = p.Wait(); err != nil {
 			t.Fatal(err)
 		}
 	}
