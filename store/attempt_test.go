@@ -177,40 +177,53 @@ func TestQueuedBehind(t *testing.T) {
 // is under way, and then looks for deliveries to wake without seeing the
 // new one. The new delivery's job is queued available, not parked with
 // nothing left to wake it, when that attempt committed before the
-// transaction got the endpoint's chain lock.
+// transaction got the endpoint's chain lock. A mail whose deliveries of
+// the cart follow each other takes the lock before it reads at all, and
+// must read only once it holds it.
 func TestQueuedBehindReadsAgainUnderChainLock(t *testing.T) {
-	s := open(t, testenv.Postgres(t), Options{})
-	ctx := t.Context()
-	c := &chainFixture{t: t, s: s}
-	first, _ := c.add(1)
+	for name, events := range map[string][]string{
+		"alone":                 {"evt_q2"},
+		"followed in its batch": {"evt_q2", "evt_q2u"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := open(t, testenv.Postgres(t), Options{})
+			ctx := t.Context()
+			c := &chainFixture{t: t, s: s}
+			first, _ := c.add(1)
+			attempt := c.endUnderChainLock(first)
 
-	// The first delivery's last attempt: under the chain lock, it ends
-	// the delivery, and does not commit yet.
-	attempt := beginHeld(t, s)
-	if err := s.lockChains(ctx, attempt.Tx, []string{first.Endpoint}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := attempt.ExecContext(ctx, `UPDATE delivery SET status = 'delivered' WHERE id = $1`, first.ID); err != nil {
-		t.Fatal(err)
-	}
+			// Meanwhile the cart's next mail comes, sees the first pending
+			// and waits for the lock.
+			second := mail(2, events[0])
+			for _, id := range events[1:] {
+				updated := second.Events[0]
+				updated.ID, updated.Type = id, "order.updated"
+				second.Events = append(second.Events, updated)
+			}
+			for i := range second.Events {
+				second.Events[i].Deliveries = []NewDelivery{{Endpoint: first.Endpoint, OrderKey: "cart1"}}
+			}
+			if err := attempt.commitOnceWaited(t, s, func() error {
+				_, err := s.Ingest(ctx, second)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
 
-	// Meanwhile the cart's next mail comes, sees the first pending and
-	// waits for the lock.
-	second := mail(2, "evt_q2")
-	second.Events[0].Deliveries = []NewDelivery{{Endpoint: first.Endpoint, OrderKey: "cart1"}}
-	if err := attempt.commitOnceWaited(t, s, func() error {
-		_, err := s.Ingest(ctx, second)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-
-	var job int64
-	if err := s.db.QueryRowContext(ctx, `SELECT job_id FROM delivery WHERE event_id = 'evt_q2'`).Scan(&job); err != nil {
-		t.Fatal(err)
-	}
-	if got := c.state(job); got != "available" {
-		t.Errorf("a delivery whose predecessor ended while it was stored: job %s, want available", got)
+			for i, event := range events {
+				var job int64
+				if err := s.db.QueryRowContext(ctx, `SELECT job_id FROM delivery WHERE event_id = $1`, event).Scan(&job); err != nil {
+					t.Fatal(err)
+				}
+				want := "available" // the first, whose predecessor has ended
+				if i > 0 {
+					want = "scheduled" // behind the one before it
+				}
+				if got := c.state(job); got != want {
+					t.Errorf("%s, stored while its predecessor's last attempt ended: job %s, want %s", event, got, want)
+				}
+			}
+		})
 	}
 }
 
@@ -392,6 +405,20 @@ func (c *chainFixture) take(job int64) {
 	if _, err := c.s.db.ExecContext(c.t.Context(), `UPDATE river_job SET state = 'running', attempt = attempt + 1 WHERE id = $1`, job); err != nil {
 		c.t.Fatal(err)
 	}
+}
+
+// endUnderChainLock begins d's last attempt: under the chain lock, it
+// ends the delivery, and does not commit yet.
+func (c *chainFixture) endUnderChainLock(d *Delivery) *heldTx {
+	c.t.Helper()
+	attempt := beginHeld(c.t, c.s)
+	if err := c.s.lockChains(c.t.Context(), attempt.Tx, []string{d.Endpoint}); err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := attempt.ExecContext(c.t.Context(), `UPDATE delivery SET status = 'delivered' WHERE id = $1`, d.ID); err != nil {
+		c.t.Fatal(err)
+	}
+	return attempt
 }
 
 func (c *chainFixture) state(job int64) string {

@@ -709,7 +709,13 @@ func (s *Store) queuedBehind(ctx context.Context, tx *sql.Tx, id int64) (first s
 // it come only River's new jobs and the links to them, rows that no other
 // transaction waits for, so a transaction that holds it never waits for
 // one waiting for it.
-func (s *Store) parkedBehind(ctx context.Context, tx *sql.Tx, jobs []pendingJob) (map[int64]int64, error) {
+//
+// A delivery that follows another of the same batch waits for it whatever
+// the first reading says (both are pending until the batch commits), so a
+// batch with such deliveries takes the locks of every endpoint of its keyed
+// deliveries at once, and reads only under them: the lock and the reading
+// are then one round trip, not three.
+func (s *Store) parkedBehind(ctx context.Context, b *batchTx, jobs []pendingJob) (map[int64]int64, error) {
 	keyed := make([]pendingJob, 0, len(jobs))
 	for _, j := range jobs {
 		if j.orderKey != "" || j.secondKey != "" {
@@ -722,7 +728,7 @@ func (s *Store) parkedBehind(ctx context.Context, tx *sql.Tx, jobs []pendingJob)
 	if s.kind != Postgres {
 		firsts := map[int64]int64{}
 		for _, j := range keyed {
-			first, err := s.queuedBehind(ctx, tx, j.deliveryID)
+			first, err := s.queuedBehind(ctx, b.tx, j.deliveryID)
 			if err != nil {
 				return nil, err
 			}
@@ -732,20 +738,72 @@ func (s *Store) parkedBehind(ctx context.Context, tx *sql.Tx, jobs []pendingJob)
 		}
 		return firsts, nil
 	}
-	firsts, err := firstPredecessors(ctx, tx, keyed)
-	if err != nil || len(firsts) == 0 {
-		return firsts, err
-	}
 	var endpoints []string
-	for _, j := range keyed {
-		if _, ok := firsts[j.deliveryID]; ok {
+	if followsInBatch(keyed) {
+		for _, j := range keyed {
 			endpoints = append(endpoints, j.endpoint)
 		}
+	} else {
+		firsts, err := firstPredecessors(ctx, b.tx, keyed)
+		if err != nil || len(firsts) == 0 {
+			return firsts, err
+		}
+		for _, j := range keyed {
+			if _, ok := firsts[j.deliveryID]; ok {
+				endpoints = append(endpoints, j.endpoint)
+			}
+		}
 	}
-	if err := s.lockChains(ctx, tx, endpoints); err != nil {
-		return nil, err
+	return s.lockedPredecessors(ctx, b, endpoints, keyed)
+}
+
+// followsInBatch tells whether one of jobs follows another of them.
+func followsInBatch(jobs []pendingJob) bool {
+	for i := range jobs {
+		for k := range i {
+			if jobs[i].follows(&jobs[k]) {
+				return true
+			}
+		}
 	}
-	return firstPredecessors(ctx, tx, keyed)
+	return false
+}
+
+// lockedPredecessors takes the chain locks of endpoints (lockChains) and
+// then reads jobs' first predecessors (firstPredecessors), as one pipeline
+// where b has its connection.
+func (s *Store) lockedPredecessors(ctx context.Context, b *batchTx, endpoints []string, jobs []pendingJob) (map[int64]int64, error) {
+	if b.conn == nil {
+		if err := s.lockChains(ctx, b.tx, endpoints); err != nil {
+			return nil, err
+		}
+		return firstPredecessors(ctx, b.tx, jobs)
+	}
+	pipeline := &pgx.Batch{}
+	for _, k := range chainLockKeys(endpoints) {
+		pipeline.Queue(lockChain, k)
+	}
+	firsts := map[int64]int64{}
+	for chunk := range slices.Chunk(jobs, 1<<(len(predecessorsQueries)-1)) {
+		query, args := predecessorsQuery(chunk)
+		pipeline.Queue(query, args...).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var id int64
+				var first *int64
+				if err := rows.Scan(&id, &first); err != nil {
+					return err
+				}
+				if first != nil {
+					firsts[id] = *first
+				}
+			}
+			return rows.Err()
+		})
+	}
+	if err := sendPipeline(ctx, b.conn, pipeline); err != nil {
+		return nil, fmt.Errorf("store: lock delivery chains and read predecessors: %w", err)
+	}
+	return firsts, nil
 }
 
 // firstPredecessors returns, by delivery id, the first predecessor of
@@ -789,16 +847,8 @@ var predecessorsQueries = func() (qs [7]string) {
 // readFirstPredecessors adds to firsts the first predecessors of jobs, at
 // most predecessorsQueries' largest size, in one statement.
 func readFirstPredecessors(ctx context.Context, tx querier, jobs []pendingJob, firsts map[int64]int64) error {
-	k := bits.Len(uint(len(jobs) - 1))
-	args := make([]any, 0, 4<<k)
-	for i := range 1 << k {
-		j := jobs[0]
-		if i < len(jobs) {
-			j = jobs[i]
-		}
-		args = append(args, j.deliveryID, j.endpoint, j.orderKey, j.secondKey)
-	}
-	rows, err := tx.QueryContext(ctx, predecessorsQueries[k], args...)
+	query, args := predecessorsQuery(jobs)
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("predecessors: %w", err)
 	}
@@ -817,6 +867,22 @@ func readFirstPredecessors(ctx context.Context, tx querier, jobs []pendingJob, f
 		return fmt.Errorf("predecessors: %w", err)
 	}
 	return nil
+}
+
+// predecessorsQuery returns the statement of predecessorsQueries that
+// reads jobs' first predecessors, at most its largest size, and its
+// arguments.
+func predecessorsQuery(jobs []pendingJob) (string, []any) {
+	k := bits.Len(uint(len(jobs) - 1))
+	args := make([]any, 0, 4<<k)
+	for i := range 1 << k {
+		j := jobs[0]
+		if i < len(jobs) {
+			j = jobs[i]
+		}
+		args = append(args, j.deliveryID, j.endpoint, j.orderKey, j.secondKey)
+	}
+	return predecessorsQueries[k], args
 }
 
 // follows tells whether delivery j waits for delivery p, stored before it
@@ -871,7 +937,7 @@ func (s *Store) insertJobs(ctx context.Context, b *batchTx, jobs []pendingJob) e
 	// that stored every one of its deliveries (not a release's), which
 	// has each one's snapshot (so only with a Dispatcher).
 	fresh := !slices.ContainsFunc(jobs, func(j pendingJob) bool { return j.delivery == nil })
-	firsts, err := s.parkedBehind(ctx, b.tx, jobs)
+	firsts, err := s.parkedBehind(ctx, b, jobs)
 	if err != nil {
 		return err
 	}
