@@ -786,19 +786,7 @@ func (s *Store) lockedPredecessors(ctx context.Context, b *batchTx, endpoints []
 	firsts := map[int64]int64{}
 	for chunk := range slices.Chunk(jobs, 1<<(len(predecessorsQueries)-1)) {
 		query, args := predecessorsQuery(chunk)
-		pipeline.Queue(query, args...).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var id int64
-				var first *int64
-				if err := rows.Scan(&id, &first); err != nil {
-					return err
-				}
-				if first != nil {
-					firsts[id] = *first
-				}
-			}
-			return rows.Err()
-		})
+		pipeline.Queue(query, args...).Query(func(rows pgx.Rows) error { return scanFirstPredecessors(rows, firsts) })
 	}
 	if err := sendPipeline(ctx, b.conn, pipeline); err != nil {
 		return nil, fmt.Errorf("store: lock delivery chains and read predecessors: %w", err)
@@ -853,20 +841,30 @@ func readFirstPredecessors(ctx context.Context, tx querier, jobs []pendingJob, f
 		return fmt.Errorf("predecessors: %w", err)
 	}
 	defer rows.Close()
+	if err := scanFirstPredecessors(rows, firsts); err != nil {
+		return fmt.Errorf("predecessors: %w", err)
+	}
+	return nil
+}
+
+// scanFirstPredecessors adds to firsts the rows of a predecessorsQueries
+// statement, read through database/sql or a pgx pipeline.
+func scanFirstPredecessors(rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}, firsts map[int64]int64) error {
 	for rows.Next() {
 		var id int64
 		var first sql.NullInt64
 		if err := rows.Scan(&id, &first); err != nil {
-			return fmt.Errorf("predecessors: %w", err)
+			return err
 		}
 		if first.Valid {
 			firsts[id] = first.Int64
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("predecessors: %w", err)
-	}
-	return nil
+	return rows.Err()
 }
 
 // predecessorsQuery returns the statement of predecessorsQueries that
