@@ -784,7 +784,7 @@ func (s *Store) lockedPredecessors(ctx context.Context, b *batchTx, endpoints []
 		pipeline.Queue(lockChain, k)
 	}
 	firsts := map[int64]int64{}
-	for chunk := range slices.Chunk(jobs, 1<<(len(predecessorsQueries)-1)) {
+	for chunk := range slices.Chunk(jobs, predecessorsMost) {
 		query, args := predecessorsQuery(chunk)
 		pipeline.Queue(query, args...).Query(func(rows pgx.Rows) error { return scanFirstPredecessors(rows, firsts) })
 	}
@@ -796,17 +796,20 @@ func (s *Store) lockedPredecessors(ctx context.Context, b *batchTx, endpoints []
 
 // firstPredecessors returns, by delivery id, the first predecessor of
 // each of jobs' deliveries that waits for one (firstPredecessor), in one
-// statement per predecessorsQueries' largest size: on PostgreSQL each is
-// a round trip.
+// statement per predecessorsMost: on PostgreSQL each is a round trip.
 func firstPredecessors(ctx context.Context, tx querier, jobs []pendingJob) (map[int64]int64, error) {
 	firsts := map[int64]int64{}
-	for chunk := range slices.Chunk(jobs, 1<<(len(predecessorsQueries)-1)) {
+	for chunk := range slices.Chunk(jobs, predecessorsMost) {
 		if err := readFirstPredecessors(ctx, tx, chunk, firsts); err != nil {
 			return nil, err
 		}
 	}
 	return firsts, nil
 }
+
+// predecessorsMost is how many deliveries' predecessors one statement
+// reads at most: predecessorsQueries' largest size.
+const predecessorsMost = 1 << (len(predecessorsQueries) - 1)
 
 // predecessorsQueries[k] reads the first predecessors of 1<<k deliveries,
 // each given as its id, endpoint and keys (predecessorLookups reads them
@@ -833,7 +836,7 @@ var predecessorsQueries = func() (qs [7]string) {
 }()
 
 // readFirstPredecessors adds to firsts the first predecessors of jobs, at
-// most predecessorsQueries' largest size, in one statement.
+// most predecessorsMost, in one statement.
 func readFirstPredecessors(ctx context.Context, tx querier, jobs []pendingJob, firsts map[int64]int64) error {
 	query, args := predecessorsQuery(jobs)
 	rows, err := tx.QueryContext(ctx, query, args...)
@@ -868,7 +871,7 @@ func scanFirstPredecessors(rows interface {
 }
 
 // predecessorsQuery returns the statement of predecessorsQueries that
-// reads jobs' first predecessors, at most its largest size, and its
+// reads jobs' first predecessors, at most predecessorsMost, and its
 // arguments.
 func predecessorsQuery(jobs []pendingJob) (string, []any) {
 	k := bits.Len(uint(len(jobs) - 1))
